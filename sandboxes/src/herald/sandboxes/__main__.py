@@ -1,0 +1,25 @@
+"""Run a sandbox: ``python -m herald.sandboxes x|linkedin|meta [--host 127.0.0.1] [--port N]``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+import uvicorn
+
+DEFAULT_PORTS = {"x": 9101, "linkedin": 9102, "meta": 9103}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m herald.sandboxes", description=__doc__)
+    parser.add_argument("platform", choices=sorted(DEFAULT_PORTS))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int)
+    args = parser.parse_args()
+    module = importlib.import_module(f"herald.sandboxes.{args.platform}.app")
+    app = module.create_app()
+    uvicorn.run(app, host=args.host, port=args.port or DEFAULT_PORTS[args.platform], log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
