@@ -1,0 +1,29 @@
+# Herald: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+
+.PHONY: install run test lint typecheck unit contracts-generate clean
+
+install:  ## install uv (if missing) and the locked workspace
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen
+
+run: install  ## start every Herald process against the local PostgreSQL and RabbitMQ (Ctrl-C stops)
+	$(UV) run --frozen python deploy/local/run.py
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+typecheck: install
+	$(UV) run --frozen mypy libs/*/src services/*/src sandboxes/src tests
+
+test: lint typecheck  ## ruff, mypy and the whole pytest suite (real PostgreSQL and RabbitMQ)
+	$(UV) run --frozen pytest
+
+contracts-generate: install  ## regenerate the committed AsyncAPI document and JSON Schemas
+	$(UV) run --frozen python -m herald.contracts.generate
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,161 @@
+"""One authentication mechanism for every public API, and per-service credentials for internal calls.
+
+Team API keys
+    ``hk_<key id>_<secret>``. Only a SHA-256 of the secret is stored (the secret is 256 random bits, so a slow
+    password hash buys nothing). Keys live in the ``identity`` schema, which this kit owns and migrates; every
+    service with a public API checks keys through :func:`team_principal` and sees only its caller's team.
+Service credentials
+    ``svc_<service name>_<secret>``, sent as a bearer token on internal calls. The receiving service is
+    configured with the SHA-256 of each caller's secret (``HERALD_SERVICE_CREDENTIALS``), never the secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import HTTPException, Request, status
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+IDENTITY_SCHEMA = "identity"
+IDENTITY_MIGRATIONS = Path(__file__).parent / "identity_migrations"
+_API_KEY = re.compile(r"^hk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
+_SERVICE_TOKEN = re.compile(r"^svc_([a-z0-9-]+)_([A-Za-z0-9_-]{43})$")
+
+
+def sha256_hex(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class TeamPrincipal:
+    """The caller of a public API: a team, through one of its API keys."""
+
+    team_id: uuid.UUID
+    key_id: str
+
+    @property
+    def actor(self) -> str:
+        return f"api_key:{self.key_id}"
+
+
+@dataclass(frozen=True)
+class ServicePrincipal:
+    """The caller of an internal API: another Herald service."""
+
+    service: str
+
+    @property
+    def actor(self) -> str:
+        return f"service:{self.service}"
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+class ApiKeyStore:
+    """Team API keys in the ``identity`` schema."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(self, team_id: uuid.UUID, name: str) -> tuple[TeamPrincipal, str]:
+        """Create a key; the plaintext is returned once and never stored."""
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO identity.api_keys (key_id, team_id, name, secret_sha256, created_at)"
+                    " VALUES (:key_id, :team_id, :name, :hash, :now)"
+                ),
+                {
+                    "key_id": key_id,
+                    "team_id": team_id,
+                    "name": name,
+                    "hash": sha256_hex(secret),
+                    "now": dt.datetime.now(dt.UTC),
+                },
+            )
+        return TeamPrincipal(team_id, key_id), f"hk_{key_id}_{secret}"
+
+    async def verify(self, presented: str) -> TeamPrincipal | None:
+        match = _API_KEY.match(presented)
+        if match is None:
+            return None
+        key_id, secret = match.groups()
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT team_id, secret_sha256 FROM identity.api_keys"
+                        " WHERE key_id = :key_id AND revoked_at IS NULL"
+                    ),
+                    {"key_id": key_id},
+                )
+            ).first()
+        if row is None or not hmac.compare_digest(row.secret_sha256, sha256_hex(secret)):
+            return None
+        return TeamPrincipal(row.team_id, key_id)
+
+    async def revoke(self, key_id: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                text("UPDATE identity.api_keys SET revoked_at = now() WHERE key_id = :k AND revoked_at IS NULL"),
+                {"k": key_id},
+            )
+        return bool(result.rowcount)
+
+
+def team_principal(store: ApiKeyStore) -> Callable[[Request], Awaitable[TeamPrincipal]]:
+    """A FastAPI dependency: the calling team, or 401."""
+
+    async def dependency(request: Request) -> TeamPrincipal:
+        presented = _bearer(request)
+        if not presented:
+            raise _unauthorized("missing API key: send 'Authorization: Bearer hk_...'")
+        principal = await store.verify(presented)
+        if principal is None:
+            raise _unauthorized("invalid or revoked API key")
+        return principal
+
+    return dependency
+
+
+def new_service_credential(service: str) -> tuple[str, str]:
+    """Return ``(token for the calling service, SHA-256 to configure on the receiving service)``."""
+    secret = secrets.token_urlsafe(32)
+    return f"svc_{service}_{secret}", sha256_hex(secret)
+
+
+def service_principal(credentials: Mapping[str, str]) -> Callable[[Request], Awaitable[ServicePrincipal]]:
+    """A FastAPI dependency for internal APIs. ``credentials`` maps service name to the SHA-256 of its secret."""
+
+    async def dependency(request: Request) -> ServicePrincipal:
+        presented = _bearer(request) or ""
+        match = _SERVICE_TOKEN.match(presented)
+        if match is None:
+            raise _unauthorized("missing or malformed service credential")
+        service, secret = match.groups()
+        expected = credentials.get(service)
+        if expected is None or not hmac.compare_digest(expected, sha256_hex(secret)):
+            raise _unauthorized("unknown service credential")
+        return ServicePrincipal(service)
+
+    return dependency

@@ -1,0 +1,35 @@
+"""PostgreSQL for Herald services: an async engine per service, confined to the service's own schema.
+
+Each service owns one schema (``scheduler``, ``tokens``, ``audit``, ...) and its own Alembic migrations, applied at
+start-up by :func:`herald.kit.migrations.upgrade`. Connections use ``search_path`` = that schema, so table names in
+the service's models and queries are unqualified.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from herald.kit.settings import ServiceSettings
+
+
+def create_engine(settings: ServiceSettings, schema: str, *, pool_size: int | None = None) -> AsyncEngine:
+    """An asyncpg engine whose sessions see ``schema`` first. Open in a lifespan; dispose on shutdown."""
+    return create_async_engine(
+        settings.database_url.get_secret_value(),
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=0,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"search_path": schema, "application_name": settings.service_name}},
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    """Readiness probe: can we run a query?"""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    return True

@@ -1,0 +1,120 @@
+"""Structured JSON logs with correlation ids, and a redaction filter that keeps secrets out of them.
+
+Every record is one JSON object per line: time, level, service, logger, message, correlation_id (from a context
+variable set per request and per message), and any ``extra`` fields. Before a record is written, the
+:class:`RedactingFilter` scrubs bearer tokens, OAuth token fields, API keys, passwords in URLs and any secret value
+registered with :func:`register_secret`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import json
+import logging
+import re
+import sys
+from typing import Any
+
+correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+
+REDACTED = "[REDACTED]"
+_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(
+        r"(?i)((?:access_token|refresh_token|client_secret|id_token|password|api_key|secret|code_verifier|token)"
+        r"[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"
+    ),
+    re.compile(r"(?i)(://[^:/\s]+:)[^@/\s]+(@)"),  # credentials in URLs
+    re.compile(r"\b(hk|svc)_[A-Za-z0-9]+_[A-Za-z0-9_-]{16,}"),  # Herald team API keys and service credentials
+]
+_SECRET_FIELD = re.compile(r"(?i)token|secret|password|passwd|api_key|authorization|credential")
+_known_secrets: set[str] = set()
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
+
+
+def register_secret(value: str | None) -> None:
+    """Redact this exact value wherever it appears in a log record (e.g. configured credentials)."""
+    if value and len(value) >= 6:
+        _known_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Scrub secrets from a string."""
+    for secret in _known_secrets:
+        text = text.replace(secret, REDACTED)
+    for pattern in _PATTERNS:
+        if pattern.groups >= 2:
+            text = pattern.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", text)
+        elif pattern.groups == 1:
+            text = pattern.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+        else:
+            text = pattern.sub(REDACTED, text)
+    return text
+
+
+def _redact_value(value: Any, key: str = "") -> Any:
+    if key and _SECRET_FIELD.search(key) and isinstance(value, str):
+        return REDACTED
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites the record in place so that no handler ever sees a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD_ATTRS:
+                setattr(record, key, _redact_value(value, key))
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        cid = correlation_id.get()
+        if cid:
+            entry["correlation_id"] = cid
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        elif record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """Send every logger (ours, uvicorn's, FastStream's) through one redacting JSON handler on stdout."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream", "faststream.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True

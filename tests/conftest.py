@@ -1,0 +1,134 @@
+"""Session-wide infrastructure: an isolated RabbitMQ vhost and an isolated PostgreSQL database.
+
+URLs come from ``HERALD_TEST_AMQP_URL`` / ``HERALD_TEST_DATABASE_URL``, else the local defaults (the services this
+machine kind runs), else testcontainers when a Docker engine exists. If none can be had, the run fails loudly:
+these tests never fall back to mocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from testcontainers.community.postgres import PostgresContainer
+from testcontainers.community.rabbitmq import RabbitMqContainer
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _with_path(url: str, path: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _postgres_reachable(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+def _amqp_reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def _docker_available() -> bool:
+    return (
+        shutil.which("docker") is not None
+        and subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+    )
+
+
+def _from_container(kind: str) -> str:
+    """Start a throwaway container (testcontainers' reaper removes it when the run ends)."""
+    if not _docker_available():
+        pytest.exit(
+            f"no {kind} reachable (set HERALD_TEST_{'AMQP' if kind == 'RabbitMQ' else 'DATABASE'}_URL or start the"
+            " local service) and no Docker engine for testcontainers: integration tests cannot run",
+            returncode=3,
+        )
+    if kind == "RabbitMQ":
+        rabbit = RabbitMqContainer("rabbitmq:3.10-management").start()
+        return f"amqp://guest:guest@{rabbit.get_container_host_ip()}:{rabbit.get_exposed_port(5672)}/"
+    pg = PostgresContainer("postgres:15", driver="asyncpg").start()
+    return str(pg.get_connection_url())
+
+
+@pytest.fixture(scope="session")
+def amqp_base_url() -> str:
+    url = os.environ.get("HERALD_TEST_AMQP_URL", DEFAULT_AMQP_URL)
+    return url if _amqp_reachable(url) else _from_container("RabbitMQ")
+
+
+@pytest.fixture(scope="session")
+def amqp_url(amqp_base_url: str) -> Iterator[str]:
+    """A fresh vhost for this test session, deleted afterwards."""
+    vhost = f"herald-test-{RUN_ID}"
+    parts = urlsplit(amqp_base_url)
+    user, password = parts.username or "guest", parts.password or "guest"
+    api = f"http://{parts.hostname}:{os.environ.get('HERALD_TEST_RABBIT_MGMT_PORT', '15672')}/api"
+    try:
+        httpx.put(f"{api}/vhosts/{quote(vhost, safe='')}", auth=(user, password), timeout=10).raise_for_status()
+        httpx.put(
+            f"{api}/permissions/{quote(vhost, safe='')}/{user}",
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+            auth=(user, password),
+            timeout=10,
+        ).raise_for_status()
+        via_api = True
+    except httpx.HTTPError:
+        subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True)
+        subprocess.run(
+            ["rabbitmqctl", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"], check=True, capture_output=True
+        )
+        via_api = False
+    yield _with_path(amqp_base_url, "/" + quote(vhost, safe=""))
+    if via_api:
+        httpx.delete(f"{api}/vhosts/{quote(vhost, safe='')}", auth=(user, password), timeout=30)
+    else:
+        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], check=False, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def database_base_url() -> str:
+    url = os.environ.get("HERALD_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
+    return url if asyncio.run(_postgres_reachable(url)) else _from_container("PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def database_url(database_base_url: str) -> Iterator[str]:
+    """A fresh database for this test session, dropped afterwards."""
+    name = f"herald_test_{RUN_ID}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(_asyncpg_dsn(database_base_url))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    yield _with_path(database_base_url, "/" + name)
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -1,0 +1,98 @@
+"""Team API keys and service credentials, on the real PostgreSQL."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI
+from sqlalchemy import text
+
+from herald.kit import db
+from herald.kit.auth import (
+    IDENTITY_MIGRATIONS,
+    IDENTITY_SCHEMA,
+    ApiKeyStore,
+    ServicePrincipal,
+    TeamPrincipal,
+    new_service_credential,
+    service_principal,
+    team_principal,
+)
+from herald.kit.migrations import upgrade
+from herald.kit.settings import ServiceSettings
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[ApiKeyStore]:
+    await upgrade(database_url, IDENTITY_MIGRATIONS, IDENTITY_SCHEMA)
+    engine = db.create_engine(ServiceSettings(database_url=database_url), IDENTITY_SCHEMA, pool_size=2)
+    yield ApiKeyStore(engine)
+    await engine.dispose()
+
+
+def _app(store: ApiKeyStore) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/whoami")
+    async def whoami(principal: TeamPrincipal = Depends(team_principal(store))) -> dict[str, str]:  # noqa: B008
+        return {"team": str(principal.team_id), "actor": principal.actor}
+
+    return app
+
+
+async def test_created_key_authenticates_its_team(store: ApiKeyStore) -> None:
+    team = uuid.uuid4()
+    principal, key = await store.create(team, "ci")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(_app(store)), base_url="http://t") as client:
+        response = await client.get("/whoami", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+    assert response.json() == {"team": str(team), "actor": f"api_key:{principal.key_id}"}
+
+
+async def test_only_a_hash_of_the_secret_is_stored(store: ApiKeyStore, database_url: str) -> None:
+    _, key = await store.create(uuid.uuid4(), "ci")
+    secret = key.split("_", 2)[2]
+    engine = db.create_engine(ServiceSettings(database_url=database_url), IDENTITY_SCHEMA, pool_size=1)
+    async with engine.connect() as conn:
+        dump = str((await conn.execute(text("SELECT * FROM identity.api_keys"))).all())
+    await engine.dispose()
+    assert secret not in dump
+
+
+@pytest.mark.parametrize("header", [None, "Bearer nonsense", "Bearer hk_000000000000_" + "A" * 43])
+async def test_missing_or_unknown_keys_get_401(store: ApiKeyStore, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(_app(store)), base_url="http://t") as client:
+        response = await client.get("/whoami", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_tampered_secret_or_revoked_key_is_refused(store: ApiKeyStore) -> None:
+    principal, key = await store.create(uuid.uuid4(), "ci")
+    tampered = key[:-1] + ("A" if key[-1] != "A" else "B")
+    assert await store.verify(tampered) is None
+    assert await store.verify(key) == principal
+    assert await store.revoke(principal.key_id)
+    assert await store.verify(key) is None
+
+
+async def test_service_credentials() -> None:
+    token, digest = new_service_credential("publisher-x")
+    other_token, _ = new_service_credential("publisher-meta")
+    app = FastAPI()
+
+    @app.get("/internal")
+    async def internal(
+        caller: ServicePrincipal = Depends(service_principal({"publisher-x": digest})),  # noqa: B008
+    ) -> dict[str, str]:
+        return {"caller": caller.service}
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as client:
+        ok = await client.get("/internal", headers={"Authorization": f"Bearer {token}"})
+        unknown = await client.get("/internal", headers={"Authorization": f"Bearer {other_token}"})
+        missing = await client.get("/internal")
+    assert ok.json() == {"caller": "publisher-x"}
+    assert unknown.status_code == 401
+    assert missing.status_code == 401
