@@ -61,7 +61,10 @@ async def test_malformed_messages_are_parked_with_reason_and_consumer_goes_on(
         aio_pika.Message(b"not json at all", message_id="bad-1"), routing_key="publish.requested.v1.x"
     )
     envelope = publisher.envelope(good)
-    unknown = {**envelope.headers, "cloudEvents_type": "com.herald.publish.requested.v9"}
+    unknown: dict[str, aio_pika.abc.FieldValue] = {
+        **envelope.headers,
+        "cloudEvents_type": "com.herald.publish.requested.v9",
+    }
     await exchange.publish(
         aio_pika.Message(envelope.body, headers=unknown, message_id="bad-2", content_type="application/json"),
         routing_key="publish.requested.v1.x",
@@ -86,7 +89,7 @@ async def test_malformed_messages_are_parked_with_reason_and_consumer_goes_on(
     assert "v9" in str(parked["bad-2"].headers[PARKED_REASON_HEADER])
     assert parked["bad-1"].body == b"not json at all"  # kept as it was, for replay after a fix
 
-    reports = []
+    reports: list[dict[str, object]] = []
     async with asyncio.timeout(10):
         while len(reports) < 2:
             message = await watch.get(fail=False)

@@ -12,7 +12,8 @@ from herald.kit.migrations import upgrade
 
 async def _upgrade_in_a_process(database_url: str, schema: str) -> int:
     code = (
-        "import asyncio, sys; from herald.kit.migrations import upgrade; from herald.kit.auth import IDENTITY_MIGRATIONS;"
+        "import asyncio, sys; from herald.kit.migrations import upgrade;"
+        "from herald.kit.auth import IDENTITY_MIGRATIONS;"
         "asyncio.run(upgrade(sys.argv[1], IDENTITY_MIGRATIONS, sys.argv[2]))"
     )
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, database_url, schema)
@@ -34,8 +35,8 @@ async def test_concurrent_upgrades_from_several_replicas_apply_once(database_url
     assert {r["tablename"] for r in tables} == {"alembic_version", "api_keys"}
 
 
-def test_every_service_migration_directory_has_an_env(tmp_path: Path) -> None:
+def test_every_service_migration_directory_has_an_env() -> None:
     root = Path(__file__).resolve().parents[2]
-    envs = list(root.glob("services/*/src/herald/*/migrations/env.py")) + [IDENTITY_MIGRATIONS / "env.py"]
+    envs = [*root.glob("services/*/src/herald/*/migrations/env.py"), IDENTITY_MIGRATIONS / "env.py"]
     for env in envs:
         assert "run_env" in env.read_text(), env

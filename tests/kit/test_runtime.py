@@ -75,7 +75,7 @@ async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tm
         queue = await channel.declare_queue(queue_name, durable=True, passive=True)
         left = []
         while (message := await queue.get(fail=False)) is not None:
-            left.append(message.message_id)
+            left.append(message.message_id or "")
             await message.ack()
         await connection.close()
     finally:
