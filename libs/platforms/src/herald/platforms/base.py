@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from herald.contracts.platform import Platform
+from herald.contracts.publishing import OverLengthPolicy as OverLengthPolicy  # noqa: PLC0414 (re-export)
 
 
 class ErrorClass(StrEnum):
@@ -70,14 +71,6 @@ class PlatformError(Exception):
         self.retry_at = retry_at
         self.existing_post_id = existing_post_id
         self.response_excerpt = response_excerpt[:500]
-
-
-class OverLengthPolicy(StrEnum):
-    """What to do with X text that is longer than the platform allows (chosen per distribution)."""
-
-    REJECT = "reject"
-    TRUNCATE = "truncate"
-    THREAD = "thread"
 
 
 class ContentRuleViolation(ValueError):

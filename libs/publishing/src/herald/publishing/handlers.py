@@ -1,0 +1,121 @@
+"""The work-queue subscriber: decode, hand to the pipeline, carry out its decision on the message."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from faststream.rabbit import RabbitBroker
+from faststream.rabbit.message import RabbitMessage
+
+from herald.contracts.distribution import DistributionCancelled
+from herald.contracts.operations import ParkCategory
+from herald.contracts.publishing import PublishRequested
+from herald.kit.consumers import Intake
+from herald.kit.logging import correlation_id
+from herald.publishing.ledger import Ledger
+from herald.publishing.metrics import PublisherMetrics
+from herald.publishing.service import Action, Decision, PublishPipeline
+from herald.publishing.topology import PublisherTopology
+
+log = logging.getLogger(__name__)
+ATTEMPT_HEADER = "herald-attempt"
+RETRY_REASON_HEADER = "herald-retry-reason"
+REQUEUE_PAUSE_SECONDS = 1.0
+
+
+class PublisherHandler:
+    def __init__(
+        self,
+        *,
+        broker: RabbitBroker,
+        intake: Intake,
+        pipeline: PublishPipeline,
+        ledger: Ledger,
+        topology: PublisherTopology,
+        metrics: PublisherMetrics,
+        publish_timeout: float,
+    ) -> None:
+        self._broker = broker
+        self._intake = intake
+        self._pipeline = pipeline
+        self._ledger = ledger
+        self._topology = topology
+        self._metrics = metrics
+        self._timeout = publish_timeout
+
+    async def __call__(self, message: RabbitMessage) -> None:
+        try:
+            await self._handle(message)
+        except Exception:
+            # Our own dependency failed (database, broker): put it back after a pause. A message that fails every
+            # time is parked by the queue's delivery limit, so this cannot loop forever.
+            log.exception("publishing failed; requeueing", extra={"message_id": message.message_id})
+            await asyncio.sleep(REQUEUE_PAUSE_SECONDS)
+            await message.nack(requeue=True)
+
+    async def _handle(self, message: RabbitMessage) -> None:
+        received = await self._intake.read(message)
+        if received is None:
+            self._metrics.parked.labels(self._topology.work_queue, "malformed").inc()
+            return
+        event = received.event
+        token = correlation_id.set(getattr(event, "correlation_id", None))
+        try:
+            if isinstance(event, DistributionCancelled) and event.platform is self._topology.platform:
+                await self._ledger.cancel(event.distribution_id, event.team_id, event.account_id)
+                await message.ack()
+            elif isinstance(event, PublishRequested) and event.platform is self._topology.platform:
+                attempt = _attempt(message.headers)
+                decision = await self._pipeline.process(event, attempt)
+                await self._carry_out(message, decision, event)
+            else:
+                await self._intake.park(
+                    message,
+                    f"{received.attributes.type} does not belong on {self._topology.work_queue}",
+                    ParkCategory.UNKNOWN_TYPE,
+                    team_id=getattr(event, "team_id", None),
+                )
+        finally:
+            correlation_id.reset(token)
+
+    async def _carry_out(self, message: RabbitMessage, decision: Decision, request: PublishRequested) -> None:
+        match decision.action:
+            case Action.ACK:
+                await message.ack()
+            case Action.RETRY:
+                assert decision.plan is not None
+                assert decision.next_attempt is not None
+                headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
+                headers |= {ATTEMPT_HEADER: decision.next_attempt, RETRY_REASON_HEADER: decision.reason[:200]}
+                await self._broker.publish(
+                    message.body,
+                    exchange="",
+                    routing_key=self._topology.tier_queue(decision.plan.tier_ms),
+                    headers=headers,
+                    message_id=message.message_id,
+                    correlation_id=message.correlation_id,
+                    content_type=message.content_type,
+                    persist=True,
+                    mandatory=True,
+                    timeout=self._timeout,
+                )  # confirmed before the original is acknowledged
+                await message.ack()
+            case Action.PARK:
+                self._metrics.parked.labels(self._topology.work_queue, str(decision.category)).inc()
+                await self._intake.park(
+                    message,
+                    decision.reason,
+                    decision.category or ParkCategory.POISON,
+                    team_id=request.team_id,
+                    correlation_id=request.correlation_id,
+                )
+
+
+def _attempt(headers: dict[str, Any] | None) -> int:
+    value = (headers or {}).get(ATTEMPT_HEADER, 1)
+    try:
+        return max(int(value), 1)
+    except (TypeError, ValueError):
+        return 1

@@ -1,0 +1,26 @@
+"""Settings of a publisher deployment (one per platform)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from herald.contracts.platform import Platform
+from herald.kit.settings import ServiceSettings
+from herald.platforms.registry import PlatformsSettings
+from herald.publishing.retry import DEFAULT_TIERS_MS
+
+
+class PublisherSettings(ServiceSettings):
+    platform: Platform = Platform.X
+    tokens_url: str = "http://127.0.0.1:8002"
+    service_token: SecretStr = Field(
+        default=SecretStr("dev-unset"), description="This publisher's credential for the token service."
+    )
+    retry_tiers_ms: tuple[int, ...] = DEFAULT_TIERS_MS
+    prefetch: int = Field(default=32, ge=1, description="Deliveries handled concurrently.")
+    delivery_limit: int = Field(default=10, ge=1, description="Redeliveries before a crashing message is parked.")
+    in_flight_grace_seconds: float = Field(
+        default=60.0, gt=0, description="How long a 'sending' ledger row may belong to a live call (> HTTP timeout)."
+    )
+    token_cache_seconds: float = Field(default=300.0, ge=0)
+    platforms: PlatformsSettings = Field(default_factory=PlatformsSettings)

@@ -1,0 +1,63 @@
+"""The RabbitMQ topology of one platform publisher, declared from this one definition.
+
+::
+
+    herald.events --publish.requested.v1.<p>, distribution.cancelled.v1.<p>--> publisher.<p>   (quorum work queue)
+        dead-letters (at least once, delivery limit) --herald.dlx--> publisher.<p>.dead    (quorum parking queue)
+    publisher.<p>.retry.<ms>   (quorum, x-message-ttl=<ms>, no consumer)
+        dead-letters on expiry --default exchange--> publisher.<p>
+
+A retry republishes the message (with a confirm) to the tier queue, then acks the original; when the TTL expires the
+broker moves it straight back to the work queue, not through ``herald.events``, so no other consumer sees it twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from faststream.rabbit import RabbitBroker, RabbitQueue
+from faststream.rabbit.schemas import QueueType
+
+from herald.contracts.distribution import DistributionCancelled
+from herald.contracts.platform import Platform
+from herald.contracts.routing import binding_key, dead_letter_routing_key, publish_requested_binding
+from herald.kit.consumers import declare_work_queue
+
+
+@dataclass(frozen=True)
+class PublisherTopology:
+    platform: Platform
+    tiers_ms: tuple[int, ...]
+    delivery_limit: int = 10
+
+    @property
+    def work_queue(self) -> str:
+        return f"publisher.{self.platform.value}"
+
+    @property
+    def parking_queue(self) -> str:
+        return dead_letter_routing_key(self.work_queue)
+
+    def tier_queue(self, tier_ms: int) -> str:
+        return f"{self.work_queue}.retry.{tier_ms}"
+
+    @property
+    def bindings(self) -> tuple[str, ...]:
+        return (publish_requested_binding(self.platform), binding_key(DistributionCancelled, self.platform))
+
+    async def declare(self, broker: RabbitBroker) -> None:
+        await declare_work_queue(broker, self.work_queue, self.bindings, delivery_limit=self.delivery_limit)
+        for tier in self.tiers_ms:
+            await broker.declare_queue(
+                RabbitQueue(
+                    self.tier_queue(tier),
+                    queue_type=QueueType.QUORUM,
+                    arguments={
+                        "x-message-ttl": tier,
+                        "x-dead-letter-exchange": "",
+                        "x-dead-letter-routing-key": self.work_queue,
+                        "x-dead-letter-strategy": "at-least-once",
+                        "x-overflow": "reject-publish",
+                    },
+                )
+            )

@@ -1,0 +1,169 @@
+"""The publishing pipeline on the real broker and database, against the X sandbox over HTTP."""
+
+import asyncio
+import uuid
+
+import aio_pika
+
+from herald.contracts.base import SYSTEM_ACTOR
+from herald.contracts.distribution import DistributionCancelled
+from herald.contracts.routing import EVENTS_EXCHANGE
+from herald.kit.consumers import PARKED_REASON_HEADER
+from tests.publishing.conftest import Stack
+
+SUCCEEDED = "com.herald.publish.succeeded"
+FAILED = "com.herald.publish.failed"
+RETRY = "com.herald.publish.retry_scheduled"
+UNCONFIRMED = "com.herald.publish.unconfirmed"
+
+
+def kinds(seen: list[tuple[str, dict[str, object], str]]) -> list[str]:
+    return [kind.rsplit(".", 1)[0] for kind, _, _ in seen]
+
+
+async def test_publishes_once_and_reports_the_post(stack: Stack) -> None:
+    request = stack.request()
+    await stack.send(request)
+    seen = await stack.outcomes_for(request.distribution_id, SUCCEEDED)
+    [(_, payload, _)] = seen
+    posts = await stack.posts()
+    assert [p["id"] for p in posts if p["text"] == request.text] == [payload["external_post_id"]]
+    assert payload["attempt"] == 1
+    assert payload["reconciled"] is False
+
+
+async def test_a_redelivered_request_never_posts_twice(stack: Stack) -> None:
+    request = stack.request()
+    event_id = str(uuid.uuid4())
+    await stack.send(request, event_id=event_id)
+    first = await stack.outcomes_for(request.distribution_id, SUCCEEDED)
+    await stack.send(request, event_id=event_id)
+    second = await stack.outcomes_for(request.distribution_id, SUCCEEDED)
+    assert len([p for p in await stack.posts() if p["text"] == request.text]) == 1
+    # The re-emitted success has the same event id, so the audit log and the scheduler deduplicate it.
+    assert first[0][2] == second[0][2]
+
+
+async def test_a_server_error_is_reconciled_then_retried_through_a_tier(stack: Stack) -> None:
+    await stack.arm(kind="error", error="server_error", count=1)
+    request = stack.request()
+    await stack.send(request)
+    seen = await stack.outcomes_for(request.distribution_id, SUCCEEDED)
+    assert kinds(seen) == [RETRY, SUCCEEDED]
+    retry, success = seen[0][1], seen[1][1]
+    assert retry["attempt"] == 1
+    assert retry["error_class"] == "unknown_outcome"
+    assert success["attempt"] == 2
+    assert len([p for p in await stack.posts() if p["text"] == request.text]) == 1
+
+
+async def test_an_accepted_but_failed_create_is_found_by_read_back(stack: Stack) -> None:
+    await stack.arm(kind="accept_then_fail", mode="503", count=1)
+    request = stack.request()
+    await stack.send(request)
+    [(_, payload, _)] = await stack.outcomes_for(request.distribution_id, SUCCEEDED)
+    assert payload["reconciled"] is True
+    assert len([p for p in await stack.posts() if p["text"] == request.text]) == 1
+
+
+async def test_attempts_run_out_into_the_parking_queue(stack: Stack) -> None:
+    await stack.arm(kind="error", error="server_error", count=10)
+    request = stack.request(max_attempts=3)
+    await stack.send(request)
+    seen = await stack.outcomes_for(request.distribution_id, FAILED)
+    assert kinds(seen) == [RETRY, RETRY, FAILED]
+    assert [p["attempt"] for _, p, _ in seen] == [1, 2, 3]
+    assert seen[-1][1]["reason"] == "attempts_exhausted"
+    parking = await stack.channel.declare_queue("publisher.x.dead", passive=True)
+    async with asyncio.timeout(5):
+        while (parked := await parking.get(fail=False)) is None:
+            await asyncio.sleep(0.05)
+    await parked.ack()
+    assert "3 attempts failed" in str(parked.headers[PARKED_REASON_HEADER])
+    assert parked.headers["herald-attempt"] == 3
+
+
+async def test_an_expired_token_is_refreshed_and_the_post_retried_at_once(stack: Stack) -> None:
+    warm = stack.request()
+    await stack.send(warm)
+    await stack.outcomes_for(warm.distribution_id, SUCCEEDED)
+    await stack.sandbox.post(f"/_sandbox/accounts/{stack.sandbox_account}/expire")
+    request = stack.request()
+    await stack.send(request)
+    seen = await stack.outcomes_for(request.distribution_id, SUCCEEDED)
+    assert kinds(seen) == [SUCCEEDED]
+    assert seen[0][1]["attempt"] == 1
+    assert stack.tokens.refreshes == 1
+
+
+async def test_a_revoked_account_fails_as_reconnect_required_without_retries(stack: Stack) -> None:
+    warm = stack.request()
+    await stack.send(warm)
+    await stack.outcomes_for(warm.distribution_id, SUCCEEDED)
+    await stack.sandbox.post(f"/_sandbox/accounts/{stack.sandbox_account}/revoke")
+    stack.tokens.reauth.add(stack.account_id)  # the token service finds the refresh token rejected
+    request = stack.request()
+    await stack.send(request)
+    seen = await stack.outcomes_for(request.distribution_id, FAILED)
+    assert kinds(seen) == [FAILED]
+    assert seen[0][1]["reason"] == "reconnect_required"
+
+
+async def test_a_rate_limited_account_waits_instead_of_failing_one_by_one(stack: Stack) -> None:
+    import datetime as dt
+
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(milliseconds=700)
+    await stack.arm(kind="rate_limit", until=until.isoformat())
+    first = stack.request()
+    await stack.send(first)
+    await stack.outcomes_for(first.distribution_id, RETRY)
+    others = [stack.request() for _ in range(3)]
+    for request in others:
+        await stack.send(request)
+    results = [await stack.outcomes_for(r.distribution_id, SUCCEEDED) for r in [first, *others]]
+    stats = (await stack.sandbox.get("/_sandbox/stats")).json()
+    # Only the first request reached the platform while the limit was on; the others waited for it to lift.
+    assert stats["create_requests"][stack.sandbox_account] == 5
+    assert all(seen[-1][1]["attempt"] == (2 if i == 0 else 1) for i, seen in enumerate(results))
+    assert all(kinds(seen)[:-1] == [RETRY] * (len(seen) - 1) for seen in results)
+
+
+async def test_a_malformed_message_is_parked_and_the_consumer_goes_on(stack: Stack) -> None:
+    exchange = await stack.channel.get_exchange(EVENTS_EXCHANGE)
+    await exchange.publish(aio_pika.Message(b"{oops", message_id="garbage-1"), routing_key="publish.requested.v1.x")
+    request = stack.request()
+    await stack.send(request)
+    await stack.outcomes_for(request.distribution_id, SUCCEEDED)
+    parking = await stack.channel.declare_queue("publisher.x.dead", passive=True)
+    found = []
+    async with asyncio.timeout(5):
+        while not found:
+            message = await parking.get(fail=False)
+            if message is None:
+                await asyncio.sleep(0.05)
+                continue
+            await message.ack()
+            if message.message_id == "garbage-1":
+                found.append(message)
+    assert "CloudEvents" in str(found[0].headers[PARKED_REASON_HEADER])
+
+
+async def test_a_cancel_before_publishing_wins(stack: Stack) -> None:
+    request = stack.request()
+    cancel = DistributionCancelled(
+        team_id=request.team_id,
+        correlation_id=request.correlation_id,
+        actor=SYSTEM_ACTOR,
+        occurred_at=request.occurred_at,
+        distribution_id=request.distribution_id,
+        content_id=request.content_id,
+        account_id=request.account_id,
+        platform=request.platform,
+        reason="user cancelled",
+    )
+    await stack.send(cancel)
+    await asyncio.sleep(0.3)
+    await stack.send(request)
+    seen = await stack.outcomes_for(request.distribution_id, FAILED)
+    assert seen[-1][1]["reason"] == "cancelled"
+    assert [p for p in await stack.posts() if p["text"] == request.text] == []
