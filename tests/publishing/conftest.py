@@ -25,6 +25,7 @@ from herald.platforms.registry import PlatformsSettings
 from herald.platforms.x import XSettings
 from herald.publishing.app import build
 from herald.publishing.settings import PublisherSettings
+from herald.publishing.topology import PublisherTopology
 from herald.sandboxes.x.app import create_app
 from tests.publishing.fakes import FakeTokenService
 from tests.support.servers import serve
@@ -105,7 +106,8 @@ def sandbox_url() -> Iterator[str]:
 
 
 @pytest.fixture
-async def stack(amqp_url: str, database_url: str, sandbox_url: str) -> AsyncIterator[Stack]:
+async def infra(amqp_url: str, database_url: str, sandbox_url: str) -> AsyncIterator[Stack]:
+    """Sandbox, token service stand-in, a test broker and an outcome listener; no publisher yet."""
     tokens = FakeTokenService(sandbox_url)
     sandbox_account = f"acct-{uuid.uuid4().hex[:8]}"
     with serve(tokens.app()) as tokens_url:
@@ -124,14 +126,12 @@ async def stack(amqp_url: str, database_url: str, sandbox_url: str) -> AsyncIter
                 )
             ),
         )
-        runtime, _ = build(settings)
         test_broker = build_broker(ServiceSettings(amqp_url=amqp_url, service_name="test"), CollectorRegistry())
-        async with (
-            runtime.lifespan(),
-            httpx.AsyncClient(base_url=sandbox_url) as sandbox,
-        ):
+        async with httpx.AsyncClient(base_url=sandbox_url) as sandbox:
             await test_broker.connect()
             await declare_exchanges(test_broker)
+            # The work queue must exist before the first request is published (a publisher may not run yet).
+            await PublisherTopology(Platform.X, TIERS_MS).declare(test_broker)
             connection = await aio_pika.connect_robust(amqp_url)
             channel = await connection.channel()
             outcomes = await channel.declare_queue(exclusive=True)
@@ -152,3 +152,11 @@ async def stack(amqp_url: str, database_url: str, sandbox_url: str) -> AsyncIter
             yield stack
             await connection.close()
             await test_broker.stop()
+
+
+@pytest.fixture
+async def stack(infra: Stack) -> AsyncIterator[Stack]:
+    """``infra`` plus a publisher running in this process."""
+    runtime, _ = build(infra.settings)
+    async with runtime.lifespan():
+        yield infra

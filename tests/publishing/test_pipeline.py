@@ -1,6 +1,7 @@
 """The publishing pipeline on the real broker and database, against the X sandbox over HTTP."""
 
 import asyncio
+import datetime as dt
 import uuid
 
 import aio_pika
@@ -110,8 +111,6 @@ async def test_a_revoked_account_fails_as_reconnect_required_without_retries(sta
 
 
 async def test_a_rate_limited_account_waits_instead_of_failing_one_by_one(stack: Stack) -> None:
-    import datetime as dt
-
     until = dt.datetime.now(dt.UTC) + dt.timedelta(milliseconds=700)
     await stack.arm(kind="rate_limit", until=until.isoformat())
     first = stack.request()
@@ -135,7 +134,7 @@ async def test_a_malformed_message_is_parked_and_the_consumer_goes_on(stack: Sta
     await stack.send(request)
     await stack.outcomes_for(request.distribution_id, SUCCEEDED)
     parking = await stack.channel.declare_queue("publisher.x.dead", passive=True)
-    found = []
+    found: list[aio_pika.abc.AbstractIncomingMessage] = []
     async with asyncio.timeout(5):
         while not found:
             message = await parking.get(fail=False)

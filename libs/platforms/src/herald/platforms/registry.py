@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field
 
 from herald.contracts.platform import Platform
 from herald.platforms import linkedin, meta, x
@@ -16,12 +16,10 @@ PlatformSettings = XSettings | LinkedInSettings | MetaSettings
 
 
 class PlatformsSettings(BaseModel):
-    """Per-platform settings, nested in a service's settings (env ``HERALD_X__TOKEN_URL`` and so on)."""
+    """Per-platform settings, nested in a service's settings (env ``HERALD_PLATFORMS__X__API_BASE_URL`` and so on)."""
 
-    x: XSettings = Field(default_factory=lambda: XSettings(client_id="", client_secret=SecretStr("")))
-    linkedin: LinkedInSettings = Field(
-        default_factory=lambda: LinkedInSettings(client_id="", client_secret=SecretStr(""))
-    )
+    x: XSettings = Field(default_factory=XSettings)
+    linkedin: LinkedInSettings = Field(default_factory=LinkedInSettings)
     meta: MetaSettings = Field(default_factory=MetaSettings)
 
     def for_platform(self, platform: Platform) -> PlatformSettings:

@@ -1,0 +1,37 @@
+"""LinkedIn adapter settings: built by the service's configuration and passed down (never read from the environment)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+
+#: Scopes for publishing as the signed-in member ("Share on LinkedIn" + "Sign In with LinkedIn using OpenID
+#: Connect", both self-serve). Organization posting needs the approved Community Management API scopes
+#: ``w_organization_social r_organization_social rw_organization_admin`` (reference section 2.3).
+MEMBER_SCOPES = ("openid", "profile", "w_member_social")
+
+
+class LinkedInSettings(BaseModel):
+    """Where LinkedIn lives and how Herald identifies itself to it. Every URL can point at the sandbox."""
+
+    client_id: str = ""  # empty until the app is registered; only the OAuth flow needs it
+    client_secret: SecretStr = SecretStr("")
+    api_base_url: str = "https://api.linkedin.com"
+    authorize_url: str = "https://www.linkedin.com/oauth/v2/authorization"
+    token_url: str = "https://www.linkedin.com/oauth/v2/accessToken"
+    web_base_url: str = "https://www.linkedin.com"
+    # Monthly YYYYMM versions live at least a year (reference 2.2); 202607 is the newest one in the reference.
+    api_version: str = Field(default="202607", pattern=r"^\d{6}(\.\d{2})?$")
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    scopes: tuple[str, ...] = MEMBER_SCOPES
+    readback_page_size: int = Field(default=50, ge=1, le=100)
+    readback_max_pages: int = Field(default=4, ge=1)
+
+    @property
+    def rest_url(self) -> str:
+        """Base of the versioned API (``/rest``): needs ``LinkedIn-Version``."""
+        return f"{self.api_base_url.rstrip('/')}/rest"
+
+    @property
+    def v2_url(self) -> str:
+        """Base of the unversioned API (``/v2``), still used by the OpenID ``userinfo`` endpoint."""
+        return f"{self.api_base_url.rstrip('/')}/v2"
