@@ -1,0 +1,1 @@
+"""Sandbox emulator of Facebook Pages (Meta Graph API); see :mod:`herald.sandboxes.meta.app`."""

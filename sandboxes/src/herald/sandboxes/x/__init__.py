@@ -1,0 +1,1 @@
+"""Sandbox emulator of the X (Twitter API v2) endpoints Herald uses: see :mod:`herald.sandboxes.x.app`."""
