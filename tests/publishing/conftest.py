@@ -46,6 +46,7 @@ class Stack:
     account_id: uuid.UUID = field(default_factory=uuid.uuid4)
     sandbox_account: str = ""
     seen: dict[str, list[tuple[str, dict[str, Any], str]]] = field(default_factory=dict)
+    registry: CollectorRegistry | None = None  # the in-process publisher's metrics
 
     def request(self, text: str | None = None, **overrides: Any) -> PublishRequested:
         now = dt.datetime.now(dt.UTC)
@@ -158,5 +159,6 @@ async def infra(amqp_url: str, database_url: str, sandbox_url: str) -> AsyncIter
 async def stack(infra: Stack) -> AsyncIterator[Stack]:
     """``infra`` plus a publisher running in this process."""
     runtime, _ = build(infra.settings)
+    infra.registry = runtime.registry
     async with runtime.lifespan():
         yield infra

@@ -166,3 +166,16 @@ async def test_a_cancel_before_publishing_wins(stack: Stack) -> None:
     seen = await stack.outcomes_for(request.distribution_id, FAILED)
     assert seen[-1][1]["reason"] == "cancelled"
     assert [p for p in await stack.posts() if p["text"] == request.text] == []
+
+
+async def test_metrics_record_attempts_lateness_retries_and_reconciliations(stack: Stack) -> None:
+    await stack.arm(kind="accept_then_fail", mode="503", count=1)
+    request = stack.request()
+    await stack.send(request)
+    await stack.outcomes_for(request.distribution_id, SUCCEEDED)
+    assert stack.registry is not None
+    sample = stack.registry.get_sample_value
+    assert sample("herald_publish_attempts_total", {"platform": "x", "outcome": "published"}) == 1
+    assert sample("herald_reconciliations_total", {"platform": "x", "result": "found"}) == 1
+    assert sample("herald_publish_lateness_seconds_count", {"platform": "x"}) == 1
+    assert (sample("herald_platform_call_duration_seconds_count", {"platform": "x", "operation": "create"}) or 0) >= 1
