@@ -1,0 +1,52 @@
+"""Configuration of the Facebook Pages adapter (built by the service that owns config, then passed down)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+# Newest Graph API version with a published expiry date (2028-07-29) in reference §3.2. v26.0 (2026-07-29) is
+# newer and also served by the sandbox; moving is a one-line settings change.
+DEFAULT_API_VERSION = "v25.0"
+
+# What a Page publisher needs (reference §3.1): list the user's Pages, publish, and read posts back.
+DEFAULT_SCOPES = ("pages_show_list", "pages_manage_posts", "pages_read_engagement")
+
+
+class MetaSettings(BaseModel):
+    """Facebook Pages (Meta Graph API) settings.
+
+    URL templates may contain ``{version}``, replaced with :attr:`api_version`; every URL can be pointed at the
+    sandbox (``herald.sandboxes.meta`` serves all three on one host).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    graph_url: str = Field(default="https://graph.facebook.com", description="Graph API host, no trailing slash.")
+    authorize_url: str = Field(
+        default="https://www.facebook.com/{version}/dialog/oauth", description="Facebook Login dialog."
+    )
+    token_url: str = Field(
+        default="https://graph.facebook.com/{version}/oauth/access_token",
+        description="Code exchange and fb_exchange_token endpoint.",
+    )
+    api_version: str = Field(default=DEFAULT_API_VERSION, pattern=r"^v\d+\.\d+$")
+    client_id: str = Field(default="", description="The Meta app id.")
+    client_secret: SecretStr = Field(default=SecretStr(""), description="The Meta app secret.")
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    appsecret_proof: bool = Field(
+        default=True,
+        description="Send appsecret_proof (HMAC-SHA256 of the token with the app secret) with every Graph call; "
+        "required by apps with 'Require App Secret' switched on, harmless otherwise.",
+    )
+    read_back_pages: int = Field(default=10, ge=1, description="Most pages of published_posts one read-back scans.")
+
+    def graph(self, *parts: str) -> str:
+        """The versioned Graph URL of ``parts`` (already URL-safe path segments)."""
+        return "/".join((self.graph_url.rstrip("/"), self.api_version, *parts))
+
+    def dialog_url(self) -> str:
+        return self.authorize_url.format(version=self.api_version)
+
+    def access_token_url(self) -> str:
+        return self.token_url.format(version=self.api_version)

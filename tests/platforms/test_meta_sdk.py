@@ -1,0 +1,131 @@
+"""Conformance: Meta's official ``facebook-business`` SDK against the sandbox over real HTTP, unchanged except
+for the Graph host (``FacebookSession.GRAPH``, reference §8), set on the session instance, not the class.
+
+The SDK is synchronous; these tests are plain sync tests with a module-scoped served sandbox.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from facebook_business.adobjects.page import Page
+from facebook_business.api import FacebookAdsApi
+from facebook_business.exceptions import FacebookRequestError
+from facebook_business.session import FacebookSession
+
+from herald.sandboxes.meta.app import create_app
+from tests.platforms.test_meta_support import CLIENT_ID, CLIENT_SECRET, PAGE_ID, USER_ID
+from tests.support.servers import serve
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    with serve(create_app()) as url:
+        yield url
+
+
+@pytest.fixture
+def control(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url) as client:
+        client.delete("/_sandbox/faults").raise_for_status()
+        yield client
+
+
+def mint(control: httpx.Client, account: str = PAGE_ID) -> str:
+    response = control.post("/_sandbox/tokens", json={"account": account})
+    response.raise_for_status()
+    token: str = response.json()["access_token"]
+    return token
+
+
+def sdk(base_url: str, token: str, *, app_secret: str | None = None, version: str | None = None) -> FacebookAdsApi:
+    session = FacebookSession(CLIENT_ID if app_secret else None, app_secret, token, timeout=5)
+    session.GRAPH = base_url  # the class attribute the SDK builds every URL from
+    return FacebookAdsApi(session, api_version=version)
+
+
+def text() -> str:
+    return f"SDK conformance {uuid.uuid4().hex[:10]}"
+
+
+def test_create_feed_returns_the_post_id(base_url: str, control: httpx.Client) -> None:
+    message = text()
+    post = Page(PAGE_ID, api=sdk(base_url, mint(control))).create_feed(params={"message": message})
+    assert post["id"].startswith(f"{PAGE_ID}_")
+    stored = control.get("/_sandbox/posts", params={"account": PAGE_ID}).json()
+    assert [p["id"] for p in stored if p["text"] == message] == [post["id"]]
+
+
+def test_raw_call_with_link_and_the_sdk_default_version(base_url: str, control: httpx.Client) -> None:
+    api = sdk(base_url, mint(control))
+    response = api.call("POST", (PAGE_ID, "feed"), params={"message": text(), "link": "https://example.com/sdk"})
+    assert response.status() == 200
+    assert response.headers()["facebook-api-version"] == FacebookAdsApi.API_VERSION  # v26.0 in SDK 26
+    post_id = response.json()["id"]
+    stored = {p["id"]: p for p in control.get("/_sandbox/posts", params={"account": PAGE_ID}).json()}
+    assert stored[post_id]["link"] == "https://example.com/sdk"
+
+
+def test_appsecret_proof_is_verified(base_url: str, control: httpx.Client) -> None:
+    token = mint(control)
+    post = Page(PAGE_ID, api=sdk(base_url, token, app_secret=CLIENT_SECRET)).create_feed(params={"message": text()})
+    assert post["id"]
+    with pytest.raises(FacebookRequestError) as caught:
+        Page(PAGE_ID, api=sdk(base_url, token, app_secret="wrong-secret")).create_feed(params={"message": text()})
+    assert caught.value.api_error_code() == 100
+    assert caught.value.api_error_type() == "GraphMethodException"
+
+
+def test_published_posts_cursor_pages_through_everything(base_url: str, control: httpx.Client) -> None:
+    account = f"2{uuid.uuid4().int % 10**14:014d}"  # a fresh Page
+    api = sdk(base_url, mint(control, account), version="v25.0")
+    messages = [text() for _ in range(5)]
+    for message in messages:
+        Page(account, api=api).create_feed(params={"message": message})
+    cursor = Page(account, api=api).get_published_posts(fields=["id", "message", "created_time"], params={"limit": 2})
+    assert [post["message"] for post in cursor] == list(reversed(messages))
+
+
+def test_a_transient_server_error_is_parsed(base_url: str, control: httpx.Client) -> None:
+    control.post("/_sandbox/faults", json={"kind": "error", "error": "server_error", "account": PAGE_ID})
+    with pytest.raises(FacebookRequestError) as caught:
+        Page(PAGE_ID, api=sdk(base_url, mint(control))).create_feed(params={"message": text()})
+    error = caught.value
+    assert (error.http_status(), error.api_error_code(), error.api_transient_error()) == (500, 2, True)
+    assert error.api_error_type() == "OAuthException"
+
+
+def test_an_expired_token_is_parsed_with_its_subcode(base_url: str, control: httpx.Client) -> None:
+    account = f"3{uuid.uuid4().int % 10**14:014d}"
+    token = mint(control, account)
+    control.post(f"/_sandbox/accounts/{account}/expire").raise_for_status()
+    with pytest.raises(FacebookRequestError) as caught:
+        Page(account, api=sdk(base_url, token)).create_feed(params={"message": text()})
+    error = caught.value
+    assert (error.api_error_code(), error.api_error_subcode(), error.api_transient_error()) == (190, 463, False)
+    assert error.api_error_message().startswith("Error validating access token: Session has expired on ")
+
+
+def test_a_duplicate_and_a_throttle_are_parsed(base_url: str, control: httpx.Client) -> None:
+    page = Page(PAGE_ID, api=sdk(base_url, mint(control)))
+    message = text()
+    page.create_feed(params={"message": message})
+    with pytest.raises(FacebookRequestError) as duplicate:
+        page.create_feed(params={"message": message})
+    assert (duplicate.value.http_status(), duplicate.value.api_error_code()) == (400, 506)
+
+    control.post("/_sandbox/faults", json={"kind": "error", "error": "rate_limited", "account": PAGE_ID})
+    with pytest.raises(FacebookRequestError) as limited:
+        page.create_feed(params={"message": text()})
+    assert limited.value.api_error_code() == 80001
+    assert "estimated_time_to_regain_access" in limited.value.http_headers()["x-business-use-case-usage"]
+
+
+def test_posting_with_a_user_token_is_403_code_200(base_url: str, control: httpx.Client) -> None:
+    with pytest.raises(FacebookRequestError) as caught:
+        Page(PAGE_ID, api=sdk(base_url, mint(control, USER_ID))).create_feed(params={"message": text()})
+    assert (caught.value.http_status(), caught.value.api_error_code()) == (403, 200)
+    assert caught.value.api_error_message().startswith("(#200) If posting to a group")
