@@ -21,7 +21,6 @@ from herald.contracts.publishing import PublishRequested
 from herald.contracts.routing import EVENTS_EXCHANGE, PUBLISH_OUTCOME_BINDINGS
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.settings import ServiceSettings
-from herald.platforms.registry import PlatformsSettings
 from herald.platforms.x import XSettings
 from herald.publishing.app import build
 from herald.publishing.settings import PublisherSettings
@@ -121,10 +120,8 @@ async def infra(amqp_url: str, database_url: str, sandbox_url: str) -> AsyncIter
             retry_tiers_ms=TIERS_MS,
             in_flight_grace_seconds=1.0,
             token_cache_seconds=60,
-            platforms=PlatformsSettings(
-                x=XSettings.for_sandbox(
-                    sandbox_url, client_id="herald-dev", client_secret="herald-dev-secret", timeout_seconds=1.0
-                )
+            x=XSettings.for_sandbox(
+                sandbox_url, client_id="herald-dev", client_secret="herald-dev-secret", timeout_seconds=1.0
             ),
         )
         test_broker = build_broker(ServiceSettings(amqp_url=amqp_url, service_name="test"), CollectorRegistry())

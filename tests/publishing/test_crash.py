@@ -17,7 +17,7 @@ SUCCEEDED = "com.herald.publish.succeeded"
 
 def _start(stack: Stack, port: int) -> subprocess.Popen[bytes]:
     settings = stack.settings
-    x = settings.platforms.x
+    x = settings.x
     env = {
         **os.environ,
         "HERALD_AMQP_URL": settings.amqp_url.get_secret_value(),
@@ -26,8 +26,8 @@ def _start(stack: Stack, port: int) -> subprocess.Popen[bytes]:
         "HERALD_TOKENS_URL": settings.tokens_url,
         "HERALD_RETRY_TIERS_MS": json.dumps(list(TIERS_MS)),
         "HERALD_IN_FLIGHT_GRACE_SECONDS": "1",
-        "HERALD_PLATFORMS__X__API_BASE_URL": x.api_base_url,
-        "HERALD_PLATFORMS__X__TIMEOUT_SECONDS": "10",
+        "HERALD_X__API_BASE_URL": x.api_base_url,
+        "HERALD_X__TIMEOUT_SECONDS": "10",
     }
     return subprocess.Popen(
         [sys.executable, "-m", "herald.publisher_x"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -16,7 +16,7 @@ PlatformSettings = XSettings | LinkedInSettings | MetaSettings
 
 
 class PlatformsSettings(BaseModel):
-    """Per-platform settings, nested in a service's settings (env ``HERALD_PLATFORMS__X__API_BASE_URL`` and so on)."""
+    """Per-platform settings, nested in a service's settings ."""
 
     x: XSettings = Field(default_factory=XSettings)
     linkedin: LinkedInSettings = Field(default_factory=LinkedInSettings)

@@ -6,7 +6,10 @@ from pydantic import Field, SecretStr
 
 from herald.contracts.platform import Platform
 from herald.kit.settings import ServiceSettings
+from herald.platforms.linkedin import LinkedInSettings
+from herald.platforms.meta import MetaSettings
 from herald.platforms.registry import PlatformsSettings
+from herald.platforms.x import XSettings
 from herald.publishing.retry import DEFAULT_TIERS_MS
 
 
@@ -23,4 +26,11 @@ class PublisherSettings(ServiceSettings):
         default=60.0, gt=0, description="How long a 'sending' ledger row may belong to a live call (> HTTP timeout)."
     )
     token_cache_seconds: float = Field(default=300.0, ge=0)
-    platforms: PlatformsSettings = Field(default_factory=PlatformsSettings)
+    # One nested object per platform, named like the token service's: HERALD_X__API_BASE_URL and so on.
+    x: XSettings = Field(default_factory=XSettings)
+    linkedin: LinkedInSettings = Field(default_factory=LinkedInSettings)
+    meta: MetaSettings = Field(default_factory=MetaSettings)
+
+    @property
+    def platforms(self) -> PlatformsSettings:
+        return PlatformsSettings(x=self.x, linkedin=self.linkedin, meta=self.meta)

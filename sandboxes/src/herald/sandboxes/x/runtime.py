@@ -59,6 +59,12 @@ class XSandbox:
             limiter=RateLimiter(config.rate_limits, enforce=config.enforce_rate_limits),
         )
 
+    def reset(self) -> None:
+        """Forget posts, faults, counters and rate-limit windows (``POST /_sandbox/reset``); tokens stay valid."""
+        self.state.reset()
+        self.limiter.clear()
+        self.recent_texts.clear()
+
     # -- auth -------------------------------------------------------------------------------------------------
 
     def authenticate(self, request: Request, scopes: tuple[str, ...]) -> XUser:
