@@ -1,91 +1,150 @@
 """Run every Herald process in the foreground with prefixed logs: ``make run``.
 
-Reads ``deploy/local/Procfile`` (name, port, command). Ctrl-C or SIGTERM stops everything cleanly: each process
-gets SIGTERM (services finish or requeue in-flight messages) and is killed only if it has not exited in time.
+The process table below is the local topology: the three platform sandboxes, then the services, wired together
+with fresh development credentials for this run (each publisher gets its own token-service credential). Ctrl-C or
+SIGTERM stops everything cleanly: each process gets SIGTERM (services finish or requeue in-flight messages) and is
+killed only if it has not exited in time.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import secrets
 import selectors
-import shlex
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PROCFILE = Path(__file__).with_name("Procfile")
 STOP_TIMEOUT_SECONDS = 30
 COLOURS = ["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m", "\033[31m", "\033[96m", "\033[93m"]
 RESET = "\033[0m"
+QUICKSTART = """
+Quickstart (in a second terminal):  make demo
+  or by hand: curl -s -X POST http://127.0.0.1:8001/v1/admin/api-keys -H 'X-Bootstrap-Secret: dev-bootstrap-secret'
+Press Ctrl-C to stop everything.
+"""
 
 
-def read_procfile() -> list[tuple[str, int, str]]:
-    entries = []
-    for line in PROCFILE.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, port, command = line.split(maxsplit=2)
-            entries.append((name, int(port), command))
-    return entries
+@dataclass(frozen=True)
+class Process:
+    name: str
+    port: int
+    module: str
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def sandbox_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def processes() -> list[Process]:
+    """The local topology, with a fresh service credential per publisher."""
+    credentials: dict[str, str] = {}
+    publishers = []
+    for platform, port, sandbox_port, api_base in (
+        ("x", 8011, 9101, "X__API_BASE_URL"),
+        ("linkedin", 8012, 9102, "LINKEDIN__API_BASE_URL"),
+        ("meta", 8013, 9103, "META__GRAPH_URL"),
+    ):
+        name = f"publisher-{platform}"
+        secret = secrets.token_urlsafe(32)
+        credentials[name] = hashlib.sha256(secret.encode()).hexdigest()
+        publishers.append(
+            Process(
+                name,
+                port,
+                f"herald.publisher_{platform}",
+                env={
+                    "HERALD_SERVICE_TOKEN": f"svc_{name}_{secret}",
+                    "HERALD_TOKENS_URL": "http://127.0.0.1:8002",
+                    f"HERALD_{api_base}": sandbox_url(sandbox_port),
+                },
+            )
+        )
+    return [
+        Process("sandbox-x", 9101, "herald.sandboxes", ("x", "--port", "9101")),
+        Process("sandbox-linkedin", 9102, "herald.sandboxes", ("linkedin", "--port", "9102")),
+        Process("sandbox-meta", 9103, "herald.sandboxes", ("meta", "--port", "9103")),
+        Process("tokens", 8002, "herald.tokens", env={"HERALD_SERVICE_CREDENTIALS": json.dumps(credentials)}),
+        Process("scheduler", 8001, "herald.scheduler"),
+        Process("audit", 8003, "herald.audit"),
+        *publishers,
+    ]
+
+
+class Supervisor:
+    """Starts the processes, interleaves their output with coloured prefixes, and stops them all together."""
+
+    def __init__(self, entries: list[Process]) -> None:
+        self.entries = entries
+        self.width = max(len(p.name) for p in entries)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.selector = selectors.DefaultSelector()
+        self.stopping = False
+
+    def start(self) -> None:
+        tty = sys.stdout.isatty()
+        for i, entry in enumerate(self.entries):
+            env = {**os.environ, "HERALD_HTTP_PORT": str(entry.port), "HERALD_SERVICE_NAME": entry.name, **entry.env}
+            argv = [sys.executable, "-m", entry.module, *entry.args]  # our own modules, no user input
+            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: S603
+            self.procs[entry.name] = proc
+            colour, reset = (COLOURS[i % len(COLOURS)], RESET) if tty else ("", "")
+            assert proc.stdout is not None
+            self.selector.register(proc.stdout, selectors.EVENT_READ, f"{colour}{entry.name:<{self.width}} |{reset} ")
+
+    def pump(self) -> None:
+        """Copy output until a stop is requested or any process exits."""
+        while not self.stopping:
+            for key, _ in self.selector.select(timeout=0.2):
+                line = key.fileobj.readline()  # type: ignore[union-attr]
+                if line:
+                    sys.stdout.write(key.data + line.decode(errors="replace"))
+                    sys.stdout.flush()
+            for name, proc in self.procs.items():
+                if proc.poll() is not None and not self.stopping:
+                    print(f"{name} exited with code {proc.returncode}; stopping everything", flush=True)
+                    self.stopping = True
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"{name} did not stop in time; killing it", flush=True)
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                for line in proc.stdout.read().decode(errors="replace").splitlines():
+                    print(f"{name:<{self.width}} | {line}", flush=True)
 
 
 def main() -> int:
-    entries = read_procfile()
-    width = max(len(name) for name, _, _ in entries)
-    tty = sys.stdout.isatty()
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    selector = selectors.DefaultSelector()
-    for i, (name, port, command) in enumerate(entries):
-        env = {**os.environ, "PORT": str(port), "HERALD_HTTP_PORT": str(port), "HERALD_SERVICE_NAME": name}
-        argv = [sys.executable if a == "python" else a for a in shlex.split(command.replace("$PORT", str(port)))]
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        procs[name] = proc
-        prefix = f"{COLOURS[i % len(COLOURS)] if tty else ''}{name:<{width}} |{RESET if tty else ''} "
-        assert proc.stdout is not None
-        selector.register(proc.stdout, selectors.EVENT_READ, prefix)
-
-    print("Herald is starting. APIs:", flush=True)
-    for name, port, _ in entries:
-        print(f"  {name:<{width}}  http://127.0.0.1:{port}   (/docs, /healthz, /readyz, /metrics)", flush=True)
-    print("Press Ctrl-C to stop everything.\n", flush=True)
-
-    stopping = False
+    supervisor = Supervisor(processes())
 
     def request_stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+        supervisor.stopping = True
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-
-    while not stopping and any(p.poll() is None for p in procs.values()):
-        for key, _ in selector.select(timeout=0.2):
-            line = key.fileobj.readline()  # type: ignore[union-attr]
-            if line:
-                sys.stdout.write(key.data + line.decode(errors="replace"))
-                sys.stdout.flush()
-        for name, proc in procs.items():
-            if proc.poll() is not None and not stopping:
-                print(f"{name} exited with code {proc.returncode}; stopping everything", flush=True)
-                stopping = True
-
-    for proc in procs.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    for name, proc in procs.items():
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            print(f"{name} did not stop in time; killing it", flush=True)
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            rest = proc.stdout.read().decode(errors="replace")
-            for line in rest.splitlines():
-                print(f"{name:<{width}} | {line}", flush=True)
+    supervisor.start()
+    print("Herald is starting:", flush=True)
+    for entry in supervisor.entries:
+        print(f"  {entry.name:<{supervisor.width}}  http://127.0.0.1:{entry.port}   (/docs, /healthz)", flush=True)
+    print(QUICKSTART, flush=True)
+    supervisor.pump()
+    supervisor.stop()
     print("Herald stopped.", flush=True)
     return 0
 
