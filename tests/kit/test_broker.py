@@ -1,11 +1,13 @@
 """Event publishing on the real RabbitMQ: persistent, confirmed, mandatory, CloudEvents headers."""
 
 import asyncio
+import dataclasses
+import uuid
 from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
-from faststream.rabbit import RabbitBroker
+from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange
 from prometheus_client import CollectorRegistry
 
 from herald.contracts.envelope import from_amqp
@@ -63,9 +65,12 @@ async def test_published_event_is_persistent_and_readable(
 
 
 async def test_unroutable_publish_raises(broker: RabbitBroker) -> None:
+    # An exchange of its own: other tests' queues bound with "#" on herald.events would route anything.
+    lonely = RabbitExchange(f"kit-test-lonely-{uuid.uuid4().hex[:6]}", type=ExchangeType.TOPIC, auto_delete=True)
+    await broker.declare_exchange(lonely)
     publisher = EventPublisher(broker, source="/herald/kit-test", timeout=5)
     envelope = publisher.envelope(example_for(PublishRequested))
-    unroutable = type(envelope)(**{**envelope.__dict__, "routing_key": "nobody.listens.here"})
+    unroutable = dataclasses.replace(envelope, exchange=lonely.name, routing_key="nobody.listens.here")
     with pytest.raises(PublishFailed):
         await publisher.publish_envelope(unroutable)
 

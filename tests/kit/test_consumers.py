@@ -107,7 +107,7 @@ async def test_a_message_that_keeps_crashing_the_consumer_is_parked_as_poison(am
     broker = build_broker(ServiceSettings(amqp_url=amqp_url, service_name="kit-test"), CollectorRegistry())
     attempts = 0
 
-    @broker.subscriber(work_queue(name, delivery_limit=2), ack_policy=AckPolicy.NACK_ON_ERROR)
+    @broker.subscriber(work_queue(name), ack_policy=AckPolicy.NACK_ON_ERROR)
     async def crash(message: RabbitMessage) -> None:
         nonlocal attempts
         attempts += 1
@@ -128,5 +128,35 @@ async def test_a_message_that_keeps_crashing_the_consumer_is_parked_as_poison(am
         assert message.headers["x-first-death-reason"] == "delivery_limit"
         assert attempts == 3
         await connection.close()
+    finally:
+        await broker.stop()
+
+
+async def test_subscribers_honour_their_prefetch_window(amqp_url: str) -> None:
+    name = f"kit-prefetch-{uuid.uuid4().hex[:6]}"
+    broker = build_broker(ServiceSettings(amqp_url=amqp_url, service_name="kit-test"), CollectorRegistry())
+    in_flight = 0
+    peak = 0
+    release = asyncio.Event()
+
+    @broker.subscriber(work_queue(name), channel=Channel(prefetch_count=3), ack_policy=AckPolicy.MANUAL)
+    async def slow(message: RabbitMessage) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await release.wait()
+        in_flight -= 1
+        await message.ack()
+
+    await broker.connect()
+    await declare_exchanges(broker)
+    await declare_work_queue(broker, name, ["prefetch.test"])
+    await broker.start()
+    try:
+        for _ in range(20):
+            await broker.publish(b"{}", exchange=EVENTS_EXCHANGE, routing_key="prefetch.test", persist=True)
+        await asyncio.sleep(0.5)
+        assert peak == 3
+        release.set()
     finally:
         await broker.stop()

@@ -66,7 +66,7 @@ def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
     )
 
     @broker.subscriber(
-        work_queue(topology.work_queue, delivery_limit=settings.delivery_limit),
+        work_queue(topology.work_queue),
         channel=Channel(prefetch_count=settings.prefetch),
         ack_policy=AckPolicy.MANUAL,
     )

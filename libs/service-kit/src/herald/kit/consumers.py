@@ -49,13 +49,23 @@ def work_queue_arguments(name: str, *, delivery_limit: int = DEFAULT_DELIVERY_LI
     }
 
 
-def work_queue(name: str, *, delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> RabbitQueue:
-    """The subscriber-side definition of a work queue (declared by :func:`declare_work_queue`)."""
+def _declared_queue(name: str, delivery_limit: int) -> RabbitQueue:
     return RabbitQueue(
         name,
         queue_type=QueueType.QUORUM,
         arguments=work_queue_arguments(name, delivery_limit=delivery_limit),
     )
+
+
+def work_queue(name: str) -> RabbitQueue:
+    """The queue a subscriber consumes from: the work queue :func:`declare_work_queue` declared, passively.
+
+    FastStream caches declared queues by equality, whatever the channel: subscribing with a queue equal to the one
+    declared on the broker's default channel would consume on that channel (shared with publishing, and without the
+    subscriber's prefetch: unbounded deliveries). A passive declaration is not equal to it, so the subscriber opens
+    the queue on its own channel with its own prefetch window. Declare first (in a runtime ``on_start`` hook).
+    """
+    return RabbitQueue(name, queue_type=QueueType.QUORUM, declare=False)
 
 
 async def declare_work_queue(
@@ -69,7 +79,7 @@ async def declare_work_queue(
     parking_name = dead_letter_routing_key(name)
     parking = await broker.declare_queue(RabbitQueue(parking_name, queue_type=QueueType.QUORUM, durable=True))
     await parking.bind(DEAD_LETTER_EXCHANGE, routing_key=parking_name)
-    queue = await broker.declare_queue(work_queue(name, delivery_limit=delivery_limit))
+    queue = await broker.declare_queue(_declared_queue(name, delivery_limit))
     for key in binding_keys:
         await queue.bind(EVENTS_EXCHANGE, routing_key=key)
 

@@ -1,0 +1,447 @@
+"""Transactional outbox: events are written in the business transaction and published afterwards by a relay.
+
+A service never publishes an event in the middle of a state change (the commit could fail after the publish, or
+the publish after the commit). It writes the event's :class:`~herald.contracts.envelope.AmqpEnvelope` to its own
+``outbox`` table in the same transaction as the change, and an :class:`OutboxRelay` publishes the rows afterwards,
+with publisher confirms, marking them published in the transaction that claimed them.
+
+Wiring, for a service whose schema is ``scheduler``::
+
+    # models.py: the table belongs to the service's metadata (unqualified: the engine's search_path finds it)
+    metadata = MetaData()
+    outbox_table = define_outbox(metadata)
+
+    # migrations/versions/0001_initial.py
+    from herald.kit.outbox import create_outbox, drop_outbox
+    def upgrade() -> None:
+        create_outbox(op)          # table, indexes and the NOTIFY trigger, in the migration's schema
+
+    # use cases: inside the caller's transaction
+    async with engine.begin() as conn:
+        await conn.execute(update(...))
+        await outbox.add(conn, runtime.events.envelope(event))
+
+    # main.py
+    relay = OutboxRelay(runtime.engine, runtime.events, runtime.registry, schema="scheduler")
+    runtime.add_background(relay.run)
+
+Guarantees and their limits:
+
+* Every committed row is published at least once; a row whose transaction rolled back never is.
+* Several relays (replicas) share the table safely: a batch is claimed with ``FOR UPDATE SKIP LOCKED``, so each
+  row is published by one relay, once, unless a relay dies between the broker's confirm and its commit (then the
+  batch is published again with the same ``message_id``: consumers deduplicate on the event id).
+* There is no global order across relays, and a row that keeps failing (say, unroutable) goes behind the others
+  (rows are claimed by fewest attempts first), so it cannot block the table.
+* An insert fires ``NOTIFY "<schema>.<table>"`` (a statement trigger, delivered at commit), which wakes the relay
+  at once; the relay also polls, so a lost LISTEN connection only costs latency.
+
+Metrics (on the registry given to the relay): ``herald_outbox_depth`` (rows not yet published),
+``herald_outbox_published_total``, ``herald_outbox_publish_failures_total``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncpg
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+    Uuid,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from herald.contracts.envelope import AmqpEnvelope
+from herald.kit.broker import EventPublisher
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TABLE = "outbox"
+_ERROR_LIMIT = 500
+
+
+def define_outbox(metadata: MetaData, name: str = DEFAULT_TABLE) -> Table:
+    """Define the outbox table on ``metadata`` (no schema: the engine's ``search_path`` resolves it).
+
+    ``id`` is the CloudEvents id and the AMQP ``message_id`` (a UUID), so a re-publish is recognisably the same
+    event. ``body`` holds the exact bytes to publish; ``headers`` the CloudEvents headers.
+    """
+    return Table(
+        name,
+        metadata,
+        Column("id", Uuid, primary_key=True),
+        Column("exchange", String(255), nullable=False),
+        Column("routing_key", String(255), nullable=False),
+        Column("message_type", String(255), nullable=False),
+        Column("content_type", String(255), nullable=False),
+        Column("body", LargeBinary, nullable=False),
+        Column("headers", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("last_error", Text),
+        # The relay's claim query: unpublished rows, fewest attempts first, oldest first.
+        Index(f"ix_{name}_unpublished", "attempts", "created_at", postgresql_where=text("published_at IS NULL")),
+        Index(f"ix_{name}_published", "published_at", postgresql_where=text("published_at IS NOT NULL")),
+    )
+
+
+OUTBOX = define_outbox(MetaData())
+"""The default ``outbox`` table, for services that do not keep it on their own metadata."""
+
+
+def outbox_channel(schema: str, name: str = DEFAULT_TABLE) -> str:
+    """The LISTEN/NOTIFY channel the insert trigger notifies: ``<schema>.<table>`` (channels are per database)."""
+    return f"{schema}.{name}"
+
+
+def _trigger_ddl(name: str) -> list[str]:
+    # A statement-level trigger: one NOTIFY per INSERT statement, not per row (PostgreSQL folds identical
+    # notifications of one transaction anyway). The channel is computed from the table's own schema, so the
+    # migration does not need to know it.
+    return [
+        f"""
+        CREATE OR REPLACE FUNCTION {name}_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify(TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, '');
+            RETURN NULL;
+        END
+        $$
+        """,
+        f"CREATE OR REPLACE TRIGGER {name}_notify AFTER INSERT ON {name}"
+        f" FOR EACH STATEMENT EXECUTE FUNCTION {name}_notify()",
+    ]
+
+
+def install_outbox(connection: Connection, name: str = DEFAULT_TABLE) -> None:
+    """Create the outbox table, its indexes and NOTIFY trigger in the connection's current schema (idempotent)."""
+    define_outbox(MetaData(), name).create(connection, checkfirst=True)
+    for ddl in _trigger_ddl(name):
+        connection.execute(text(ddl))
+
+
+class MigrationContext(Protocol):
+    """What :func:`create_outbox` needs from Alembic: ``alembic.op`` (the module) or an ``Operations``."""
+
+    def get_bind(self) -> Connection: ...
+
+
+def create_outbox(op: MigrationContext, name: str = DEFAULT_TABLE) -> None:
+    """For a service's Alembic migration: ``create_outbox(op)`` in ``upgrade()``.
+
+    Herald migrations run with ``search_path`` set to the service's schema, so everything lands there.
+    """
+    install_outbox(op.get_bind(), name)
+
+
+def drop_outbox(op: MigrationContext, name: str = DEFAULT_TABLE) -> None:
+    """For a service's Alembic migration: ``drop_outbox(op)`` in ``downgrade()``."""
+    connection = op.get_bind()
+    connection.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    connection.execute(text(f"DROP FUNCTION IF EXISTS {name}_notify()"))
+
+
+async def add(
+    conn_or_session: AsyncConnection | AsyncSession, envelope: AmqpEnvelope, *, table: Table = OUTBOX
+) -> None:
+    """Write ``envelope`` to the outbox inside the caller's transaction (an ``AsyncConnection`` or ``AsyncSession``).
+
+    ``envelope.message_id`` must be a UUID (``EventPublisher.envelope`` makes one).
+    """
+    await add_many(conn_or_session, [envelope], table=table)
+
+
+async def add_many(
+    conn_or_session: AsyncConnection | AsyncSession, envelopes: Sequence[AmqpEnvelope], *, table: Table = OUTBOX
+) -> None:
+    """Like :func:`add` for several envelopes, in one statement."""
+    if not envelopes:
+        return
+    await conn_or_session.execute(table.insert(), [_row(envelope) for envelope in envelopes])
+
+
+def _row(envelope: AmqpEnvelope) -> dict[str, Any]:
+    return {
+        "id": uuid.UUID(envelope.message_id),
+        "exchange": envelope.exchange,
+        "routing_key": envelope.routing_key,
+        "message_type": envelope.type,
+        "content_type": envelope.content_type,
+        "body": envelope.body,
+        "headers": dict(envelope.headers),
+    }
+
+
+def _envelope(row: Row[Any]) -> AmqpEnvelope:
+    return AmqpEnvelope(
+        exchange=row.exchange,
+        routing_key=row.routing_key,
+        body=bytes(row.body),
+        headers=dict(row.headers),
+        message_id=str(row.id),
+        content_type=row.content_type,
+        type=row.message_type,
+    )
+
+
+class PgNotifications:
+    """LISTEN on one PostgreSQL channel and set :attr:`event` on every NOTIFY.
+
+    The connection is opened lazily by :meth:`ensure` and re-opened after it drops; a failure to listen is logged
+    and otherwise ignored, because every user of this class also polls.
+    """
+
+    def __init__(self, engine: AsyncEngine, channel: str) -> None:
+        self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.channel = channel
+        self.event = asyncio.Event()
+        self._conn: Any = None
+
+    def _on_notify(self, *_args: object) -> None:
+        self.event.set()
+
+    async def ensure(self) -> bool:
+        """Listen if not already listening; True when listening."""
+        if self._conn is not None and not self._conn.is_closed():
+            return True
+        await self.close()
+        try:
+            self._conn = await asyncpg.connect(self._dsn, timeout=5)
+            await self._conn.add_listener(self.channel, self._on_notify)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("cannot LISTEN, polling only", extra={"channel": self.channel, "error": str(exc)})
+            await self.close()
+            return False
+        # Something may have been committed while we were not listening: check once.
+        self.event.set()
+        return True
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await conn.close(timeout=2)
+            except (OSError, asyncpg.PostgresError, TimeoutError):
+                conn.terminate()
+
+    async def wait(self, stop: asyncio.Event, seconds: float) -> None:
+        """Return when notified, when ``stop`` is set, or after ``seconds``, whichever comes first."""
+        await wait_first((self.event, stop), seconds)
+
+
+async def wait_first(events: Sequence[asyncio.Event], seconds: float) -> None:
+    """Return as soon as one of ``events`` is set, or after ``seconds``."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=max(seconds, 0.0), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """Tuning of an :class:`OutboxRelay`. The defaults suit production; tests shorten the intervals."""
+
+    batch_size: int = 500
+    """Rows claimed (and locked) per transaction."""
+    window: int = 100
+    """Publishes whose confirms are awaited together."""
+    poll_interval_seconds: float = 1.0
+    """Fallback poll when no NOTIFY arrives."""
+    max_backoff_seconds: float = 30.0
+    """Longest wait between attempts while the broker keeps failing."""
+    batch_timeout_seconds: float = 60.0
+    """Bound on one batch's publishing, so a blocked broker cannot hold the row locks for ever."""
+    retention: dt.timedelta = field(default_factory=lambda: dt.timedelta(days=7))
+    """How long published rows are kept (for diagnosis) before they are pruned."""
+    prune_interval_seconds: float = 600.0
+    """How often published rows older than ``retention`` are deleted."""
+
+
+@dataclass(frozen=True)
+class RelayResult:
+    """What one :meth:`OutboxRelay.relay_once` did."""
+
+    claimed: int = 0
+    published: int = 0
+    failed: int = 0
+
+
+class _Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.depth = Gauge("herald_outbox_depth", "Outbox rows not yet published.", registry=registry)
+        self.published = Counter(
+            "herald_outbox_published_total", "Outbox rows published and confirmed by the broker.", registry=registry
+        )
+        self.failures = Counter(
+            "herald_outbox_publish_failures_total", "Outbox publishes that failed (to be retried).", registry=registry
+        )
+
+
+class OutboxRelay:
+    """Publishes a schema's outbox with confirms; a background loop for ``ServiceRuntime.add_background``."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        publisher: EventPublisher,
+        registry: CollectorRegistry,
+        *,
+        schema: str,
+        table: Table = OUTBOX,
+        settings: RelaySettings | None = None,
+    ) -> None:
+        self._engine = engine
+        self._publisher = publisher
+        self._table = table
+        self.settings = settings or RelaySettings()
+        self.channel = outbox_channel(schema, table.name)
+        self._metrics = _Metrics(registry)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until ``stop`` is set: woken by NOTIFY, polling as a fallback, backing off while failing."""
+        notifications = PgNotifications(self._engine, self.channel)
+        failures = 0
+        next_prune = time.monotonic() + self.settings.prune_interval_seconds
+        try:
+            while not stop.is_set():
+                await notifications.ensure()
+                notifications.event.clear()
+                result = await self._cycle()
+                await self.refresh_depth()
+                if time.monotonic() >= next_prune:
+                    await self._prune_quietly()
+                    next_prune = time.monotonic() + self.settings.prune_interval_seconds
+                if result is not None and not result.failed and result.claimed >= self.settings.batch_size:
+                    continue  # a full batch: there is probably more, go on at once
+                failures = 0 if result is not None and not result.failed else failures + 1
+                if failures:
+                    # While the broker fails, ignore NOTIFYs: they would turn the back-off into a hot loop.
+                    await wait_first((stop,), self._backoff(failures))
+                else:
+                    await notifications.wait(stop, self.settings.poll_interval_seconds)
+        finally:
+            await notifications.close()
+
+    def _backoff(self, failures: int) -> float:
+        delay: float = self.settings.poll_interval_seconds * 2.0 ** min(failures, 16)
+        return min(delay, self.settings.max_backoff_seconds)
+
+    async def _cycle(self) -> RelayResult | None:
+        try:
+            return await self.relay_once()
+        except Exception:  # the database or the broker is down: back off and try again
+            log.exception("outbox relay cycle failed")
+            return None
+
+    async def relay_once(self) -> RelayResult:
+        """Claim one batch, publish it with confirms and mark what was confirmed, in one transaction."""
+        table = self._table
+        claim = (
+            select(table)
+            .where(table.c.published_at.is_(None))
+            .order_by(table.c.attempts, table.c.created_at)
+            .limit(self.settings.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(claim)).all()
+            if not rows:
+                return RelayResult()
+            async with asyncio.timeout(self.settings.batch_timeout_seconds):
+                published, failed = await self._publish([_envelope(row) for row in rows])
+            await self._mark(conn, published, failed)
+        self._metrics.published.inc(len(published))
+        self._metrics.failures.inc(len(failed))
+        if failed:
+            log.warning("outbox publishes failed", extra={"failed": len(failed), "published": len(published)})
+        return RelayResult(claimed=len(rows), published=len(published), failed=len(failed))
+
+    async def _publish(self, envelopes: list[AmqpEnvelope]) -> tuple[list[uuid.UUID], dict[uuid.UUID, str]]:
+        published: list[uuid.UUID] = []
+        failed: dict[uuid.UUID, str] = {}
+        window = self.settings.window
+        for start in range(0, len(envelopes), window):
+            chunk = envelopes[start : start + window]
+            outcomes = await asyncio.gather(
+                *(self._publisher.publish_envelope(e) for e in chunk), return_exceptions=True
+            )
+            for envelope, outcome in zip(chunk, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    failed[uuid.UUID(envelope.message_id)] = str(outcome)[:_ERROR_LIMIT]
+                else:
+                    published.append(uuid.UUID(envelope.message_id))
+            if failed and all(isinstance(o, BaseException) for o in outcomes):
+                break  # the whole window failed: the broker is down, leave the rest of the batch untried
+        return published, failed
+
+    async def _mark(self, conn: AsyncConnection, published: list[uuid.UUID], failed: dict[uuid.UUID, str]) -> None:
+        table = self._table
+        if published:
+            await conn.execute(
+                update(table).where(table.c.id.in_(published)).values(published_at=func.clock_timestamp())
+            )
+        if failed:
+            await conn.execute(
+                update(table)
+                .where(table.c.id == bindparam("row_id"))
+                .values(attempts=table.c.attempts + 1, last_error=bindparam("error")),
+                [{"row_id": row_id, "error": error} for row_id, error in failed.items()],
+            )
+
+    async def refresh_depth(self) -> int | None:
+        """Count the unpublished rows into ``herald_outbox_depth``; None if the database did not answer."""
+        table = self._table
+        unpublished = select(func.count()).select_from(table).where(table.c.published_at.is_(None))
+        try:
+            async with self._engine.connect() as conn:
+                depth = int((await conn.execute(unpublished)).scalar_one())
+        except Exception:
+            log.warning("cannot count the outbox", exc_info=True)
+            return None
+        self._metrics.depth.set(depth)
+        return depth
+
+    async def prune(self, older_than: dt.timedelta | None = None) -> int:
+        """Delete published rows older than ``older_than`` (default: the retention). Returns how many."""
+        table = self._table
+        cutoff = func.now() - (self.settings.retention if older_than is None else older_than)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                table.delete().where(table.c.published_at.is_not(None), table.c.published_at <= cutoff)
+            )
+        return int(result.rowcount)
+
+    async def _prune_quietly(self) -> None:
+        try:
+            pruned = await self.prune()
+        except Exception:
+            log.warning("outbox prune failed", exc_info=True)
+            return
+        if pruned:
+            log.info("outbox pruned", extra={"rows": pruned})

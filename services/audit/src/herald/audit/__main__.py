@@ -1,0 +1,3 @@
+from herald.audit.main import main
+
+main()

@@ -1,0 +1,69 @@
+"""Export formats of the audit log: NDJSON (one JSON object per line) and CSV (one row per event)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from enum import StrEnum
+from typing import Final
+
+from herald.audit.models import StoredRecord
+
+CSV_COLUMNS: Final = (
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "recorded_at",
+    "team_id",
+    "actor",
+    "action",
+    "entity",
+    "entity_id",
+    "platform",
+    "correlation_id",
+    "source",
+    "metadata",
+)
+_FORMULA_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
+ROWS_PER_CHUNK: Final = 200
+
+
+class ExportFormat(StrEnum):
+    NDJSON = "ndjson"
+    CSV = "csv"
+
+    @property
+    def media_type(self) -> str:
+        return "application/x-ndjson" if self is ExportFormat.NDJSON else "text/csv; charset=utf-8"
+
+
+def _csv_cell(value: object) -> str:
+    text = "" if value is None else json.dumps(value, separators=(",", ":")) if isinstance(value, dict) else str(value)
+    # Spreadsheets run cells starting with these as formulas (CSV injection); a leading quote keeps them text.
+    return f"'{text}" if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def _csv_line(values: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(values)
+    return buffer.getvalue()
+
+
+async def render(rows: AsyncIterator[StoredRecord], export_format: ExportFormat) -> AsyncIterator[str]:
+    """Stream ``rows`` in ``export_format``, a chunk of lines at a time."""
+    chunk: list[str] = []
+    if export_format is ExportFormat.CSV:
+        chunk.append(_csv_line(list(CSV_COLUMNS)))
+    async for row in rows:
+        item = row.as_json()
+        if export_format is ExportFormat.NDJSON:
+            chunk.append(json.dumps(item, separators=(",", ":"), ensure_ascii=False) + "\n")
+        else:
+            chunk.append(_csv_line([_csv_cell(item[column]) for column in CSV_COLUMNS]))
+        if len(chunk) >= ROWS_PER_CHUNK:
+            yield "".join(chunk)
+            chunk.clear()
+    if chunk:
+        yield "".join(chunk)

@@ -1,0 +1,3 @@
+from herald.kit.migrations import run_env
+
+run_env(None)  # hand-written migrations: partitioning, roles and triggers are beyond autogenerate

@@ -1,0 +1,198 @@
+"""SQL for the audit log: batched idempotent inserts, team-scoped reads, and partition DDL.
+
+Every read and write of audit rows runs as :data:`~herald.audit.models.WRITER_ROLE` (``SET LOCAL ROLE`` inside the
+transaction), a role that may only INSERT and SELECT: the service cannot change or delete a row even if its code
+tried. Partition DDL (create ahead, drop expired) runs as the connecting role, which owns the table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, Row, and_, bindparam, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from herald.audit.models import WRITER_ROLE, AuditRecord, Entity, StoredRecord, events
+from herald.audit.partitions import PARENT_TABLE, Month
+
+_PARTITION_LOCK: Final = zlib.crc32(b"herald.audit.partitions")
+# SQLSTATE classes that mean "this data", not "this connection": 22 data exception, 23 integrity violation.
+_ROW_ERROR_CLASSES: Final = ("22", "23")
+
+
+class RowsRejected(Exception):
+    """PostgreSQL refused the rows themselves (bad data), so retrying them unchanged cannot succeed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EventFilter:
+    """Optional filters of the query API; all given ones must match."""
+
+    entity_id: str | None = None
+    action: str | None = None
+    platform: str | None = None
+    since: dt.datetime | None = None
+    """Inclusive lower bound on ``occurred_at``."""
+    until: dt.datetime | None = None
+    """Exclusive upper bound on ``occurred_at``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Position:
+    """A keyset position: the sort key of the last row of a page."""
+
+    occurred_at: dt.datetime
+    event_id: str
+
+
+def _sqlstate(error: DBAPIError) -> str:
+    return str(getattr(error.orig, "sqlstate", None) or "")
+
+
+def _row(row: Row[Any]) -> StoredRecord:
+    return StoredRecord(**row._asdict())
+
+
+class AuditRepository:
+    """The ``audit.events`` table, on the service's engine (whose ``search_path`` is the ``audit`` schema)."""
+
+    def __init__(self, engine: AsyncEngine, *, role: str = WRITER_ROLE) -> None:
+        self._engine = engine
+        self._role = role
+
+    @asynccontextmanager
+    async def as_writer(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction restricted to INSERT and SELECT on audit rows (the only way the service touches them)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(text(f'SET LOCAL ROLE "{self._role}"'))
+            yield conn
+
+    async def insert(self, records: Sequence[AuditRecord], recorded_at: dt.datetime) -> set[str]:
+        """Insert ``records`` in one statement, skipping event ids already stored; return the ids inserted.
+
+        Raises :class:`RowsRejected` when PostgreSQL refuses the data; any other error (connection lost, timeout)
+        propagates unchanged and means "try again later".
+        """
+        if not records:
+            return set()
+        values = [{**dataclasses.asdict(r), "recorded_at": recorded_at} for r in records]
+        statement = (
+            pg_insert(events)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["event_id", "occurred_at"])
+            .returning(events.c.event_id)
+        )
+        try:
+            async with self._engine.begin() as conn:
+                await self._ensure_partitions(conn, {Month.of(r.occurred_at) for r in records})
+                await conn.execute(text(f'SET LOCAL ROLE "{self._role}"'))
+                result = await conn.execute(statement)
+                return {row.event_id for row in result}
+        except DBAPIError as error:
+            if _sqlstate(error).startswith(_ROW_ERROR_CLASSES):
+                # First line only: PostgreSQL's DETAIL repeats the whole row, which is no reason text.
+                raise RowsRejected(str(error.orig).splitlines()[0]) from error
+            raise
+
+    async def page(
+        self,
+        team_id: uuid.UUID,
+        filters: EventFilter,
+        *,
+        after: Position | None,
+        limit: int,
+        descending: bool,
+    ) -> list[StoredRecord]:
+        """One page of the team's rows in ``(occurred_at, event_id)`` order, starting after ``after``."""
+        conditions = [events.c.team_id == team_id, *self._conditions(filters)]
+        key = tuple_(events.c.occurred_at, events.c.event_id)
+        if after is not None:
+            position = tuple_(bindparam("after_at", after.occurred_at), bindparam("after_id", after.event_id))
+            conditions.append(key < position if descending else key > position)
+        columns = (events.c.occurred_at, events.c.event_id)
+        order = [column.desc() if descending else column.asc() for column in columns]
+        query = select(events).where(and_(*conditions)).order_by(*order).limit(limit)
+        async with self.as_writer() as conn:
+            return [_row(row) for row in await conn.execute(query)]
+
+    async def timeline(self, team_id: uuid.UUID, distribution_id: uuid.UUID, *, limit: int) -> list[StoredRecord]:
+        """Every row about one distribution of the team, oldest first."""
+        query = (
+            select(events)
+            .where(
+                events.c.team_id == team_id,
+                events.c.entity == Entity.CONTENT_DISTRIBUTION.value,
+                events.c.entity_id == str(distribution_id),
+            )
+            .order_by(events.c.occurred_at, events.c.event_id)
+            .limit(limit)
+        )
+        async with self.as_writer() as conn:
+            return [_row(row) for row in await conn.execute(query)]
+
+    @staticmethod
+    def _conditions(filters: EventFilter) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if filters.entity_id is not None:
+            conditions.append(events.c.entity_id == filters.entity_id)
+        if filters.action is not None:
+            conditions.append(events.c.action == filters.action)
+        if filters.platform is not None:
+            conditions.append(events.c.platform == filters.platform)
+        if filters.since is not None:
+            conditions.append(events.c.occurred_at >= filters.since)
+        if filters.until is not None:
+            conditions.append(events.c.occurred_at < filters.until)
+        return conditions
+
+    # Partitions (DDL as the table owner, never as the writer role).
+
+    async def ensure_partitions(self, months: Iterable[Month]) -> list[Month]:
+        """Create the partitions of ``months`` that do not exist yet; return the ones created."""
+        async with self._engine.begin() as conn:
+            return await self._ensure_partitions(conn, set(months))
+
+    async def partitions(self) -> list[Month]:
+        """The monthly partitions that exist, oldest first."""
+        query = text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = to_regclass(:parent)"
+        )
+        async with self._engine.connect() as conn:
+            names = (await conn.execute(query, {"parent": PARENT_TABLE})).scalars().all()
+        return sorted(month for name in names if (month := Month.from_table_name(name)) is not None)
+
+    async def drop_partition(self, month: Month) -> None:
+        """Drop one month's partition with its rows (retention; DROP fires no row trigger, by design)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PARTITION_LOCK})
+            await conn.execute(text(f'DROP TABLE IF EXISTS "{month.table_name}"'))
+
+    @staticmethod
+    async def _ensure_partitions(conn: AsyncConnection, months: set[Month]) -> list[Month]:
+        by_name = {month.table_name: month for month in months}
+        missing_query = text("SELECT name FROM unnest(CAST(:names AS text[])) AS name WHERE to_regclass(name) IS NULL")
+        missing = (await conn.execute(missing_query, {"names": list(by_name)})).scalars().all()
+        if not missing:
+            return []
+        # Replicas may race to create the same month; the lock makes IF NOT EXISTS reliable.
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PARTITION_LOCK})
+        created = []
+        for name in missing:
+            month = by_name[name]
+            await conn.execute(
+                text(
+                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF {PARENT_TABLE}'
+                    f" FOR VALUES FROM ('{month.lower_bound}') TO ('{month.upper_bound}')"
+                )
+            )
+            created.append(month)
+        return created

@@ -1,0 +1,129 @@
+"""PostgreSQL goes away under a running audit service: nothing is acknowledged, nothing is lost, nothing doubles.
+
+The service reaches PostgreSQL through a TCP proxy that the test cuts and restores, so the shared PostgreSQL is never
+restarted.
+"""
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import aio_pika
+import asyncpg
+import httpx
+import pytest
+
+from herald.audit.main import build
+from herald.contracts.examples import example_for
+from herald.contracts.publishing import PublishRequested
+from herald.kit.broker import EventPublisher
+from tests.audit.conftest import audit_settings, delete_queues, for_team, wait_for_rows
+from tests.audit.proxy import TcpProxy
+from tests.support.servers import serve
+
+PREFETCH = 60
+
+
+@pytest.fixture
+def proxy(database_url: str) -> Iterator[TcpProxy]:
+    parts = urlsplit(database_url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+    yield proxy
+    proxy.close()
+
+
+def _through(proxy: TcpProxy, database_url: str) -> str:
+    parts = urlsplit(database_url)
+    netloc = (
+        parts.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{proxy.port}"
+        if "@" in parts.netloc
+        else f"127.0.0.1:{proxy.port}"
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+async def _status(url: str) -> int:
+    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+        return (await client.get("/readyz")).status_code
+
+
+async def _wait_status(url: str, expected: int, timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while await _status(url) != expected:
+            await asyncio.sleep(0.05)
+
+
+async def _queue_counts(amqp_url: str, queue: str) -> tuple[int, int]:
+    """Ready messages in the queue and in its parking queue (unacknowledged deliveries are not "ready")."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    try:
+        channel = await connection.channel()
+        work = await channel.declare_queue(queue, passive=True)
+        parking = await channel.declare_queue(f"{queue}.dead", passive=True)
+        return work.declaration_result.message_count or 0, parking.declaration_result.message_count or 0
+    finally:
+        await connection.close()
+
+
+def _events(team: uuid.UUID, count: int) -> list[PublishRequested]:
+    return [for_team(example_for(PublishRequested), team) for _ in range(count)]
+
+
+async def test_outage_holds_messages_unacknowledged_and_resumes_without_loss(
+    amqp_url: str, database_url: str, proxy: TcpProxy, publisher: EventPublisher, pg: asyncpg.Connection
+) -> None:
+    settings = audit_settings(amqp_url, _through(proxy, database_url), prefetch_count=PREFETCH, batch_max_size=25)
+    team = uuid.uuid4()
+    _, app = build(settings)
+    try:
+        with serve(app) as url:
+            before = [publisher.envelope(e) for e in _events(team, 50)]
+            await publisher.publish_many(before)
+            await wait_for_rows(pg, team, 50)
+
+            proxy.cut()
+            during = [publisher.envelope(e) for e in _events(team, 200)]
+            await publisher.publish_many([*during, *before[:20]])  # new events plus re-published old ones
+            await _wait_status(url, 503)
+            await asyncio.sleep(1.0)
+            assert await wait_for_rows(pg, team, 0) == 50  # nothing new was written ...
+            ready, parked = await _queue_counts(amqp_url, settings.queue_name)
+            assert ready >= 220 - PREFETCH  # ... nothing acknowledged, and no more taken than the prefetch window
+            assert parked == 0  # and nothing parked as poison
+
+            proxy.restore()
+            await wait_for_rows(pg, team, 250, timeout=20)
+            await _wait_status(url, 200)
+            await asyncio.sleep(0.3)
+            ids = [r["event_id"] for r in await pg.fetch("SELECT event_id FROM audit.events WHERE team_id = $1", team)]
+            assert sorted(ids) == sorted(e.message_id for e in [*before, *during])  # all of them, once each
+            assert await _queue_counts(amqp_url, settings.queue_name) == (0, 0)
+    finally:
+        await delete_queues(amqp_url, settings.queue_name)
+
+
+async def test_a_restart_during_the_outage_loses_nothing(
+    amqp_url: str, database_url: str, proxy: TcpProxy, publisher: EventPublisher, pg: asyncpg.Connection
+) -> None:
+    settings = audit_settings(amqp_url, _through(proxy, database_url))
+    team = uuid.uuid4()
+    envelopes = [publisher.envelope(e) for e in _events(team, 120)]
+    try:
+        _, app = build(settings)
+        with serve(app) as url:
+            await publisher.publish_many(envelopes[:20])
+            await wait_for_rows(pg, team, 20)
+            proxy.cut()
+            await publisher.publish_many(envelopes[20:])
+            await _wait_status(url, 503)
+        # Stopped while PostgreSQL was away: every held message went back to the queue.
+        assert (await _queue_counts(amqp_url, settings.queue_name))[0] == 100
+        proxy.restore()
+        _, app = build(settings)
+        with serve(app):
+            await wait_for_rows(pg, team, 120, timeout=20)
+        rows = await pg.fetch("SELECT event_id FROM audit.events WHERE team_id = $1", team)
+        assert sorted(r["event_id"] for r in rows) == sorted(e.message_id for e in envelopes)
+    finally:
+        await delete_queues(amqp_url, settings.queue_name)

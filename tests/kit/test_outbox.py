@@ -1,0 +1,366 @@
+"""The transactional outbox on the real PostgreSQL and RabbitMQ: exactly-once relaying, outages, NOTIFY, pruning."""
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import aio_pika
+import pytest
+from faststream.rabbit import RabbitBroker
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from herald.contracts.envelope import AmqpEnvelope
+from herald.contracts.routing import EVENTS_EXCHANGE
+from herald.kit import db
+from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
+from herald.kit.migrations import upgrade
+from herald.kit.outbox import OUTBOX, OutboxRelay, RelaySettings, add, add_many
+from herald.kit.settings import ServiceSettings
+from tests.support.servers import free_port
+
+MIGRATION = '''
+"""Outbox.
+
+Revision ID: 0001
+"""
+from alembic import op
+
+from herald.kit.outbox import create_outbox, drop_outbox
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_outbox(op)
+
+
+def downgrade() -> None:
+    drop_outbox(op)
+'''
+
+
+@pytest.fixture
+async def schema(database_url: str, tmp_path: Path) -> str:
+    """A fresh schema with the outbox, created the way a service migration creates it."""
+    migrations = tmp_path / "migrations"
+    (migrations / "versions").mkdir(parents=True)
+    (migrations / "env.py").write_text("from herald.kit.migrations import run_env\n\nrun_env(None)\n")
+    (migrations / "versions" / "0001_outbox.py").write_text(MIGRATION)
+    name = f"kit_outbox_{uuid.uuid4().hex[:8]}"
+    await upgrade(database_url, migrations, name)
+    return name
+
+
+@pytest.fixture
+async def engine(database_url: str, schema: str) -> AsyncIterator[AsyncEngine]:
+    engine = db.create_engine(ServiceSettings(database_url=SecretStr(database_url)), schema, pool_size=4)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def routing_key() -> str:
+    return f"kit.outbox.{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def received(amqp_url: str, routing_key: str) -> AsyncIterator[list[aio_pika.abc.AbstractIncomingMessage]]:
+    """Every message routed with ``routing_key``, collected from a real queue."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, routing_key=routing_key)
+    messages: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+    async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        messages.append(message)
+
+    await queue.consume(collect, no_ack=True)
+    yield messages
+    await connection.close()
+
+
+@dataclass
+class Relay:
+    """A relay under test and the registry its metrics are on."""
+
+    relay: OutboxRelay
+    registry: CollectorRegistry
+
+    def metric(self, name: str) -> float:
+        return float(self.registry.get_sample_value(name) or 0)
+
+
+class Relays:
+    """Builds relays (each with its own broker connection and metrics registry) and stops them afterwards."""
+
+    def __init__(self, engine: AsyncEngine, schema: str) -> None:
+        self.engine = engine
+        self.schema = schema
+        self.stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._brokers: list[RabbitBroker] = []
+
+    async def make(self, amqp_url: str, settings: RelaySettings, publish_timeout: float = 5) -> Relay:
+        broker = build_broker(
+            ServiceSettings(amqp_url=SecretStr(amqp_url), service_name="kit-outbox"), CollectorRegistry()
+        )
+        await broker.connect()
+        await declare_exchanges(broker)
+        self._brokers.append(broker)
+        registry = CollectorRegistry()
+        publisher = EventPublisher(broker, source="/herald/kit-outbox", timeout=publish_timeout)
+        relay = OutboxRelay(self.engine, publisher, registry, schema=self.schema, settings=settings)
+        return Relay(relay, registry)
+
+    def start(self, relay: Relay) -> None:
+        self._tasks.append(asyncio.create_task(relay.relay.run(self.stop)))
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.gather(*self._tasks)
+        for broker in self._brokers:
+            await broker.stop()
+
+
+@pytest.fixture
+async def relays(engine: AsyncEngine, schema: str) -> AsyncIterator[Relays]:
+    relays = Relays(engine, schema)
+    yield relays
+    await relays.close()
+
+
+def envelopes(routing_key: str, count: int) -> list[AmqpEnvelope]:
+    return [
+        AmqpEnvelope(
+            exchange=EVENTS_EXCHANGE,
+            routing_key=routing_key,
+            body=f'{{"n": {n}}}'.encode(),
+            headers={"n": str(n)},
+            message_id=str(uuid.uuid4()),
+            content_type="application/json",
+            type="com.herald.test.outbox.v1",
+        )
+        for n in range(count)
+    ]
+
+
+async def wait_for_count(messages: list[aio_pika.abc.AbstractIncomingMessage], count: int, seconds: float) -> None:
+    async with asyncio.timeout(seconds):
+        while len(messages) < count:
+            await asyncio.sleep(0.02)
+
+
+async def unpublished(engine: AsyncEngine) -> list[tuple[uuid.UUID, int, str | None]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(OUTBOX.c.id, OUTBOX.c.attempts, OUTBOX.c.last_error).where(OUTBOX.c.published_at.is_(None))
+        )
+        return [(row.id, row.attempts, row.last_error) for row in rows]
+
+
+FAST = RelaySettings(batch_size=100, poll_interval_seconds=0.1, max_backoff_seconds=0.5, batch_timeout_seconds=10)
+
+
+async def test_two_relays_publish_each_of_2000_rows_exactly_once(
+    amqp_url: str,
+    engine: AsyncEngine,
+    relays: Relays,
+    routing_key: str,
+    received: list[aio_pika.abc.AbstractIncomingMessage],
+) -> None:
+    rows = envelopes(routing_key, 2000)
+    async with engine.begin() as conn:
+        await add_many(conn, rows)
+    first, second = await relays.make(amqp_url, FAST), await relays.make(amqp_url, FAST)
+    relays.start(first)
+    relays.start(second)
+
+    await wait_for_count(received, 2000, 60)
+    await asyncio.sleep(0.5)  # anything published twice would arrive by now
+
+    ids = [message.message_id for message in received]
+    assert len(ids) == 2000
+    assert set(ids) == {row.message_id for row in rows}
+    assert await unpublished(engine) == []
+    assert received[0].delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert received[0].headers["n"] in {row.headers["n"] for row in rows}
+    # Both replicas did part of the work, and together exactly all of it.
+    counts = [relay.metric("herald_outbox_published_total") for relay in (first, second)]
+    assert sum(counts) == 2000
+    assert all(count > 0 for count in counts)
+    await first.relay.refresh_depth()
+    assert first.metric("herald_outbox_depth") == 0
+
+
+async def test_notify_wakes_the_relay_and_rolled_back_rows_are_never_published(
+    amqp_url: str,
+    engine: AsyncEngine,
+    relays: Relays,
+    routing_key: str,
+    received: list[aio_pika.abc.AbstractIncomingMessage],
+) -> None:
+    # Polling every 30 s: anything published within a second was woken by the NOTIFY of the insert.
+    relay = await relays.make(amqp_url, RelaySettings(poll_interval_seconds=30))
+    relays.start(relay)
+    await asyncio.sleep(0.5)  # the relay has done its first pass and is waiting
+    rolled_back, committed = envelopes(routing_key, 2)
+
+    class Abort(Exception):
+        pass
+
+    async def add_then_fail() -> None:
+        async with engine.begin() as conn:
+            await add(conn, rolled_back)
+            raise Abort
+
+    with pytest.raises(Abort):
+        await add_then_fail()
+    async with engine.begin() as conn:
+        await add(conn, committed)
+    await wait_for_count(received, 1, 2)
+    await asyncio.sleep(0.3)
+    assert [message.message_id for message in received] == [committed.message_id]
+
+
+class TcpProxy:
+    """A TCP forwarder to RabbitMQ that the test can cut and restore: a broker outage for one client only."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, upstream_writer}
+        await asyncio.gather(
+            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer), return_exceptions=True
+        )
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.transport.abort()
+
+
+@pytest.fixture
+async def proxy(amqp_url: str) -> AsyncIterator[TcpProxy]:
+    parts = urlsplit(amqp_url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672)
+    await proxy.start()
+    yield proxy
+    await proxy.cut()
+
+
+def via(proxy: TcpProxy, amqp_url: str) -> str:
+    parts = urlsplit(amqp_url)
+    netloc = f"{parts.username}:{parts.password}@127.0.0.1:{proxy.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "reconnect_interval=0.2", ""))
+
+
+async def test_a_broker_outage_leaves_rows_unpublished_until_it_is_over(
+    amqp_url: str,
+    engine: AsyncEngine,
+    relays: Relays,
+    proxy: TcpProxy,
+    routing_key: str,
+    received: list[aio_pika.abc.AbstractIncomingMessage],
+) -> None:
+    relay = await relays.make(via(proxy, amqp_url), FAST, publish_timeout=1)
+    relays.start(relay)
+    await proxy.cut()
+    rows = envelopes(routing_key, 50)
+    async with engine.begin() as conn:
+        await add_many(conn, rows)
+
+    await asyncio.sleep(2)
+    waiting = await unpublished(engine)
+    assert len(waiting) == 50
+    assert received == []
+    assert max(attempts for _, attempts, _ in waiting) >= 1  # the relay tried, failed, and recorded why
+    assert relay.metric("herald_outbox_publish_failures_total") >= 1
+
+    await proxy.start()  # the broker is back
+    await wait_for_count(received, 50, 20)
+    await asyncio.sleep(0.3)
+    assert sorted(m.message_id or "" for m in received) == sorted(row.message_id for row in rows)
+    assert await unpublished(engine) == []
+
+
+async def test_an_unroutable_row_does_not_hold_up_the_others(
+    amqp_url: str,
+    engine: AsyncEngine,
+    relays: Relays,
+    routing_key: str,
+    received: list[aio_pika.abc.AbstractIncomingMessage],
+) -> None:
+    relay = await relays.make(amqp_url, RelaySettings(batch_size=10))
+    [stuck] = envelopes(f"nobody.listens.{uuid.uuid4().hex[:6]}", 1)
+    async with engine.begin() as conn:
+        await add(conn, stuck)
+        await add_many(conn, envelopes(routing_key, 3))
+    first = await relay.relay.relay_once()
+    assert (first.claimed, first.published, first.failed) == (4, 3, 1)
+    [(row_id, attempts, error)] = await unpublished(engine)
+    assert (str(row_id), attempts) == (stuck.message_id, 1)
+    assert error
+
+    # Rows that failed go behind fresh ones, so a batch full of unroutable rows cannot starve the table.
+    async with engine.begin() as conn:
+        await add_many(conn, envelopes(routing_key, 9))
+    await relay.relay.relay_once()
+    await wait_for_count(received, 12, 5)
+    assert [str(row_id) for row_id, _, _ in await unpublished(engine)] == [stuck.message_id]
+
+
+async def test_prune_deletes_only_old_published_rows(
+    amqp_url: str,
+    engine: AsyncEngine,
+    relays: Relays,
+    routing_key: str,
+    received: list[aio_pika.abc.AbstractIncomingMessage],
+) -> None:
+    relay = await relays.make(amqp_url, RelaySettings())
+    async with engine.begin() as conn:
+        await add_many(conn, envelopes(routing_key, 3))
+    assert (await relay.relay.relay_once()).published == 3
+    async with engine.begin() as conn:
+        await add(conn, envelopes(routing_key, 1)[0])
+
+    assert await relay.relay.prune() == 0  # younger than the 7-day retention
+    assert await relay.relay.prune(older_than=dt.timedelta(0)) == 3
+    async with engine.connect() as conn:
+        left = (await conn.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))).scalar_one()
+        total = (await conn.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
+    assert (left, total) == (1, 1)
