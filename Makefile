@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: install run test lint typecheck unit contracts-generate clean
+.PHONY: install run demo test lint typecheck contracts-generate clean
 
 install:  ## install uv (if missing) and the locked workspace
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -12,12 +12,15 @@ install:  ## install uv (if missing) and the locked workspace
 run: install  ## start every Herald process against the local PostgreSQL and RabbitMQ (Ctrl-C stops)
 	$(UV) run --frozen python deploy/local/run.py
 
+demo: install  ## in a second terminal while `make run` is going: the whole user journey over the public APIs
+	$(UV) run --frozen python deploy/local/demo.py
+
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 
 typecheck: install
-	$(UV) run --frozen mypy libs/*/src services/*/src sandboxes/src tests
+	$(UV) run --frozen mypy libs/*/src services/*/src sandboxes/src tests deploy
 
 test: lint typecheck  ## ruff, mypy and the whole pytest suite (real PostgreSQL and RabbitMQ)
 	$(UV) run --frozen pytest

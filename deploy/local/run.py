@@ -24,9 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 STOP_TIMEOUT_SECONDS = 30
 COLOURS = ["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m", "\033[31m", "\033[96m", "\033[93m"]
 RESET = "\033[0m"
+DEV_TIERS_MS = [2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 120_000]
 QUICKSTART = """
 Quickstart (in a second terminal):  make demo
-  or by hand: curl -s -X POST http://127.0.0.1:8001/v1/admin/api-keys -H 'X-Bootstrap-Secret: dev-bootstrap-secret'
+  or by hand: curl -s -X POST http://127.0.0.1:8001/v1/admin/api-keys -H 'X-Herald-Bootstrap-Secret: dev-bootstrap-secret'
 Press Ctrl-C to stop everything.
 """
 
@@ -64,6 +65,8 @@ def processes() -> list[Process]:
                 env={
                     "HERALD_SERVICE_TOKEN": f"svc_{name}_{secret}",
                     "HERALD_TOKENS_URL": "http://127.0.0.1:8002",
+                    # Development tiers: seconds instead of minutes, so a retry shows up while you watch.
+                    "HERALD_RETRY_TIERS_MS": json.dumps(DEV_TIERS_MS),
                     f"HERALD_{api_base}": sandbox_url(sandbox_port),
                 },
             )
