@@ -27,7 +27,9 @@ RESET = "\033[0m"
 DEV_TIERS_MS = [2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 120_000]
 QUICKSTART = """
 Quickstart (in a second terminal):  make demo
-  or by hand: curl -s -X POST http://127.0.0.1:8001/v1/admin/api-keys -H 'X-Herald-Bootstrap-Secret: dev-bootstrap-secret'
+  or by hand (see the README's quickstart):
+    curl -s -X POST http://127.0.0.1:8001/v1/admin/api-keys \\
+         -H 'X-Herald-Bootstrap-Secret: dev-bootstrap-secret'
 Press Ctrl-C to stop everything.
 """
 
