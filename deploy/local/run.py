@@ -8,6 +8,7 @@ killed only if it has not exited in time.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -47,6 +48,17 @@ def sandbox_url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def dev_key_file() -> Path:
+    """A development encryption key kept in ``run/`` (git-ignored), so stored tokens survive a restart."""
+    path = ROOT / "run" / "dev-token-keys.json"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        key = base64.b64encode(secrets.token_bytes(32)).decode()
+        path.write_text(json.dumps({"primary": "dev1", "keys": {"dev1": key}}))
+        path.chmod(0o600)
+    return path
+
+
 def processes() -> list[Process]:
     """The local topology, with a fresh service credential per publisher."""
     credentials: dict[str, str] = {}
@@ -77,7 +89,12 @@ def processes() -> list[Process]:
         Process("sandbox-x", 9101, "herald.sandboxes", ("x", "--port", "9101")),
         Process("sandbox-linkedin", 9102, "herald.sandboxes", ("linkedin", "--port", "9102")),
         Process("sandbox-meta", 9103, "herald.sandboxes", ("meta", "--port", "9103")),
-        Process("tokens", 8002, "herald.tokens", env={"HERALD_SERVICE_CREDENTIALS": json.dumps(credentials)}),
+        Process(
+            "tokens",
+            8002,
+            "herald.tokens",
+            env={"HERALD_SERVICE_CREDENTIALS": json.dumps(credentials), "HERALD_TOKEN_KEYS_FILE": str(dev_key_file())},
+        ),
         Process("scheduler", 8001, "herald.scheduler"),
         Process("audit", 8003, "herald.audit"),
         *publishers,

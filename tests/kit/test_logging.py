@@ -15,6 +15,8 @@ from herald.kit.logging import JsonFormatter, RedactingFilter, correlation_id, r
         ("refresh_token=rt-987654&grant_type=refresh_token", "rt-987654"),
         ("client_secret: 'cs-abcdef'", "cs-abcdef"),
         ("amqp://guest:pa55word@rabbit:5672/", "pa55word"),
+        ("GET /v1/oauth/x/callback?state=st4te-value&code=c0de-value HTTP/1.1", "c0de-value"),
+        ("GET /v1/oauth/x/callback?state=st4te-value&code=c0de-value HTTP/1.1", "st4te-value"),
         ("key hk_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA used", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
     ],
 )

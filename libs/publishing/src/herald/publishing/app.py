@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -76,12 +75,8 @@ def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
     async def declare() -> None:
         await topology.declare(broker)
 
-    async def close_http(stop: asyncio.Event) -> None:
-        await stop.wait()
-        await http.aclose()
-
     runtime.on_start(declare)
-    runtime.add_background(close_http)
+    runtime.on_stop(http.aclose)
     app = runtime.create_app(f"Herald publisher ({platform.value})")
     return runtime, app
 

@@ -26,6 +26,7 @@ _PATTERNS = [
         r"[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"
     ),
     re.compile(r"(?i)(://[^:/\s]+:)[^@/\s]+(@)"),  # credentials in URLs
+    re.compile(r"([?&](?:code|state)=)[^&\s\"']+"),  # OAuth callback parameters: short-lived credentials
     re.compile(r"\b(hk|svc)_[A-Za-z0-9]+_[A-Za-z0-9_-]{16,}"),  # Herald team API keys and service credentials
 ]
 _SECRET_FIELD = re.compile(r"(?i)token|secret|password|passwd|api_key|authorization|credential")

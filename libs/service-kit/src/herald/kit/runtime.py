@@ -66,6 +66,7 @@ class ServiceRuntime:
         )
         self._loops: list[BackgroundLoop] = []
         self._on_start: list[StartHook] = []
+        self._on_stop: list[StartHook] = []
         self._checks: dict[str, ReadinessCheck] = {}
         if self.engine is not None:
             engine = self.engine
@@ -81,6 +82,10 @@ class ServiceRuntime:
     def on_start(self, hook: StartHook) -> None:
         """Run ``hook`` after migrations and broker connection, before consumers start."""
         self._on_start.append(hook)
+
+    def on_stop(self, hook: StartHook) -> None:
+        """Run ``hook`` after consumers and loops have stopped, before connections close (e.g. close an HTTP client)."""
+        self._on_stop.append(hook)
 
     def add_readiness_check(self, name: str, check: ReadinessCheck) -> None:
         self._checks[name] = check
@@ -119,6 +124,8 @@ class ServiceRuntime:
                         log.error("background loop failed", exc_info=task.exception())
             if self.broker is not None:
                 await self.broker.stop()
+            for hook in self._on_stop:
+                await hook()
             if self.engine is not None:
                 await self.engine.dispose()
             log.info("service stopped")

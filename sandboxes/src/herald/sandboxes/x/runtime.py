@@ -88,11 +88,16 @@ class XSandbox:
 
     # -- rate limits ------------------------------------------------------------------------------------------
 
-    def take_quota(self, bucket: str, key: str) -> Quota:
-        """Count the request in its window; a spent window is X's 429 with the reset headers."""
+    def take_quota(self, bucket: str, key: str, *, window: Quota | None = None) -> Quota:
+        """Count the request in its window; a spent window is X's 429 with the reset headers.
+
+        ``window`` is the 15-minute quota already taken when ``bucket`` is a 24-hour app budget: its 429 then
+        carries both, the daily one as ``x-app-limit-24hour-*``.
+        """
         quota = self.limiter.take(bucket, key, time.time())
         if quota.exceeded:
-            raise XReject(problems.problem(problems.TOO_MANY_REQUESTS, 429, self.headers(quota)))
+            headers = self.headers(window, quota) if window is not None else self.headers(quota)
+            raise XReject(problems.problem(problems.TOO_MANY_REQUESTS, 429, headers))
         return quota
 
     def headers(self, quota: Quota, *extra: Quota) -> dict[str, str]:

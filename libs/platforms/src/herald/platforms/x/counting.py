@@ -1,0 +1,107 @@
+"""X's weighted post length: the twitter-text v3 rules (``config/v3.json``, ``parseTweet``).
+
+* The text is NFC-normalised first and counted as normalised.
+* Every URL counts ``transformedURLLength`` (23), whatever its length.
+* Every emoji sequence counts ``defaultWeight`` (2).
+* Every other code point weighs 1 inside the v3 ranges (Latin and most Western scripts, some punctuation) and 2
+  elsewhere (CJK, most other scripts, astral characters).
+* A post is valid when ``0 < weighted length <= 280`` and it has none of U+FFFE, U+FEFF, U+FFFF.
+
+Unlike the ``twitter-text-parser`` Python port, CR LF is counted as two characters, as the reference JavaScript
+implementation does (the safe direction).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from herald.platforms.x.emoji import emoji_spans
+from herald.platforms.x.urls import extract_urls
+
+INVALID_CHARACTERS = frozenset("\ufffe\ufeff\uffff")
+
+
+@dataclass(frozen=True)
+class WeightConfig:
+    """The twitter-text configuration (v3 by default). Weights are scaled by ``scale``."""
+
+    max_weighted_length: int = 280
+    scale: int = 100
+    default_weight: int = 200
+    transformed_url_length: int = 23
+    ranges: tuple[tuple[int, int, int], ...] = (
+        (0x0000, 0x10FF, 100),
+        (0x2000, 0x200D, 100),
+        (0x2010, 0x201F, 100),
+        (0x2032, 0x2037, 100),
+    )
+
+    def char_weight(self, char: str) -> int:
+        code = ord(char)
+        for start, end, weight in self.ranges:
+            if start <= code <= end:
+                return weight
+        return self.default_weight
+
+
+V3 = WeightConfig()
+
+
+@dataclass(frozen=True)
+class TextCount:
+    """The result of counting one text."""
+
+    weighted_length: int
+    has_invalid_characters: bool
+    max_weighted_length: int
+
+    @property
+    def valid(self) -> bool:
+        return 0 < self.weighted_length <= self.max_weighted_length and not self.has_invalid_characters
+
+    @property
+    def excess(self) -> int:
+        return max(0, self.weighted_length - self.max_weighted_length)
+
+
+def count(text: str, config: WeightConfig = V3) -> TextCount:
+    """Count ``text`` the way X does."""
+    normalized = unicodedata.normalize("NFC", text)
+    atoms = {u.start: (u.end, config.transformed_url_length * config.scale) for u in extract_urls(normalized)}
+    for start, end in emoji_spans(normalized):
+        atoms.setdefault(start, (end, config.default_weight))
+    total = 0
+    index = 0
+    while index < len(normalized):
+        atom = atoms.get(index)
+        if atom is not None:
+            index, weight = atom
+        else:
+            weight = config.char_weight(normalized[index])
+            index += 1
+        total += weight
+    return TextCount(
+        weighted_length=total // config.scale,
+        has_invalid_characters=not INVALID_CHARACTERS.isdisjoint(normalized),
+        max_weighted_length=config.max_weighted_length,
+    )
+
+
+def weighted_length(text: str, config: WeightConfig = V3) -> int:
+    """Shortcut for ``count(text).weighted_length``."""
+    return count(text, config).weighted_length
+
+
+def atomic_boundaries(text: str) -> list[int]:
+    """Indexes where ``text`` may be cut without splitting a URL, an emoji sequence or a combining mark."""
+    blocked: set[int] = set()
+    for url in extract_urls(text):
+        blocked.update(range(url.start + 1, url.end))
+    for start, end in emoji_spans(text):
+        blocked.update(range(start + 1, end))
+    return [i for i in range(1, len(text) + 1) if i not in blocked and not _combining_at(text, i)]
+
+
+def _combining_at(text: str, index: int) -> bool:
+    return index < len(text) and unicodedata.combining(text[index]) != 0

@@ -1,0 +1,72 @@
+"""Configuration of the X sandbox (all optional: ``create_app()`` with no config emulates X's defaults)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+
+class XAccountProfile(BaseModel):
+    """How one sandbox account looks on X. Unset fields are derived from the account name."""
+
+    user_id: str | None = Field(default=None, pattern=r"^[0-9]{1,19}$")
+    username: str | None = None
+    name: str | None = None
+
+
+class RateLimitRule(BaseModel):
+    """``limit`` requests per fixed window of ``window_seconds`` (starting at the first request)."""
+
+    limit: int = Field(ge=1)
+    window_seconds: int = Field(ge=1)
+
+
+# [DOC x-api/fundamentals/rate-limits.mdx, 2026]. The manage-posts guide says 200 / 15 min for POST /2/tweets;
+# the reference marks the two pages as disagreeing [UNCERTAIN]: the rate-limit table (100) is used.
+DEFAULT_RATE_LIMITS: dict[str, RateLimitRule] = {
+    "tweets.create": RateLimitRule(limit=100, window_seconds=900),
+    "tweets.create.app24h": RateLimitRule(limit=10_000, window_seconds=86_400),
+    "tweets.delete": RateLimitRule(limit=50, window_seconds=900),
+    "tweets.lookup": RateLimitRule(limit=900, window_seconds=900),
+    "users.tweets": RateLimitRule(limit=900, window_seconds=900),
+    "users.me": RateLimitRule(limit=75, window_seconds=900),
+    # Not documented by X [UNCERTAIN]; only reported in the headers of injected token-endpoint 429s.
+    "oauth2.token": RateLimitRule(limit=300, window_seconds=900),
+}
+
+
+class XSandboxConfig(BaseModel):
+    """Behaviour switches of the X sandbox."""
+
+    default_account: str = Field(default="herald-sandbox", description="Who consents when ?account= is absent.")
+    accounts: dict[str, XAccountProfile] = Field(default_factory=dict)
+    clients: dict[str, str] = Field(
+        default_factory=lambda: {"herald-dev": "herald-dev-secret"},
+        description="Confidential OAuth clients: client_id -> client_secret.",
+    )
+    app_bearer_tokens: frozenset[str] = Field(
+        default=frozenset({"sandbox-app-only-bearer"}),
+        description="App-only bearer tokens: refused on user-context endpoints with 403 unsupported-authentication.",
+    )
+    access_token_ttl_seconds: int = 7200
+    # Not documented by X [UNCERTAIN: commonly believed ~6 months].
+    refresh_token_ttl_days: int | None = 180
+    refresh_failure_error: Literal["invalid_request", "invalid_grant"] = Field(
+        default="invalid_request", description="X really sends invalid_request; invalid_grant is a test switch."
+    )
+    max_weighted_length: int = 280
+    long_post_accounts: frozenset[str] = Field(default=frozenset(), description="X Premium accounts.")
+    long_post_max_weighted_length: int = 25_000
+    # X's duplicate window is not documented [UNCERTAIN]; identical text within it is refused.
+    duplicate_window_seconds: int = 86_400
+    enforce_rate_limits: bool = Field(default=True, description="False: count and report, never refuse.")
+    rate_limits: dict[str, RateLimitRule] = Field(
+        default_factory=lambda: dict(DEFAULT_RATE_LIMITS), description="Overrides merged over the defaults."
+    )
+    api_version_header: str = Field(default="2.167", description="The api-version response header.")
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _merge_with_defaults(cls, rules: dict[str, RateLimitRule]) -> dict[str, RateLimitRule]:
+        return {**DEFAULT_RATE_LIMITS, **rules}

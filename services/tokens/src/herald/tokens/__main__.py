@@ -1,0 +1,3 @@
+from herald.tokens.main import main
+
+main()
