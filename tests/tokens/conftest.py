@@ -36,13 +36,15 @@ from herald.contracts.accounts import (
 from herald.contracts.platform import Platform
 from herald.contracts.routing import EVENTS_EXCHANGE, binding_key
 from herald.kit.auth import ApiKeyStore, new_service_credential
+from herald.platforms.linkedin import LinkedInSettings
+from herald.platforms.meta import MetaSettings
 from herald.platforms.x import XSettings
 from herald.sandboxes.linkedin.app import create_app as linkedin_app
 from herald.sandboxes.meta.app import create_app as meta_app
 from herald.sandboxes.x.app import create_app as x_app
 from herald.tokens.crypto import KeyRing
 from herald.tokens.main import build
-from herald.tokens.settings import TokensSettings, linkedin_sandbox, meta_sandbox
+from herald.tokens.settings import TokensSettings
 from tests.support.servers import free_port, serve
 
 PUBLISHERS = {platform: f"publisher-{platform.value}" for platform in Platform}
@@ -185,8 +187,8 @@ def settings_for(
         "x": XSettings.for_sandbox(
             sandboxes.urls[Platform.X], client_id="herald-dev", client_secret="herald-dev-secret"
         ),
-        "linkedin": linkedin_sandbox(sandboxes.urls[Platform.LINKEDIN]),
-        "meta": meta_sandbox(sandboxes.urls[Platform.META]),
+        "linkedin": LinkedInSettings.for_sandbox(sandboxes.urls[Platform.LINKEDIN]),
+        "meta": MetaSettings.for_sandbox(sandboxes.urls[Platform.META]),
         "refresh_timeout_seconds": 1.0,
         "refresh_backoff_seconds": 0.3,
         "refresh_backoff_max_seconds": 1.0,

@@ -37,6 +37,10 @@ from enum import StrEnum
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import OverLengthPolicy as OverLengthPolicy  # noqa: PLC0414 (re-export)
 
+SANDBOX_CLIENT_ID = "herald-dev"
+SANDBOX_CLIENT_SECRET = "herald-dev-secret"
+"""The OAuth client every Herald sandbox knows out of the box (development and tests only)."""
+
 
 class ErrorClass(StrEnum):
     """What the publisher pipeline should do about a failed platform call."""

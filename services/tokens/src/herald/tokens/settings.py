@@ -23,8 +23,6 @@ from herald.platforms.linkedin import LinkedInSettings
 from herald.platforms.meta import MetaSettings
 from herald.platforms.x import XSettings
 
-SANDBOX_CLIENT_ID = "herald-dev"
-SANDBOX_CLIENT_SECRET = "herald-dev-secret"  # the sandboxes' built-in client (development defaults only)
 SANDBOX_PORTS = {Platform.X: 9101, Platform.LINKEDIN: 9102, Platform.META: 9103}
 
 
@@ -75,11 +73,9 @@ class TokensSettings(ServiceSettings):
                 "no token encryption key: set HERALD_TOKEN_KEYS (+ HERALD_TOKEN_PRIMARY_KEY) or HERALD_TOKEN_KEYS_FILE"
             )
         if self.is_development:
-            self.x = self.x or XSettings.for_sandbox(
-                _sandbox(Platform.X), client_id=SANDBOX_CLIENT_ID, client_secret=SANDBOX_CLIENT_SECRET
-            )
-            self.linkedin = self.linkedin or linkedin_sandbox(_sandbox(Platform.LINKEDIN))
-            self.meta = self.meta or meta_sandbox(_sandbox(Platform.META))
+            self.x = self.x or XSettings.for_sandbox(_sandbox(Platform.X))
+            self.linkedin = self.linkedin or LinkedInSettings.for_sandbox(_sandbox(Platform.LINKEDIN))
+            self.meta = self.meta or MetaSettings.for_sandbox(_sandbox(Platform.META))
         for platform in Platform:
             configured = self.platform_settings(platform)
             if configured is not None and not configured.client_secret.get_secret_value():
@@ -98,32 +94,3 @@ class TokensSettings(ServiceSettings):
 
 def _sandbox(platform: Platform) -> str:
     return f"http://127.0.0.1:{SANDBOX_PORTS[platform]}"
-
-
-def linkedin_sandbox(base_url: str, **overrides: object) -> LinkedInSettings:
-    """LinkedIn settings with every endpoint on ``base_url`` (the Herald LinkedIn sandbox)."""
-    base = base_url.rstrip("/")
-    values: dict[str, object] = {
-        "client_id": SANDBOX_CLIENT_ID,
-        "client_secret": SecretStr(SANDBOX_CLIENT_SECRET),
-        "api_base_url": base,
-        "web_base_url": base,
-        "authorize_url": f"{base}/oauth/v2/authorization",
-        "token_url": f"{base}/oauth/v2/accessToken",
-        **overrides,
-    }
-    return LinkedInSettings.model_validate(values)
-
-
-def meta_sandbox(base_url: str, **overrides: object) -> MetaSettings:
-    """Meta settings with the Graph API, the Login dialog and the token endpoint on ``base_url``."""
-    base = base_url.rstrip("/")
-    values: dict[str, object] = {
-        "client_id": SANDBOX_CLIENT_ID,
-        "client_secret": SecretStr(SANDBOX_CLIENT_SECRET),
-        "graph_url": base,
-        "authorize_url": f"{base}/{{version}}/dialog/oauth",
-        "token_url": f"{base}/{{version}}/oauth/access_token",
-        **overrides,
-    }
-    return MetaSettings.model_validate(values)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, SecretStr
 
+from herald.platforms.base import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+
 #: Scopes for publishing as the signed-in member ("Share on LinkedIn" + "Sign In with LinkedIn using OpenID
 #: Connect", both self-serve). Organization posting needs the approved Community Management API scopes
 #: ``w_organization_social r_organization_social rw_organization_admin`` (reference section 2.3).
@@ -25,6 +27,28 @@ class LinkedInSettings(BaseModel):
     scopes: tuple[str, ...] = MEMBER_SCOPES
     readback_page_size: int = Field(default=50, ge=1, le=100)
     readback_max_pages: int = Field(default=4, ge=1)
+
+    @classmethod
+    def for_sandbox(
+        cls,
+        base_url: str,
+        *,
+        client_id: str = SANDBOX_CLIENT_ID,
+        client_secret: str = SANDBOX_CLIENT_SECRET,
+        **overrides: object,
+    ) -> LinkedInSettings:
+        """Settings with every LinkedIn endpoint on ``base_url`` (the Herald LinkedIn sandbox)."""
+        base = base_url.rstrip("/")
+        values: dict[str, object] = {
+            "client_id": client_id,
+            "client_secret": SecretStr(client_secret),
+            "api_base_url": base,
+            "web_base_url": base,
+            "authorize_url": f"{base}/oauth/v2/authorization",
+            "token_url": f"{base}/oauth/v2/accessToken",
+            **overrides,
+        }
+        return cls.model_validate(values)
 
     @property
     def rest_url(self) -> str:

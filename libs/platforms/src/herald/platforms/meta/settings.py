@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from herald.platforms.base import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+
 # Newest Graph API version with a published expiry date (2028-07-29) in reference §3.2. v26.0 (2026-07-29) is
 # newer and also served by the sandbox; moving is a one-line settings change.
 DEFAULT_API_VERSION = "v25.0"
@@ -40,6 +42,27 @@ class MetaSettings(BaseModel):
         "required by apps with 'Require App Secret' switched on, harmless otherwise.",
     )
     read_back_pages: int = Field(default=10, ge=1, description="Most pages of published_posts one read-back scans.")
+
+    @classmethod
+    def for_sandbox(
+        cls,
+        base_url: str,
+        *,
+        client_id: str = SANDBOX_CLIENT_ID,
+        client_secret: str = SANDBOX_CLIENT_SECRET,
+        **overrides: object,
+    ) -> MetaSettings:
+        """Settings with the Graph API, the Login dialog and the token endpoint on ``base_url`` (the sandbox)."""
+        base = base_url.rstrip("/")
+        values: dict[str, object] = {
+            "client_id": client_id,
+            "client_secret": SecretStr(client_secret),
+            "graph_url": base,
+            "authorize_url": f"{base}/{{version}}/dialog/oauth",
+            "token_url": f"{base}/{{version}}/oauth/access_token",
+            **overrides,
+        }
+        return cls.model_validate(values)
 
     def graph(self, *parts: str) -> str:
         """The versioned Graph URL of ``parts`` (already URL-safe path segments)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, SecretStr
 
+from herald.platforms.base import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+
 
 class XSettings(BaseModel):
     """Where X lives and who Herald is to it. Every URL can point at the sandbox (see :meth:`for_sandbox`)."""
@@ -26,7 +28,14 @@ class XSettings(BaseModel):
     read_back_max_pages: int = Field(default=32, description="At 100 a page: X's 3,200-post timeline window.")
 
     @classmethod
-    def for_sandbox(cls, base_url: str, *, client_id: str, client_secret: str, **overrides: object) -> XSettings:
+    def for_sandbox(
+        cls,
+        base_url: str,
+        *,
+        client_id: str = SANDBOX_CLIENT_ID,
+        client_secret: str = SANDBOX_CLIENT_SECRET,
+        **overrides: object,
+    ) -> XSettings:
         """Settings with every X endpoint on ``base_url`` (the Herald X sandbox)."""
         base = base_url.rstrip("/")
         values: dict[str, object] = {
