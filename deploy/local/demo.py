@@ -33,6 +33,21 @@ def step(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
+def wait_until_ready(timeout: float = 90) -> None:
+    """``make run`` may still be starting: wait for every service's /readyz."""
+    deadline = time.monotonic() + timeout
+    for url in (SCHEDULER, TOKENS, AUDIT):
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{url} is not ready: is `make run` going in another terminal?")
+            time.sleep(0.5)
+
+
 def create_key(client: httpx.Client) -> str:
     response = client.post(
         f"{SCHEDULER}/v1/admin/api-keys",
@@ -104,6 +119,7 @@ def main() -> int:
     parser.add_argument("--lead-seconds", type=float, default=5.0, help="schedule this far ahead")
     args = parser.parse_args()
 
+    wait_until_ready()
     with httpx.Client(timeout=30) as anonymous:
         step("1. A team API key")
         key = create_key(anonymous)
@@ -125,7 +141,7 @@ def main() -> int:
         client.post(f"{SCHEDULER}/v1/contents/{content_id}/approve").raise_for_status()
         at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=args.lead_seconds)
         distributions = {
-            platform: schedule(client, content_id, platform, str(account["account_id"]), at)
+            platform: schedule(client, content_id, platform, str(account["id"]), at)
             for platform, account in accounts.items()
         }
         print(f"scheduled on {', '.join(distributions)} for {at.isoformat()}")

@@ -1,15 +1,14 @@
 """Run every Herald process in the foreground with prefixed logs: ``make run``.
 
-The process table below is the local topology: the three platform sandboxes, then the services, wired together
-with fresh development credentials for this run (each publisher gets its own token-service credential). Ctrl-C or
-SIGTERM stops everything cleanly: each process gets SIGTERM (services finish or requeue in-flight messages) and is
-killed only if it has not exited in time.
+The process table is :func:`herald.operator.local.topology`: the three platform sandboxes, then the services, wired
+together with fresh development credentials for this run (each publisher gets its own token-service credential).
+Ctrl-C or SIGTERM stops everything cleanly: each process gets SIGTERM (services finish or requeue in-flight messages)
+and is killed only if it has not exited in time.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import secrets
@@ -18,14 +17,14 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from herald.operator.local import Process, topology
 
 ROOT = Path(__file__).resolve().parents[2]
 STOP_TIMEOUT_SECONDS = 30
 COLOURS = ["\033[36m", "\033[33m", "\033[35m", "\033[32m", "\033[34m", "\033[31m", "\033[96m", "\033[93m"]
 RESET = "\033[0m"
-DEV_TIERS_MS = [2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 120_000]
 QUICKSTART = """
 Quickstart (in a second terminal):  make demo
   or by hand (see the README's quickstart):
@@ -33,19 +32,6 @@ Quickstart (in a second terminal):  make demo
          -H 'X-Herald-Bootstrap-Secret: dev-bootstrap-secret'
 Press Ctrl-C to stop everything.
 """
-
-
-@dataclass(frozen=True)
-class Process:
-    name: str
-    port: int
-    module: str
-    args: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-
-
-def sandbox_url(port: int) -> str:
-    return f"http://127.0.0.1:{port}"
 
 
 def dev_key_file() -> Path:
@@ -57,48 +43,6 @@ def dev_key_file() -> Path:
         path.write_text(json.dumps({"primary": "dev1", "keys": {"dev1": key}}))
         path.chmod(0o600)
     return path
-
-
-def processes() -> list[Process]:
-    """The local topology, with a fresh service credential per publisher."""
-    credentials: dict[str, str] = {}
-    publishers = []
-    for platform, port, sandbox_port, api_base in (
-        ("x", 8011, 9101, "X__API_BASE_URL"),
-        ("linkedin", 8012, 9102, "LINKEDIN__API_BASE_URL"),
-        ("meta", 8013, 9103, "META__GRAPH_URL"),
-    ):
-        name = f"publisher-{platform}"
-        secret = secrets.token_urlsafe(32)
-        credentials[name] = hashlib.sha256(secret.encode()).hexdigest()
-        publishers.append(
-            Process(
-                name,
-                port,
-                f"herald.publisher_{platform}",
-                env={
-                    "HERALD_SERVICE_TOKEN": f"svc_{name}_{secret}",
-                    "HERALD_TOKENS_URL": "http://127.0.0.1:8002",
-                    # Development tiers: seconds instead of minutes, so a retry shows up while you watch.
-                    "HERALD_RETRY_TIERS_MS": json.dumps(DEV_TIERS_MS),
-                    f"HERALD_{api_base}": sandbox_url(sandbox_port),
-                },
-            )
-        )
-    return [
-        Process("sandbox-x", 9101, "herald.sandboxes", ("x", "--port", "9101")),
-        Process("sandbox-linkedin", 9102, "herald.sandboxes", ("linkedin", "--port", "9102")),
-        Process("sandbox-meta", 9103, "herald.sandboxes", ("meta", "--port", "9103")),
-        Process(
-            "tokens",
-            8002,
-            "herald.tokens",
-            env={"HERALD_SERVICE_CREDENTIALS": json.dumps(credentials), "HERALD_TOKEN_KEYS_FILE": str(dev_key_file())},
-        ),
-        Process("scheduler", 8001, "herald.scheduler"),
-        Process("audit", 8003, "herald.audit"),
-        *publishers,
-    ]
 
 
 class Supervisor:
@@ -153,7 +97,7 @@ class Supervisor:
 
 
 def main() -> int:
-    supervisor = Supervisor(processes())
+    supervisor = Supervisor(topology(dev_key_file()))
 
     def request_stop(_signum: int, _frame: object) -> None:
         supervisor.stopping = True

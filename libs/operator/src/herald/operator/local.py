@@ -1,0 +1,111 @@
+"""The local topology: every Herald process with its port and environment, wired to the platform sandboxes.
+
+Used by ``make run`` (``deploy/local/run.py``) and by the end-to-end tests, which start the same processes on
+free ports against their own vhost and database. Each publisher gets a fresh credential for the token service.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from herald.contracts.platform import Platform
+from herald.platforms.linkedin import LinkedInSettings
+from herald.platforms.meta import MetaSettings
+from herald.platforms.x import XSettings
+
+DEV_TIERS_MS = (2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 120_000)
+"""Development retry tiers: seconds instead of minutes, so a retry shows up while you watch."""
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    port: int
+    module: str
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ports:
+    scheduler: int = 8001
+    tokens: int = 8002
+    audit: int = 8003
+    publishers: Mapping[Platform, int] = field(
+        default_factory=lambda: {Platform.X: 8011, Platform.LINKEDIN: 8012, Platform.META: 8013}
+    )
+    sandboxes: Mapping[Platform, int] = field(
+        default_factory=lambda: {Platform.X: 9101, Platform.LINKEDIN: 9102, Platform.META: 9103}
+    )
+
+
+def settings_env(prefix: str, settings: BaseModel) -> dict[str, str]:
+    """Environment variables that rebuild ``settings`` nested under ``HERALD_<PREFIX>__``."""
+    env = {}
+    for name, value in settings.model_dump(mode="json", round_trip=True).items():
+        raw = value if isinstance(value, str) else json.dumps(value)
+        env[f"HERALD_{prefix.upper()}__{name.upper()}"] = raw
+    for name in ("client_secret",):
+        secret = getattr(settings, name, None)
+        if secret is not None:
+            env[f"HERALD_{prefix.upper()}__{name.upper()}"] = secret.get_secret_value()
+    return env
+
+
+def sandbox_env(ports: Ports) -> dict[str, str]:
+    """Every platform's settings pointing at its local sandbox."""
+    url = {p: f"http://127.0.0.1:{port}" for p, port in ports.sandboxes.items()}
+    return {
+        **settings_env("x", XSettings.for_sandbox(url[Platform.X])),
+        **settings_env("linkedin", LinkedInSettings.for_sandbox(url[Platform.LINKEDIN])),
+        **settings_env("meta", MetaSettings.for_sandbox(url[Platform.META])),
+    }
+
+
+def topology(
+    key_file: Path,
+    ports: Ports | None = None,
+    *,
+    retry_tiers_ms: tuple[int, ...] = DEV_TIERS_MS,
+    common_env: Mapping[str, str] | None = None,
+) -> list[Process]:
+    """Sandboxes first, then the services. ``common_env`` (database, broker...) goes to every service."""
+    ports = ports or Ports()
+    shared = {**(common_env or {}), **sandbox_env(ports)}
+    credentials: dict[str, str] = {}
+    publishers = []
+    for platform, port in ports.publishers.items():
+        name = f"publisher-{platform.value}"
+        secret = secrets.token_urlsafe(32)
+        credentials[name] = hashlib.sha256(secret.encode()).hexdigest()
+        env = {
+            **shared,
+            "HERALD_SERVICE_TOKEN": f"svc_{name}_{secret}",
+            "HERALD_TOKENS_URL": f"http://127.0.0.1:{ports.tokens}",
+            "HERALD_RETRY_TIERS_MS": json.dumps(list(retry_tiers_ms)),
+        }
+        publishers.append(Process(name, port, f"herald.publisher_{platform.value}", env=env))
+    sandboxes = [
+        Process(f"sandbox-{p.value}", port, "herald.sandboxes", (p.value, "--port", str(port)))
+        for p, port in ports.sandboxes.items()
+    ]
+    tokens_env = {
+        **shared,
+        "HERALD_SERVICE_CREDENTIALS": json.dumps(credentials),
+        "HERALD_TOKEN_KEYS_FILE": str(key_file),
+        "HERALD_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports.tokens}",
+    }
+    return [
+        *sandboxes,
+        Process("tokens", ports.tokens, "herald.tokens", env=tokens_env),
+        Process("scheduler", ports.scheduler, "herald.scheduler", env=dict(common_env or {})),
+        Process("audit", ports.audit, "herald.audit", env=dict(common_env or {})),
+        *publishers,
+    ]
