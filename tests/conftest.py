@@ -14,6 +14,7 @@ import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
@@ -82,17 +83,17 @@ def amqp_base_url() -> str:
     return url if _amqp_reachable(url) else _from_container("RabbitMQ")
 
 
-@pytest.fixture(scope="session")
-def amqp_url(amqp_base_url: str) -> Iterator[str]:
-    """A fresh vhost for this test session, deleted afterwards."""
-    vhost = f"herald-test-{RUN_ID}"
+@contextmanager
+def isolated_vhost(amqp_base_url: str, vhost: str) -> Iterator[str]:
+    """Create ``vhost`` (management API, else ``rabbitmqctl``), yield its URL, delete it."""
     parts = urlsplit(amqp_base_url)
     user, password = parts.username or "guest", parts.password or "guest"
     api = f"http://{parts.hostname}:{os.environ.get('HERALD_TEST_RABBIT_MGMT_PORT', '15672')}/api"
+    quoted = quote(vhost, safe="")
     try:
-        httpx.put(f"{api}/vhosts/{quote(vhost, safe='')}", auth=(user, password), timeout=10).raise_for_status()
+        httpx.put(f"{api}/vhosts/{quoted}", auth=(user, password), timeout=10).raise_for_status()
         httpx.put(
-            f"{api}/permissions/{quote(vhost, safe='')}/{user}",
+            f"{api}/permissions/{quoted}/{user}",
             json={"configure": ".*", "write": ".*", "read": ".*"},
             auth=(user, password),
             timeout=10,
@@ -104,11 +105,38 @@ def amqp_url(amqp_base_url: str) -> Iterator[str]:
             ["rabbitmqctl", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"], check=True, capture_output=True
         )
         via_api = False
-    yield _with_path(amqp_base_url, "/" + quote(vhost, safe=""))
-    if via_api:
-        httpx.delete(f"{api}/vhosts/{quote(vhost, safe='')}", auth=(user, password), timeout=30)
-    else:
-        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], check=False, capture_output=True)
+    try:
+        yield _with_path(amqp_base_url, "/" + quoted)
+    finally:
+        if via_api:
+            httpx.delete(f"{api}/vhosts/{quoted}", auth=(user, password), timeout=30)
+        else:
+            subprocess.run(["rabbitmqctl", "delete_vhost", vhost], check=False, capture_output=True)
+
+
+@contextmanager
+def isolated_database(database_base_url: str, name: str) -> Iterator[str]:
+    """Create database ``name``, yield its URL, drop it."""
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(_asyncpg_dsn(database_base_url))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_path(database_base_url, "/" + name)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def amqp_url(amqp_base_url: str) -> Iterator[str]:
+    """A fresh vhost for this test session, deleted afterwards."""
+    with isolated_vhost(amqp_base_url, f"herald-test-{RUN_ID}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -120,15 +148,5 @@ def database_base_url() -> str:
 @pytest.fixture(scope="session")
 def database_url(database_base_url: str) -> Iterator[str]:
     """A fresh database for this test session, dropped afterwards."""
-    name = f"herald_test_{RUN_ID}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(_asyncpg_dsn(database_base_url))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield _with_path(database_base_url, "/" + name)
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with isolated_database(database_base_url, f"herald_test_{RUN_ID}") as url:
+        yield url

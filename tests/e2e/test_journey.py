@@ -1,0 +1,151 @@
+"""The whole journey, end to end, over the public APIs of real processes: connect, schedule, publish (with a retry
+and a permanent failure), and the audit log has every step."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from herald.contracts.platform import Platform
+from tests.e2e.conftest import Api, Herald
+
+pytestmark = pytest.mark.e2e
+TERMINAL = {"published", "failed", "unconfirmed", "cancelled", "missed"}
+
+
+@pytest.fixture(scope="module")
+async def api(herald: Herald) -> AsyncIterator[Api]:
+    async with httpx.AsyncClient(timeout=30) as anonymous:
+        response = await anonymous.post(
+            f"{herald.url('scheduler')}/v1/admin/api-keys",
+            headers={"X-Herald-Bootstrap-Secret": "dev-bootstrap-secret"},
+            json={"name": "e2e"},
+        )
+        assert response.status_code == 201, response.text
+        key = response.json()["api_key"]
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
+        yield Api(herald, client)
+
+
+async def connect(api: Api, platform: Platform) -> list[dict[str, Any]]:
+    """Every account the consent connected (LinkedIn: the member and the organizations it administers)."""
+    start = await api.json("POST", f"{api.herald.url('tokens')}/v1/accounts/connect/{platform.value}", json={})
+    async with httpx.AsyncClient(timeout=30) as browser:  # the user's browser: consent, then the callback
+        callback = await browser.get(start["authorization_url"], follow_redirects=True)
+    assert callback.status_code == 200, callback.text
+    accounts: list[dict[str, Any]] = callback.json()["accounts"]
+    return accounts
+
+
+async def schedule(api: Api, content_id: str, platform: Platform, account_id: str, delay: float) -> str:
+    body = {
+        "content_id": content_id,
+        "platform": platform.value,
+        "account_id": account_id,
+        "publish_at": (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)).isoformat(),
+        "retry": {"max_attempts": 3, "base_delay_seconds": 1},
+    }
+    for _ in range(100):  # the scheduler learns about accounts from AccountConnected events
+        response = await api.client.post(f"{api.herald.url('scheduler')}/v1/distributions", json=body)
+        if response.status_code != 422 or "account" not in response.text:
+            break
+        await asyncio.sleep(0.1)
+    assert response.status_code == 201, response.text
+    return str(response.json()["distribution_id"])
+
+
+async def new_content(api: Api, text: str) -> str:
+    content = await api.json("POST", f"{api.herald.url('scheduler')}/v1/contents", json={"title": "E2E", "text": text})
+    await api.json("POST", f"{api.herald.url('scheduler')}/v1/contents/{content['content_id']}/approve")
+    return str(content["content_id"])
+
+
+async def settle(api: Api, distribution_id: str, timeout: float = 60) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            found: dict[str, Any] = await api.json(
+                "GET", f"{api.herald.url('scheduler')}/v1/distributions/{distribution_id}"
+            )
+            if found["status"] in TERMINAL:
+                return found
+            await asyncio.sleep(0.2)
+
+
+async def timeline(api: Api, distribution_id: str, expected_last: str) -> list[str]:
+    async with asyncio.timeout(20):  # the audit service records the outcome a moment after the scheduler sees it
+        while True:
+            body = await api.json("GET", f"{api.herald.url('audit')}/v1/audit/distributions/{distribution_id}/timeline")
+            actions = [entry["action"] for entry in body["items"]]
+            if actions and actions[-1] == expected_last:
+                return actions
+            await asyncio.sleep(0.2)
+
+
+async def sandbox_posts(api: Api, platform: Platform, text: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=api.herald.sandbox(platform)) as sandbox:
+        posts: list[dict[str, Any]] = (await sandbox.get("/_sandbox/posts")).json()
+    return [p for p in posts if text in str(p.get("text")) or text in str(p)]
+
+
+async def arm(api: Api, platform: Platform, **fault: Any) -> None:
+    async with httpx.AsyncClient(base_url=api.herald.sandbox(platform)) as sandbox:
+        (await sandbox.post("/_sandbox/faults", json=fault)).raise_for_status()
+
+
+async def test_connect_schedule_publish_retry_fail_and_audit(api: Api) -> None:
+    connected_accounts = [account for p in Platform for account in await connect(api, p)]
+    assert {a["status"] for a in connected_accounts} == {"active"}
+    accounts = {p: next(a for a in connected_accounts if a["platform"] == p.value) for p in Platform}
+
+    # 1. One piece of content to all three platforms; X fails once with a 503 and is retried.
+    text = f"Herald end-to-end {uuid.uuid4().hex[:10]}"
+    content_id = await new_content(api, text)
+    await arm(api, Platform.X, kind="error", error="service_unavailable", count=1)
+    distributions = {p: await schedule(api, content_id, p, str(accounts[p]["id"]), delay=2) for p in Platform}
+    outcomes = {p: await settle(api, d) for p, d in distributions.items()}
+    assert {p: o["status"] for p, o in outcomes.items()} == dict.fromkeys(Platform, "published")
+    for platform in Platform:
+        posts = await sandbox_posts(api, platform, text)
+        assert len(posts) == 1, f"{platform}: {posts}"
+        assert outcomes[platform]["external_post_id"] == str(posts[0]["id"])
+    x_attempts = [a["outcome"] for a in outcomes[Platform.X]["attempts"]]
+    assert x_attempts == ["retry_scheduled", "succeeded"]
+
+    # 2. A permanent failure: LinkedIn refuses the post as invalid; no retry, no post.
+    failing_text = f"Herald end-to-end refused {uuid.uuid4().hex[:10]}"
+    failing = await new_content(api, failing_text)
+    await arm(api, Platform.LINKEDIN, kind="error", error="validation_error", count=1)
+    failed_id = await schedule(api, failing, Platform.LINKEDIN, str(accounts[Platform.LINKEDIN]["id"]), delay=1)
+    failed = await settle(api, failed_id)
+    assert failed["status"] == "failed"
+    assert [a["outcome"] for a in failed["attempts"]] == ["failed"]
+    assert await sandbox_posts(api, Platform.LINKEDIN, failing_text) == []
+
+    # 3. The audit log has every step, in order.
+    assert await timeline(api, distributions[Platform.X], "content_published") == [
+        "distribution_scheduled",
+        "publish_requested",
+        "publish_retry_scheduled",
+        "content_published",
+    ]
+    for platform in (Platform.LINKEDIN, Platform.META):
+        assert await timeline(api, distributions[platform], "content_published") == [
+            "distribution_scheduled",
+            "publish_requested",
+            "content_published",
+        ]
+    assert await timeline(api, failed_id, "content_publish_failed") == [
+        "distribution_scheduled",
+        "publish_requested",
+        "content_publish_failed",
+    ]
+    connected = await api.json(
+        "GET", f"{api.herald.url('audit')}/v1/audit/events", params={"action": "account_connected"}
+    )
+    assert {item["entity_id"] for item in connected["items"]} == {str(a["id"]) for a in connected_accounts}
