@@ -364,3 +364,22 @@ async def test_prune_deletes_only_old_published_rows(
         left = (await conn.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))).scalar_one()
         total = (await conn.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
     assert (left, total) == (1, 1)
+
+
+async def test_add_joins_an_orm_session_transaction(
+    amqp_url: str,
+    engine: AsyncEngine,
+    relays: Relays,
+    routing_key: str,
+    received: list[aio_pika.abc.AbstractIncomingMessage],
+) -> None:
+    relay = await relays.make(amqp_url, RelaySettings())
+    [envelope] = envelopes(routing_key, 1)
+    async with db.session_factory(engine)() as session, session.begin():
+        await add(session, envelope)
+        assert await unpublished(engine) == []  # not visible before the session commits
+    assert (await relay.relay.relay_once()).published == 1
+    await wait_for_count(received, 1, 5)
+    assert received[0].message_id == envelope.message_id
+    assert received[0].content_type == "application/json"
+    assert received[0].type == "com.herald.test.outbox.v1"

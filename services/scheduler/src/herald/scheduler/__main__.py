@@ -1,0 +1,3 @@
+from herald.scheduler.main import main
+
+main()

@@ -1,0 +1,177 @@
+"""The scheduler's HTTP API (``/v1``): thin routes that parse, call the use case and map its errors.
+
+Every route except the admin one is authenticated with a team API key (``Authorization: Bearer hk_...``) and sees
+only that team's data: another team's ids answer 404. Bad input answers 422 with FastAPI's shape,
+``{"detail": [{"loc": ["body", "<field>"], "msg": "...", "type": "..."}]}``, whether pydantic or a use case
+found the problem.
+"""
+
+import hmac
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, SecretStr
+
+from herald.contracts.platform import Platform
+from herald.kit.auth import ApiKeyStore, TeamPrincipal, team_principal
+from herald.scheduler.errors import Conflict, InvalidField, NotFound, SchedulerError
+from herald.scheduler.models import DistributionStatus
+from herald.scheduler.repository import DistributionFilter
+from herald.scheduler.schemas import (
+    ContentOut,
+    ContentPatchIn,
+    DistributionDetailOut,
+    DistributionOut,
+    DistributionPageOut,
+    NewApiKeyIn,
+    NewApiKeyOut,
+    NewContentIn,
+    ReasonIn,
+    ScheduleIn,
+    TimeIn,
+)
+from herald.scheduler.service import ContentChanges, NewContent, ScheduleCommand, Scheduler
+
+ERRORS: dict[int | str, dict[str, str]] = {
+    401: {"description": "Missing, invalid or revoked API key."},
+    404: {"description": "No such resource for this team."},
+    409: {"description": "The resource's state does not allow this."},
+    422: {"description": "Invalid input; `detail[].loc` names the field."},
+}
+BOOTSTRAP_HEADER = "X-Herald-Bootstrap-Secret"
+
+
+def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -> APIRouter:
+    """The team API."""
+    api = APIRouter(prefix="/v1", responses=ERRORS)
+    Principal = Annotated[TeamPrincipal, Depends(team_principal(api_keys))]
+
+    @api.post("/contents", status_code=status.HTTP_201_CREATED, tags=["content"])
+    async def create_content(body: NewContentIn, who: Principal) -> ContentOut:
+        """Create a draft content item."""
+        return ContentOut.of(await scheduler.create_content(who, NewContent(body.title, body.text, body.link)))
+
+    @api.get("/contents/{content_id}", tags=["content"])
+    async def get_content(content_id: uuid.UUID, who: Principal) -> ContentOut:
+        return ContentOut.of(await scheduler.get_content(who.team_id, content_id))
+
+    @api.patch("/contents/{content_id}", tags=["content"])
+    async def update_content(content_id: uuid.UUID, body: ContentPatchIn, who: Principal) -> ContentOut:
+        """Edit content not yet sent to a publisher. Editing approved content withdraws its approval (only what
+        was approved is published); the new text is checked against the rules of its scheduled platforms."""
+        changes = ContentChanges(body.title, body.text, body.link, link_set="link" in body.model_fields_set)
+        return ContentOut.of(await scheduler.update_content(who, content_id, changes))
+
+    @api.post("/contents/{content_id}/approve", tags=["content"])
+    async def approve(content_id: uuid.UUID, who: Principal) -> ContentOut:
+        """Approve content (idempotent): its distributions are published when due."""
+        return ContentOut.of(await scheduler.approve(who, content_id))
+
+    @api.post("/contents/{content_id}/withdraw-approval", tags=["content"])
+    async def withdraw_approval(content_id: uuid.UUID, who: Principal, body: ReasonIn | None = None) -> ContentOut:
+        """Withdraw approval (idempotent). Scheduled distributions are held until the content is approved again;
+        distributions already handed to a publisher are cancelled (``DistributionCancelled``)."""
+        return ContentOut.of(await scheduler.withdraw_approval(who, content_id, body.reason if body else None))
+
+    @api.post("/contents/{content_id}/archive", tags=["content"])
+    async def archive(content_id: uuid.UUID, who: Principal) -> ContentOut:
+        """Archive content (idempotent), cancelling its distributions that have not been published."""
+        return ContentOut.of(await scheduler.archive(who, content_id))
+
+    @api.post("/distributions", status_code=status.HTTP_201_CREATED, tags=["distributions"])
+    async def schedule(body: ScheduleIn, who: Principal) -> DistributionOut:
+        """Schedule content on one account. Checked now: the zone and DST, the account (this team's, on this
+        platform, connected), the platform's content rules, and that the time is not further in the past than
+        the misfire policy allows."""
+        command = ScheduleCommand(
+            content_id=body.content_id,
+            platform=body.platform,
+            account_id=body.account_id,
+            when=body.requested(),
+            max_attempts=body.retry.max_attempts,
+            base_delay_seconds=body.retry.base_delay_seconds,
+            misfire_policy=body.misfire.policy,
+            misfire_window_seconds=body.misfire.window_seconds,
+            over_length=body.over_length,
+        )
+        return DistributionOut.of(await scheduler.schedule(who, command))
+
+    @api.get("/distributions", tags=["distributions"])
+    async def list_distributions(
+        who: Principal,
+        status_: Annotated[list[DistributionStatus], Query(alias="status")] = [],  # noqa: B006 (FastAPI copies it)
+        platform: Platform | None = None,
+        account_id: uuid.UUID | None = None,
+        content_id: uuid.UUID | None = None,
+        scheduled_from: Annotated[AwareDatetime | None, Query(description="Inclusive.")] = None,
+        scheduled_before: Annotated[AwareDatetime | None, Query(description="Exclusive.")] = None,
+        limit: Annotated[int, Query(ge=1, le=max_page_size)] = 50,
+        cursor: str | None = None,
+    ) -> DistributionPageOut:
+        """The team's distributions in due-time order, filtered, one page at a time (keyset pagination)."""
+        where = DistributionFilter(tuple(status_), platform, account_id, content_id, scheduled_from, scheduled_before)
+        page = await scheduler.list_distributions(who.team_id, where, cursor=cursor, limit=limit)
+        return DistributionPageOut(items=[DistributionOut.of(d) for d in page.items], next_cursor=page.next_cursor)
+
+    @api.get("/distributions/{distribution_id}", tags=["distributions"])
+    async def get_distribution(distribution_id: uuid.UUID, who: Principal) -> DistributionDetailOut:
+        """One distribution with its attempt history (every publish outcome received, in order)."""
+        distribution, attempts = await scheduler.get_distribution(who.team_id, distribution_id)
+        return DistributionDetailOut.with_attempts(distribution, attempts)
+
+    @api.post("/distributions/{distribution_id}/cancel", tags=["distributions"])
+    async def cancel(distribution_id: uuid.UUID, who: Principal, body: ReasonIn | None = None) -> DistributionOut:
+        """Cancel (idempotent) unless already published; publishers learn it from ``DistributionCancelled``."""
+        return DistributionOut.of(await scheduler.cancel(who, distribution_id, body.reason if body else None))
+
+    @api.post("/distributions/{distribution_id}/reschedule", tags=["distributions"])
+    async def reschedule(distribution_id: uuid.UUID, body: TimeIn, who: Principal) -> DistributionOut:
+        """Move a scheduled (or missed) distribution to another time."""
+        return DistributionOut.of(await scheduler.reschedule(who, distribution_id, body.requested()))
+
+    @api.post("/distributions/{distribution_id}/publish-now", tags=["distributions"])
+    async def publish_now(distribution_id: uuid.UUID, who: Principal) -> DistributionOut:
+        """Make a scheduled (or missed) distribution of approved content due now."""
+        return DistributionOut.of(await scheduler.publish_now(who, distribution_id))
+
+    return api
+
+
+def admin_router(api_keys: ApiKeyStore, bootstrap_secret: SecretStr) -> APIRouter:
+    """``POST /v1/admin/api-keys``, protected by the bootstrap secret (``HERALD_BOOTSTRAP_SECRET``)."""
+    admin = APIRouter(prefix="/v1/admin", tags=["admin"])
+    expected = bootstrap_secret.get_secret_value().encode()
+
+    async def bootstrap(
+        secret: Annotated[str | None, Header(alias=BOOTSTRAP_HEADER, include_in_schema=True)] = None,
+    ) -> None:
+        if not secret or not hmac.compare_digest(secret.encode(), expected):
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=f"missing or wrong {BOOTSTRAP_HEADER}")
+
+    @admin.post(
+        "/api-keys",
+        status_code=status.HTTP_201_CREATED,
+        dependencies=[Depends(bootstrap)],
+        responses={401: {"description": f"Missing or wrong {BOOTSTRAP_HEADER}."}},
+    )
+    async def create_api_key(body: NewApiKeyIn) -> NewApiKeyOut:
+        """Create a team API key; the key is returned once and only its hash is stored."""
+        principal, key = await api_keys.create(body.team_id or uuid.uuid4(), body.name)
+        return NewApiKeyOut(team_id=principal.team_id, key_id=principal.key_id, api_key=key)
+
+    return admin
+
+
+async def _scheduler_error(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, InvalidField):
+        detail = [{"loc": [exc.location, exc.field], "msg": exc.message, "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
+    code = status.HTTP_404_NOT_FOUND if isinstance(exc, NotFound) else status.HTTP_409_CONFLICT
+    message = exc.message if isinstance(exc, Conflict | NotFound) else str(exc)
+    return JSONResponse({"detail": message}, status_code=code)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SchedulerError, _scheduler_error)

@@ -1,0 +1,32 @@
+"""Why a use case refused a request. The API maps them to HTTP statuses; nothing else needs to know HTTP.
+
+``NotFound``      404: no such resource for this team (another team's ids are indistinguishable from unknown ones).
+``InvalidField``  422: a request field is wrong; ``field`` names it and ``message`` says what is wrong.
+``Conflict``      409: the request is well-formed but the resource's state forbids it (e.g. cancelling a
+                  published distribution).
+"""
+
+from __future__ import annotations
+
+
+class SchedulerError(Exception):
+    """Base class of the use-case errors."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(SchedulerError):
+    pass
+
+
+class InvalidField(SchedulerError):
+    def __init__(self, field: str, message: str, *, location: str = "body") -> None:
+        super().__init__(message)
+        self.field = field
+        self.location = location
+
+
+class Conflict(SchedulerError):
+    pass

@@ -1,0 +1,143 @@
+"""The events the scheduler emits, built from its domain types, and the one way it emits them: the outbox.
+
+Every event is written to the outbox in the transaction that makes the change it reports, so an event is
+published if and only if the change committed. Distribution events carry the distribution id as correlation id
+(it ties the request to every publisher outcome); content events carry the content id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from herald.contracts.base import SYSTEM_ACTOR, Event
+from herald.contracts.distribution import (
+    ContentApprovalWithdrawn,
+    ContentApproved,
+    DistributionCancelled,
+    DistributionMissed,
+    DistributionRescheduled,
+    DistributionScheduled,
+)
+from herald.contracts.envelope import AmqpEnvelope
+from herald.contracts.publishing import PublishRequested
+from herald.kit import outbox
+from herald.scheduler.models import Content, Distribution, outbox_table
+
+EnvelopeFactory = Callable[[Event], AmqpEnvelope]
+"""Turns an event into the AMQP message to publish (``EventPublisher.envelope``)."""
+
+
+async def emit(conn: AsyncConnection, envelopes: EnvelopeFactory, *events: Event) -> list[str]:
+    """Write ``events`` to the outbox in ``conn``'s transaction; returns their event ids."""
+    built = [envelopes(event) for event in events]
+    await outbox.add_many(conn, built, table=outbox_table)
+    return [envelope.message_id for envelope in built]
+
+
+def scheduled(d: Distribution, actor: str, now: dt.datetime) -> DistributionScheduled:
+    return DistributionScheduled(
+        team_id=d.team_id,
+        correlation_id=str(d.distribution_id),
+        distribution_id=d.distribution_id,
+        content_id=d.content_id,
+        account_id=d.account_id,
+        platform=d.platform,
+        actor=actor,
+        occurred_at=now,
+        scheduled_at=d.scheduled_at,
+        timezone=d.timezone,
+    )
+
+
+def rescheduled(d: Distribution, previous: dt.datetime, actor: str, now: dt.datetime) -> DistributionRescheduled:
+    return DistributionRescheduled(
+        team_id=d.team_id,
+        correlation_id=str(d.distribution_id),
+        distribution_id=d.distribution_id,
+        content_id=d.content_id,
+        account_id=d.account_id,
+        platform=d.platform,
+        actor=actor,
+        occurred_at=now,
+        previous_scheduled_at=previous,
+        scheduled_at=d.scheduled_at,
+        timezone=d.timezone,
+    )
+
+
+def cancelled(d: Distribution, reason: str, actor: str, now: dt.datetime) -> DistributionCancelled:
+    return DistributionCancelled(
+        team_id=d.team_id,
+        correlation_id=str(d.distribution_id),
+        distribution_id=d.distribution_id,
+        content_id=d.content_id,
+        account_id=d.account_id,
+        platform=d.platform,
+        actor=actor,
+        occurred_at=now,
+        reason=reason,
+    )
+
+
+def missed(d: Distribution, late_by: float, grace: int, now: dt.datetime) -> DistributionMissed:
+    return DistributionMissed(
+        team_id=d.team_id,
+        correlation_id=str(d.distribution_id),
+        distribution_id=d.distribution_id,
+        content_id=d.content_id,
+        account_id=d.account_id,
+        platform=d.platform,
+        actor=SYSTEM_ACTOR,
+        occurred_at=now,
+        scheduled_at=d.scheduled_at,
+        late_by_seconds=int(late_by),
+        grace_seconds=grace,
+    )
+
+
+def publish_requested(
+    d: Distribution, *, title: str, text: str, link: str | None, now: dt.datetime
+) -> PublishRequested:
+    """Everything a platform publisher needs to publish ``d`` without asking the scheduler anything."""
+    return PublishRequested(
+        team_id=d.team_id,
+        correlation_id=str(d.distribution_id),
+        distribution_id=d.distribution_id,
+        content_id=d.content_id,
+        account_id=d.account_id,
+        platform=d.platform,
+        actor=SYSTEM_ACTOR,
+        occurred_at=now,
+        title=title,
+        text=text,
+        link=link,
+        over_length=d.over_length,
+        scheduled_at=d.scheduled_at,
+        max_attempts=d.max_attempts,
+        base_delay_seconds=d.base_delay_seconds,
+    )
+
+
+def content_approved(c: Content, actor: str, now: dt.datetime) -> ContentApproved:
+    return ContentApproved(
+        team_id=c.team_id,
+        correlation_id=str(c.content_id),
+        actor=actor,
+        occurred_at=now,
+        content_id=c.content_id,
+        title=c.title,
+    )
+
+
+def approval_withdrawn(c: Content, reason: str | None, actor: str, now: dt.datetime) -> ContentApprovalWithdrawn:
+    return ContentApprovalWithdrawn(
+        team_id=c.team_id,
+        correlation_id=str(c.content_id),
+        actor=actor,
+        occurred_at=now,
+        content_id=c.content_id,
+        reason=reason,
+    )

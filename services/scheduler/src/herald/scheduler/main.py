@@ -1,0 +1,76 @@
+"""Composition root: ``build(settings)`` wires the scheduler; ``main()`` serves it (``python -m herald.scheduler``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import partial
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from herald.kit.consumers import Intake
+from herald.kit.outbox import OutboxRelay
+from herald.kit.runtime import ServiceRuntime
+from herald.kit.settings import load_settings
+from herald.platforms.registry import rules_for
+from herald.scheduler import api, handlers
+from herald.scheduler.due_loop import DueLoop, due_channel
+from herald.scheduler.models import outbox_table
+from herald.scheduler.service import Scheduler
+from herald.scheduler.settings import SchedulerSettings
+from herald.scheduler.tracking import Tracker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+DESCRIPTION = """\
+Owns content and its distributions (one content item, one account, one platform, one time) and decides when each
+is due. Authenticate with a team API key: `Authorization: Bearer hk_...`. Every event goes out through a
+transactional outbox; due distributions are handed to the platform publishers as `PublishRequested` events.
+"""
+
+
+def build(settings: SchedulerSettings) -> tuple[ServiceRuntime, FastAPI]:
+    """Wire every part of the scheduler; nothing is opened until the app's lifespan starts."""
+    runtime = ServiceRuntime(settings, schema=settings.db_schema, migrations=MIGRATIONS, public_api=True)
+    engine, broker, publisher, api_keys = runtime.engine, runtime.broker, runtime.events, runtime.api_keys
+    if engine is None or broker is None or publisher is None or api_keys is None:
+        raise RuntimeError("the scheduler needs a database, a broker and the API-key store")
+
+    envelopes = publisher.envelope
+    scheduler = Scheduler(engine, envelopes, settings, rules_for, due_channel=due_channel(settings.db_schema))
+    tracker = Tracker(
+        engine,
+        envelopes,
+        retention=dt.timedelta(hours=settings.processed_event_retention_hours),
+        interval_seconds=settings.housekeeping_interval_seconds,
+    )
+    runtime.add_background(tracker.housekeeping)
+    handlers.register(broker, Intake(broker, publisher, settings.work_queue), tracker, settings)
+    runtime.on_start(partial(handlers.declare, broker, settings))
+
+    relay = OutboxRelay(
+        engine,
+        publisher,
+        runtime.registry,
+        schema=settings.db_schema,
+        table=outbox_table,
+        settings=settings.relay_settings(),
+    )
+    runtime.add_background(relay.run)
+    due = DueLoop(engine, envelopes, settings, runtime.registry, channel=due_channel(settings.db_schema))
+    runtime.add_background(due.run)
+
+    app = runtime.create_app(
+        "Herald scheduler",
+        [
+            api.router(scheduler, api_keys, max_page_size=settings.max_page_size),
+            api.admin_router(api_keys, settings.bootstrap_secret),
+        ],
+        description=DESCRIPTION,
+    )
+    api.install_error_handlers(app)
+    return runtime, app
+
+
+def main() -> None:
+    runtime, app = build(load_settings(SchedulerSettings))
+    runtime.serve(app)

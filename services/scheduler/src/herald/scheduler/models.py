@@ -1,0 +1,304 @@
+"""The scheduler's tables (schema ``scheduler``) and the domain types read from them.
+
+``contents``       what a team wants to post; only ``approved`` content is ever published.
+``distributions``  one content item to one account on one platform at one time, and where it is in its life.
+``attempts``       every publish outcome event received for a distribution (its attempt history).
+``accounts``       a projection of the tokens service's account events: which accounts exist, whose they are.
+``processed_events`` ids of consumed events, so a redelivered event is applied once.
+``outbox``         events waiting for the relay (see :mod:`herald.kit.outbox`).
+
+All times are ``timestamptz`` (UTC); the IANA zone a distribution was scheduled in is kept beside its time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, fields
+from enum import Enum, StrEnum
+from typing import Any, Self, get_type_hints
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+    text,
+)
+
+from herald.contracts.platform import Platform
+from herald.contracts.publishing import OverLengthPolicy
+from herald.kit.outbox import define_outbox
+
+
+class ContentStatus(StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    ARCHIVED = "archived"
+
+
+class DistributionStatus(StrEnum):
+    """Where a distribution is. ``published``, ``failed``, ``unconfirmed``, ``cancelled`` and ``missed`` are final
+    (except that a success reported by a publisher always wins: the post is live)."""
+
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    RETRYING = "retrying"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"
+    CANCELLED = "cancelled"
+    MISSED = "missed"
+
+
+WAITING = frozenset({DistributionStatus.SCHEDULED})
+"""Not yet handed to a publisher."""
+IN_FLIGHT = frozenset({DistributionStatus.QUEUED, DistributionStatus.RETRYING})
+"""Handed to a publisher (``PublishRequested`` sent), no final outcome yet."""
+CANCELLABLE = WAITING | IN_FLIGHT
+RESCHEDULABLE = frozenset({DistributionStatus.SCHEDULED, DistributionStatus.MISSED})
+SENT = IN_FLIGHT | {DistributionStatus.PUBLISHED, DistributionStatus.UNCONFIRMED}
+"""Its text has gone to a publisher: the content can no longer be edited."""
+
+
+class MisfirePolicy(StrEnum):
+    """What the due loop does with a distribution it finds overdue by more than the misfire threshold."""
+
+    PUBLISH_LATE = "publish_late"
+    """Publish it anyway if it is no later than its misfire window; otherwise it is missed."""
+    SKIP = "skip"
+    """Do not publish it: mark it missed."""
+
+
+class DstResolution(StrEnum):
+    """How to read a local time that a DST change makes ambiguous (it happens twice) or nonexistent (skipped)."""
+
+    REJECT = "reject"
+    """Answer 422 (the default): the caller must choose."""
+    EARLIER = "earlier"
+    """The earlier of the two instants: the first occurrence of an ambiguous time; for a nonexistent time, the
+    wall time read with the offset in force after the change (e.g. 02:30 in a 02:00->03:00 gap is 01:30 before
+    the change)."""
+    LATER = "later"
+    """The later of the two instants: the second occurrence of an ambiguous time; for a nonexistent time, the
+    wall time read with the offset in force before the change (02:30 in a 02:00->03:00 gap is 03:30 after it)."""
+
+
+class AccountStatus(StrEnum):
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    REAUTH_REQUIRED = "reauth_required"
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    RETRY_SCHEDULED = "retry_scheduled"
+    FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"
+
+
+metadata = MetaData()
+outbox_table = define_outbox(metadata)
+
+
+def _timestamps() -> list[Column[Any]]:
+    return [
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ]
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", Uuid, primary_key=True),
+    Column("team_id", Uuid, nullable=False, index=True),
+    Column("platform", String(16), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("account_name", Text, nullable=False, server_default=""),
+    Column("changed_at", DateTime(timezone=True), nullable=False),  # occurred_at of the event that set status
+    *_timestamps(),
+)
+
+contents = Table(
+    "contents",
+    metadata,
+    Column("content_id", Uuid, primary_key=True),
+    Column("team_id", Uuid, nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("link", Text),
+    Column("status", String(16), nullable=False),
+    Column("approved_at", DateTime(timezone=True)),
+    Column("approved_by", String(80)),
+    Column("archived_at", DateTime(timezone=True)),
+    *_timestamps(),
+)
+
+distributions = Table(
+    "distributions",
+    metadata,
+    Column("distribution_id", Uuid, primary_key=True),
+    Column("team_id", Uuid, nullable=False),
+    Column("content_id", Uuid, ForeignKey("contents.content_id"), nullable=False, index=True),
+    Column("account_id", Uuid, nullable=False, index=True),
+    Column("platform", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("scheduled_at", DateTime(timezone=True), nullable=False),
+    Column("timezone", String(64)),
+    Column("local_time", String(32)),
+    Column("max_attempts", Integer, nullable=False),
+    Column("base_delay_seconds", Integer, nullable=False),
+    Column("misfire_policy", String(16), nullable=False),
+    Column("misfire_window_seconds", Integer, nullable=False),
+    Column("over_length", String(16), nullable=False),
+    Column("requested_at", DateTime(timezone=True)),
+    Column("request_event_id", String(64)),
+    Column("last_attempt", Integer, nullable=False, server_default="0"),
+    Column("last_outcome_rank", Integer, nullable=False, server_default="0"),
+    Column("last_outcome_at", DateTime(timezone=True)),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("external_post_id", Text),
+    Column("post_url", Text),
+    Column("published_at", DateTime(timezone=True)),
+    Column("failure_reason", String(32)),
+    Column("failure_message", Text),
+    Column("cancel_reason", Text),
+    *_timestamps(),
+    # Listing: a team's distributions in time order (keyset pagination on (scheduled_at, distribution_id)).
+    Index("ix_distributions_team_time", "team_id", "scheduled_at", "distribution_id"),
+    # The due loop: the next distributions waiting to be due.
+    Index("ix_distributions_due", "scheduled_at", postgresql_where=text("status = 'scheduled'")),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column("distribution_id", Uuid, ForeignKey("distributions.distribution_id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("applied", Boolean, nullable=False),
+    Column("error_class", String(64)),
+    Column("message", Text),
+    Column("http_status", Integer),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("external_post_id", Text),
+    Column("url", Text),
+    Index("ix_attempts_distribution", "distribution_id", "occurred_at"),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column("event_type", String(255), nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
+class _FromRow:
+    """Build a frozen dataclass from a result row, turning stored strings back into their enums."""
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Self:
+        mapping = row._mapping
+        values: dict[str, Any] = {}
+        for name, enum in _columns(cls):
+            value = mapping[name]
+            values[name] = enum(value) if enum is not None and value is not None else value
+        return cls(**values)
+
+
+_COLUMNS: dict[type, tuple[tuple[str, type[Enum] | None], ...]] = {}
+
+
+def _columns(cls: type) -> tuple[tuple[str, type[Enum] | None], ...]:
+    """Each field of a row dataclass, with the enum its stored string becomes (resolved once per class)."""
+    if cls not in _COLUMNS:
+        hints = get_type_hints(cls)
+        _COLUMNS[cls] = tuple(
+            (f.name, hints[f.name] if isinstance(hints[f.name], type) and issubclass(hints[f.name], Enum) else None)
+            for f in fields(cls)
+        )
+    return _COLUMNS[cls]
+
+
+@dataclass(frozen=True)
+class Content(_FromRow):
+    content_id: uuid.UUID
+    team_id: uuid.UUID
+    title: str
+    text: str
+    link: str | None
+    status: ContentStatus
+    approved_at: dt.datetime | None
+    archived_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Distribution(_FromRow):
+    distribution_id: uuid.UUID
+    team_id: uuid.UUID
+    content_id: uuid.UUID
+    account_id: uuid.UUID
+    platform: Platform
+    status: DistributionStatus
+    scheduled_at: dt.datetime
+    timezone: str | None
+    local_time: str | None
+    max_attempts: int
+    base_delay_seconds: int
+    misfire_policy: MisfirePolicy
+    misfire_window_seconds: int
+    over_length: OverLengthPolicy
+    requested_at: dt.datetime | None
+    last_attempt: int
+    last_outcome_rank: int
+    last_outcome_at: dt.datetime | None
+    next_attempt_at: dt.datetime | None
+    external_post_id: str | None
+    post_url: str | None
+    published_at: dt.datetime | None
+    failure_reason: str | None
+    failure_message: str | None
+    cancel_reason: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Attempt(_FromRow):
+    event_id: str
+    attempt: int
+    outcome: Outcome
+    occurred_at: dt.datetime
+    received_at: dt.datetime
+    applied: bool
+    error_class: str | None
+    message: str | None
+    http_status: int | None
+    next_attempt_at: dt.datetime | None
+    external_post_id: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Account(_FromRow):
+    account_id: uuid.UUID
+    team_id: uuid.UUID
+    platform: Platform
+    status: AccountStatus

@@ -1,0 +1,368 @@
+"""The scheduler's SQL (SQLAlchemy Core on the async engine). Every function runs in the caller's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from herald.contracts.platform import Platform
+from herald.scheduler.models import (
+    Account,
+    AccountStatus,
+    Attempt,
+    Content,
+    ContentStatus,
+    Distribution,
+    DistributionStatus,
+    accounts,
+    attempts,
+    contents,
+    distributions,
+    processed_events,
+)
+
+# -- contents -------------------------------------------------------------------------------------------------
+
+
+async def insert_content(conn: AsyncConnection, values: dict[str, Any]) -> Content:
+    row = (await conn.execute(contents.insert().values(**values).returning(*contents.c))).one()
+    return Content.from_row(row)
+
+
+async def content_for_update(conn: AsyncConnection, team_id: uuid.UUID, content_id: uuid.UUID) -> Content | None:
+    """The team's content, locked until the end of the transaction (None if unknown or another team's)."""
+    query = select(contents).where(contents.c.content_id == content_id, contents.c.team_id == team_id).with_for_update()
+    row = (await conn.execute(query)).first()
+    return None if row is None else Content.from_row(row)
+
+
+async def content_for_share(conn: AsyncConnection, team_id: uuid.UUID, content_id: uuid.UUID) -> Content | None:
+    """The team's content, protected from changes (not from other readers) until the end of the transaction:
+    many distributions of one content item can be scheduled at once, but not while it is edited or archived."""
+    query = (
+        select(contents)
+        .where(contents.c.content_id == content_id, contents.c.team_id == team_id)
+        .with_for_update(read=True)
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else Content.from_row(row)
+
+
+async def get_content(conn: AsyncConnection, team_id: uuid.UUID, content_id: uuid.UUID) -> Content | None:
+    query = select(contents).where(contents.c.content_id == content_id, contents.c.team_id == team_id)
+    row = (await conn.execute(query)).first()
+    return None if row is None else Content.from_row(row)
+
+
+async def update_content(conn: AsyncConnection, content_id: uuid.UUID, values: dict[str, Any]) -> Content:
+    statement = (
+        update(contents)
+        .where(contents.c.content_id == content_id)
+        .values(**values, updated_at=func.now())
+        .returning(*contents.c)
+    )
+    return Content.from_row((await conn.execute(statement)).one())
+
+
+# -- distributions --------------------------------------------------------------------------------------------
+
+
+async def insert_distribution(conn: AsyncConnection, values: dict[str, Any]) -> Distribution:
+    row = (await conn.execute(distributions.insert().values(**values).returning(*distributions.c))).one()
+    return Distribution.from_row(row)
+
+
+async def distribution_for_update(
+    conn: AsyncConnection, team_id: uuid.UUID, distribution_id: uuid.UUID
+) -> Distribution | None:
+    query = (
+        select(distributions)
+        .where(distributions.c.distribution_id == distribution_id, distributions.c.team_id == team_id)
+        .with_for_update()
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else Distribution.from_row(row)
+
+
+async def get_distribution(
+    conn: AsyncConnection, team_id: uuid.UUID, distribution_id: uuid.UUID
+) -> Distribution | None:
+    query = select(distributions).where(
+        distributions.c.distribution_id == distribution_id, distributions.c.team_id == team_id
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else Distribution.from_row(row)
+
+
+async def distributions_of_content(
+    conn: AsyncConnection, content_id: uuid.UUID, statuses: Iterable[DistributionStatus] | None = None
+) -> list[Distribution]:
+    """A content item's distributions (optionally only in ``statuses``), locked for update."""
+    query = select(distributions).where(distributions.c.content_id == content_id)
+    if statuses is not None:
+        query = query.where(distributions.c.status.in_([s.value for s in statuses]))
+    rows = await conn.execute(query.order_by(distributions.c.scheduled_at).with_for_update())
+    return [Distribution.from_row(row) for row in rows]
+
+
+async def distributions_of_account(
+    conn: AsyncConnection, account_id: uuid.UUID, statuses: Iterable[DistributionStatus]
+) -> list[Distribution]:
+    query = (
+        select(distributions)
+        .where(distributions.c.account_id == account_id, distributions.c.status.in_([s.value for s in statuses]))
+        .order_by(distributions.c.scheduled_at)
+        .with_for_update()
+    )
+    return [Distribution.from_row(row) for row in await conn.execute(query)]
+
+
+async def update_distribution(
+    conn: AsyncConnection, distribution_id: uuid.UUID, values: dict[str, Any]
+) -> Distribution:
+    statement = (
+        update(distributions)
+        .where(distributions.c.distribution_id == distribution_id)
+        .values(**values, updated_at=func.now())
+        .returning(*distributions.c)
+    )
+    return Distribution.from_row((await conn.execute(statement)).one())
+
+
+async def set_status(
+    conn: AsyncConnection, distribution_ids: Sequence[uuid.UUID], status: DistributionStatus, **values: Any
+) -> None:
+    if distribution_ids:
+        await conn.execute(
+            update(distributions)
+            .where(distributions.c.distribution_id.in_(distribution_ids))
+            .values(status=status.value, updated_at=func.now(), **values)
+        )
+
+
+@dataclass(frozen=True)
+class DistributionFilter:
+    """What ``GET /v1/distributions`` may filter on; ``None`` means "any"."""
+
+    statuses: tuple[DistributionStatus, ...] = ()
+    platform: Platform | None = None
+    account_id: uuid.UUID | None = None
+    content_id: uuid.UUID | None = None
+    scheduled_from: dt.datetime | None = None
+    scheduled_before: dt.datetime | None = None
+
+
+async def list_distributions(
+    conn: AsyncConnection,
+    team_id: uuid.UUID,
+    where: DistributionFilter,
+    *,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Distribution]:
+    """A page in (scheduled_at, distribution_id) order, starting after the keyset ``after``."""
+    d = distributions.c
+    conditions = [d.team_id == team_id]
+    if where.statuses:
+        conditions.append(d.status.in_([s.value for s in where.statuses]))
+    if where.platform is not None:
+        conditions.append(d.platform == where.platform.value)
+    if where.account_id is not None:
+        conditions.append(d.account_id == where.account_id)
+    if where.content_id is not None:
+        conditions.append(d.content_id == where.content_id)
+    if where.scheduled_from is not None:
+        conditions.append(d.scheduled_at >= where.scheduled_from)
+    if where.scheduled_before is not None:
+        conditions.append(d.scheduled_at < where.scheduled_before)
+    if after is not None:
+        conditions.append(tuple_(d.scheduled_at, d.distribution_id) > tuple_(*after))
+    query = select(distributions).where(and_(*conditions)).order_by(d.scheduled_at, d.distribution_id).limit(limit)
+    return [Distribution.from_row(row) for row in await conn.execute(query)]
+
+
+# -- the due loop ---------------------------------------------------------------------------------------------
+
+_approved_waiting = and_(
+    distributions.c.status == DistributionStatus.SCHEDULED.value,
+    contents.c.status == ContentStatus.APPROVED.value,
+)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    distribution: Distribution
+    claimed_at: dt.datetime
+    """The claiming transaction's start (the database clock)."""
+
+
+async def claim_due(conn: AsyncConnection, limit: int) -> list[Claimed]:
+    """Lock up to ``limit`` due distributions of approved content, skipping rows another replica holds."""
+    query = (
+        select(distributions, func.now().label("claimed_at"))
+        .join(contents, contents.c.content_id == distributions.c.content_id)
+        .where(_approved_waiting, distributions.c.scheduled_at <= func.now())
+        .order_by(distributions.c.scheduled_at)
+        .limit(limit)
+        .with_for_update(of=distributions, skip_locked=True)
+    )
+    return [Claimed(Distribution.from_row(row), row.claimed_at) for row in await conn.execute(query)]
+
+
+async def approved_contents_for_share(
+    conn: AsyncConnection, content_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Content]:
+    """The latest committed version of those contents that are approved, share-locked until commit.
+
+    The claim above only locks distributions, so the content it joined may have changed since its snapshot; this
+    re-reads it under a lock. Content being changed right now (locked by an edit, withdrawal or archive) is
+    skipped rather than waited for: that change may be waiting for our distribution locks.
+    """
+    query = (
+        select(contents)
+        .where(contents.c.content_id.in_(set(content_ids)), contents.c.status == ContentStatus.APPROVED.value)
+        .with_for_update(read=True, skip_locked=True)
+    )
+    return {row.content_id: Content.from_row(row) for row in await conn.execute(query)}
+
+
+@dataclass(frozen=True)
+class DueOutlook:
+    backlog: int
+    """Distributions of approved content that are due and not yet requested."""
+    seconds_to_next: float | None
+    """Until the earliest waiting distribution of approved content is due (<= 0 if one already is)."""
+
+
+async def due_outlook(conn: AsyncConnection) -> DueOutlook:
+    now = func.clock_timestamp()
+    query = (
+        select(
+            func.count().filter(distributions.c.scheduled_at <= now),
+            func.extract("epoch", func.min(distributions.c.scheduled_at) - now),
+        )
+        .select_from(distributions.join(contents, contents.c.content_id == distributions.c.content_id))
+        .where(_approved_waiting)
+    )
+    backlog, seconds = (await conn.execute(query)).one()
+    return DueOutlook(int(backlog), None if seconds is None else float(seconds))
+
+
+async def database_now(conn: AsyncConnection) -> dt.datetime:
+    """The database's clock (the due loop's reference), not this host's."""
+    moment: dt.datetime = (await conn.execute(select(func.now()))).scalar_one()
+    return moment
+
+
+async def notify(conn: AsyncConnection, channel: str) -> None:
+    """Queue a NOTIFY on ``channel``; PostgreSQL delivers it when the transaction commits."""
+    await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})
+
+
+# -- attempts and consumed events -----------------------------------------------------------------------------
+
+
+async def first_time(conn: AsyncConnection, event_id: str, event_type: str) -> bool:
+    """Record a consumed event; False if it was already processed (a redelivery or a duplicate)."""
+    statement = (
+        insert(processed_events)
+        .values(event_id=event_id, event_type=event_type)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(processed_events.c.event_id)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+async def prune_processed_events(conn: AsyncConnection, older_than: dt.timedelta) -> int:
+    """Forget consumed event ids old enough that no redelivery of them can still arrive."""
+    result = await conn.execute(
+        processed_events.delete().where(processed_events.c.processed_at < func.now() - older_than)
+    )
+    return int(result.rowcount)
+
+
+async def insert_attempt(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(attempts).values(**values).on_conflict_do_nothing(index_elements=["event_id"]))
+
+
+async def attempts_of(conn: AsyncConnection, distribution_id: uuid.UUID) -> list[Attempt]:
+    query = (
+        select(attempts)
+        .where(attempts.c.distribution_id == distribution_id)
+        .order_by(attempts.c.occurred_at, attempts.c.attempt)
+    )
+    return [Attempt.from_row(row) for row in await conn.execute(query)]
+
+
+async def distribution_by_id(conn: AsyncConnection, distribution_id: uuid.UUID) -> Distribution | None:
+    query = select(distributions).where(distributions.c.distribution_id == distribution_id).with_for_update()
+    row = (await conn.execute(query)).first()
+    return None if row is None else Distribution.from_row(row)
+
+
+# -- the accounts projection ----------------------------------------------------------------------------------
+
+
+async def get_account(conn: AsyncConnection, account_id: uuid.UUID) -> Account | None:
+    row = (await conn.execute(select(accounts).where(accounts.c.account_id == account_id))).first()
+    return None if row is None else Account.from_row(row)
+
+
+async def project_account(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+    """Upsert an account's state unless a newer event already set it; True if this event was applied."""
+    upsert = insert(accounts).values(**values)
+    statement = upsert.on_conflict_do_update(
+        index_elements=["account_id"],
+        set_={
+            "team_id": upsert.excluded.team_id,
+            "platform": upsert.excluded.platform,
+            "status": upsert.excluded.status,
+            "account_name": upsert.excluded.account_name,
+            "changed_at": upsert.excluded.changed_at,
+            "updated_at": func.now(),
+        },
+        # An older event (redelivered late, or overtaken) never undoes a newer one.
+        where=accounts.c.changed_at <= upsert.excluded.changed_at,
+    ).returning(accounts.c.account_id)
+    return (await conn.execute(statement)).first() is not None
+
+
+def account_values(
+    account_id: uuid.UUID,
+    team_id: uuid.UUID,
+    platform: Platform,
+    status: AccountStatus,
+    name: str,
+    changed_at: dt.datetime,
+) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "team_id": team_id,
+        "platform": platform.value,
+        "status": status.value,
+        "account_name": name,
+        "changed_at": changed_at,
+    }
+
+
+async def mark_requested(conn: AsyncConnection, requests: Sequence[tuple[uuid.UUID, str]]) -> None:
+    """Mark distributions queued, each with the id of the ``PublishRequested`` event sent for it."""
+    if requests:
+        await conn.execute(
+            update(distributions)
+            .where(distributions.c.distribution_id == bindparam("target"))
+            .values(
+                status=DistributionStatus.QUEUED.value,
+                requested_at=func.now(),
+                request_event_id=bindparam("event_id"),
+                updated_at=func.now(),
+            ),
+            [{"target": target, "event_id": event_id} for target, event_id in requests],
+        )

@@ -1,0 +1,260 @@
+"""The HTTP API's request and response bodies (what OpenAPI documents)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from herald.contracts.platform import Platform
+from herald.contracts.publishing import OverLengthPolicy
+from herald.scheduler.models import (
+    Attempt,
+    Content,
+    ContentStatus,
+    Distribution,
+    DistributionStatus,
+    DstResolution,
+    MisfirePolicy,
+    Outcome,
+)
+from herald.scheduler.timezones import RequestedTime
+
+Title = Annotated[str, Field(min_length=1, max_length=300)]
+Text = Annotated[str, Field(min_length=1, max_length=100_000)]
+Link = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)]
+Reason = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422 naming it, not silently ignored
+
+
+class NewContentIn(_Request):
+    title: Title
+    text: Text
+    """The text to post; each platform's rules are checked when it is scheduled there."""
+    link: Link | None = None
+
+
+class ContentPatchIn(_Request):
+    """Only the fields sent are changed; ``"link": null`` removes the link."""
+
+    title: Title | None = None
+    text: Text | None = None
+    link: Link | None = None
+
+
+class ReasonIn(_Request):
+    reason: Reason | None = None
+
+
+class TimeIn(_Request):
+    """When to publish: ``publish_at`` with a UTC offset, or ``local_time`` plus ``timezone``."""
+
+    publish_at: str | None = Field(
+        default=None,
+        description="ISO-8601 date-time with a UTC offset.",
+        examples=["2030-06-01T09:00:00+02:00", "2030-06-01T07:00:00Z"],
+    )
+    local_time: str | None = Field(
+        default=None,
+        description="ISO-8601 wall-clock date-time without offset, read in `timezone`.",
+        examples=["2030-06-01T09:00:00"],
+    )
+    timezone: str | None = Field(
+        default=None,
+        description="IANA zone name; required with `local_time`, kept for display with `publish_at`.",
+        examples=["Europe/Berlin"],
+    )
+    dst_resolution: DstResolution = Field(
+        default=DstResolution.REJECT,
+        description=(
+            "For a `local_time` that a DST change makes ambiguous (it happens twice) or nonexistent (it is skipped):"
+            " `reject` answers 422; `earlier` / `later` pick the earlier / later of the two instants obtained by"
+            " reading the wall time with the offsets in force before and after the change. For an ambiguous time"
+            " that is its first / second occurrence; for a skipped time (e.g. 02:30 when clocks jump from 02:00 to"
+            " 03:00) `earlier` gives 01:30 before the change and `later` gives 03:30 after it."
+        ),
+    )
+
+    def requested(self) -> RequestedTime:
+        return RequestedTime(self.publish_at, self.local_time, self.timezone, self.dst_resolution)
+
+
+class RetryPolicyIn(_Request):
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    base_delay_seconds: int = Field(default=300, ge=1, le=86_400, description="Later delays double.")
+
+
+class MisfireIn(_Request):
+    policy: MisfirePolicy = Field(
+        default=MisfirePolicy.PUBLISH_LATE,
+        description="If the scheduler finds the distribution overdue by more than its misfire threshold (60 s)"
+        " (e.g. after an outage): `publish_late` publishes it if it is within `window_seconds`, else marks it"
+        " missed; `skip` marks it missed.",
+    )
+    window_seconds: int | None = Field(
+        default=None, ge=0, le=30 * 86_400, description="For `publish_late`; the service default is 24 h."
+    )
+
+
+class ScheduleIn(TimeIn):
+    content_id: uuid.UUID
+    platform: Platform
+    account_id: uuid.UUID = Field(description="Herald's id of a connected account of this team on `platform`.")
+    retry: RetryPolicyIn = Field(default_factory=RetryPolicyIn)
+    misfire: MisfireIn = Field(default_factory=MisfireIn)
+    over_length: OverLengthPolicy = Field(
+        default=OverLengthPolicy.REJECT,
+        description="X only: what to do with text over the limit (`reject`, `truncate` or `thread`).",
+    )
+
+
+class ContentOut(BaseModel):
+    content_id: uuid.UUID
+    title: str
+    text: str
+    link: str | None
+    status: ContentStatus
+    approved_at: dt.datetime | None
+    archived_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, content: Content) -> ContentOut:
+        return cls(
+            content_id=content.content_id,
+            title=content.title,
+            text=content.text,
+            link=content.link,
+            status=content.status,
+            approved_at=content.approved_at,
+            archived_at=content.archived_at,
+            created_at=content.created_at,
+            updated_at=content.updated_at,
+        )
+
+
+class RetryPolicyOut(BaseModel):
+    max_attempts: int
+    base_delay_seconds: int
+
+
+class MisfireOut(BaseModel):
+    policy: MisfirePolicy
+    window_seconds: int
+
+
+class DistributionOut(BaseModel):
+    distribution_id: uuid.UUID
+    content_id: uuid.UUID
+    account_id: uuid.UUID
+    platform: Platform
+    status: DistributionStatus
+    scheduled_at: dt.datetime = Field(description="When it is due (UTC).")
+    timezone: str | None = Field(description="The zone it was scheduled in, if any.")
+    scheduled_at_local: str | None = Field(description="`scheduled_at` in `timezone`, for display.")
+    retry: RetryPolicyOut
+    misfire: MisfireOut
+    over_length: OverLengthPolicy
+    requested_at: dt.datetime | None = Field(description="When it was handed to the publisher.")
+    attempts_made: int
+    next_attempt_at: dt.datetime | None
+    external_post_id: str | None
+    post_url: str | None
+    published_at: dt.datetime | None
+    failure_reason: str | None
+    failure_message: str | None
+    cancel_reason: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, d: Distribution) -> DistributionOut:
+        return cls(
+            distribution_id=d.distribution_id,
+            content_id=d.content_id,
+            account_id=d.account_id,
+            platform=d.platform,
+            status=d.status,
+            scheduled_at=d.scheduled_at,
+            timezone=d.timezone,
+            scheduled_at_local=d.scheduled_at.astimezone(ZoneInfo(d.timezone)).isoformat() if d.timezone else None,
+            retry=RetryPolicyOut(max_attempts=d.max_attempts, base_delay_seconds=d.base_delay_seconds),
+            misfire=MisfireOut(policy=d.misfire_policy, window_seconds=d.misfire_window_seconds),
+            over_length=d.over_length,
+            requested_at=d.requested_at,
+            attempts_made=d.last_attempt,
+            next_attempt_at=d.next_attempt_at,
+            external_post_id=d.external_post_id,
+            post_url=d.post_url,
+            published_at=d.published_at,
+            failure_reason=d.failure_reason,
+            failure_message=d.failure_message,
+            cancel_reason=d.cancel_reason,
+            created_at=d.created_at,
+            updated_at=d.updated_at,
+        )
+
+
+class AttemptOut(BaseModel):
+    """One publish outcome event received for the distribution."""
+
+    event_id: str
+    attempt: int
+    outcome: Outcome
+    occurred_at: dt.datetime
+    received_at: dt.datetime
+    applied: bool = Field(description="False if it arrived out of order and did not change the status.")
+    error_class: str | None
+    message: str | None
+    http_status: int | None
+    next_attempt_at: dt.datetime | None
+    external_post_id: str | None
+    url: str | None
+
+    @classmethod
+    def of(cls, a: Attempt) -> AttemptOut:
+        return cls(
+            event_id=a.event_id,
+            attempt=a.attempt,
+            outcome=a.outcome,
+            occurred_at=a.occurred_at,
+            received_at=a.received_at,
+            applied=a.applied,
+            error_class=a.error_class,
+            message=a.message,
+            http_status=a.http_status,
+            next_attempt_at=a.next_attempt_at,
+            external_post_id=a.external_post_id,
+            url=a.url,
+        )
+
+
+class DistributionDetailOut(DistributionOut):
+    attempts: list[AttemptOut]
+
+    @classmethod
+    def with_attempts(cls, d: Distribution, attempts: list[Attempt]) -> DistributionDetailOut:
+        return cls(**DistributionOut.of(d).model_dump(), attempts=[AttemptOut.of(a) for a in attempts])
+
+
+class DistributionPageOut(BaseModel):
+    items: list[DistributionOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
+
+
+class NewApiKeyIn(_Request):
+    team_id: uuid.UUID | None = Field(default=None, description="The team; a new team id when omitted.")
+    name: str = Field(default="default", min_length=1, max_length=200)
+
+
+class NewApiKeyOut(BaseModel):
+    team_id: uuid.UUID
+    key_id: str
+    api_key: str = Field(description="Shown once; only its hash is stored.")

@@ -1,0 +1,213 @@
+"""What the scheduler learns from other services: publish outcomes and connected accounts.
+
+Each consumed event is applied once (its CloudEvents id is recorded in ``processed_events`` in the same
+transaction), so a redelivery or a duplicate publish changes nothing.
+
+Publish outcomes move a distribution forward and never back. An outcome is ordered by ``(attempt, rank,
+occurred_at)``, where a final outcome ranks above a retry of the same attempt; one that is not newer than the last
+applied outcome is recorded in the attempt history but changes nothing. Final states stay final, with one
+exception: a success always wins (the post is live, whatever the scheduler thought, e.g. after a cancellation
+that reached the publisher too late, or a reconciled unconfirmed attempt).
+
+Account events feed the ``accounts`` projection (the tokens service owns accounts; services never call each
+other). An account that is disconnected has its not-yet-published distributions cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from herald.contracts.accounts import AccountConnected, AccountDisconnected, AccountReauthRequired
+from herald.contracts.base import SYSTEM_ACTOR, Event
+from herald.contracts.envelope import ReceivedEvent
+from herald.contracts.publishing import PublishFailed, PublishRetryScheduled, PublishSucceeded, PublishUnconfirmed
+from herald.kit.outbox import wait_first
+from herald.scheduler import events
+from herald.scheduler import repository as repo
+from herald.scheduler.events import EnvelopeFactory
+from herald.scheduler.models import CANCELLABLE, IN_FLIGHT, AccountStatus, Distribution, DistributionStatus, Outcome
+
+log = logging.getLogger(__name__)
+
+OutcomeEvent = PublishSucceeded | PublishRetryScheduled | PublishFailed | PublishUnconfirmed
+AccountEvent = AccountConnected | AccountDisconnected | AccountReauthRequired
+
+_RANK = {Outcome.RETRY_SCHEDULED: 0, Outcome.SUCCEEDED: 1, Outcome.FAILED: 1, Outcome.UNCONFIRMED: 1}
+_TARGET = {
+    Outcome.SUCCEEDED: DistributionStatus.PUBLISHED,
+    Outcome.RETRY_SCHEDULED: DistributionStatus.RETRYING,
+    Outcome.FAILED: DistributionStatus.FAILED,
+    Outcome.UNCONFIRMED: DistributionStatus.UNCONFIRMED,
+}
+_ACCOUNT_STATUS = {
+    AccountConnected: AccountStatus.CONNECTED,
+    AccountDisconnected: AccountStatus.DISCONNECTED,
+    AccountReauthRequired: AccountStatus.REAUTH_REQUIRED,
+}
+_EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A publish outcome, reduced to what the state machine and the attempt history need."""
+
+    outcome: Outcome
+    attempt: int
+    occurred_at: dt.datetime
+    history: dict[str, Any]
+    """Columns of the ``attempts`` row."""
+    changes: dict[str, Any]
+    """Columns of the ``distributions`` row to set if the outcome is applied."""
+
+    @property
+    def order(self) -> tuple[int, int, dt.datetime]:
+        return (self.attempt, _RANK[self.outcome], self.occurred_at)
+
+
+def decide(current: Distribution, report: Report) -> DistributionStatus | None:
+    """The distribution's new status after ``report``, or None if the report must not change it."""
+    if current.status is DistributionStatus.PUBLISHED:
+        return None
+    if report.outcome is Outcome.SUCCEEDED:
+        return DistributionStatus.PUBLISHED
+    if current.status not in IN_FLIGHT:
+        return None
+    applied = (current.last_attempt, current.last_outcome_rank, current.last_outcome_at or _EPOCH)
+    if report.order <= applied:
+        return None
+    return _TARGET[report.outcome]
+
+
+def report_of(event: OutcomeEvent) -> Report:
+    common: dict[str, Any] = {"error_class": None, "message": None, "http_status": None, "next_attempt_at": None}
+    history: dict[str, Any]
+    changes: dict[str, Any]
+    match event:
+        case PublishSucceeded():
+            outcome = Outcome.SUCCEEDED
+            history = {"external_post_id": event.external_post_id, "url": event.url}
+            changes = {
+                "external_post_id": event.external_post_id,
+                "post_url": event.url,
+                "published_at": event.published_at,
+                "failure_reason": None,
+                "failure_message": None,
+            }
+        case PublishRetryScheduled():
+            outcome = Outcome.RETRY_SCHEDULED
+            history = {
+                "error_class": event.error_class,
+                "message": event.reason,
+                "http_status": event.http_status,
+                "next_attempt_at": event.next_attempt_at,
+            }
+            changes = {"failure_message": event.reason}
+        case PublishFailed():
+            outcome = Outcome.FAILED
+            history = {"error_class": event.error_class, "message": event.message, "http_status": event.http_status}
+            changes = {"failure_reason": event.reason.value, "failure_message": event.message}
+        case PublishUnconfirmed():
+            outcome = Outcome.UNCONFIRMED
+            history = {"error_class": event.error_class, "message": event.reason, "http_status": event.http_status}
+            changes = {"failure_message": event.reason}
+    next_attempt = history.get("next_attempt_at")
+    return Report(
+        outcome=outcome,
+        attempt=event.attempt,
+        occurred_at=event.occurred_at,
+        history=common | history | {"outcome": outcome.value, "attempt": event.attempt},
+        changes=changes | {"next_attempt_at": next_attempt},
+    )
+
+
+class Tracker:
+    """Applies consumed events to the scheduler's state, each exactly once."""
+
+    def __init__(
+        self, engine: AsyncEngine, envelopes: EnvelopeFactory, *, retention: dt.timedelta, interval_seconds: float
+    ) -> None:
+        self._engine = engine
+        self._envelopes = envelopes
+        self._retention = retention
+        self._interval = interval_seconds
+
+    async def housekeeping(self, stop: asyncio.Event) -> None:
+        """A background loop: prune consumed event ids older than the retention, once per interval."""
+        while not stop.is_set():
+            try:
+                async with self._engine.begin() as conn:
+                    pruned = await repo.prune_processed_events(conn, self._retention)
+                if pruned:
+                    log.info("consumed event ids pruned", extra={"rows": pruned})
+            except Exception:
+                log.warning("pruning consumed event ids failed", exc_info=True)
+            await wait_first((stop,), self._interval)
+
+    async def apply(self, received: ReceivedEvent) -> bool:
+        """Apply one event; False if it was a duplicate or of a type the scheduler ignores."""
+        event = received.event
+        if not isinstance(event, OutcomeEvent | AccountEvent):
+            return False
+        async with self._engine.begin() as conn:
+            if not await repo.first_time(conn, received.attributes.id, received.attributes.type):
+                log.info("duplicate event ignored", extra={"event_id": received.attributes.id})
+                return False
+            if isinstance(event, AccountEvent):
+                await self._account(conn, event)
+            else:
+                await self._outcome(conn, received.attributes.id, event)
+        return True
+
+    async def _outcome(self, conn: AsyncConnection, event_id: str, event: OutcomeEvent) -> None:
+        current = await repo.distribution_by_id(conn, event.distribution_id)
+        if current is None or current.team_id != event.team_id:
+            log.warning("outcome for an unknown distribution", extra={"distribution_id": str(event.distribution_id)})
+            return
+        report = report_of(event)
+        status = decide(current, report)
+        await repo.insert_attempt(
+            conn,
+            report.history
+            | {
+                "event_id": event_id,
+                "distribution_id": current.distribution_id,
+                "occurred_at": report.occurred_at,
+                "applied": status is not None,
+            },
+        )
+        if status is None:
+            log.info(
+                "outcome recorded without a state change",
+                extra={"distribution_id": str(current.distribution_id), "status": current.status},
+            )
+            return
+        order = {"last_attempt": report.attempt, "last_outcome_rank": _RANK[report.outcome]}
+        await repo.update_distribution(
+            conn,
+            current.distribution_id,
+            report.changes | order | {"status": status.value, "last_outcome_at": report.occurred_at},
+        )
+
+    async def _account(self, conn: AsyncConnection, event: AccountEvent) -> None:
+        status = _ACCOUNT_STATUS[type(event)]
+        values = repo.account_values(
+            event.account_id, event.team_id, event.platform, status, event.account_name, event.occurred_at
+        )
+        applied = await repo.project_account(conn, values)
+        if applied and isinstance(event, AccountDisconnected):
+            await self._cancel_for_account(conn, event)
+
+    async def _cancel_for_account(self, conn: AsyncConnection, event: AccountDisconnected) -> None:
+        targets = await repo.distributions_of_account(conn, event.account_id, CANCELLABLE)
+        reason = "account disconnected"
+        await repo.set_status(
+            conn, [d.distribution_id for d in targets], DistributionStatus.CANCELLED, cancel_reason=reason
+        )
+        outgoing: list[Event] = [events.cancelled(d, reason, SYSTEM_ACTOR, event.occurred_at) for d in targets]
+        await events.emit(conn, self._envelopes, *outgoing)
