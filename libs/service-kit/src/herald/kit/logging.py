@@ -29,7 +29,7 @@ _PATTERNS = [
     re.compile(r"([?&](?:code|state)=)[^&\s\"']+"),  # OAuth callback parameters: short-lived credentials
     re.compile(r"\b(hk|svc)_[A-Za-z0-9]+_[A-Za-z0-9_-]{16,}"),  # Herald team API keys and service credentials
 ]
-_SECRET_FIELD = re.compile(r"(?i)token|secret|password|passwd|api_key|authorization|credential")
+_SECRET_FIELD = re.compile(r"(?i)token|secret|password|passwd|api_?key|authorization|credential")
 _known_secrets: set[str] = set()
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 
@@ -54,8 +54,13 @@ def redact(text: str) -> str:
     return text
 
 
+def is_secret_field(name: str) -> bool:
+    """Whether a field called ``name`` should never have its value written anywhere (logs, audit metadata)."""
+    return bool(_SECRET_FIELD.search(name))
+
+
 def _redact_value(value: Any, key: str = "") -> Any:
-    if key and _SECRET_FIELD.search(key) and isinstance(value, str):
+    if key and is_secret_field(key) and isinstance(value, str):
         return REDACTED
     if isinstance(value, str):
         return redact(value)

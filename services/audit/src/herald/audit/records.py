@@ -13,7 +13,6 @@ defence. Free text is cut short (a response excerpt is for diagnosis, not a copy
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
@@ -44,13 +43,12 @@ from herald.contracts.publishing import (
     PublishSucceeded,
     PublishUnconfirmed,
 )
-from herald.kit.logging import REDACTED, redact
+from herald.kit.logging import REDACTED, is_secret_field, redact
 
 TEXT_LIMIT: Final = 500
 """Longest free text kept in metadata (reasons, messages)."""
 EXCERPT_LIMIT: Final = 200
 """Longest platform response excerpt kept in metadata."""
-_SECRET_KEY = re.compile(r"(?i)token|secret|password|passwd|api_?key|authorization|credential")
 
 
 _PublishOutcome: TypeAlias = PublishSucceeded | PublishRetryScheduled | PublishFailed | PublishUnconfirmed
@@ -338,7 +336,7 @@ def _clean_text(value: str) -> str:
 def scrub(value: Any, key: str = "") -> Any:
     """``value`` with every string redacted, and any field whose name says "secret" blanked."""
     if isinstance(value, str):
-        return REDACTED if key and _SECRET_KEY.search(key) else _clean_text(value)
+        return REDACTED if key and is_secret_field(key) else _clean_text(value)
     if isinstance(value, dict):
         return {_clean_text(str(k)): scrub(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
