@@ -1,0 +1,63 @@
+# syntax=docker/dockerfile:1
+# One build for every Herald image, from the uv workspace and its lock file:
+#
+#   docker build --build-arg SERVICE=scheduler --build-arg SERVICE_MODULE=herald.scheduler -t herald/scheduler .
+#
+# SERVICE is a workspace package without its "herald-" prefix: scheduler, tokens, audit, publisher-x,
+# publisher-linkedin, publisher-meta, sandboxes or operator. Only that package and what it depends on are
+# installed (`uv sync --package`), as wheels, into /app/.venv; the image runs `python -m $SERVICE_MODULE` unless a
+# command is given (docker-compose.yml and deploy/k8s pass one). It runs as the unprivileged user 10001 and writes
+# nothing outside /tmp, so it works with a read-only root filesystem.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ARG SERVICE=scheduler
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+RUN pip install --no-cache-dir uv==0.13.9
+WORKDIR /src
+
+# Third-party dependencies first: this layer is rebuilt only when the lock file or a pyproject.toml changes.
+COPY pyproject.toml uv.lock ./
+COPY libs/contracts/pyproject.toml libs/contracts/README.md libs/contracts/
+COPY libs/service-kit/pyproject.toml libs/service-kit/
+COPY libs/platforms/pyproject.toml libs/platforms/
+COPY libs/publishing/pyproject.toml libs/publishing/
+COPY libs/operator/pyproject.toml libs/operator/
+COPY services/scheduler/pyproject.toml services/scheduler/
+COPY services/tokens/pyproject.toml services/tokens/
+COPY services/audit/pyproject.toml services/audit/
+COPY services/publisher-x/pyproject.toml services/publisher-x/
+COPY services/publisher-linkedin/pyproject.toml services/publisher-linkedin/
+COPY services/publisher-meta/pyproject.toml services/publisher-meta/
+COPY sandboxes/pyproject.toml sandboxes/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-workspace --package "herald-${SERVICE}"
+
+# Then Herald's own packages, as wheels (no editable links back into /src).
+COPY libs libs
+COPY services services
+COPY sandboxes sandboxes
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable --package "herald-${SERVICE}"
+
+FROM ${PYTHON_IMAGE} AS runtime
+ARG SERVICE=scheduler
+ARG SERVICE_MODULE=herald.scheduler
+RUN groupadd --system --gid 10001 herald \
+    && useradd --system --uid 10001 --gid herald --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin herald
+COPY --from=build /app/.venv /app/.venv
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    SERVICE_MODULE=${SERVICE_MODULE} \
+    HERALD_HTTP_HOST=0.0.0.0
+LABEL org.opencontainers.image.title="herald-${SERVICE}" \
+      org.opencontainers.image.description="Herald ${SERVICE} (python -m ${SERVICE_MODULE})"
+WORKDIR /app
+USER 10001:10001
+# Shell form only to expand SERVICE_MODULE; exec hands PID 1 to Python, so SIGTERM reaches the service.
+CMD ["sh", "-c", "exec python -m \"$SERVICE_MODULE\""]

@@ -1,0 +1,7 @@
+"""``python -m herald.operator``: the same as the ``herald`` command."""
+
+import sys
+
+from herald.operator.cli import main
+
+sys.exit(main())
