@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,6 +44,21 @@ def dev_key_file() -> Path:
         path.write_text(json.dumps({"primary": "dev1", "keys": {"dev1": key}}))
         path.chmod(0o600)
     return path
+
+
+def monitoring(entries: list[Process]) -> list[Process]:
+    """A local Prometheus scraping every service and RabbitMQ's plugin, when the prometheus binary is installed."""
+    if shutil.which("prometheus") is None:
+        return []
+    targets = [
+        arg
+        for entry in entries
+        if not entry.name.startswith("sandbox-")
+        for arg in ("--target", f"{entry.name}=127.0.0.1:{entry.port}")
+    ]
+    rules, data = ROOT / "deploy" / "prometheus" / "rules", ROOT / "run" / "prometheus"
+    args = (*targets, "--rules", str(rules), "--data", str(data), "--port", "9090")
+    return [Process("prometheus", 9090, "herald.operator.local_prometheus", args)]
 
 
 class Supervisor:
@@ -97,7 +113,8 @@ class Supervisor:
 
 
 def main() -> int:
-    supervisor = Supervisor(topology(dev_key_file()))
+    entries = topology(dev_key_file())
+    supervisor = Supervisor([*entries, *monitoring(entries)])
 
     def request_stop(_signum: int, _frame: object) -> None:
         supervisor.stopping = True
@@ -107,7 +124,8 @@ def main() -> int:
     supervisor.start()
     print("Herald is starting:", flush=True)
     for entry in supervisor.entries:
-        print(f"  {entry.name:<{supervisor.width}}  http://127.0.0.1:{entry.port}   (/docs, /healthz)", flush=True)
+        hint = "" if entry.name == "prometheus" else "   (/docs, /healthz)"
+        print(f"  {entry.name:<{supervisor.width}}  http://127.0.0.1:{entry.port}{hint}", flush=True)
     print(QUICKSTART, flush=True)
     supervisor.pump()
     supervisor.stop()

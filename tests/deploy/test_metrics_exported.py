@@ -45,7 +45,7 @@ from herald.tokens.main import build as build_tokens
 from herald.tokens.settings import TokensSettings
 from tests.deploy.promql import metric_names
 from tests.deploy.services import DEPLOY, SERVICES, load_yaml
-from tests.publishing.fakes import FakeTokenService
+from tests.support.fake_tokens import FakeTokenService
 from tests.support.servers import serve
 
 RULES = DEPLOY / "prometheus" / "rules" / "herald.rules.yml"

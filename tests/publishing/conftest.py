@@ -26,7 +26,7 @@ from herald.publishing.app import build
 from herald.publishing.settings import PublisherSettings
 from herald.publishing.topology import PublisherTopology
 from herald.sandboxes.x.app import create_app
-from tests.publishing.fakes import FakeTokenService
+from tests.support.fake_tokens import FakeTokenService
 from tests.support.servers import serve
 
 TIERS_MS = (100, 200, 400)
