@@ -10,6 +10,8 @@ from herald.contracts.base import SYSTEM_ACTOR
 from herald.contracts.distribution import DistributionCancelled
 from herald.contracts.routing import EVENTS_EXCHANGE
 from herald.kit.consumers import PARKED_REASON_HEADER
+from herald.operator.parking import ParkingLot
+from herald.operator.settings import OperatorSettings
 from tests.publishing.conftest import Stack
 
 SUCCEEDED = "com.herald.publish.succeeded"
@@ -179,3 +181,42 @@ async def test_metrics_record_attempts_lateness_retries_and_reconciliations(stac
     assert sample("herald_reconciliations_total", {"platform": "x", "result": "found"}) == 1
     assert sample("herald_publish_lateness_seconds_count", {"platform": "x"}) == 1
     assert (sample("herald_platform_call_duration_seconds_count", {"platform": "x", "operation": "create"}) or 0) >= 1
+
+
+async def test_an_operator_replay_after_a_fix_publishes_a_failed_distribution(stack: Stack) -> None:
+    await stack.arm(kind="error", error="server_error", count=2)
+    request = stack.request(max_attempts=2)
+    event_id = str(uuid.uuid4())
+    await stack.send(request, event_id=event_id)
+    failed = await stack.outcomes_for(request.distribution_id, FAILED)
+    assert failed[-1][1]["reason"] == "attempts_exhausted"
+
+    # The platform has recovered: the operator replays the parked message with the real tool.
+    settings = OperatorSettings(amqp_url=stack.settings.amqp_url)
+    async with ParkingLot.open(settings) as lot:
+        report = await lot.replay("publisher.x.dead", message_ids=[event_id], note="X is back")
+    assert len(report.replayed) == 1
+    seen = await stack.outcomes_for(request.distribution_id, SUCCEEDED)
+    assert seen[-1][1]["attempt"] == 1  # the replay starts a new run with its attempts reset
+    assert len([p for p in await stack.posts() if p["text"] == request.text]) == 1
+    # A second delivery of the same replay does not reopen it again: the post exists once.
+    await stack.send(request, event_id=event_id)
+    await stack.outcomes_for(request.distribution_id, SUCCEEDED)
+    assert len([p for p in await stack.posts() if p["text"] == request.text]) == 1
+
+
+async def test_a_recorded_failure_is_re_emitted_identically_after_a_crash(stack: Stack) -> None:
+    await stack.arm(kind="error", error="too_long", count=1)  # X refuses it: a permanent error
+    request = stack.request()
+    event_id = str(uuid.uuid4())
+    await stack.send(request, event_id=event_id)
+    [(_, first, first_id)] = await stack.outcomes_for(request.distribution_id, FAILED)
+    # As if the process died after recording the failure and before acknowledging: the message comes again.
+    await stack.send(request, event_id=event_id)
+    [(_, again, again_id)] = await stack.outcomes_for(request.distribution_id, FAILED)
+    assert again_id == first_id
+    assert {k: v for k, v in again.items() if k != "occurred_at"} == {
+        k: v for k, v in first.items() if k != "occurred_at"
+    }
+    assert first["reason"] == "permanent"
+    assert [p for p in await stack.posts() if p["text"] == request.text] == []

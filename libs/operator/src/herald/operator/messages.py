@@ -26,16 +26,16 @@ from herald.contracts.base import service_actor
 from herald.contracts.operations import MessageReplayed
 from herald.contracts.routing import dead_letter_routing_key
 from herald.kit.consumers import (
+    ATTEMPT_HEADER,
     PARKED_AT_HEADER,
     PARKED_CATEGORY_HEADER,
     PARKED_FROM_HEADER,
     PARKED_REASON_HEADER,
+    REPLAYED_AT_HEADER,
+    RETRY_REASON_HEADER,
 )
 
 PARKED_PREFIX = "herald-parked-"
-ATTEMPT_HEADER = "herald-attempt"  # read by herald.publishing.handlers (absent means attempt 1)
-RETRY_REASON_HEADER = "herald-retry-reason"
-REPLAYED_AT_HEADER = "herald-replayed-at"
 DEAD_SUFFIX = dead_letter_routing_key("")
 _RESET_HEADERS = frozenset({ATTEMPT_HEADER, RETRY_REASON_HEADER, REPLAYED_AT_HEADER})
 _BROKER_CATEGORIES = {"delivery_limit": "poison", "rejected": "rejected", "expired": "expired", "maxlen": "overflow"}

@@ -31,9 +31,9 @@ from prometheus_client import CollectorRegistry
 
 from herald.contracts.platform import Platform
 from herald.kit.broker import EventPublisher, PublishFailed, build_broker
+from herald.kit.consumers import REPLAYED_AT_HEADER
 from herald.operator.messages import (
     DEAD_SUFFIX,
-    REPLAYED_AT_HEADER,
     ParkedMessage,
     replay_headers,
     replayed_event,

@@ -40,7 +40,7 @@ def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
         limits=httpx.Limits(max_connections=settings.prefetch * 2, max_keepalive_connections=settings.prefetch),
     )
     topology = PublisherTopology(platform, settings.retry_tiers_ms, settings.delivery_limit)
-    metrics = PublisherMetrics.create(runtime.registry)
+    metrics = PublisherMetrics.create(runtime.registry, platform, topology.work_queue)
     ledger = Ledger(runtime.engine)
     pipeline = PublishPipeline(
         kit=build_kit(platform, settings.platforms, http),

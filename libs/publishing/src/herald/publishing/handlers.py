@@ -12,7 +12,7 @@ from faststream.rabbit.message import RabbitMessage
 from herald.contracts.distribution import DistributionCancelled
 from herald.contracts.operations import ParkCategory
 from herald.contracts.publishing import PublishRequested
-from herald.kit.consumers import Intake
+from herald.kit.consumers import ATTEMPT_HEADER, REPLAYED_AT_HEADER, RETRY_REASON_HEADER, Intake
 from herald.kit.logging import correlation_id
 from herald.publishing.ledger import Ledger
 from herald.publishing.metrics import PublisherMetrics
@@ -20,8 +20,6 @@ from herald.publishing.service import Action, Decision, PublishPipeline
 from herald.publishing.topology import PublisherTopology
 
 log = logging.getLogger(__name__)
-ATTEMPT_HEADER = "herald-attempt"
-RETRY_REASON_HEADER = "herald-retry-reason"
 REQUEUE_PAUSE_SECONDS = 1.0
 
 
@@ -67,8 +65,11 @@ class PublisherHandler:
                 await self._ledger.cancel(event.distribution_id, event.team_id, event.account_id)
                 await message.ack()
             elif isinstance(event, PublishRequested) and event.platform is self._topology.platform:
-                attempt = _attempt(message.headers)
-                decision = await self._pipeline.process(event, attempt)
+                headers = message.headers or {}
+                replay = headers.get(REPLAYED_AT_HEADER)
+                decision = await self._pipeline.process(
+                    event, _attempt(headers), replay=replay if isinstance(replay, str) else None
+                )
                 await self._carry_out(message, decision, event)
             else:
                 await self._intake.park(

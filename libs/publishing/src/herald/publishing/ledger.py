@@ -12,8 +12,8 @@ status         on (re)delivery
 ``sending``    a process died mid-call (or another consumer is still calling): reconcile, never re-send blind
 ``published``  already done: re-emit the success, send nothing
 ``cancelled``  a cancel arrived before the platform was called: report it, send nothing
-``failed`` /   terminal: re-emit nothing new
-``unconfirmed``
+``failed`` /   terminal: re-emit the recorded outcome (same event id), send nothing; an operator's replay
+``unconfirmed`` (``herald-replayed-at``) reopens a *failed* one as a new generation
 =============  =====================================================================================
 """
 
@@ -23,6 +23,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -41,14 +42,27 @@ TERMINAL = frozenset({Status.PUBLISHED, Status.CANCELLED, Status.FAILED, Status.
 
 
 @dataclass(frozen=True)
+class Failure:
+    """Why a distribution ended without a post (``reason`` is a FailureReason value, or ``unconfirmed``)."""
+
+    reason: str
+    message: str
+    error_class: str | None = None
+    http_status: int | None = None
+    response_excerpt: str = ""
+    existing_post_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Delivery:
     distribution_id: uuid.UUID
     status: Status
     attempt: int
     started_at: dt.datetime | None
-    post_id: str | None
-    post_url: str | None
-    finished_at: dt.datetime | None
+    post_id: str | None = None
+    post_url: str | None = None
+    failure: Failure | None = None
+    generation: str = ""
 
 
 def _now() -> dt.datetime:
@@ -60,11 +74,18 @@ class Ledger:
         self._engine = engine
 
     async def claim(
-        self, distribution_id: uuid.UUID, team_id: uuid.UUID, account_id: uuid.UUID, attempt: int
+        self,
+        distribution_id: uuid.UUID,
+        team_id: uuid.UUID,
+        account_id: uuid.UUID,
+        attempt: int,
+        *,
+        replay: str | None = None,
     ) -> tuple[Delivery | None, Delivery]:
         """Atomically look at the distribution and, unless it is terminal or in flight, mark it ``sending``.
 
-        Returns ``(before, after)``: what was there before (``None`` the first time) and the row now.
+        ``replay`` (an operator's replay marker) reopens a *failed* distribution once per marker. Returns
+        ``(before, after)``: what was there before (``None`` the first time) and the row now.
         """
         now = _now()
         async with self._engine.begin() as conn:
@@ -74,19 +95,28 @@ class Ledger:
                 )
             ).first()
             before = _delivery(row) if row else None
-            if before is not None and (before.status in TERMINAL or before.status is Status.SENDING):
+            generation = before.generation if before else ""
+            reopen = before is not None and before.status is Status.FAILED and replay and replay != generation
+            if before is not None and not reopen and (before.status in TERMINAL or before.status is Status.SENDING):
                 return before, before
+            generation = replay if reopen and replay else generation
             await conn.execute(
                 text(
                     "INSERT INTO deliveries (distribution_id, team_id, account_id, status, attempt, started_at,"
                     " updated_at) VALUES (:id, :team, :account, 'sending', :attempt, :now, :now)"
                     " ON CONFLICT (distribution_id) DO UPDATE SET status = 'sending', attempt = :attempt,"
-                    " started_at = :now, updated_at = :now"
+                    " started_at = :now, updated_at = :now, generation = :generation"
                 ),
-                {"id": distribution_id, "team": team_id, "account": account_id, "attempt": attempt, "now": now},
+                {
+                    "id": distribution_id,
+                    "team": team_id,
+                    "account": account_id,
+                    "attempt": attempt,
+                    "now": now,
+                    "generation": generation,
+                },
             )
-        after = Delivery(distribution_id, Status.SENDING, attempt, now, None, None, None)
-        return before, after
+        return before, Delivery(distribution_id, Status.SENDING, attempt, now, generation=generation)
 
     async def restart_sending(self, distribution_id: uuid.UUID, attempt: int) -> None:
         """Reconciliation found nothing: the new send starts now."""
@@ -99,11 +129,22 @@ class Ledger:
         *,
         post_id: str | None = None,
         post_url: str | None = None,
-        error_class: str | None = None,
+        failure: Failure | None = None,
     ) -> Delivery:
+        """Record where the distribution is now; a terminal status also records its outcome's details."""
         finished = _now() if status in TERMINAL else None
         await self._set(
-            distribution_id, status, post_id=post_id, post_url=post_url, error_class=error_class, finished_at=finished
+            distribution_id,
+            status,
+            post_id=post_id,
+            post_url=post_url,
+            finished_at=finished,
+            error_class=failure.error_class if failure else None,
+            failure_reason=failure.reason if failure else None,
+            failure_message=failure.message if failure else None,
+            http_status=failure.http_status if failure else None,
+            response_excerpt=failure.response_excerpt if failure else None,
+            existing_post_id=failure.existing_post_id if failure else None,
         )
         found = await self.get(distribution_id)
         assert found is not None
@@ -164,13 +205,24 @@ class Ledger:
             )
 
 
-def _delivery(row: object) -> Delivery:
+def _delivery(row: Any) -> Delivery:
+    failure = None
+    if row.failure_reason is not None:
+        failure = Failure(
+            reason=row.failure_reason,
+            message=row.failure_message or "",
+            error_class=row.error_class,
+            http_status=row.http_status,
+            response_excerpt=row.response_excerpt or "",
+            existing_post_id=row.existing_post_id,
+        )
     return Delivery(
-        distribution_id=row.distribution_id,  # type: ignore[attr-defined]
-        status=Status(row.status),  # type: ignore[attr-defined]
-        attempt=row.attempt,  # type: ignore[attr-defined]
-        started_at=row.started_at,  # type: ignore[attr-defined]
-        post_id=row.post_id,  # type: ignore[attr-defined]
-        post_url=row.post_url,  # type: ignore[attr-defined]
-        finished_at=row.finished_at,  # type: ignore[attr-defined]
+        distribution_id=row.distribution_id,
+        status=Status(row.status),
+        attempt=row.attempt,
+        started_at=row.started_at,
+        post_id=row.post_id,
+        post_url=row.post_url,
+        failure=failure,
+        generation=row.generation,
     )

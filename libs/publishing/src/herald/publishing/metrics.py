@@ -6,6 +6,11 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from herald.contracts.operations import ParkCategory
+from herald.contracts.platform import Platform
+from herald.contracts.publishing import FailureReason
+
+OUTCOMES = ("published", "retry", "failed", "unconfirmed")
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400)
 
 
@@ -17,9 +22,28 @@ class PublisherMetrics:
     retries: Counter
     parked: Counter
     reconciliations: Counter
+    failures: Counter
 
     @classmethod
-    def create(cls, registry: CollectorRegistry) -> PublisherMetrics:
+    def create(cls, registry: CollectorRegistry, platform: Platform, work_queue: str) -> PublisherMetrics:
+        """Create the metrics and declare every label combination at zero (so ``rate()`` sees the first event)."""
+        metrics = cls._build(registry)
+        p = platform.value
+        for outcome in OUTCOMES:
+            metrics.attempts.labels(p, outcome)
+        for operation in ("create", "read_back"):
+            metrics.call_duration.labels(p, operation)
+        metrics.lateness.labels(p)
+        for result in ("found", "absent", "undetermined"):
+            metrics.reconciliations.labels(p, result)
+        for reason in FailureReason:
+            metrics.failures.labels(p, reason.value)
+        for category in ParkCategory:
+            metrics.parked.labels(work_queue, category.value)
+        return metrics
+
+    @classmethod
+    def _build(cls, registry: CollectorRegistry) -> PublisherMetrics:
         return cls(
             attempts=Counter(
                 "herald_publish_attempts_total",
@@ -56,6 +80,12 @@ class PublisherMetrics:
                 "herald_reconciliations_total",
                 "Read-backs after an unknown outcome, by result (found, absent, undetermined).",
                 ["platform", "result"],
+                registry=registry,
+            ),
+            failures=Counter(
+                "herald_publish_failures_total",
+                "Distributions that failed for good, by reason (permanent, reconnect_required, duplicate, ...).",
+                ["platform", "reason"],
                 registry=registry,
             ),
         )

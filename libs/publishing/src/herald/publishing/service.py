@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TypedDict
 
@@ -39,7 +39,7 @@ from herald.platforms.base import (
     PreparedPost,
     PublishedPost,
 )
-from herald.publishing.ledger import Delivery, Ledger, Status
+from herald.publishing.ledger import Delivery, Failure, Ledger, Status
 from herald.publishing.metrics import PublisherMetrics
 from herald.publishing.retry import RetryPlan, plan_hold, plan_retry
 from herald.publishing.tokens import AccessToken, ReauthRequired, TokenClient, TokenUnavailable
@@ -80,8 +80,9 @@ class _OutcomeFields(TypedDict):
     attempt: int
 
 
-def event_id(distribution_id: uuid.UUID, kind: str, attempt: int | None = None) -> str:
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{distribution_id}:{kind}:{attempt or ''}"))
+def event_id(distribution_id: uuid.UUID, kind: str, generation: str = "") -> str:
+    """The id of a distribution's outcome event: the same every time it is (re-)emitted in one generation."""
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{distribution_id}:{kind}:{generation}"))
 
 
 def _now() -> dt.datetime:
@@ -111,10 +112,10 @@ class PublishPipeline:
         self._grace = in_flight_grace
         self._actor = service_actor(service_name)
 
-    async def process(self, request: PublishRequested, attempt: int) -> Decision:
-        """Handle one delivery of ``request`` (attempt ``attempt``, 1-based)."""
+    async def process(self, request: PublishRequested, attempt: int, *, replay: str | None = None) -> Decision:
+        """Handle one delivery of ``request`` (attempt ``attempt``, 1-based; ``replay``: an operator's replay)."""
         before, claimed = await self._ledger.claim(
-            request.distribution_id, request.team_id, request.account_id, attempt
+            request.distribution_id, request.team_id, request.account_id, attempt, replay=replay
         )
         if claimed.status is not Status.SENDING or (before is not None and before.status is Status.SENDING):
             return await self._resume(request, attempt, claimed)
@@ -126,9 +127,14 @@ class PublishPipeline:
             await self._emit_success(request, found.attempt, PublishedPost(found.post_id or "", found.post_url), False)
             return Decision.ack()
         if found.status is Status.CANCELLED:
-            await self._emit_failure(request, attempt, FailureReason.CANCELLED, "cancelled before it was sent")
+            cancelled = Failure(FailureReason.CANCELLED.value, "cancelled before it was sent")
+            await self._emit_failed(request, replace(found, attempt=max(attempt, 1), failure=cancelled))
             return Decision.ack()
-        if found.status in (Status.FAILED, Status.UNCONFIRMED):
+        if found.status is Status.FAILED:
+            await self._emit_failed(request, found)  # the same event again: a crash may have lost it
+            return Decision.ack()
+        if found.status is Status.UNCONFIRMED:
+            await self._emit_unconfirmed(request, found)
             return Decision.ack()
         # SENDING: a process died mid-call, or another consumer is calling right now.
         started = found.started_at or _now()
@@ -232,16 +238,15 @@ class PublishPipeline:
         except (PlatformError, TokenUnavailable, ReauthRequired) as exc:
             self._observe_call("read_back", began)
             self._metrics.reconciliations.labels(self.platform.value, "undetermined").inc()
-            await self._ledger.mark(request.distribution_id, Status.UNCONFIRMED)
             known = first_error or (exc if isinstance(exc, PlatformError) else None)
-            await self._publish(
-                PublishUnconfirmed(
-                    **self._base(request, attempt),
-                    reason=f"{cause}; read-back failed: {exc}"[:500],
-                    error_class=known.error_class.value if known else None,
-                    http_status=known.http_status if known else None,
-                ),
-                event_id(request.distribution_id, "unconfirmed"),
+            unconfirmed = Failure(
+                reason="unconfirmed",
+                message=f"{cause}; read-back failed: {exc}"[:500],
+                error_class=known.error_class.value if known else None,
+                http_status=known.http_status if known else None,
+            )
+            await self._emit_unconfirmed(
+                request, await self._ledger.mark(request.distribution_id, Status.UNCONFIRMED, failure=unconfirmed)
             )
             self._metrics.attempts.labels(self.platform.value, "unconfirmed").inc()
             return Decision.ack()
@@ -300,13 +305,20 @@ class PublishPipeline:
         message: str,
         error: PlatformError | str,
     ) -> Decision:
-        await self._ledger.mark(
-            request.distribution_id,
-            Status.FAILED,
-            error_class=error.error_class.value if isinstance(error, PlatformError) else error,
+        platform_error = error if isinstance(error, PlatformError) else None
+        failure = Failure(
+            reason=reason.value,
+            message=message[:500],
+            error_class=platform_error.error_class.value if platform_error else str(error),
+            http_status=platform_error.http_status if platform_error else None,
+            response_excerpt=platform_error.response_excerpt if platform_error else "",
+            existing_post_id=platform_error.existing_post_id if platform_error else None,
         )
-        await self._emit_failure(request, attempt, reason, message, error)
+        await self._emit_failed(
+            request, await self._ledger.mark(request.distribution_id, Status.FAILED, failure=failure)
+        )
         self._metrics.attempts.labels(self.platform.value, "failed").inc()
+        self._metrics.failures.labels(self.platform.value, reason.value).inc()
         return Decision.ack()
 
     # -- events ---------------------------------------------------------------------------------------------------
@@ -338,27 +350,29 @@ class PublishPipeline:
         )
         await self._publish(event, event_id(request.distribution_id, "succeeded"))
 
-    async def _emit_failure(
-        self,
-        request: PublishRequested,
-        attempt: int,
-        reason: FailureReason,
-        message: str,
-        error: PlatformError | str | None = None,
-    ) -> None:
-        platform_error = error if isinstance(error, PlatformError) else None
+    async def _emit_failed(self, request: PublishRequested, delivery: Delivery) -> None:
+        """``PublishFailed`` from the ledger's record, so a re-emission is the identical event."""
+        failure = delivery.failure or Failure(FailureReason.PERMANENT.value, "failed")
         event = PublishFailed(
-            **self._base(request, max(attempt, 1)),
-            reason=reason,
-            error_class=platform_error.error_class.value
-            if platform_error
-            else (error if isinstance(error, str) else None),
-            message=message[:500],
-            http_status=platform_error.http_status if platform_error else None,
-            response_excerpt=platform_error.response_excerpt if platform_error else "",
-            existing_post_id=platform_error.existing_post_id if platform_error else None,
+            **self._base(request, max(delivery.attempt, 1)),
+            reason=FailureReason(failure.reason),
+            error_class=failure.error_class,
+            message=failure.message,
+            http_status=failure.http_status,
+            response_excerpt=failure.response_excerpt,
+            existing_post_id=failure.existing_post_id,
         )
-        await self._publish(event, event_id(request.distribution_id, "failed"))
+        await self._publish(event, event_id(request.distribution_id, "failed", delivery.generation))
+
+    async def _emit_unconfirmed(self, request: PublishRequested, delivery: Delivery) -> None:
+        failure = delivery.failure or Failure("unconfirmed", "outcome unknown")
+        event = PublishUnconfirmed(
+            **self._base(request, max(delivery.attempt, 1)),
+            reason=failure.message,
+            error_class=failure.error_class,
+            http_status=failure.http_status,
+        )
+        await self._publish(event, event_id(request.distribution_id, "unconfirmed", delivery.generation))
 
     async def _emit_retry(
         self,

@@ -37,6 +37,12 @@ PARKED_REASON_HEADER = "herald-parked-reason"
 PARKED_CATEGORY_HEADER = "herald-parked-category"
 PARKED_AT_HEADER = "herald-parked-at"
 PARKED_FROM_HEADER = "herald-parked-from"
+# Herald's own delivery headers (never ``x-``: those belong to the broker).
+ATTEMPT_HEADER = "herald-attempt"
+"""The attempt number of this delivery of a publish request (absent means 1)."""
+RETRY_REASON_HEADER = "herald-retry-reason"
+REPLAYED_AT_HEADER = "herald-replayed-at"
+"""Set by ``herald parked replay``: an operator sent this message back after a fix."""
 
 
 def work_queue_arguments(name: str, *, delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> QuorumQueueArgs:
