@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: install run demo test lint typecheck contracts-generate clean
+.PHONY: install run demo test lint typecheck contracts-generate clean bench chaos
 
 install:  ## install uv (if missing) and the locked workspace
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -20,10 +20,16 @@ lint: install
 	$(UV) run --frozen ruff format --check .
 
 typecheck: install
-	$(UV) run --frozen mypy libs/*/src services/*/src sandboxes/src tests deploy
+	$(UV) run --frozen mypy libs/*/src services/*/src sandboxes/src tests deploy bench
 
 test: lint typecheck  ## ruff, mypy and the whole pytest suite (real PostgreSQL and RabbitMQ)
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest --ignore=tests/chaos
+
+chaos: install  ## fault scenarios on the whole stack as processes; briefly restarts the local RabbitMQ and PostgreSQL
+	$(UV) run --frozen pytest tests/chaos -m chaos
+
+bench: install  ## the benchmark on real processes: table on stdout, JSON in bench/results/ (BENCH_ARGS=--quick)
+	$(UV) run --frozen python -m bench $(BENCH_ARGS)
 
 contracts-generate: install  ## regenerate the committed AsyncAPI document and JSON Schemas
 	$(UV) run --frozen python -m herald.contracts.generate
