@@ -23,7 +23,7 @@ def main() -> None:
     assert runtime.broker is not None
 
     @runtime.broker.subscriber(RabbitQueue(os.environ["SAMPLE_QUEUE"], durable=True), channel=Channel(prefetch_count=2))
-    async def handle(body: dict[str, object], message: RabbitMessage) -> None:
+    async def handle(message: RabbitMessage) -> None:
         await asyncio.sleep(delay)
         with out.open("a") as f:
             f.write(f"{message.message_id}\n")

@@ -57,8 +57,9 @@ async def test_malformed_messages_are_parked_with_reason_and_consumer_goes_on(
     good = example_for(PublishRequested)
     exchange = await channel.get_exchange(EVENTS_EXCHANGE)
 
-    await exchange.publish(
-        aio_pika.Message(b"not json at all", message_id="bad-1"), routing_key="publish.requested.v1.x"
+    await exchange.publish(  # labelled JSON but is not: must be parked, not left unacknowledged
+        aio_pika.Message(b"not json at all", message_id="bad-1", content_type="application/json"),
+        routing_key="publish.requested.v1.x",
     )
     envelope = publisher.envelope(good)
     unknown: dict[str, aio_pika.abc.FieldValue] = {

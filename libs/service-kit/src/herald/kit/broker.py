@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
@@ -24,6 +25,18 @@ log = logging.getLogger(__name__)
 EVENTS = RabbitExchange(EVENTS_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
 DLX = RabbitExchange(DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True)
 PUBLISH_WINDOW = 100
+
+
+async def raw_body(message: Any) -> bytes:
+    """The broker's decoder: the body as bytes, untouched.
+
+    FastStream would JSON-decode a body labelled ``application/json`` before any handler runs; a body that is not
+    JSON then fails *outside* the handler, so under manual acknowledgement it is neither acked nor parked and holds a
+    prefetch slot until the channel closes. Herald's handlers read bytes and parse them with the contracts library
+    (:class:`herald.kit.consumers.Intake`), which parks what it cannot read.
+    """
+    body: bytes = message.body
+    return body
 
 
 class PublishFailed(RuntimeError):
@@ -44,6 +57,7 @@ def build_broker(settings: ServiceSettings, registry: CollectorRegistry) -> Rabb
         # production (two JSON lines per event would dominate the audit service's CPU), and errors still log.
         log_level=logging.DEBUG,
         app_id=settings.service_name,
+        decoder=raw_body,
     )
 
 
