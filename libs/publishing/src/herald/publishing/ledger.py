@@ -63,6 +63,8 @@ class Delivery:
     post_url: str | None = None
     failure: Failure | None = None
     generation: str = ""
+    finished_at: dt.datetime | None = None
+    """When it reached its terminal status: the ``occurred_at`` of its outcome event, every time it is emitted."""
 
 
 def _now() -> dt.datetime:
@@ -225,4 +227,5 @@ def _delivery(row: Any) -> Delivery:
         post_url=row.post_url,
         failure=failure,
         generation=row.generation,
+        finished_at=row.finished_at,
     )

@@ -124,7 +124,7 @@ class PublishPipeline:
     async def _resume(self, request: PublishRequested, attempt: int, found: Delivery) -> Decision:
         """The ledger already knows this distribution: never send blindly."""
         if found.status is Status.PUBLISHED:
-            await self._emit_success(request, found.attempt, PublishedPost(found.post_id or "", found.post_url), False)
+            await self._emit_success(request, found, reconciled=False)
             return Decision.ack()
         if found.status is Status.CANCELLED:
             cancelled = Failure(FailureReason.CANCELLED.value, "cancelled before it was sent")
@@ -262,10 +262,10 @@ class PublishPipeline:
     async def _succeed(
         self, request: PublishRequested, attempt: int, published: PublishedPost, *, reconciled: bool
     ) -> Decision:
-        await self._ledger.mark(
+        recorded = await self._ledger.mark(
             request.distribution_id, Status.PUBLISHED, post_id=published.post_id, post_url=published.url
         )
-        await self._emit_success(request, attempt, published, reconciled)
+        await self._emit_success(request, recorded, reconciled=reconciled)
         self._metrics.attempts.labels(self.platform.value, "published").inc()
         lateness = (_now() - request.scheduled_at).total_seconds()
         self._metrics.lateness.labels(self.platform.value).observe(max(lateness, 0.0))
@@ -323,12 +323,12 @@ class PublishPipeline:
 
     # -- events ---------------------------------------------------------------------------------------------------
 
-    def _base(self, request: PublishRequested, attempt: int) -> _OutcomeFields:
+    def _base(self, request: PublishRequested, attempt: int, occurred_at: dt.datetime | None = None) -> _OutcomeFields:
         return {
             "team_id": request.team_id,
             "correlation_id": request.correlation_id,
             "actor": self._actor,
-            "occurred_at": _now(),
+            "occurred_at": occurred_at or _now(),
             "distribution_id": request.distribution_id,
             "content_id": request.content_id,
             "platform": request.platform,
@@ -336,15 +336,14 @@ class PublishPipeline:
             "attempt": attempt,
         }
 
-    async def _emit_success(
-        self, request: PublishRequested, attempt: int, published: PublishedPost, reconciled: bool
-    ) -> None:
+    async def _emit_success(self, request: PublishRequested, delivery: Delivery, *, reconciled: bool) -> None:
+        """``PublishSucceeded`` from the ledger's record: a re-emission is the same event (id and time)."""
         event = PublishSucceeded(
-            **self._base(request, max(attempt, 1)),
-            external_post_id=published.post_id,
-            url=published.url,
+            **self._base(request, max(delivery.attempt, 1), delivery.finished_at),
+            external_post_id=delivery.post_id or "",
+            url=delivery.post_url,
             title=request.title,
-            published_at=published.published_at or _now(),
+            published_at=delivery.finished_at or _now(),
             scheduled_at=request.scheduled_at,
             reconciled=reconciled,
         )
@@ -354,7 +353,7 @@ class PublishPipeline:
         """``PublishFailed`` from the ledger's record, so a re-emission is the identical event."""
         failure = delivery.failure or Failure(FailureReason.PERMANENT.value, "failed")
         event = PublishFailed(
-            **self._base(request, max(delivery.attempt, 1)),
+            **self._base(request, max(delivery.attempt, 1), delivery.finished_at),
             reason=FailureReason(failure.reason),
             error_class=failure.error_class,
             message=failure.message,
@@ -367,7 +366,7 @@ class PublishPipeline:
     async def _emit_unconfirmed(self, request: PublishRequested, delivery: Delivery) -> None:
         failure = delivery.failure or Failure("unconfirmed", "outcome unknown")
         event = PublishUnconfirmed(
-            **self._base(request, max(delivery.attempt, 1)),
+            **self._base(request, max(delivery.attempt, 1), delivery.finished_at),
             reason=failure.message,
             error_class=failure.error_class,
             http_status=failure.http_status,
