@@ -105,12 +105,20 @@ async def test_a_revoked_account_fails_as_reconnect_required_without_retries(sta
     await stack.send(warm)
     await stack.outcomes_for(warm.distribution_id, SUCCEEDED)
     await stack.sandbox.post(f"/_sandbox/accounts/{stack.sandbox_account}/revoke")
-    stack.tokens.reauth.add(stack.account_id)  # the token service finds the refresh token rejected
+    stack.tokens.refresh_rejected.add(stack.account_id)  # X answers 401; the refresh token is dead too
     request = stack.request()
     await stack.send(request)
     seen = await stack.outcomes_for(request.distribution_id, FAILED)
     assert kinds(seen) == [FAILED]
     assert seen[0][1]["reason"] == "reconnect_required"
+    # The token service now knows, so the next post stops there instead of calling X again.
+    assert stack.account_id in stack.tokens.reauth
+    calls = (await stack.sandbox.get("/_sandbox/stats")).json()["create_requests"].get(stack.sandbox_account, 0)
+    after = stack.request()
+    await stack.send(after)
+    assert (await stack.outcomes_for(after.distribution_id, FAILED))[0][1]["reason"] == "reconnect_required"
+    stats = (await stack.sandbox.get("/_sandbox/stats")).json()
+    assert stats["create_requests"].get(stack.sandbox_account, 0) == calls
 
 
 async def test_a_rate_limited_account_waits_instead_of_failing_one_by_one(stack: Stack) -> None:

@@ -20,6 +20,7 @@ class FakeTokenService:
     tokens: dict[uuid.UUID, str] = field(default_factory=dict)
     refreshes: int = 0
     reauth: set[uuid.UUID] = field(default_factory=set)
+    refresh_rejected: set[uuid.UUID] = field(default_factory=set)  # the platform refuses these refresh tokens
 
     def register(self, account_id: uuid.UUID, sandbox_account: str, platform_account_id: str) -> None:
         self.accounts[account_id] = (sandbox_account, platform_account_id)
@@ -56,10 +57,18 @@ class FakeTokenService:
             token = self.tokens.get(account_id) or await self._mint(account_id)
             return await body(account_id, token)
 
+        @app.post("/internal/v1/accounts/{account_id}/reauth-required", status_code=204)
+        async def reauth_required(account_id: uuid.UUID) -> None:
+            check(account_id)
+            self.reauth.add(account_id)
+
         @app.post("/internal/v1/accounts/{account_id}/refresh")
         async def refresh(account_id: uuid.UUID) -> dict[str, str | None]:
             check(account_id)
             self.refreshes += 1
+            if account_id in self.refresh_rejected:  # as the real service: flag once, then 409
+                self.reauth.add(account_id)
+                raise HTTPException(409, detail={"error": "reauth_required"})
             return await body(account_id, await self._mint(account_id))
 
         return app

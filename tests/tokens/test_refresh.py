@@ -203,6 +203,29 @@ async def test_forced_refresh_is_single_flight_on_the_rejected_token(harness: Ha
     assert await harness.sandboxes.token_requests(Platform.X, name) == 3
 
 
+async def test_a_publishers_report_of_a_revoked_grant_flags_the_account_once(
+    harness: Harness, event_log: EventLog
+) -> None:
+    _, account = await _connected(harness)
+    url = f"{harness.url}/internal/v1/accounts/{account['id']}/reauth-required"
+    token = (await harness.access_token(account["id"], Platform.X)).json()["access_token"]
+    body = {"rejected_access_token_sha256": _sha(token), "reason": "401 after a forced refresh"}
+    wrong_platform = await harness.client.post(url, headers=harness.service(Platform.META), json=body)
+    assert wrong_platform.status_code == 403
+
+    answers = await asyncio.gather(
+        *(harness.client.post(url, headers=harness.service(Platform.X), json=body) for _ in range(5))
+    )
+
+    assert {a.status_code for a in answers} == {204}
+    refused = await harness.access_token(account["id"], Platform.X)
+    assert refused.status_code == 409
+    assert refused.json()["detail"]["error"] == "reauth_required"
+    flagged = await event_log.of_type(account["id"], "account.reauth_required", timeout=3)
+    await asyncio.sleep(0.5)
+    assert len(await event_log.of_type(account["id"], "account.reauth_required", timeout=0)) == len(flagged) == 1
+
+
 # -- failures -----------------------------------------------------------------------------------------------------
 
 

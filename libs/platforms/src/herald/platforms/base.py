@@ -66,8 +66,12 @@ class PlatformError(Exception):
         retry_at: dt.datetime | None = None,
         existing_post_id: str | None = None,
         response_excerpt: str = "",
+        resend_is_safe: bool = False,
     ) -> None:
         super().__init__(message)
+        self.resend_is_safe = resend_is_safe
+        """For a failed read-back: sending the identical post again cannot duplicate it, because the platform then
+        answers DUPLICATE naming the existing post (LinkedIn members, who cannot be read back)."""
         self.error_class = error_class
         self.message = message
         self.http_status = http_status

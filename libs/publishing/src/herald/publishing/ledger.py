@@ -63,6 +63,8 @@ class Delivery:
     post_url: str | None = None
     failure: Failure | None = None
     generation: str = ""
+    ambiguous: bool = False
+    """An earlier attempt's outcome was unknown: a DUPLICATE that names a post now means that post is ours."""
     finished_at: dt.datetime | None = None
     """When it reached its terminal status: the ``occurred_at`` of its outcome event, every time it is emitted."""
 
@@ -152,6 +154,12 @@ class Ledger:
         assert found is not None
         return found
 
+    async def mark_ambiguous(self, distribution_id: uuid.UUID) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE deliveries SET ambiguous = true WHERE distribution_id = :id"), {"id": distribution_id}
+            )
+
     async def cancel(self, distribution_id: uuid.UUID, team_id: uuid.UUID, account_id: uuid.UUID) -> bool:
         """Record a cancel. It wins only if the platform has not been called (nothing in flight or done)."""
         now = _now()
@@ -227,5 +235,6 @@ def _delivery(row: Any) -> Delivery:
         post_url=row.post_url,
         failure=failure,
         generation=row.generation,
+        ambiguous=row.ambiguous,
         finished_at=row.finished_at,
     )

@@ -34,7 +34,7 @@ class PublisherMetrics:
         for operation in ("create", "read_back"):
             metrics.call_duration.labels(p, operation)
         metrics.lateness.labels(p)
-        for result in ("found", "absent", "undetermined"):
+        for result in ("found", "absent", "resend", "later", "undetermined"):
             metrics.reconciliations.labels(p, result)
         for reason in FailureReason:
             metrics.failures.labels(p, reason.value)
@@ -78,7 +78,7 @@ class PublisherMetrics:
             ),
             reconciliations=Counter(
                 "herald_reconciliations_total",
-                "Read-backs after an unknown outcome, by result (found, absent, undetermined).",
+                "Read-backs after an unknown outcome, by result (found, absent, resend, later, undetermined).",
                 ["platform", "result"],
                 registry=registry,
             ),

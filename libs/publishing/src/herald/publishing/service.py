@@ -204,12 +204,12 @@ class PublishPipeline:
                     return await self._retry_without_send(request, attempt, str(exc), exc.retry_after_seconds)
                 return await self._call(request, attempt, post, fresh, started_at, refreshed=True)
             case ErrorClass.REFRESH_TOKEN | ErrorClass.RECONNECT:
-                self._tokens.forget(request.account_id)
+                await self._tokens.report_reauth_required(token, error.message)
                 return await self._fail(request, attempt, FailureReason.RECONNECT_REQUIRED, error.message, error)
             case ErrorClass.PERMANENT:
                 return await self._fail(request, attempt, FailureReason.PERMANENT, error.message, error)
             case ErrorClass.DUPLICATE:
-                return await self._fail(request, attempt, FailureReason.DUPLICATE, error.message, error)
+                return await self._on_duplicate(request, attempt, error)
             case ErrorClass.RETRY_LATER:
                 if error.retry_at is not None:
                     await self._ledger.hold(request.account_id, error.retry_at, error.message)
@@ -217,6 +217,14 @@ class PublishPipeline:
                 return await self._retry(request, attempt, error)
             case _:  # UNKNOWN_OUTCOME: the post may exist
                 return await self._reconcile(request, attempt, started_at, cause=error.message, first_error=error)
+
+    async def _on_duplicate(self, request: PublishRequested, attempt: int, error: PlatformError) -> Decision:
+        """Fresh content: the user posted it already (permanent). After an unknown outcome: it is *our* post."""
+        delivery = await self._ledger.get(request.distribution_id)
+        if error.existing_post_id and delivery is not None and delivery.ambiguous:
+            self._metrics.reconciliations.labels(self.platform.value, "found").inc()
+            return await self._succeed(request, attempt, PublishedPost(error.existing_post_id), reconciled=True)
+        return await self._fail(request, attempt, FailureReason.DUPLICATE, error.message, error)
 
     async def _reconcile(
         self,
@@ -228,6 +236,7 @@ class PublishPipeline:
         first_error: PlatformError | None = None,
     ) -> Decision:
         """Read back before anything is re-sent: found → success; absent → retry; unknown → a human decides."""
+        await self._ledger.mark_ambiguous(request.distribution_id)
         post = self.kit.rules.prepare(Draft(request.text, request.link, request.over_length))
         began = time.perf_counter()
         try:
@@ -235,21 +244,31 @@ class PublishPipeline:
             found = await self.kit.client.find_published(
                 Account(token.platform_account_id), token.access_token, post, started_at - RECONCILE_LOOKBACK
             )
-        except (PlatformError, TokenUnavailable, ReauthRequired) as exc:
+        except PlatformError as exc:
             self._observe_call("read_back", began)
-            self._metrics.reconciliations.labels(self.platform.value, "undetermined").inc()
-            known = first_error or (exc if isinstance(exc, PlatformError) else None)
-            unconfirmed = Failure(
-                reason="unconfirmed",
-                message=f"{cause}; read-back failed: {exc}"[:500],
-                error_class=known.error_class.value if known else None,
-                http_status=known.http_status if known else None,
+            if exc.resend_is_safe:  # the platform itself will refuse a second copy, naming the first
+                self._metrics.reconciliations.labels(self.platform.value, "resend").inc()
+                await self._ledger.mark(request.distribution_id, Status.RETRYING)
+                return await self._retry(request, attempt, first_error or exc)
+            if exc.error_class is ErrorClass.RETRY_LATER and attempt < request.max_attempts:
+                plan = plan_retry(
+                    attempt=attempt,
+                    base_delay_seconds=request.base_delay_seconds,
+                    tiers_ms=self._tiers,
+                    now=_now(),
+                    not_before=exc.retry_at,
+                )
+                return await self._reconcile_later(request, attempt, attempt + 1, plan, exc.message)
+            return await self._unconfirmed(request, attempt, cause, exc, first_error)
+        except TokenUnavailable as exc:  # our own dependency: no attempt is used up
+            self._observe_call("read_back", began)
+            until = _now() + dt.timedelta(seconds=exc.retry_after_seconds or 0)
+            return await self._reconcile_later(
+                request, attempt, attempt, plan_hold(self._tiers, _now(), until), str(exc)
             )
-            await self._emit_unconfirmed(
-                request, await self._ledger.mark(request.distribution_id, Status.UNCONFIRMED, failure=unconfirmed)
-            )
-            self._metrics.attempts.labels(self.platform.value, "unconfirmed").inc()
-            return Decision.ack()
+        except ReauthRequired as exc:
+            self._observe_call("read_back", began)
+            return await self._unconfirmed(request, attempt, cause, exc, first_error)
         self._observe_call("read_back", began)
         if found is not None:
             self._metrics.reconciliations.labels(self.platform.value, "found").inc()
@@ -258,6 +277,37 @@ class PublishPipeline:
         await self._ledger.mark(request.distribution_id, Status.RETRYING)
         error = first_error or PlatformError(ErrorClass.UNKNOWN_OUTCOME, cause)
         return await self._retry(request, attempt, error)
+
+    async def _reconcile_later(
+        self, request: PublishRequested, attempt: int, next_attempt: int, plan: RetryPlan, reason: str
+    ) -> Decision:
+        """The read-back itself failed transiently: ask again later. The ledger stays ``sending``, so the next
+        delivery reconciles again instead of sending."""
+        self._metrics.reconciliations.labels(self.platform.value, "later").inc()
+        await self._emit_retry(request, attempt, plan, "reconcile_later", f"read-back failed: {reason}", None)
+        return Decision(Action.RETRY, plan=plan, next_attempt=next_attempt, reason=f"read-back failed: {reason}")
+
+    async def _unconfirmed(
+        self,
+        request: PublishRequested,
+        attempt: int,
+        cause: str,
+        exc: Exception,
+        first_error: PlatformError | None,
+    ) -> Decision:
+        """The outcome cannot be determined: a human decides (never a blind re-post)."""
+        self._metrics.reconciliations.labels(self.platform.value, "undetermined").inc()
+        known = first_error or (exc if isinstance(exc, PlatformError) else None)
+        unconfirmed = Failure(
+            reason="unconfirmed",
+            message=f"{cause}; read-back failed: {exc}"[:500],
+            error_class=known.error_class.value if known else None,
+            http_status=known.http_status if known else None,
+        )
+        recorded = await self._ledger.mark(request.distribution_id, Status.UNCONFIRMED, failure=unconfirmed)
+        await self._emit_unconfirmed(request, recorded)
+        self._metrics.attempts.labels(self.platform.value, "unconfirmed").inc()
+        return Decision.ack()
 
     async def _succeed(
         self, request: PublishRequested, attempt: int, published: PublishedPost, *, reconciled: bool

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass, field
 
 import httpx
+
+log = logging.getLogger(__name__)
 
 EXPIRY_MARGIN = dt.timedelta(seconds=60)
 
@@ -66,8 +69,21 @@ class TokenClient:
             json={"rejected_access_token_sha256": digest},
         )
 
-    def forget(self, account_id: uuid.UUID) -> None:
-        self._cache.pop(account_id, None)
+    async def report_reauth_required(self, rejected: AccessToken, reason: str) -> None:
+        """Tell the token service the platform refused the grant, so it flags the account once and later posts
+        stop at the token service instead of each calling the platform. Best effort: the post fails either way."""
+        self._cache.pop(rejected.account_id, None)
+        digest = hashlib.sha256(rejected.access_token.encode()).hexdigest()
+        url = f"{self._base_url}/internal/v1/accounts/{rejected.account_id}/reauth-required"
+        try:
+            response = await self._http.post(
+                url, headers=self._headers, json={"rejected_access_token_sha256": digest, "reason": reason[:500]}
+            )
+        except httpx.HTTPError as exc:
+            log.warning("could not report reauth-required to the token service", extra={"error": type(exc).__name__})
+            return
+        if response.status_code >= 300:
+            log.warning("token service refused the reauth-required report", extra={"status": response.status_code})
 
     async def _call(
         self, method: str, path: str, account_id: uuid.UUID, json: dict[str, str] | None = None

@@ -5,6 +5,7 @@ Internal (service credential ``svc_publisher-<platform>_...``; a publisher reads
                                                       (optional ``X-Correlation-Id``: copied to the events)
     ``POST /internal/v1/accounts/{id}/refresh``       forced refresh after a platform 401; body
                                                       ``{"rejected_access_token_sha256": "<hex>"}`` (optional)
+    ``POST /internal/v1/accounts/{id}/reauth-required`` the platform refused the grant: flag it once (204)
 Team (API key ``hk_...``; other teams' accounts answer 404)
     ``POST   /v1/accounts/connect/{platform}``        ``{"redirect_uri": optional}`` -> consent URL + state
     ``GET    /v1/oauth/{platform}/callback``          (no key: the state authenticates) -> ``{"accounts": [...]}``
@@ -48,6 +49,13 @@ from herald.tokens.service import IssuedToken, TokenService
 
 ServiceAuth = Callable[[Request], Awaitable[ServicePrincipal]]
 TeamAuth = Callable[[Request], Awaitable[TeamPrincipal]]
+
+
+class ReauthIn(BaseModel):
+    """A publisher's report that the platform refused an account's grant (revoked: a human must reconnect)."""
+
+    rejected_access_token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    reason: str = Field(default="reconnect required", max_length=500)
 
 
 class AccessTokenOut(BaseModel):
@@ -162,6 +170,18 @@ def internal_router(tokens: TokenService, service_auth: ServiceAuth) -> APIRoute
         response.headers["Cache-Control"] = "no-store"
         rejected = body.rejected_access_token_sha256 if body else None
         return AccessTokenOut.of(await tokens.force_refresh(caller.service, account_id, rejected, correlation))
+
+    @router.post("/accounts/{account_id}/reauth-required", status_code=status.HTTP_204_NO_CONTENT)
+    async def reauth_required(
+        account_id: uuid.UUID,
+        caller: Caller,
+        body: Annotated[ReauthIn, Body()],
+        correlation: Correlation = None,
+    ) -> Response:
+        await tokens.report_reauth_required(
+            caller.service, account_id, body.rejected_access_token_sha256, body.reason, correlation
+        )
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return router
 

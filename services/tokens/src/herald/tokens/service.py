@@ -178,6 +178,25 @@ class TokenService:
         cause = Cause(actor=service_actor(caller), correlation_id=correlation_id)
         return await self._refresh(account_id, cause, force=True, rejected_sha256=rejected_sha256)
 
+    async def report_reauth_required(
+        self, caller: str, account_id: uuid.UUID, rejected_sha256: str | None, reason: str, correlation_id: str | None
+    ) -> None:
+        """A publisher says the platform refused this account's grant (revoked): flag it once, so later token
+        requests answer 409 at once instead of every post calling the platform with a dead token."""
+        cause = Cause(actor=service_actor(caller), correlation_id=correlation_id)
+        async with self._engine.begin() as conn:
+            row = await repository.get(conn, account_id, lock=True)
+            if row is None:
+                raise AccountNotFound(account_id)
+            if caller != f"publisher-{row.platform.value}":
+                raise CallerForbidden(f"service {caller!r} may not report {row.platform.value} accounts")
+            if row.status is not AccountStatus.ACTIVE:
+                return  # already flagged or disconnected: once only
+            if rejected_sha256 is not None and not hmac.compare_digest(self._sha_of(row), rejected_sha256.lower()):
+                return  # the rejected token has been replaced meanwhile (a reconnect)
+            await self._flag_reauth(conn, row, cause, self._clock(), f"the platform refused the grant: {reason}", None)
+        await self.refresh_gauge()
+
     async def _readable(self, caller: str, account_id: uuid.UUID) -> AccountRow:
         async with self._engine.connect() as conn:
             row = await repository.get(conn, account_id)

@@ -75,7 +75,8 @@ def _created_before(element: dict[str, Any], oldest: dt.datetime) -> bool:
 
 
 def _cannot_read(author: str, response: httpx.Response) -> PlatformError:
-    if author.startswith(PERSON_PREFIX):
+    member = author.startswith(PERSON_PREFIX)
+    if member:
         reason = (
             "LinkedIn member posts cannot be read back without the closed r_member_social permission; "
             "re-publish the identical commentary: a 422 DUPLICATE_POST names the existing post"
@@ -88,4 +89,7 @@ def _cannot_read(author: str, response: httpx.Response) -> PlatformError:
         http_status=response.status_code,
         platform_code="ACCESS_DENIED",
         response_excerpt=response.text[:300],
+        # Reference section 4: for members, sending the identical commentary again either creates the post (it was
+        # not there) or answers 422 DUPLICATE_POST with the existing URN, so a re-send cannot post twice.
+        resend_is_safe=member,
     )
