@@ -114,7 +114,11 @@ async def test_answers_lost_after_the_post_was_accepted(herald: Deployment) -> N
     for platform in Platform:
         creates = sum((await herald.sandboxes.stats(platform))["create_requests"].values())
         figures.notes[f"creates_{platform.value}"] = f"{creates}/{posts[platform]}posts"
-        assert creates == posts[platform], (
+        # LinkedIn members cannot be read back (closed r_member_social): re-sending the identical commentary IS the
+        # read-back there, answered 422 DUPLICATE_POST naming our post (reference section 4). Everywhere else an
+        # accepted post is never sent again. Either way no post exists twice (checked by verify above).
+        resends = 3 * per_mode if platform is Platform.LINKEDIN else 0
+        assert posts[platform] <= creates <= posts[platform] + resends, (
             f"{platform}: {creates} create calls for {posts[platform]} posts: an accepted post was sent again"
         )
 
