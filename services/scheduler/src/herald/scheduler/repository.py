@@ -236,22 +236,38 @@ async def approved_contents_for_share(
 @dataclass(frozen=True)
 class DueOutlook:
     backlog: int
-    """Distributions of approved content that are due and not yet requested."""
+    """Distributions of approved content that are due and not yet requested (at most ``BACKLOG_COUNT_CAP``)."""
     seconds_to_next: float | None
     """Until the earliest waiting distribution of approved content is due (<= 0 if one already is)."""
 
 
+BACKLOG_COUNT_CAP = 10_000
+"""The backlog gauge counts at most this many due rows, so a pass of the due loop costs the same whatever the size
+of the table (a gauge reading of 10,000 means "at least")."""
+
+
 async def due_outlook(conn: AsyncConnection) -> DueOutlook:
+    """Two index range scans on ``ix_distributions_due``, never a pass over every waiting row: the next due time
+    (the first waiting row of approved content in time order) and the due backlog (bounded)."""
     now = func.clock_timestamp()
-    query = (
-        select(
-            func.count().filter(distributions.c.scheduled_at <= now),
-            func.extract("epoch", func.min(distributions.c.scheduled_at) - now),
-        )
-        .select_from(distributions.join(contents, contents.c.content_id == distributions.c.content_id))
+    joined = distributions.join(contents, contents.c.content_id == distributions.c.content_id)
+    next_due = (
+        select(func.extract("epoch", distributions.c.scheduled_at - now))
+        .select_from(joined)
         .where(_approved_waiting)
+        .order_by(distributions.c.scheduled_at)
+        .limit(1)
     )
-    backlog, seconds = (await conn.execute(query)).one()
+    due_rows = (
+        select(distributions.c.distribution_id)
+        .select_from(joined)
+        # now() (stable), not clock_timestamp() (volatile): only a stable bound can be an index condition.
+        .where(_approved_waiting, distributions.c.scheduled_at <= func.now())
+        .limit(BACKLOG_COUNT_CAP)
+        .subquery()
+    )
+    seconds = (await conn.execute(next_due)).scalar()
+    backlog = (await conn.execute(select(func.count()).select_from(due_rows))).scalar_one()
     return DueOutlook(int(backlog), None if seconds is None else float(seconds))
 
 
