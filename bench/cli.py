@@ -1,0 +1,254 @@
+"""``make bench`` / ``uv run python -m bench [--quick] [--profile]``.
+
+Phases, in order, on one isolated vhost and database with every process started fresh:
+
+1. the machine, and the broker's physical reference (before Herald starts, on a quiet broker);
+2. Herald starts (services + sandboxes as processes); accounts are connected through the OAuth flow; idle RSS;
+3. audit ingest, 4. precision, 5. burst, 6. scale (see each module in :mod:`bench.phases`);
+7. a whole-run check that nothing was lost or published twice.
+
+Results: a table on stdout, ``bench/results/<timestamp>.json`` and ``bench/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import traceback
+import uuid
+from collections import Counter
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bench import findings, machine, report
+from bench.accounts import connect_all
+from bench.client import HeraldApi
+from bench.database import TERMINAL, Database
+from bench.disturbance import Sentinel
+from bench.harness import Harness, Options, say
+from bench.phases import audit_ingest, burst, precision, scale
+from bench.resources import Monitor
+from bench.stack import ROOT, Stack, free_ports, processes, start, stop, wait_ready
+from herald.contracts.platform import Platform
+from tests.conftest import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, isolated_database, isolated_vhost
+
+RESULTS = ROOT / "bench" / "results"
+IDLE_SETTLE_SECONDS = 5
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="short smoke run (smaller sizes, shorter durations)")
+    parser.add_argument("--profile", action="store_true", help="py-spy profile of every service during the burst")
+    parser.add_argument("--log-level", default="INFO", help="HERALD_LOG_LEVEL of the services (default INFO)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: recompute the verdicts and findings of a results file, rewrite them, print the table",
+    )
+    parser.add_argument("--amqp-url", default=os.environ.get("HERALD_TEST_AMQP_URL", DEFAULT_AMQP_URL))
+    parser.add_argument("--database-url", default=os.environ.get("HERALD_TEST_DATABASE_URL", DEFAULT_DATABASE_URL))
+    return parser.parse_args(argv)
+
+
+def management(amqp_url: str) -> tuple[str, tuple[str, str]]:
+    parts = urlsplit(amqp_url)
+    port = os.environ.get("HERALD_TEST_RABBIT_MGMT_PORT", "15672")
+    return f"http://{parts.hostname}:{port}", (parts.username or "guest", parts.password or "guest")
+
+
+def reference(amqp_url: str, count: int) -> dict[str, Any]:
+    """The raw broker rates, measured in a subprocess per event loop."""
+    found = {}
+    for loop in ("asyncio", "uvloop"):
+        out = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "bench.reference", amqp_url, "--count", str(count), "--loop", loop],
+            capture_output=True,
+            check=True,
+            text=True,
+            cwd=ROOT,
+            timeout=600,
+        )
+        found[loop] = json.loads(out.stdout.strip().splitlines()[-1])
+        say(f"reference ({loop}): {found[loop]}")
+    return found
+
+
+async def verify(h: Harness, scheduled: int) -> dict[str, Any]:
+    """Across the run: every distribution the phases released is final, and no post exists twice on a platform
+    (the same account and text twice; every benchmark post has its own text)."""
+    team = uuid.UUID(h.api.team_id)
+    sql = "SELECT status, count(*) FROM scheduler.distributions WHERE team_id = $1 AND scheduled_at < $2 GROUP BY 1"
+    horizon = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)  # leaves out the far-future scale and calibration rows
+    rows = await h.db.retrying(lambda conn: conn.fetch(sql, team, horizon))
+    statuses = {str(r[0]): int(r[1]) for r in rows}
+    posts: Counter[tuple[str, str]] = Counter()
+    async with httpx.AsyncClient(timeout=120) as client:
+        for platform in Platform:
+            for post in (await client.get(f"{h.stack.sandbox(platform)}/_sandbox/posts")).json():
+                posts[(f"{platform.value}:{post.get('account')}", str(post.get("text")))] += 1
+    return {
+        "distributions_released": scheduled,
+        "final_states": statuses,
+        "not_final": sum(n for s, n in statuses.items() if s not in TERMINAL),
+        "posts_on_sandboxes": sum(posts.values()),
+        "posts_published_twice": sum(n - 1 for n in posts.values() if n > 1),
+    }
+
+
+async def prepare(h: Harness, results: dict[str, Any]) -> None:
+    """Accounts through the OAuth flow, a schedule-rate calibration, then idle RSS once everything is quiet."""
+    h.accounts = await connect_all(h.api, h.db, h.options.accounts_per_platform, h.run_id)
+    say(f"{len(h.accounts)} accounts connected")
+    results["accounts"] = {p.value: sum(a.platform is p for a in h.accounts) for p in Platform}
+    results["calibration"] = (await h.calibrate()).as_json()
+    await asyncio.sleep(IDLE_SETTLE_SECONDS)
+    samples = []
+    for _ in range(3):
+        samples.append(h.monitor.rss_mib())
+        await asyncio.sleep(1)
+    idle = {name: round(sum(s[name] for s in samples) / len(samples), 1) for name in samples[0]}
+    results["memory"] = {"idle_rss_mib": idle}
+
+
+async def measure(h: Harness, sentinel: Sentinel, results: dict[str, Any]) -> None:
+    """The phases, each watched for broker or database restarts, then the whole-run check."""
+    o = h.options
+    results["audit_ingest"] = await sentinel.watch(audit_ingest.run(h, o.audit_events))
+    results["precision"] = await sentinel.watch(precision.run(h, o.precision_rate, o.precision_seconds))
+    profile_dir = Path(tempfile.mkdtemp(prefix="herald-bench-profile-")) if o.profile else None
+    results["burst"] = await sentinel.watch(burst.run(h, o.burst_size, profile_dir))
+    results["scale"] = await sentinel.watch(scale.run(h, o.scale_sizes, o.probe_rate, o.probe_seconds))
+    released = o.precision_rate * o.precision_seconds + o.burst_size
+    released += len(o.scale_sizes) * o.probe_rate * o.probe_seconds
+    results["verification"] = await verify(h, released)
+
+
+async def run(options: Options, stack: Stack, run_id: str, results: dict[str, Any], log_level: str) -> None:
+    mgmt_url, auth = management(stack.amqp_url)
+    results["machine"] = await machine.describe(stack.database_url, mgmt_url, auth)
+    say(f"machine: {results['machine']}")
+    results["reference"] = reference(stack.amqp_url, options.reference_count)  # before Herald: a quiet broker
+
+    entries = processes(stack, pages=options.accounts_per_platform, service_env={"HERALD_LOG_LEVEL": log_level})
+    say(f"starting {len(entries)} processes (logs in {stack.logs})")
+    start(stack, entries)
+    async with AsyncExitStack() as resources:
+        resources.callback(stop, stack)
+        await wait_ready(stack)
+        api = await HeraldApi.for_new_team(stack, connections=options.concurrency)
+        resources.push_async_callback(api.close)
+        db = await Database.open(stack.database_url)
+        resources.push_async_callback(db.close)
+        h = Harness(options, stack, api, db, Monitor(stack.pids()), run_id)
+        await prepare(h, results)
+        sentinel = Sentinel(stack.amqp_url, db)
+        resources.push_async_callback(sentinel.close)
+        await measure(h, sentinel, results)
+        say("stopping Herald")
+
+
+def write(results: dict[str, Any], directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = results["started_at"].replace(":", "").replace("-", "")[:15]
+    path = directory / f"{stamp}{'-quick' if results['mode'] == 'quick' else ''}.json"
+    text = json.dumps(results, indent=2, default=str)
+    path.write_text(text + "\n")
+    (directory / "latest.json").write_text(text + "\n")
+    return path
+
+
+def revision() -> dict[str, Any]:
+    """The commit measured, and whether the working tree had changes outside bench/ (they were measured too)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],  # noqa: S607 - git from PATH, like make
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", ".", ":!bench", ":!tests/bench"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": "unknown"}
+    return {"commit": commit, "uncommitted_changes": [line[3:] for line in status.splitlines()]}
+
+
+def analyse(results: dict[str, Any]) -> None:
+    results["targets"] = [t.as_json() for t in report.targets(results)]
+    results["findings"] = findings.explain(results)
+
+
+def render_file(path: Path) -> int:
+    """Re-analyse a results file (after the analysis code changed); the measurements are left as they were."""
+    results = json.loads(path.read_text())
+    analyse(results)
+    results["analysed_at"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = json.dumps(results, indent=2, default=str) + "\n"
+    path.write_text(text)
+    latest = path.parent / "latest.json"
+    if latest != path and latest.exists() and json.loads(latest.read_text()).get("run_id") == results.get("run_id"):
+        latest.write_text(text)
+    print(report.render(results))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.render:
+        return render_file(args.render)
+    options = Options.quick_run(profile=args.profile) if args.quick else Options(profile=args.profile)
+    run_id = uuid.uuid4().hex[:8]
+    started = dt.datetime.now(dt.UTC)
+    results: dict[str, Any] = {
+        "schema": 1,
+        "run_id": run_id,
+        "mode": "quick" if options.quick else "full",
+        "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "options": dataclasses.asdict(options),
+        "service_log_level": args.log_level,
+        "revision": revision(),
+        "complete": False,
+    }
+    logs = Path(tempfile.mkdtemp(prefix="herald-bench-logs-"))
+    code = 0
+    try:
+        with (
+            isolated_vhost(args.amqp_url, f"herald-bench-{run_id}") as amqp_url,
+            isolated_database(args.database_url, f"herald_bench_{run_id}") as database_url,
+        ):
+            stack = Stack(free_ports(), amqp_url, database_url, logs)
+            asyncio.run(run(options, stack, run_id, results, args.log_level))
+        results["complete"] = True
+    except Exception as error:  # keep what was measured, say what broke, exit non-zero
+        results["error"] = f"{type(error).__name__}: {error}"
+        traceback.print_exc()
+        code = 1
+    results["finished_at"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    results["logs"] = str(logs)
+    analyse(results)
+    path = write(results, args.results)
+    print(report.render(results))
+    print(f"\nresults: {path} (and {args.results / 'latest.json'}); service logs: {logs}")
+    return code

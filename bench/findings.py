@@ -1,0 +1,222 @@
+"""What limits each missed target and what would fix it: this run's evidence (CPU per post, profiles, query plans)
+joined to the analysis recorded when the benchmark was written (2026-11-28, profiled with py-spy on the 2-core CI
+machine kind). Re-run with ``--profile`` to refresh the profile shares."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bench.report import disturbed, targets
+
+CORES = 2
+CONTEXT_DI_US = (460, 220)
+"""CPU per consumed message, FastStream with ``message: RabbitMessage`` (Context DI) vs ``apply_types=False``,
+measured on this machine kind (5,000 messages, manual ack, prefetch 100, logger off)."""
+RECORDED_PROFILE = {
+    "publisher": "SQLAlchemy/asyncpg ~40% of samples, httpx ~25%, AMQP client ~9%",
+    "scheduler": "SQLAlchemy/asyncpg ~55% of samples (Tracker.apply), AMQP client ~10%",
+    "audit": "SQLAlchemy batch INSERT ~24% of samples, DI thread hop ~23%, AMQP client ~11%",
+}
+
+
+BURST_ANALYSIS = (
+    "{head} Where it goes: publishers: {publisher}; by Herald call site at least {ledger} of a publisher's samples"
+    " are the ledger (libs/publishing ledger.py: 3 transactions and ~12 round trips per post - Ledger.claim, a"
+    " locking read + upsert; Ledger.hold_until, one more read per post; Ledger.mark, an update, then Ledger.get"
+    " re-reads the row) and {send} the platform call (one httpx POST per post). Scheduler: {scheduler}; at least"
+    " {tracking} of its samples are Tracker.apply, which handles each outcome in its own transaction of 6"
+    " statements. Every consumer: handlers take `message: RabbitMessage`, which FastStream resolves through"
+    " fast_depends' synchronous Context.use in a worker thread per message (anyio.to_thread): {di[0]} vs {di[1]} us"
+    " of CPU per consumed message with RabbitBroker(apply_types=False). Fixes, biggest first: (1) publishers: one"
+    " statement per ledger step (the claim as one upsert with a WHERE on the current status and RETURNING, the"
+    " account hold checked in the same statement; mark with RETURNING instead of the re-read) and a cheaper HTTP"
+    " client path (httpx costs ~1 ms of CPU per request here; aiohttp or a pooled httpcore connection is lighter);"
+    " (2) scheduler: apply outcomes in batches like audit's BatchRecorder (one transaction and one set-based update"
+    " per batch, one ack per batch); (3) herald.kit: consume without fast_depends (apply_types=False with the"
+    " message from broker.context, or an aio-pika consumer); FastStream's per-message logs are already at DEBUG;"
+    " (4) then more cores: the cost is per-post CPU, so replicas scale it once there are cores to run them."
+)
+
+
+def _get(results: dict[str, Any], *path: str) -> Any:
+    node: Any = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _top(per_post: dict[str, float], n: int = 6) -> str:
+    ranked = [(k, v) for k, v in per_post.items() if k != "total"][:n]
+    return ", ".join(f"{k} {v:.1f}" for k, v in ranked)
+
+
+def _profile_note(results: dict[str, Any], service: str, recorded: str) -> str:
+    profile = _get(results, "burst", "profiles", service)
+    if not profile or not profile.get("through_component"):
+        return f"{recorded} (recorded profile)"
+    shares = sorted(profile["through_component"].items(), key=lambda kv: -kv[1])[:4]
+    return ", ".join(f"{name} {share:.0%}" for name, share in shares) + " of samples (this run)"
+
+
+def _caller_share(results: dict[str, Any], service: str, prefix: str, recorded: str, *more: str) -> str:
+    """The share of a service's samples whose innermost Herald frame starts with ``prefix`` (or ``more``).
+    SQLAlchemy runs queries in greenlets whose sampled stacks lose their Herald callers, so this is a floor."""
+    callers = _get(results, "burst", "profiles", service, "by_herald_caller")
+    if not callers:
+        return recorded
+    prefixes = (prefix, *more)
+    return f"{sum(c['share'] for c in callers if c['name'].startswith(prefixes)):.0%}"
+
+
+def burst(results: dict[str, Any]) -> str:
+    per_post = _get(results, "burst", "cpu_ms_per_post") or {}
+    total = per_post.get("total")
+    cpu = _get(results, "burst", "cpu") or {}
+    capacity = cpu.get("machine_capacity_core_seconds") or 0
+    other = cpu.get("other_processes_core_seconds") or 0
+    busy = cpu.get("machine_busy_core_seconds") or 0
+    head = (
+        f"CPU-bound, not broker-bound: the run spent {total:.1f} ms of CPU per post over all processes"
+        f" ({_top(per_post)} ms), which caps 2 cores at ~{CORES * 1000 / total:.0f} posts/s even with the machine"
+        f" to itself (during the burst the machine was {busy / capacity:.0%} busy, {other / capacity:.0%} of it"
+        " outside this run). 1,000 posts/s needs <= 2 ms per post."
+        if total and capacity
+        else "CPU-bound (no CPU figures in this run)."
+    )
+    return BURST_ANALYSIS.format(
+        head=head,
+        publisher=_profile_note(results, "publisher-x", RECORDED_PROFILE["publisher"]),
+        scheduler=_profile_note(results, "scheduler", RECORDED_PROFILE["scheduler"]),
+        ledger=_caller_share(results, "publisher-x", "publishing.ledger.", "~30%"),
+        send=_caller_share(results, "publisher-x", "platforms.", "~22%"),
+        tracking=_caller_share(results, "scheduler", "scheduler.tracking.", "~11%", "scheduler.repository."),
+        di=CONTEXT_DI_US,
+    )
+
+
+def precision(results: dict[str, Any]) -> str:
+    p = _get(results, "precision") or {}
+    sizes = _get(results, "scale", "sizes") or []
+    probe = sizes[0]["probe"] if sizes else None
+    burst_rate = _get(results, "burst", "posts_per_second")
+    lateness = p.get("lateness_ms") or {}
+    low = (
+        f"At {probe['rate_per_second']} posts/s (the scale probe) published lateness was"
+        f" p50 {probe['lateness_ms'].get('p50')} / p99 {probe['lateness_ms'].get('p99')} ms: the due loop is"
+        " precise when the pipeline keeps up. "
+        if probe and probe.get("lateness_ms", {}).get("count")
+        else ""
+    )
+    return (
+        f"{low}At {p.get('rate_per_second')} posts/s it does not keep up: the whole pipeline sustained"
+        f" ~{burst_rate} posts/s in the burst on this machine, so a backlog builds and lateness grows through the"
+        f" run (p50 {lateness.get('p50')} ms, max {lateness.get('max')} ms; the due loop's own claim lateness p99"
+        f" was {_get(p, 'claim_lateness', 'p99_ms')} ms, the rest is queueing behind earlier posts). Same limit"
+        " and fixes as the burst; the target holds only below the sustainable rate."
+    )
+
+
+_INDEX = re.compile(r"using (\w+)")
+_REMOVED = re.compile(r"Rows Removed by Filter: (\d+)")
+
+
+def _plan_facts(lines: list[str]) -> str:
+    indexes = sorted({m.group(1) for line in lines for m in _INDEX.finditer(line)})
+    removed = [int(m.group(1)) for line in lines for m in _REMOVED.finditer(line)]
+    scans = [line.strip().split("  (")[0].lstrip("-> ") for line in lines if "Scan" in line or "Join" in line]
+    return f"{'; '.join(scans[:4])}; indexes {indexes or 'none'}; rows removed by filter {max(removed, default=0):,}"
+
+
+def _grew(small: dict[str, Any], large: dict[str, Any], timing: str, query: str) -> str:
+    """``p50 a -> b ms (EXPLAIN ANALYZE c -> d ms)`` for one of the due loop's queries."""
+    text = f"p50 {small[timing]['p50']} -> {large[timing]['p50']} ms"
+    before = (small.get("explain_execution_ms") or {}).get(query)
+    after = (large.get("explain_execution_ms") or {}).get(query)
+    return text + (f" (EXPLAIN ANALYZE {before} -> {after} ms)" if before and after else "")
+
+
+def claim(results: dict[str, Any]) -> str:
+    sizes = _get(results, "scale", "sizes") or []
+    small, large = sizes[0], sizes[-1]
+    rows = f"{small['scheduled_rows_in_table']:,} to {large['scheduled_rows_in_table']:,} waiting rows"
+    claim_plan = _plan_facts(large["explain"]["claim_due"])
+    outlook_plan = _plan_facts(large["explain"]["due_outlook"])
+    probe_small, probe_large = small["probe"], large["probe"]
+    claim_growth = _grew(small, large, "claim_batch_ms", "claim_due")
+    outlook_growth = _grew(small, large, "outlook_ms", "due_outlook")
+    return (
+        f"From {rows}: claim_due {claim_growth} [{claim_plan}]; due_outlook {outlook_growth} [{outlook_plan}]."
+        " The due loop runs due_outlook after every claim that does not fill a batch, to know how long to sleep"
+        " and to set the backlog gauge, and it counts every waiting"
+        " row of approved content (count(*) FILTER and min() over the distributions-contents join): its cost grows"
+        " with the table, so the loop's own claim lateness (herald_due_loop_lateness_seconds, probe at"
+        f" {probe_small['rate_per_second']} posts/s) went p50 {probe_small['claim_lateness'].get('p50_ms')} ->"
+        f" {probe_large['claim_lateness'].get('p50_ms')} ms and published lateness p50"
+        f" {probe_small['lateness_ms'].get('p50')} -> {probe_large['lateness_ms'].get('p50')} ms. claim_due itself"
+        " range-scans the partial index ix_distributions_due once contents has statistics; in a development run with"
+        " contents not yet ANALYZEd (and every row on one content item) the planner drove it from contents through"
+        " ix_distributions_content_id and read every distribution of every approved content item instead."
+        " Fix (services/scheduler repository.py):"
+        " split due_outlook into the next due time (ORDER BY scheduled_at LIMIT 1 on ix_distributions_due, with"
+        " EXISTS on approved content) and a backlog count restricted to due rows (scheduled_at <= now(), bounded with"
+        " a LIMIT) or refreshed on its own slower timer; and keep the approval on the distribution (an `approved`"
+        " flag in the partial index predicate, set when content is approved or withdrawn) so both are pure index"
+        " range scans whatever the statistics say."
+    )
+
+
+def audit(results: dict[str, Any]) -> str:
+    a = _get(results, "audit_ingest") or {}
+    per_event = (a.get("cpu_ms_per_event") or {}).get("audit")
+    cost = (
+        f" audit spent {per_event:.2f} ms of CPU per event, so one core caps it at ~{1000 / per_event:,.0f}/s."
+        if per_event
+        else ""
+    )
+    return (
+        f"{a.get('events_per_second')} events/s;{cost} 10,000/s needs <= 0.1 ms per event in one process. Per"
+        f" message: FastStream's consume path with the DI thread hop ({CONTEXT_DI_US[0]} vs {CONTEXT_DI_US[1]} us"
+        " per message without it), one basic.ack per message, a pydantic validation of the whole event in"
+        " Intake.read and kit.logging.redact over every metadata string (audit.records.scrub); the batched INSERT"
+        " (SQLAlchemy compiling a 500-row statement per batch) is most of the rest"
+        f" ({_profile_note(results, 'audit', RECORDED_PROFILE['audit'])} during the burst). Fixes: consume without"
+        " fast_depends and acknowledge each committed batch with one basic.ack(multiple=True); write batches with"
+        " asyncpg copy_records_to_table (or a prepared executemany) instead of a compiled multi-row INSERT; then"
+        " several consumer processes on one queue."
+    )
+
+
+def memory(results: dict[str, Any]) -> str:
+    idle = _get(results, "memory", "idle_rss_mib") or {}
+    worst = max((v, k) for k, v in idle.items() if not k.startswith("sandbox-"))
+    return (
+        f"{worst[1]} idles at {worst[0]} MiB: every service imports FastAPI, FastStream, SQLAlchemy, pydantic and"
+        " the platform SDK models at start-up; lazy imports of what a service does not use would trim it."
+    )
+
+
+EXPLAINERS = {
+    "burst throughput": burst,
+    "lateness p99 at 100 posts/s": precision,
+    "claim latency": claim,
+    "audit ingest": audit,
+    "idle RSS per service": memory,
+}
+
+
+def explain(results: dict[str, Any]) -> list[dict[str, str]]:
+    """One finding per missed target (none for met targets, or for phases an outage disturbed)."""
+    hit = disturbed(results)
+    found = []
+    for target in targets(results):
+        if target.met is False and target.name in EXPLAINERS:
+            try:
+                found.append({"target": target.name, "finding": EXPLAINERS[target.name](results)})
+            except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError) as error:
+                found.append({"target": target.name, "finding": f"(no analysis: {type(error).__name__} {error})"})
+    if hit:
+        found.append({"target": "run", "finding": f"disturbed phases (no verdict): {', '.join(hit)}"})
+    return found

@@ -1,0 +1,229 @@
+"""What every benchmark phase shares: the running stack, a team's API client, progress queries and the seeding,
+release and settling of a batch of distributions."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.client import Account, HeraldApi, Seeding, bounded
+from bench.database import TERMINAL, Database
+from bench.resources import Monitor
+from bench.stack import Stack
+from bench.stats import Buckets, bucket_delta, histogram_buckets, histogram_quantile, summarise
+
+CLAIM_METRIC = "herald_due_loop_lateness_seconds"
+SETTLE_POLL_SECONDS = 0.25
+CALIBRATION_CALLS = 200
+
+
+@dataclass(frozen=True)
+class Options:
+    """Sizes and knobs of a run. The defaults are the issue's sizes; :meth:`quick` is a smoke run."""
+
+    quick: bool = False
+    accounts_per_platform: int = 10
+    concurrency: int = 32
+    reference_count: int = 20_000
+    audit_events: int = 20_000
+    precision_rate: int = 100
+    precision_seconds: int = 60
+    burst_size: int = 10_000
+    scale_sizes: tuple[int, ...] = (10_000, 1_000_000)
+    probe_rate: int = 20
+    probe_seconds: int = 10
+    settle_timeout_seconds: float = 900
+    profile: bool = False
+
+    @classmethod
+    def quick_run(cls, **overrides: Any) -> Options:
+        sizes: dict[str, Any] = {
+            "quick": True,
+            "reference_count": 5_000,
+            "audit_events": 3_000,
+            "precision_seconds": 15,
+            "burst_size": 1_500,
+            "scale_sizes": (10_000, 100_000),
+            "probe_rate": 10,
+            "probe_seconds": 5,
+            "settle_timeout_seconds": 300,
+        }
+        return cls(**(sizes | overrides))
+
+
+def say(message: str) -> None:
+    """Progress for the person watching (stderr, so stdout stays the report)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def plan(n: int, accounts: int) -> list[tuple[int, int]]:
+    """``(content index, account index)`` of each of ``n`` distributions: every account gets its share, and no
+    account is given one content item twice (platforms refuse the same text twice from one account)."""
+    if accounts < 1:
+        raise ValueError("at least one account")
+    return [(i // accounts, i % accounts) for i in range(n)]
+
+
+def contents_needed(n: int, accounts: int) -> int:
+    return math.ceil(n / accounts)
+
+
+@dataclass
+class Batch:
+    """Distributions seeded for one phase, on draft content: nothing is due until :meth:`Harness.release`."""
+
+    tag: str
+    distribution_ids: list[str]
+    content_ids: list[str]
+    first_due: dt.datetime
+    last_due: dt.datetime
+    content_seeding: Seeding
+    seeding: Seeding
+
+    @property
+    def window(self) -> tuple[dt.datetime, dt.datetime]:
+        """``[first_due, last_due]`` as a half-open range for queries."""
+        return self.first_due, self.last_due + dt.timedelta(milliseconds=1)
+
+
+@dataclass
+class Settled:
+    """When a batch had every distribution in a final state and every outcome in the audit log."""
+
+    statuses: dict[str, int]
+    audited: int
+    timed_out: bool
+    progress: list[tuple[float, int, int]] = field(default_factory=list)
+    """(seconds after release, final in the scheduler, outcomes in the audit log), sampled while waiting."""
+
+
+@dataclass
+class Harness:
+    options: Options
+    stack: Stack
+    api: HeraldApi
+    db: Database
+    monitor: Monitor
+    run_id: str
+    accounts: list[Account] = field(default_factory=list)
+    schedule_rate: float = 50.0
+    """Schedule calls per second, first calibrated, then updated from each seeding (to pick due times)."""
+    approve_rate: float = 50.0
+
+    # -- seeding ----------------------------------------------------------------------------------------------
+
+    async def calibrate(self) -> Seeding:
+        """Time a few schedule calls (on draft content, due in a year: they never publish) to size the lead time
+        the first real batch needs."""
+        content = await self.api.create_content("Bench calibration", f"Herald bench {self.run_id} calibration")
+        when = utcnow() + dt.timedelta(days=365)
+        targets = [self.accounts[i % len(self.accounts)] for i in range(CALIBRATION_CALLS)]
+        calls = [(lambda a=a: self.api.schedule(content, a, when)) for a in targets]
+        _, seeding = await bounded(self.options.concurrency, calls)
+        self.schedule_rate = seeding.per_second
+        return seeding
+
+    def lead_time(self, distributions: int, contents: int) -> dt.timedelta:
+        """How far ahead the first due time must be for seeding and approval to finish before it, with margin."""
+        seconds = 1.5 * (contents / self.approve_rate + distributions / self.schedule_rate) + 10
+        return dt.timedelta(seconds=seconds)
+
+    async def seed(self, tag: str, due: list[dt.datetime]) -> Batch:
+        """Draft content and one distribution per due time, spread over every account, through the public API."""
+        n, accounts = len(due), len(self.accounts)
+        texts = [f"Herald bench {self.run_id} {tag} post {i}" for i in range(contents_needed(n, accounts))]
+        content_calls = [(lambda t=t: self.api.create_content(f"Bench {tag}", t)) for t in texts]
+        content_ids, content_seeding = await bounded(self.options.concurrency, content_calls)
+        schedule_calls = [
+            (lambda c=content_ids[c_index], a=self.accounts[a_index], at=at: self.api.schedule(c, a, at))
+            for (c_index, a_index), at in zip(plan(n, accounts), due, strict=True)
+        ]
+        distribution_ids, seeding = await bounded(self.options.concurrency, schedule_calls)
+        self.schedule_rate = seeding.per_second
+        return Batch(tag, distribution_ids, content_ids, min(due), max(due), content_seeding, seeding)
+
+    async def release(self, batch: Batch) -> dict[str, Any]:
+        """Approve the batch's content just before its first due time, so nothing was due while it was seeded."""
+        lead = 1.5 * len(batch.content_ids) / self.approve_rate + 2
+        wait = (batch.first_due - utcnow()).total_seconds() - lead
+        if wait > 0:
+            await asyncio.sleep(wait)
+        calls = [(lambda c=c: self.api.approve(c)) for c in batch.content_ids]
+        _, approving = await bounded(self.options.concurrency, calls)
+        self.approve_rate = approving.per_second
+        finished = utcnow()
+        overrun = (finished - batch.first_due).total_seconds()
+        if overrun > 0:
+            say(f"{batch.tag}: approval finished {overrun:.1f} s after the first due time (seeding overran)")
+        return {"approvals": approving.as_json(), "approved_before_due": overrun <= 0, "overrun_s": round(overrun, 3)}
+
+    # -- waiting and reading ----------------------------------------------------------------------------------
+
+    async def settle(self, batch: Batch, released: dt.datetime) -> Settled:
+        """Wait until every distribution of ``batch`` is final and its outcome is in the audit log."""
+        n = len(batch.distribution_ids)
+        since, before = batch.window
+        outcomes_since = released - dt.timedelta(seconds=1)
+        began = time.monotonic()
+        deadline = began + self.options.settle_timeout_seconds
+        progress: list[tuple[float, int, int]] = []
+        last_said = began
+        while True:
+            statuses = await self.db.statuses(self.api.team_id, since, before)
+            final = sum(statuses.get(s, 0) for s in TERMINAL)
+            audited = await self.db.outcomes_audited(self.api.team_id, outcomes_since)
+            elapsed = max((utcnow() - released).total_seconds(), 0.0)
+            progress.append((round(elapsed, 2), final, audited))
+            if final >= n and audited >= n:
+                return Settled(statuses, audited, False, progress)
+            if time.monotonic() > deadline:
+                return Settled(statuses, audited, True, progress)
+            if time.monotonic() - last_said > 10:
+                say(f"{batch.tag}: {final}/{n} final, {audited}/{n} audited, {elapsed:.0f} s after release")
+                last_said = time.monotonic()
+            await asyncio.sleep(SETTLE_POLL_SECONDS)
+
+    async def lateness(self, batch: Batch) -> tuple[list[float], list[dict[str, Any]]]:
+        """published_at - scheduled_at of each published distribution of ``batch`` (scheduler API)."""
+        since, before = batch.window
+        items = await self.api.distributions(since, before)
+        late = [
+            (
+                dt.datetime.fromisoformat(d["published_at"]) - dt.datetime.fromisoformat(d["scheduled_at"])
+            ).total_seconds()
+            for d in items
+            if d["status"] == "published" and d["published_at"]
+        ]
+        return late, items
+
+    async def claim_buckets(self) -> Buckets:
+        return histogram_buckets(await self.api.metrics(self.stack.url("scheduler")), CLAIM_METRIC)
+
+
+def claim_lateness(after: Buckets, before: Buckets) -> dict[str, Any]:
+    """The due loop's own claim lateness (claim time - due time) over a phase, from its histogram."""
+    delta = bucket_delta(after, before)
+    total = max(delta.values(), default=0.0)
+    if total <= 0:
+        return {"claimed": 0}
+    return {
+        "claimed": int(total),
+        "p50_ms": round(histogram_quantile(0.5, delta) * 1000, 1),
+        "p99_ms": round(histogram_quantile(0.99, delta) * 1000, 1),
+        "source": f"{CLAIM_METRIC} (bucket-interpolated)",
+    }
+
+
+def lateness_json(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {"count": 0}
+    return summarise(values).as_ms()

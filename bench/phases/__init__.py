@@ -1,0 +1,1 @@
+"""The benchmark's phases, in the order :mod:`bench.cli` runs them."""

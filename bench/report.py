@@ -1,0 +1,291 @@
+"""The human-readable table and the target verdicts of a run (the JSON is the results dict itself)."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+WRAP = 118
+FLAT_RATIO = 1.5
+FLAT_SLACK_MS = 10.0
+"""The due loop's pass counts as flat if its p50 with the largest table is within FLAT_RATIO of the smallest's, or
+no more than FLAT_SLACK_MS slower (a few milliseconds of noise on a busy 2-core machine are not growth)."""
+
+
+def pass_ms(size: dict[str, Any]) -> float:
+    """What one due-loop pass that claims a full batch costs: the claim, then the outlook the loop always runs
+    after a claim that did not fill the batch (p50 of each)."""
+    return float(size["claim_batch_ms"]["p50"]) + float(size["outlook_ms"]["p50"])
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    goal: str
+    value: float | None
+    unit: str
+    met: bool | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"target": self.name, "goal": self.goal, "value": self.value, "unit": self.unit, "met": self.met}
+
+
+def _get(results: dict[str, Any], *path: str) -> Any:
+    node: Any = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def disturbed(results: dict[str, Any]) -> dict[str, list[str]]:
+    """Phases during which the broker or the database restarted (their figures include an outage)."""
+    return {
+        name: phase["disturbed"]
+        for name, phase in results.items()
+        if isinstance(phase, dict) and phase.get("disturbed")
+    }
+
+
+def targets(results: dict[str, Any]) -> list[Target]:
+    """Each of the issue's goals with this run's figure (reported, never asserted; no verdict on a disturbed
+    phase)."""
+    found = _targets(results)
+    phases = {"burst throughput": "burst", "lateness p99 at 100 posts/s": "precision", "claim latency": "scale"}
+    phases["audit ingest"] = "audit_ingest"
+    hit = disturbed(results)
+    return [Target(t.name, t.goal, t.value, t.unit, None) if phases.get(t.name) in hit else t for t in found]
+
+
+def _targets(results: dict[str, Any]) -> list[Target]:
+    found: list[Target] = []
+    burst = _get(results, "burst", "posts_per_second")
+    found.append(
+        Target("burst throughput", ">= 1,000 posts/s", burst, "posts/s", None if burst is None else burst >= 1000)
+    )
+    p99 = _get(results, "precision", "lateness_ms", "p99")
+    found.append(Target("lateness p99 at 100 posts/s", "<= 250 ms", p99, "ms", None if p99 is None else p99 <= 250))
+    sizes = _get(results, "scale", "sizes") or []
+    if len(sizes) >= 2:
+        small, large = pass_ms(sizes[0]), pass_ms(sizes[-1])
+        ratio = round(large / small, 2) if small else None
+        flat = ratio is not None and (ratio <= FLAT_RATIO or large - small <= FLAT_SLACK_MS)
+        goal = (
+            f"flat {sizes[0]['future_rows']:,} -> {sizes[-1]['future_rows']:,} rows (a due-loop pass, claim +"
+            f" outlook p50, within {FLAT_RATIO}x or +{FLAT_SLACK_MS:.0f} ms)"
+        )
+        found.append(Target("claim latency", goal, ratio, "x", None if ratio is None else flat))
+    audit = _get(results, "audit_ingest", "events_per_second")
+    found.append(
+        Target("audit ingest", ">= 10,000 events/s", audit, "events/s", None if audit is None else audit >= 10000)
+    )
+    idle = _get(results, "memory", "idle_rss_mib") or {}
+    services = {k: v for k, v in idle.items() if not k.startswith("sandbox-")}
+    worst = max(services.values(), default=None)
+    found.append(
+        Target("idle RSS per service", "<= 120 MB", worst, "MiB (largest)", None if worst is None else worst <= 120)
+    )
+    return found
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _ms(summary: dict[str, Any] | None, keys: Iterable[str] = ("p50", "p95", "p99", "max")) -> str:
+    if not summary or not summary.get("count"):
+        return "n/a"
+    return " / ".join(_fmt(summary.get(k)) for k in keys) + " ms"
+
+
+def _verdict(met: bool | None) -> str:
+    return {True: "met", False: "MISSED", None: "n/a"}[met]
+
+
+class Table:
+    """Rows of (label, value, note) under section headings, printed as aligned columns."""
+
+    def __init__(self, verdicts: dict[str, Target]) -> None:
+        self.rows: list[tuple[str, str, str]] = []
+        self.verdicts = verdicts
+
+    def section(self, title: str) -> None:
+        self.rows.append((title, "", ""))
+
+    def row(self, label: str, value: str, note: str = "") -> None:
+        self.rows.append(("  " + label, value, note))
+
+    def target(self, name: str) -> str:
+        t = self.verdicts.get(name)
+        return "" if t is None else f"target {t.goal}: {_verdict(t.met)}"
+
+    def lines(self) -> list[str]:
+        if not self.rows:
+            return []
+        data = [r for r in self.rows if r[1] or r[2]] or self.rows
+        width = max(len(r[0]) for r in data) + 2
+        value_width = max(len(r[1]) for r in data) + 2
+        return [f"{a:<{width}}{b:<{value_width}}{c}".rstrip() if b or c else a for a, b, c in self.rows]
+
+
+def _claim(claim: dict[str, Any] | None) -> str:
+    claim = claim or {}
+    return f"{claim.get('p50_ms', 'n/a')} / {claim.get('p99_ms', 'n/a')} ms"
+
+
+def _reference(t: Table, ref: dict[str, Any]) -> None:
+    t.section("reference: the broker on this machine (raw aio-pika, quorum queue, persistent, confirms)")
+    for loop in ("asyncio", "uvloop"):
+        r = ref.get(loop)
+        if r:
+            rate = f"{_fmt(r['publish_confirm_per_second'], 0)} msg/s"
+            t.row(f"publish-confirm, windows of {r['publish_window']} ({loop})", rate)
+            t.row(f"consume-ack, prefetch {r['prefetch']} ({loop})", f"{_fmt(r['consume_ack_per_second'], 0)} msg/s")
+
+
+def _late_release(t: Table, phase: dict[str, Any]) -> None:
+    release = phase.get("release") or {}
+    if release.get("approved_before_due") is False:
+        t.row(
+            "WARNING: seeding overran the due time", f"released {release.get('overrun_s')} s late", "lateness inflated"
+        )
+
+
+def _burst(t: Table, burst: dict[str, Any], ref: dict[str, Any]) -> None:
+    t.section(f"burst: {_fmt(burst['distributions'])} distributions over {burst['accounts']} accounts, due at once")
+    s = burst["seeding"]
+    note = f"{_fmt(s['count'])} in {s['seconds']} s, {s['concurrency']} concurrent"
+    t.row("seeding through the API", f"{_fmt(s['per_second'], 0)} distributions/s", note)
+    _late_release(t, burst)
+    t.row("published / final states", f"{_fmt(burst['published'])} / {burst['statuses']}")
+    t.row("last post on its platform", f"{_fmt(burst['seconds_to_last_on_platform'], 2)} s")
+    note = f"scheduler {burst['seconds_to_last_in_scheduler']} s, audit {burst['seconds_to_last_audited']} s"
+    t.row("all published and audited", f"{_fmt(burst['seconds_until_all_published_and_audited'], 2)} s", note)
+    t.row("posts per second (published and audited)", _fmt(burst["posts_per_second"]), t.target("burst throughput"))
+    onto = burst.get("posts_per_second_to_platform")
+    raw = (ref.get("uvloop") or {}).get("publish_confirm_per_second")
+    note = f"{onto / raw:.1%} of the raw publish-confirm rate (uvloop)" if onto and raw else ""
+    t.row("posts per second onto the platforms", _fmt(onto), note)
+    t.row("lateness p50 / p95 / p99 / max", _ms(burst["lateness_ms"]))
+    t.row("due loop claim lateness p50 / p99", _claim(burst.get("claim_lateness")), "the scheduler's histogram")
+    per_post = burst.get("cpu_ms_per_post") or {}
+    if per_post.get("total"):
+        top = ", ".join(f"{k} {v:.1f}" for k, v in list(per_post.items())[:5] if k != "total")
+        t.row("CPU per post, all processes", f"{per_post['total']:.1f} ms", top)
+
+
+def _precision(t: Table, precision: dict[str, Any]) -> None:
+    t.section(f"precision: {precision['rate_per_second']} posts/s, distinct due times, for {precision['seconds']} s")
+    _late_release(t, precision)
+    t.row("published / final states", f"{_fmt(precision['published'])} / {precision['statuses']}")
+    t.row("lateness p50 / p95 / p99 / max", _ms(precision["lateness_ms"]), t.target("lateness p99 at 100 posts/s"))
+    t.row("due loop claim lateness p50 / p99", _claim(precision.get("claim_lateness")))
+
+
+def _scale(t: Table, scale: dict[str, Any]) -> None:
+    t.section("scale: the due loop's queries with future distributions in the table (rows seeded by SQL)")
+    for size in scale["sizes"]:
+        label = f"{_fmt(size['scheduled_rows_in_table'])} scheduled"
+        explain = size.get("explain_execution_ms") or {}
+        server = "EXPLAIN ANALYZE {} ms"
+        t.row(
+            f"{label}: claim_due ({size['batch']} due), p50 / p99",
+            _ms(size["claim_batch_ms"], ("p50", "p99")),
+            server.format(explain.get("claim_due")),
+        )
+        t.row(
+            f"{label}: due_outlook, p50 / p99",
+            _ms(size["outlook_ms"], ("p50", "p99")),
+            server.format(explain.get("due_outlook")),
+        )
+        t.row(f"{label}: idle pass (nothing due), p50 / p99", _ms(size["idle_pass_ms"], ("p50", "p99")))
+        probe = size["probe"]
+        t.row(
+            f"{label}: due loop claim lateness p50 / p99", _claim(probe["claim_lateness"]), "the scheduler's histogram"
+        )
+        t.row(
+            f"{label}: {probe['rate_per_second']} posts/s probe, lateness p50 / p99",
+            _ms(probe["lateness_ms"], ("p50", "p99")),
+        )
+    flat = t.verdicts.get("claim latency")
+    if flat:
+        t.row(
+            "due-loop pass (claim + outlook p50), largest / smallest",
+            f"{_fmt(flat.value, 2)} x",
+            t.target("claim latency"),
+        )
+
+
+def _audit(t: Table, audit: dict[str, Any]) -> None:
+    t.section("audit ingest: valid events published straight to the broker")
+    t.row("events per second", _fmt(audit["events_per_second"]), t.target("audit ingest"))
+    per_event = (audit.get("cpu_ms_per_event") or {}).get("audit")
+    if per_event:
+        t.row("audit CPU per event", f"{per_event:.2f} ms")
+    counts = f"{_fmt(audit.get('events'))} / {_fmt(audit.get('rows'))} / {audit.get('seconds_to_last_row')} s"
+    t.row("events / rows / seconds", counts)
+
+
+def _memory(t: Table, memory: dict[str, Any], peak: dict[str, Any]) -> None:
+    t.section("memory: RSS per process, MiB (idle / peak under the burst)")
+    for name, idle in memory.get("idle_rss_mib", {}).items():
+        t.row(name, f"{_fmt(idle)} / {_fmt(peak.get(name))}")
+    worst = t.verdicts.get("idle RSS per service")
+    t.row("largest service idle RSS", _fmt(worst.value if worst else None), t.target("idle RSS per service"))
+
+
+def _verification(t: Table, verification: dict[str, Any]) -> None:
+    t.section("verification over the whole run")
+    for key, value in verification.items():
+        t.row(key.replace("_", " "), _fmt(value))
+
+
+def render(results: dict[str, Any]) -> str:
+    verdicts = {t.name: t for t in targets(results)}
+    table = Table(verdicts)
+    ref = results.get("reference") or {}
+    _reference(table, ref)
+    if results.get("burst"):
+        _burst(table, results["burst"], ref)
+    if results.get("precision"):
+        _precision(table, results["precision"])
+    if results.get("scale"):
+        _scale(table, results["scale"])
+    if results.get("audit_ingest"):
+        _audit(table, results["audit_ingest"])
+    if results.get("memory"):
+        _memory(table, results["memory"], (results.get("burst") or {}).get("peak_rss_mib", {}))
+    if results.get("verification"):
+        _verification(table, results["verification"])
+    machine = results.get("machine", {})
+    head = [
+        f"Herald benchmark {results.get('run_id', '')} ({results.get('mode', '')} run),"
+        f" started {results.get('started_at', '')}",
+        f"machine: {machine.get('cpu_model')}, {machine.get('cores')} cores, {machine.get('memory_gib')} GiB,"
+        f" Python {machine.get('python')}, RabbitMQ {machine.get('rabbitmq')}, PostgreSQL {machine.get('postgresql')},"
+        f" load average at start {machine.get('load_average_at_start')}",
+        "",
+    ]
+    tail = ["", "targets (reported, not asserted):"]
+    tail += [f"  {t.name}: {_fmt(t.value)} {t.unit} (goal {t.goal}) -> {_verdict(t.met)}" for t in verdicts.values()]
+    if results.get("error"):
+        tail += ["", f"the run did not finish: {results['error']}"]
+    for phase, reasons in disturbed(results).items():
+        tail += [f"DISTURBED {phase}: {'; '.join(reasons)} (no verdict: the figures include an outage)"]
+    findings = results.get("findings") or []
+    if findings:
+        tail += ["", "what limits the missed targets, and what would fix it:"]
+        for f in findings:
+            tail += textwrap.wrap(
+                f"[{f['target']}] {f['finding']}", WRAP, initial_indent="  - ", subsequent_indent="    "
+            )
+    return "\n".join(head + table.lines() + tail)

@@ -1,0 +1,95 @@
+"""How the benchmark spreads distributions over accounts and content, and reads profiles and results."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from bench.accounts import interleave
+from bench.client import Account
+from bench.findings import explain
+from bench.harness import contents_needed, plan
+from bench.profile import area, parse_frame, summarise
+from bench.report import render, targets
+from herald.contracts.platform import Platform
+
+
+def test_plan_gives_every_account_its_share_and_never_one_content_twice() -> None:
+    pairs = plan(10, 3)
+    assert Counter(account for _, account in pairs) == {0: 4, 1: 3, 2: 3}
+    assert len(set(pairs)) == len(pairs)
+    assert max(content for content, _ in pairs) + 1 == contents_needed(10, 3) == 4
+
+
+def test_interleave_alternates_platforms() -> None:
+    accounts = [Account(f"{p.value}{i}", p, "") for p in Platform for i in range(2)]
+    ordered = interleave(accounts)
+    assert [a.platform for a in ordered[:3]] == list(Platform)
+    assert sorted(a.id for a in ordered) == sorted(a.id for a in accounts)
+
+
+def test_profile_frames_are_attributed_to_their_library() -> None:
+    assert parse_frame("Ledger.claim (publishing/ledger.py:70)") == ("Ledger.claim", "publishing/ledger.py")
+    assert area("publishing/ledger.py") == "herald.publishing"
+    assert area("asyncpg/connection.py") == "asyncpg"
+    assert area("threading.py") == "stdlib.threading"
+    assert area("asyncio/runners.py") == "stdlib.asyncio"
+
+
+def test_profile_summary_counts_components_and_herald_callers() -> None:
+    collapsed = (
+        "main (kit/runtime.py:1);Ledger.claim (publishing/ledger.py:70);execute (sqlalchemy/engine/base.py:1) 3\n"
+        "main (kit/runtime.py:1);run_in_threadpool (fast_depends/utils.py:76) 1\n"
+    )
+    summary = summarise(collapsed)
+    assert summary["samples"] == 4
+    assert summary["through_component"]["sqlalchemy"] == 0.75
+    assert summary["through_component"]["DI thread hop (fast_depends run_in_threadpool, worker threads)"] == 0.25
+    assert summary["by_herald_caller"][0] == {"name": "publishing.ledger.Ledger.claim", "share": 0.75}
+
+
+def _results(**overrides: Any) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "run_id": "test",
+        "mode": "quick",
+        "burst": {"posts_per_second": 1200.0, "cpu_ms_per_post": {"total": 1.5}},
+        "precision": {"lateness_ms": {"count": 10, "p99": 300.0}},
+        "audit_ingest": {"events_per_second": 12000.0},
+        "memory": {"idle_rss_mib": {"scheduler": 100.0, "sandbox-x": 500.0}},
+    }
+    return results | overrides
+
+
+def test_targets_judge_each_goal_and_ignore_sandboxes_for_memory() -> None:
+    verdicts = {t.name: t.met for t in targets(_results())}
+    assert verdicts == {
+        "burst throughput": True,
+        "lateness p99 at 100 posts/s": False,
+        "audit ingest": True,
+        "idle RSS per service": True,
+    }
+
+
+def test_a_disturbed_phase_gets_no_verdict_and_is_said_so() -> None:
+    precision = {
+        "rate_per_second": 100,
+        "seconds": 60,
+        "published": 10,
+        "statuses": {"published": 10},
+        "lateness_ms": {"count": 10, "p50": 20.0, "p95": 30.0, "p99": 300.0, "max": 400.0},
+        "claim_lateness": {"p50_ms": 1.0, "p99_ms": 2.0},
+        "disturbed": ["PostgreSQL restarted"],
+    }
+    results = _results(precision=precision, burst=None)
+    verdicts = {t.name: t.met for t in targets(results)}
+    assert verdicts["lateness p99 at 100 posts/s"] is None
+    table = render(results)
+    assert "20.0 / 30.0 / 300.0 / 400.0 ms" in table
+    assert "DISTURBED precision: PostgreSQL restarted" in table
+    assert explain(results) == [{"target": "run", "finding": "disturbed phases (no verdict): precision"}]
+
+
+def test_a_missed_target_gets_a_finding() -> None:
+    findings = explain(_results(audit_ingest={"events_per_second": 900.0, "cpu_ms_per_event": {"audit": 1.2}}))
+    assert [f["target"] for f in findings] == ["lateness p99 at 100 posts/s", "audit ingest"]
+    assert "1.20 ms of CPU per event" in findings[1]["finding"]
