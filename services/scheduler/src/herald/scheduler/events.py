@@ -8,7 +8,9 @@ published if and only if the change committed. Distribution events carry the dis
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
+from typing import TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,6 +24,7 @@ from herald.contracts.distribution import (
     DistributionScheduled,
 )
 from herald.contracts.envelope import AmqpEnvelope
+from herald.contracts.platform import Platform
 from herald.contracts.publishing import PublishRequested
 from herald.kit import outbox
 from herald.scheduler.models import Content, Distribution, outbox_table
@@ -37,14 +40,30 @@ async def emit(conn: AsyncConnection, envelopes: EnvelopeFactory, *events: Event
     return [envelope.message_id for envelope in built]
 
 
+class _DistributionFields(TypedDict):
+    team_id: uuid.UUID
+    correlation_id: str
+    distribution_id: uuid.UUID
+    content_id: uuid.UUID
+    account_id: uuid.UUID
+    platform: Platform
+
+
+def _about(d: Distribution) -> _DistributionFields:
+    """The fields every event about a distribution carries (its id is the correlation id)."""
+    return {
+        "team_id": d.team_id,
+        "correlation_id": str(d.distribution_id),
+        "distribution_id": d.distribution_id,
+        "content_id": d.content_id,
+        "account_id": d.account_id,
+        "platform": d.platform,
+    }
+
+
 def scheduled(d: Distribution, actor: str, now: dt.datetime) -> DistributionScheduled:
     return DistributionScheduled(
-        team_id=d.team_id,
-        correlation_id=str(d.distribution_id),
-        distribution_id=d.distribution_id,
-        content_id=d.content_id,
-        account_id=d.account_id,
-        platform=d.platform,
+        **_about(d),
         actor=actor,
         occurred_at=now,
         scheduled_at=d.scheduled_at,
@@ -54,12 +73,7 @@ def scheduled(d: Distribution, actor: str, now: dt.datetime) -> DistributionSche
 
 def rescheduled(d: Distribution, previous: dt.datetime, actor: str, now: dt.datetime) -> DistributionRescheduled:
     return DistributionRescheduled(
-        team_id=d.team_id,
-        correlation_id=str(d.distribution_id),
-        distribution_id=d.distribution_id,
-        content_id=d.content_id,
-        account_id=d.account_id,
-        platform=d.platform,
+        **_about(d),
         actor=actor,
         occurred_at=now,
         previous_scheduled_at=previous,
@@ -70,12 +84,7 @@ def rescheduled(d: Distribution, previous: dt.datetime, actor: str, now: dt.date
 
 def cancelled(d: Distribution, reason: str, actor: str, now: dt.datetime) -> DistributionCancelled:
     return DistributionCancelled(
-        team_id=d.team_id,
-        correlation_id=str(d.distribution_id),
-        distribution_id=d.distribution_id,
-        content_id=d.content_id,
-        account_id=d.account_id,
-        platform=d.platform,
+        **_about(d),
         actor=actor,
         occurred_at=now,
         reason=reason,
@@ -84,12 +93,7 @@ def cancelled(d: Distribution, reason: str, actor: str, now: dt.datetime) -> Dis
 
 def missed(d: Distribution, late_by: float, grace: int, now: dt.datetime) -> DistributionMissed:
     return DistributionMissed(
-        team_id=d.team_id,
-        correlation_id=str(d.distribution_id),
-        distribution_id=d.distribution_id,
-        content_id=d.content_id,
-        account_id=d.account_id,
-        platform=d.platform,
+        **_about(d),
         actor=SYSTEM_ACTOR,
         occurred_at=now,
         scheduled_at=d.scheduled_at,
@@ -103,12 +107,7 @@ def publish_requested(
 ) -> PublishRequested:
     """Everything a platform publisher needs to publish ``d`` without asking the scheduler anything."""
     return PublishRequested(
-        team_id=d.team_id,
-        correlation_id=str(d.distribution_id),
-        distribution_id=d.distribution_id,
-        content_id=d.content_id,
-        account_id=d.account_id,
-        platform=d.platform,
+        **_about(d),
         actor=SYSTEM_ACTOR,
         occurred_at=now,
         title=title,
