@@ -83,10 +83,11 @@ def _wait_for_sample(port: int, query: str, proc: subprocess.Popen[bytes], data:
     while time.monotonic() < deadline:
         assert proc.poll() is None, (data / "prometheus.log").read_text()
         try:
-            result = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}, timeout=2).json()
-            if result["data"]["result"]:
-                return str(result["data"]["result"][0]["value"][1])
+            response = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}, timeout=2)
         except httpx.HTTPError:
-            pass
+            response = None
+        # While it starts, Prometheus answers 503 with a plain-text body: not ready yet, ask again.
+        if response is not None and response.status_code == 200 and response.json()["data"]["result"]:
+            return str(response.json()["data"]["result"][0]["value"][1])
         time.sleep(0.2)
     raise AssertionError(f"prometheus never had {query}:\n{(data / 'prometheus.log').read_text()[-3000:]}")
