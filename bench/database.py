@@ -15,7 +15,13 @@ import asyncpg
 T = TypeVar("T")
 RETRY_SECONDS = 120
 """How long a progress query keeps retrying while PostgreSQL is away (something else on the machine restarted it)."""
-TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.InterfaceError)
+TRANSIENT = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a pooled connection left mid-operation when the server went away
+)
 
 TERMINAL = ("published", "failed", "unconfirmed", "cancelled", "missed")
 OUTCOME_ACTIONS = ("content_published", "content_publish_failed", "content_publish_unconfirmed")

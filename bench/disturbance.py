@@ -7,7 +7,9 @@ that saw either is marked ``disturbed`` in the results: its figures include an o
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -17,6 +19,7 @@ from aio_pika.abc import AbstractConnection
 from bench.database import Database
 
 T = TypeVar("T", bound=dict[str, Any])
+RECONNECT_SECONDS = 120
 
 
 class Sentinel:
@@ -30,10 +33,21 @@ class Sentinel:
     def _on_close(self, *_: Any) -> None:
         self._lost = True
 
+    async def _connect(self) -> AbstractConnection:
+        """Connect, waiting up to RECONNECT_SECONDS for a broker that is still coming back."""
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        while True:
+            try:
+                return await aio_pika.connect(self._amqp_url, timeout=10)
+            except (OSError, aio_pika.exceptions.AMQPError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(1)
+
     async def arm(self) -> None:
         if self._connection is None or self._lost:
             self._lost = False
-            self._connection = await aio_pika.connect(self._amqp_url, timeout=120)
+            self._connection = await self._connect()
             # is_closed only reflects our own close(); a broker-side close runs the close callbacks
             self._connection.close_callbacks.add(self._on_close)
         self._postgres_started = await self._db.value("SELECT pg_postmaster_start_time()")

@@ -7,7 +7,7 @@ sample is the mean of the two middle values. Every function refuses empty input 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -110,11 +110,3 @@ def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float:
             return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
         lower_bound, lower_count = bound, count
     return lower_bound  # pragma: no cover - the +Inf bucket always holds the rank
-
-
-def spread(values: Iterable[float]) -> tuple[float, float]:
-    """(min, max) of ``values``."""
-    items = list(values)
-    if not items:
-        raise ValueError("spread of an empty sample")
-    return min(items), max(items)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import profile
-from bench.harness import Harness, claim_lateness, lateness_json, say, utcnow
+from bench.harness import Harness, claim_lateness, contents_needed, lateness_json, say, utcnow
 from bench.resources import CpuMeter
 from bench.stack import SERVICES
 from bench.stats import rate
@@ -23,7 +23,7 @@ PROGRESS_POINTS = 60
 
 
 async def run(h: Harness, size: int, profile_dir: Path | None) -> dict[str, Any]:
-    due_at = utcnow() + h.lead_time(size, -(-size // len(h.accounts)))
+    due_at = utcnow() + h.lead_time(size, contents_needed(size, len(h.accounts)))
     say(f"burst: seeding {size} distributions over {len(h.accounts)} accounts, all due at {due_at:%H:%M:%S}")
     batch = await h.seed("burst", [due_at] * size)
     say(f"burst: seeded at {batch.seeding.per_second:.0f}/s; releasing")

@@ -11,14 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bench.harness import Harness, claim_lateness, lateness_json, say, utcnow
+from bench.harness import Harness, claim_lateness, contents_needed, lateness_json, say, utcnow
 from bench.resources import CpuMeter
 
 
 async def run(h: Harness, rate: int, seconds: int, tag: str = "precision") -> dict[str, Any]:
     n = rate * seconds
     step = dt.timedelta(seconds=1 / rate)
-    first = utcnow() + h.lead_time(n, -(-n // len(h.accounts)))
+    first = utcnow() + h.lead_time(n, contents_needed(n, len(h.accounts)))
     due = [first + i * step for i in range(n)]
     say(f"{tag}: seeding {n} distributions ({rate}/s for {seconds} s), first due {first:%H:%M:%S}")
     batch = await h.seed(tag, due)

@@ -109,18 +109,23 @@ class Queries:
     async def close(self) -> None:
         await self.engine.dispose()
 
-    async def timed(self, call: Callable[[], Awaitable[Any]]) -> tuple[float, str, Any]:
-        """Run one repository call; its duration and the (last) statement it sent."""
+    async def timed(self, call: Callable[[], Awaitable[Any]]) -> tuple[float, list[tuple[str, Any]]]:
+        """Run one repository call; its duration and every statement it sent (due_outlook sends two)."""
         self.captured.clear()
         began = time.perf_counter()
         await call()
         elapsed = time.perf_counter() - began
-        statement, parameters = self.captured[-1]
-        return elapsed, statement, parameters
+        return elapsed, list(self.captured)
 
-    async def explain(self, conn: AsyncConnection, statement: str, parameters: Any) -> list[str]:
-        result = await conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
-        return [str(row[0]) for row in result]
+    async def explain(self, conn: AsyncConnection, statements: list[tuple[str, Any]]) -> list[str]:
+        """EXPLAIN (ANALYZE, BUFFERS) of each statement, plans one after the other."""
+        lines: list[str] = []
+        for i, (statement, parameters) in enumerate(statements):
+            if len(statements) > 1:
+                lines.append(f"-- statement {i + 1} of {len(statements)}")
+            result = await conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+            lines += [str(row[0]) for row in result]
+        return lines
 
 
 async def measure(queries: Queries, due: Rows) -> dict[str, Any]:
@@ -133,11 +138,11 @@ async def measure(queries: Queries, due: Rows) -> dict[str, Any]:
     async with queries.engine.connect() as conn:
         for i in range(REPEATS + 1):
             tx = await conn.begin()
-            claim_idle, _, _ = await queries.timed(lambda: repo.claim_due(conn, limit))
-            outlook_idle, _, _ = await queries.timed(lambda: repo.due_outlook(conn))
+            claim_idle, _ = await queries.timed(lambda: repo.claim_due(conn, limit))
+            outlook_idle, _ = await queries.timed(lambda: repo.due_outlook(conn))
             await due.insert(conn, 1, limit)  # visible to this transaction only; rolled back below
-            claim, claim_sql, claim_params = await queries.timed(lambda: repo.claim_due(conn, limit))
-            outlook, outlook_sql, outlook_params = await queries.timed(lambda: repo.due_outlook(conn))
+            claim, claim_sql = await queries.timed(lambda: repo.claim_due(conn, limit))
+            outlook, outlook_sql = await queries.timed(lambda: repo.due_outlook(conn))
             await tx.rollback()
             if i == 0:
                 continue  # warm-up: the first run prepares statements and fills caches
@@ -146,8 +151,8 @@ async def measure(queries: Queries, due: Rows) -> dict[str, Any]:
             outlooks.append(outlook)
         async with conn.begin() as tx:
             await due.insert(conn, 1, limit)
-            plans["claim_due"] = await queries.explain(conn, claim_sql, claim_params)
-            plans["due_outlook"] = await queries.explain(conn, outlook_sql, outlook_params)
+            plans["claim_due"] = await queries.explain(conn, claim_sql)
+            plans["due_outlook"] = await queries.explain(conn, outlook_sql)
             await tx.rollback()
     return {
         "batch": limit,
@@ -205,7 +210,6 @@ async def run(h: Harness, sizes: tuple[int, ...], probe_rate: int, probe_seconds
 
 
 def _execution_ms(lines: list[str]) -> float | None:
-    for line in lines:
-        if match := EXECUTION.search(line):
-            return float(match.group(1))
-    return None
+    """Server-side execution time of a plan (summed over its statements)."""
+    times = [float(match.group(1)) for line in lines if (match := EXECUTION.search(line))]
+    return round(sum(times), 3) if times else None
