@@ -1,22 +1,19 @@
 """X content rules: twitter-text v3 weighted length (conformance + cross-check) and the over-length policies.
 
-The cross-check corpus and its expected values live in ``data/x_weighted_lengths.json``, produced by the
-``twitter-text-parser`` package (X's documented Python example). When that package is importable the expected
-values are also recomputed live and must agree with the file. Regenerate the file (needs
-``twitter-text-parser`` and ``setuptools<81``) with ``uv run python -m tests.platforms.test_x_rules``.
+The cross-check corpus and its expected values live in ``data/x_weighted_lengths.json``, produced by the official
+twitter-text library (npm 3.1.0, run by Node: :mod:`tests.support.twitter_text_oracle`); the expected values are also
+recomputed live and must agree with the file. Regenerate it with ``uv run python -m tests.platforms.test_x_rules``.
+The much larger differential test against the same library is ``test_x_oracle.py``.
 """
 
 # ruff: noqa: RUF001  (CJK punctuation and typographic characters are the point of these tests)
 
 from __future__ import annotations
 
-import importlib
 import json
 import random
 import re
 import unicodedata
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ from herald.platforms.base import ContentRuleViolation, Draft, OverLengthPolicy
 from herald.platforms.x import XContentRules, count, weighted_length
 from herald.platforms.x.rules import ELLIPSIS
 from herald.platforms.x.urls import extract_urls
+from tests.support import twitter_text_oracle as oracle
 
 GOLDEN = Path(__file__).parent / "data" / "x_weighted_lengths.json"
 SEED = 20261128
@@ -81,7 +79,7 @@ def test_twitter_text_v3_conformance(description: str, text: str, expected_lengt
     assert counted.valid is expected_valid, description
 
 
-# -- cross-check against twitter-text-parser --------------------------------------------------------------------
+# -- cross-check against the official twitter-text --------------------------------------------------------------------
 
 POOLS: dict[str, list[str]] = {
     "word": ["hello", "world", "Herald", "post", "today", "launch", "a", "I", "we're", "don't", "v2.0", "e.g.",
@@ -119,18 +117,6 @@ def corpus(seed: int = SEED, size: int = SIZE) -> list[str]:
     return texts
 
 
-def twitter_text_parser() -> Callable[[str], Any] | None:
-    """``twitter_text.parse_tweet`` when installed (it also needs setuptools' pkg_resources), else None."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # its emoji module imports the deprecated pkg_resources
-            module = importlib.import_module("twitter_text")
-    except ImportError:
-        return None
-    parse: Callable[[str], Any] = module.parse_tweet
-    return parse
-
-
 def golden_cases() -> list[dict[str, Any]]:
     cases: list[dict[str, Any]] = json.loads(GOLDEN.read_text(encoding="utf-8"))["cases"]
     return cases
@@ -140,21 +126,23 @@ def test_golden_file_is_the_current_corpus() -> None:
     assert [case["text"] for case in golden_cases()] == corpus()
 
 
+def test_golden_file_is_twitter_texts_answer() -> None:
+    cases = golden_cases()
+    live = oracle.judge([case["text"] for case in cases])
+    assert [(j.weighted_length, j.valid) for j in live] == [(c["weightedLength"], c["valid"]) for c in cases]
+
+
 @pytest.mark.parametrize("case", golden_cases(), ids=lambda case: f"{len(case['text'])}ch")
 def test_counter_agrees_with_twitter_text(case: dict[str, Any]) -> None:
-    parse = twitter_text_parser()
-    expected = (case["weightedLength"], case["valid"])
-    if parse is not None:
-        live = parse(case["text"])
-        assert (live.weightedLength, live.valid) == expected, "golden file drifted from twitter-text-parser"
     counted = count(case["text"])
-    assert (counted.weighted_length, counted.valid) == expected
+    assert (counted.weighted_length, counted.valid) == (case["weightedLength"], case["valid"])
 
 
-def test_newer_emoji_sequences_count_once() -> None:
-    # twitter-text-parser 3.0.0 ships Unicode 11 emoji data and counts this Unicode 12 ZWJ sequence as 5;
-    # X (current twemoji) counts any ZWJ sequence as one emoji.
-    assert weighted_length("🧑🏽\u200d🚀") == 2
+def test_emoji_sequences_newer_than_x_knows_count_per_emoji() -> None:
+    # twitter-text 3.1.0 takes emoji from twemoji-parser 11 (Emoji 11.0): this Unicode 12 ZWJ sequence is not one
+    # emoji to it but a person with skin tone (2), a joiner (1) and a rocket (2). Counting it as 2 would accept
+    # posts X refuses.
+    assert weighted_length("🧑🏽\u200d🚀") == 5
     assert weighted_length("🫠") == 2
 
 
@@ -302,11 +290,13 @@ def test_over_length_policy_is_only_used_when_needed() -> None:
 
 
 def regenerate_golden_file() -> None:
-    """Record twitter-text-parser's answers for the corpus (run by hand; see the module docstring)."""
-    parse = twitter_text_parser()
-    assert parse is not None, "pip install twitter-text-parser 'setuptools<81'"
-    cases = [{"text": t, "weightedLength": parse(t).weightedLength, "valid": parse(t).valid} for t in corpus()]
-    source = "twitter-text-parser 3.0.0 parse_tweet (twitter-text v3 config)"
+    """Record the official twitter-text's answers for the corpus (run by hand; see the module docstring)."""
+    texts = corpus()
+    cases = [
+        {"text": t, "weightedLength": j.weighted_length, "valid": j.valid}
+        for t, j in zip(texts, oracle.judge(texts), strict=True)
+    ]
+    source = f"twitter-text {oracle.VERSION} parseTweet (npm, run by Node; v3 config)"
     GOLDEN.write_text(json.dumps({"source": source, "cases": cases}, ensure_ascii=False, indent=1) + "\n", "utf-8")
 
 
