@@ -19,6 +19,7 @@ from herald.platforms.x.counting import count
 from herald.platforms.x.emoji import EMOJI_PATTERN
 from herald.platforms.x.tlds import COUNTRY_TLDS, GENERIC_TLDS
 from herald.platforms.x.urls import extract_urls
+from herald.sandboxes.x import length as sandbox_length
 from tests.platforms import x_oracle_corpus as corpus
 from tests.support import twitter_text_oracle as oracle
 
@@ -94,6 +95,29 @@ def test_emoji_data_has_every_qualification_status() -> None:
 def test_known_disagreements_still_disagree(found: dict[str, list[Disagreement]]) -> None:
     every = {d.text for family in found.values() for d in family}
     assert set(KNOWN_DISAGREEMENTS) <= every, "a listed disagreement is gone: remove it from the list"
+
+
+# -- the X sandbox's own counter ---------------------------------------------------------------------------------------
+
+
+def sandbox_view(text: str) -> tuple[int, bool, tuple[tuple[int, int, str], ...]]:
+    judged = sandbox_length.judge(text)
+    valid = 0 < judged.weighted_length <= 280 and not judged.has_invalid_characters
+    return judged.weighted_length, valid, tuple((u.start, u.end, u.url) for u in sandbox_length.find_urls(text))
+
+
+def test_sandbox_counter_equals_twitter_text_on_its_conformance_texts(
+    judged: dict[str, list[tuple[str, oracle.Judgement]]],
+) -> None:
+    # The sandbox counts with twitter-text-parser, not Herald's code; on twitter-text's own conformance suite (and
+    # every TLD) it must answer exactly as the official library does.
+    for family in ("conformance", "tlds"):
+        differing = [
+            text
+            for text, judgement in judged[family]
+            if sandbox_view(text) != (judgement.weighted_length, judgement.valid, judgement.urls)
+        ]
+        assert not differing, f"{family}: {len(differing)} texts, e.g. {differing[:3]}"
 
 
 # -- Herald's data is twitter-text's -------------------------------------------------------------------------------

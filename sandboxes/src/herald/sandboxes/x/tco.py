@@ -7,7 +7,7 @@ import string
 import unicodedata
 from typing import Any
 
-from herald.platforms.x.urls import extract_urls
+from herald.sandboxes.x.length import find_urls
 
 _ALPHABET = string.digits + string.ascii_letters
 DISPLAY_URL_LENGTH = 23
@@ -34,7 +34,7 @@ def rewrite(text: str) -> tuple[str, list[dict[str, Any]]]:
     entities: list[dict[str, Any]] = []
     position = 0
     length = 0
-    for span in extract_urls(text):
+    for span in find_urls(text):
         before = text[position : span.start]
         short = shorten(span.url)
         pieces += [before, short]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -11,12 +10,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from herald.platforms.x.counting import V3, count
 from herald.sandboxes.faults import Fault, Operation
 from herald.sandboxes.ledger import StoredPost
 from herald.sandboxes.responses import accept_then_fail
 from herald.sandboxes.x import problems
 from herald.sandboxes.x.accounts import XUser
+from herald.sandboxes.x.length import judge
 from herald.sandboxes.x.runtime import XReject, XSandbox
 from herald.sandboxes.x.tco import rewrite
 from herald.sandboxes.x.views import TWEET_FIELDS, parse_fields, tweet_view
@@ -132,7 +131,7 @@ def _reject_unknown(body: dict[str, Any], allowed: frozenset[str], path: str) ->
 
 
 def _check_length(text: str, limit: int) -> None:
-    counted = count(text, dataclasses.replace(V3, max_weighted_length=limit))
+    counted = judge(text, limit)
     if counted.has_invalid_characters:
         raise XReject(problems.invalid_request("$.text: contains characters X does not accept (U+FFFE/FEFF/FFFF)."))
     if counted.weighted_length > limit:
