@@ -283,6 +283,26 @@ async def test_me_and_page_nodes(box: Box) -> None:
     assert user.json() == {"name": "Sandbox User", "id": USER_ID}
 
 
+async def test_every_node_and_edge_read_returns_the_id_even_when_fields_omit_it(box: Box) -> None:
+    # Graph answers a node's id whether or not ``fields`` names it, after the requested fields.
+    token = await box.mint()
+    post_id = (await box.post("with an id", token)).json()["id"]
+    node = await box.client.get(f"/v25.0/{post_id}", params={"access_token": token, "fields": "message"})
+    assert list(node.json().items()) == [("message", "with an id"), ("id", post_id)]
+    for edge in ("published_posts", "posts", "feed"):
+        listed = (await box.posts(token, path=f"/v25.0/{PAGE_ID}/{edge}", fields="message")).json()["data"]
+        assert listed, edge
+        assert all(set(item) == {"message", "id"} for item in listed), edge
+        assert post_id in [item["id"] for item in listed]
+    me = await box.client.get("/v25.0/me", params={"access_token": token, "fields": "name"})
+    assert me.json() == {"name": "Herald Sandbox Page", "id": PAGE_ID}
+    user_token = await box.mint(USER_ID)
+    accounts = await box.client.get("/v25.0/me/accounts", params={"access_token": user_token, "fields": "name"})
+    assert all(set(page) == {"name", "id"} for page in accounts.json()["data"])
+    created = await box.post("create with fields", token, fields="permalink_url")
+    assert set(created.json()) == {"id", "permalink_url"}
+
+
 # --- versions ------------------------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from facebook_business.adobjects.page import Page
+from facebook_business.adobjects.pagepost import PagePost
 from facebook_business.api import FacebookAdsApi
 from facebook_business.exceptions import FacebookRequestError
 from facebook_business.session import FacebookSession
@@ -87,6 +88,19 @@ def test_published_posts_cursor_pages_through_everything(base_url: str, control:
         Page(account, api=api).create_feed(params={"message": message})
     cursor = Page(account, api=api).get_published_posts(fields=["id", "message", "created_time"], params={"limit": 2})
     assert [post["message"] for post in cursor] == list(reversed(messages))
+
+
+def test_published_posts_with_explicit_fields_carry_usable_ids(base_url: str, control: httpx.Client) -> None:
+    # Graph returns every node's id whether or not ``fields`` asks for it; the SDK builds its objects from it.
+    account = f"2{uuid.uuid4().int % 10**14:014d}"
+    api = sdk(base_url, mint(control, account), version="v25.0")
+    messages = [text() for _ in range(3)]
+    created = [Page(account, api=api).create_feed(params={"message": message})["id"] for message in messages]
+    posts = list(Page(account, api=api).get_published_posts(fields=["message", "created_time"], params={"limit": 2}))
+    assert [post["id"] for post in posts] == list(reversed(created))
+    assert all(post.get_id() == post["id"] for post in posts)
+    latest = PagePost(posts[0].get_id(), api=api).api_get(fields=["message"])
+    assert (latest["id"], latest["message"]) == (created[-1], messages[-1])
 
 
 def test_a_transient_server_error_is_parsed(base_url: str, control: httpx.Client) -> None:

@@ -79,7 +79,11 @@ class GraphCall:
         raise Abort(self.error(spec, page_id=page_id, regain_minutes=regain_minutes))
 
     def fields(self, allowed: frozenset[str], default: tuple[str, ...], node_type: str) -> tuple[str, ...]:
-        """The ``fields`` parameter; an unknown field is Graph's ``(#100) Tried accessing nonexisting field``."""
+        """The ``fields`` parameter; an unknown field is Graph's ``(#100) Tried accessing nonexisting field``.
+
+        Graph returns a node's ``id`` whether or not ``fields`` names it (after the requested fields), on a node read
+        and on every node of an edge, so ``id`` is added when the node type has one.
+        """
         raw = self.param("fields")
         if not raw:
             return default
@@ -87,6 +91,8 @@ class GraphCall:
         for name in names:
             if name not in allowed:
                 self.fail(NO_SUCH_FIELD.with_message(NO_SUCH_FIELD.message.format(field=name, node=node_type)))
+        if "id" in allowed and "id" not in names:
+            names += ("id",)
         return names
 
     def int_param(self, name: str, default: int) -> int:
