@@ -1,4 +1,9 @@
-"""LinkedIn's own answers: error bodies and headers as the real API sends them (reference 2.2, 2.3, 2.4)."""
+"""LinkedIn's own answers: error bodies and headers as the real API sends them.
+
+https://learn.microsoft.com/en-us/linkedin/marketing/versioning,
+https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens and
+https://learn.microsoft.com/en-us/linkedin/shared/api-guide/concepts/rate-limits
+"""
 
 from __future__ import annotations
 
@@ -65,7 +70,8 @@ def version_missing() -> JSONResponse:
 
 
 def nonexistent_version(version: str) -> JSONResponse:
-    # The message spells the version YYYYMMDD even though the header is YYYYMM (reference 2.2 [OBS]).
+    # The message spells the version YYYYMMDD though the header is YYYYMM
+    # (https://learn.microsoft.com/en-us/linkedin/marketing/versioning; observed message).
     return service_error(426, f"Requested version {version[:6]}01 is not active", code="NONEXISTENT_VERSION")
 
 
@@ -78,12 +84,12 @@ def unreadable_body() -> JSONResponse:
 
 
 def schema_errors(lines: list[str]) -> JSONResponse:
-    """422 with one ``ERROR :: /path :: reason`` line per problem (reference 2.1, observed n8n thread)."""
+    """422 with one ``ERROR :: /path :: reason`` line per problem (observed answers to https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares/posts-api)."""
     return JSONResponse({"message": "".join(f"{line}\n" for line in lines), "status": 422}, status_code=422)
 
 
 def duplicate(existing_urn: str) -> JSONResponse:
-    """The observed 422 for a repeated commentary: the message names the existing post (reference 2.4)."""
+    """The observed 422 for a repeated commentary: the message names the existing post (not documented)."""
     return JSONResponse(
         {
             "errorDetailType": "com.linkedin.common.error.BadRequest",
@@ -103,10 +109,11 @@ def not_found(message: str = "Not Found") -> JSONResponse:
 
 
 def too_many_requests(until: dt.datetime | None, *, retry_after: bool) -> JSONResponse:
-    """429. Real LinkedIn sends no reset header [OBS]; the sandbox adds ``Retry-After`` unless configured not to.
+    """429. Real LinkedIn sends no reset header (observed); the sandbox adds ``Retry-After`` unless configured not to.
 
-    The message is the documented one; ``code``/``serviceErrorCode`` are [UNCERTAIN] in the reference (2.4): the
-    sandbox uses its suggested ``TOO_MANY_REQUESTS``/101.
+    The message is the documented one
+    (https://learn.microsoft.com/en-us/linkedin/shared/api-guide/concepts/rate-limits); ``code``/``serviceErrorCode``
+    are not documented: the sandbox uses ``TOO_MANY_REQUESTS``/101.
     """
     response = service_error(429, THROTTLE_MESSAGE, code="TOO_MANY_REQUESTS", service_error_code=101)
     if retry_after and until is not None:
@@ -116,7 +123,7 @@ def too_many_requests(until: dt.datetime | None, *, retry_after: bool) -> JSONRe
 
 
 def next_utc_midnight() -> dt.datetime:
-    """LinkedIn's daily limits reset at midnight UTC (reference 2.4)."""
+    """LinkedIn's daily limits reset at midnight UTC (https://learn.microsoft.com/en-us/linkedin/shared/api-guide/concepts/rate-limits)."""
     tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
     return dt.datetime.combine(tomorrow, dt.time(), tzinfo=dt.UTC)
 
@@ -143,5 +150,5 @@ def missing_parameter(name: str) -> JSONResponse:
 
 
 def created(urn: str) -> Response:
-    """201, the new id in ``x-restli-id``, and an empty body (reference 0.1)."""
+    """201, the new id in ``x-restli-id``, and an empty body (https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares/posts-api)."""
     return Response(status_code=201, headers={"x-restli-id": urn})

@@ -59,7 +59,8 @@ Faults (``POST /_sandbox/faults``)
     and then answers 503, drops the connection, or holds the answer ``latency_ms``; ``latency`` delays the call.
 
 Rate limits
-    LinkedIn's limits are daily, unpublished, and reset at midnight UTC; its 429 carries no reset header [OBS].
+    LinkedIn's limits are daily, unpublished, and reset at midnight UTC; its 429 carries no reset header
+    (https://learn.microsoft.com/en-us/linkedin/shared/api-guide/concepts/rate-limits; observed).
     The sandbox adds ``Retry-After`` (seconds) to every 429 so that clients' hint handling can be tested; set
     ``send_retry_after=False`` for the bare real form. Successful answers carry no rate-limit headers, as on
     LinkedIn. ``daily_post_limit`` (off by default so benchmarks are not throttled) emulates the ~150 posts per

@@ -1,4 +1,8 @@
-"""LinkedIn OAuth 2.0 endpoints: auto-approved consent, token exchange and refresh, introspection (reference 2.3)."""
+"""LinkedIn OAuth 2.0 endpoints: auto-approved consent, token exchange and refresh, introspection.
+
+https://learn.microsoft.com/en-us/linkedin/shared/authentication/authorization-code-flow and
+https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens
+"""
 
 from __future__ import annotations
 
@@ -118,7 +122,7 @@ class Authorization:
                 _text(form, "refresh_token") or "", client_id=_text(form, "client_id") or ""
             )
         except GrantRejected:
-            # LinkedIn says invalid_request, not invalid_grant (reference 0.2); configurable for other clients.
+            # LinkedIn has been observed to say invalid_request, not invalid_grant; configurable for other clients.
             return answers.oauth_error(400, self.config.refresh_error, answers.DEAD_GRANT)
         return JSONResponse(token_answer(grant))
 
@@ -127,7 +131,8 @@ def token_answer(grant: Grant) -> dict[str, Any]:
     """``access_token, expires_in, refresh_token, refresh_token_expires_in, scope`` (official client formatter).
 
     ``refresh_token_expires_in`` counts down: the refresh token has a fixed 365-day TTL that refreshing does not
-    extend (reference 2.3). The OIDC ``id_token`` is not issued. Scopes come back comma-separated.
+    extend (https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens). The OIDC
+    ``id_token`` is not issued. Scopes come back comma-separated.
     """
     now = dt.datetime.now(dt.UTC)
     answer: dict[str, Any] = {"access_token": grant.access_token, "expires_in": _seconds(grant.expires_at, now)}

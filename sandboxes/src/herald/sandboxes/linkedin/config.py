@@ -45,12 +45,14 @@ class LinkedInSandboxConfig(BaseModel):
         default=("openid", "profile", "email", "w_member_social"),
         description="Scopes of a token minted through /_sandbox/tokens with no scopes.",
     )
-    # Tokens (reference 2.3): 60-day access tokens; 365-day refresh tokens with a fixed TTL, not rotated.
+    # Tokens (https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens): 60-day
+    # access tokens; 365-day refresh tokens with a fixed TTL.
     access_token_ttl: dt.timedelta = dt.timedelta(days=60)
     refresh_token_ttl: dt.timedelta = dt.timedelta(days=365)
     issue_refresh_tokens: bool = Field(default=True, description="False: an app without programmatic refresh.")
     refresh_error: str = Field(default="invalid_request", description="OAuth error for a dead refresh token.")
-    # Versions (reference 2.2): monthly YYYYMM, each active about a year. None: relative to the current month.
+    # Versions (https://learn.microsoft.com/en-us/linkedin/marketing/versioning): monthly YYYYMM, each active about a
+    # year. None: relative to the current month.
     oldest_active_version: str | None = None
     newest_active_version: str | None = None
     inactive_versions: frozenset[str] = frozenset()

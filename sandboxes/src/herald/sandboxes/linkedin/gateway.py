@@ -36,7 +36,9 @@ class Gateway:
             return refused
         protocol = request.headers.get("x-restli-protocol-version")
         if self.config.require_restli_protocol and protocol != "2.0.0":
-            # Sandbox strictness: LinkedIn requires the header (reference 2.1); the exact refusal is not documented.
+            # LinkedIn requires the header
+            # (https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares/posts-api); the exact
+            # refusal is not documented.
             return answers.illegal_argument("X-Restli-Protocol-Version: 2.0.0 is required for this resource")
         return self._authenticated(request, request.headers["linkedin-version"].strip())
 

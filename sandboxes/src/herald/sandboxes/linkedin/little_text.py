@@ -1,9 +1,11 @@
-"""How LinkedIn shows a ``commentary`` written in little text format (reference 2.5).
+"""How LinkedIn shows a ``commentary`` written in little text format.
+
+https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares/little-text-format
 
 Escaped reserved characters show as themselves, ``@[Name](urn:li:person:…)`` mentions as their name, hashtag
 templates and bare ``#word`` hashtags as ``#word``. Any other unescaped reserved character makes LinkedIn drop the
-rest of the text while still answering 201 [OBS]; the sandbox reproduces that, so a client that forgets to escape
-sees its post truncated in ``/_sandbox/posts`` (field ``rendered``).
+rest of the text while still answering 201 (observed, not documented); the sandbox reproduces that, so a client that
+forgets to escape sees its post truncated in ``/_sandbox/posts`` (field ``rendered``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Who may post or read as an author (reference 2.1 permissions, 2.6 read-back)."""
+"""Who may post or read as an author (the permissions of https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares/posts-api)."""
 
 from __future__ import annotations
 

@@ -108,7 +108,8 @@ class Posts:
         if not may_post(caller, post.data["author"], self.config):
             return answers.access_denied(f"partnerApiPostsExternal.DELETE.{resource_version(caller)}")
         self.state.posts.delete(urn)
-        return Response(status_code=204)  # 204 per reference 2.1, marked [UNCERTAIN] there
+        # 204: https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares/posts-api
+        return Response(status_code=204)
 
     def _refusal(self, caller: Caller, body: dict[str, Any]) -> Response | None:
         """Schema, permission, length, duplicate and daily-quota checks, in that order."""
@@ -164,7 +165,9 @@ class Posts:
 def entity(post: StoredPost) -> dict[str, Any]:
     """A stored post as ``GET /rest/posts`` shows it: the commentary as sent, times in epoch milliseconds.
 
-    The field set follows the reference's example (2.6), whose exact shape is marked [UNCERTAIN].
+    The field set follows the example of
+    https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares/posts-api; fields it does not
+    show are omitted.
     """
     millis = int(post.created_at.timestamp() * 1000)
     fields = {name: post.data[name] for name in ENTITY_FIELDS if name in post.data}

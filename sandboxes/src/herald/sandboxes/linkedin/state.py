@@ -49,7 +49,7 @@ def new_state(config: LinkedInSandboxConfig) -> LinkedInState:
         access_ttl=config.access_token_ttl,
         refresh_ttl=config.refresh_token_ttl,
         issue_refresh=config.issue_refresh_tokens,
-        rotate_refresh=False,  # LinkedIn hands back the same refresh token (reference 2.3)
+        rotate_refresh=False,  # the same refresh token, its TTL counting down (see config.py: programmatic refresh)
         clients=dict(config.clients),
     )
     return LinkedInState(tokens=tokens)

@@ -1,7 +1,8 @@
 """Schema checks of a ``POST /rest/posts`` body, reported the Rest.li way: ``ERROR :: /path :: reason`` lines.
 
-Required fields and the "unrecognized field" wording are observed (reference 2.1); the enum and type wordings
-follow Rest.li's data validator and are the sandbox's best guess.
+Required fields follow https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares/posts-api
+and the "unrecognized field" wording is observed; the enum and type wordings follow Rest.li's data validator and are
+the sandbox's best guess.
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ def _content(value: object) -> list[str]:
         return found
     if not isinstance(article, dict):
         return [*found, _line("/content/article", "is not a record")]
-    # title is required with source (reference 2.1: "source + title required", title's requiredness [UNCERTAIN]).
+    # source and title go together in the article examples of
+    # https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares/posts-api
+    # (title's requiredness is the sandbox's reading).
     found += _fields("/content/article", article, ("source", "title"), ARTICLE)
     return found + _string("/content/article/source", article.get("source"))
 

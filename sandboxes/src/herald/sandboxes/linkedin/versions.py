@@ -1,4 +1,4 @@
-"""``LinkedIn-Version`` enforcement: monthly versions, each active for about a year (reference 2.2)."""
+"""``LinkedIn-Version`` enforcement: monthly versions, each active for about a year (https://learn.microsoft.com/en-us/linkedin/marketing/versioning)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Who is calling: the token, its kind (user or Page), and what it may do.
 
 The token is read from the ``access_token`` parameter (documented) or an ``Authorization: Bearer|OAuth`` header;
-reference §3.1 marks header acceptance [UNCERTAIN for emulator — accept all], so the sandbox accepts all forms.
+only the parameter is documented (https://developers.facebook.com/docs/graph-api/overview) and clients use both, so
+the sandbox accepts all forms.
 """
 
 from __future__ import annotations

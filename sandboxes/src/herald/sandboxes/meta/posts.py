@@ -35,7 +35,7 @@ from herald.sandboxes.meta.injection import finish, take_fault
 from herald.sandboxes.meta.usage import buc_header
 from herald.sandboxes.oauth import TokenRejected
 
-# Reference §3.5 (Postiz maxLength 63206, widely cited).
+# Not documented by Meta; 63206 is the limit widely cited by clients (e.g. Postiz).
 MESSAGE_LIMIT = 63_206
 POST_FIELDS = frozenset(
     {"id", "message", "created_time", "updated_time", "permalink_url", "is_published", "scheduled_publish_time"}
@@ -43,7 +43,9 @@ POST_FIELDS = frozenset(
 DEFAULT_POST_FIELDS = ("created_time", "message", "id")  # what Graph returns without ``fields``
 PAGE_FIELDS = frozenset({"id", "name", "category"})
 USER_FIELDS = frozenset({"id", "name"})
-PERMALINK = "https://www.facebook.com/{page_id}/posts/{number}"  # reference §3.1 [UNCERTAIN] pattern
+# Not documented: clients should read ``permalink_url``
+# (https://developers.facebook.com/docs/graph-api/reference/page/feed); this is the commonly seen pattern.
+PERMALINK = "https://www.facebook.com/{page_id}/posts/{number}"
 DEFAULT_LIMIT, MAX_LIMIT = 25, 100
 _TRUE, _FALSE = frozenset({"true", "1"}), frozenset({"false", "0"})
 

@@ -67,7 +67,8 @@ class MetaSandbox:
         """The Page token a user token yields for one of its Pages (stable per user token).
 
         Page tokens from a long-lived (or non-expiring) user token never expire; from a short-lived one they
-        expire with it (reference §3.3 and the 190/463 row of §3.4). Revoking the user (simulated password
+        expire with it (https://developers.facebook.com/docs/facebook-login/guides/access-tokens; error 190/463 in
+        https://developers.facebook.com/docs/graph-api/guides/error-handling). Revoking the user (simulated password
         change) invalidates them, see :func:`herald.sandboxes.meta.auth.authenticate`.
         """
         key = (user.access_token, page_id)

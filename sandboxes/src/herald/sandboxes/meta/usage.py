@@ -1,4 +1,4 @@
-"""Meta's usage headers and the per-Page Business Use Case (BUC) call budget (reference §3.4 "Rate limits").
+"""Meta's usage headers and the per-Page Business Use Case (BUC) call budget (https://developers.facebook.com/docs/graph-api/overview/rate-limiting).
 
 Values are *percent of the limit*: ``X-App-Usage: {"call_count":28,"total_time":25,"total_cputime":25}`` for
 app/user tokens; ``X-Business-Use-Case-Usage: {"<page id>":[{"type":"pages","call_count":..,

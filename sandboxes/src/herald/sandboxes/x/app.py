@@ -1,8 +1,10 @@
 """The X (Twitter API v2) sandbox: ``python -m herald.sandboxes x`` or ``create_app(XSandboxConfig(...))``.
 
-Faithful enough that tweepy works against it unchanged apart from the host (reference platforms.md sections 1, 5
-and 8). Tokens are OAuth 2.0 user access tokens issued by the sandbox's own token endpoint or minted with
-``POST /_sandbox/tokens`` (a token minted with no scopes may do everything).
+Faithful enough that tweepy works against it unchanged apart from the host
+(https://docs.x.com/x-api/posts/manage-tweets/quickstart and
+https://docs.x.com/fundamentals/authentication/oauth-2-0/authorization-code). Tokens are OAuth 2.0 user access tokens
+issued by the sandbox's own token endpoint or minted with ``POST /_sandbox/tokens`` (a token minted with no scopes
+may do everything).
 
 Routes
     ``GET  /healthz``

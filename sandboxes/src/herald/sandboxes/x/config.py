@@ -22,8 +22,8 @@ class RateLimitRule(BaseModel):
     window_seconds: int = Field(ge=1)
 
 
-# [DOC x-api/fundamentals/rate-limits.mdx, 2026]. The manage-posts guide says 200 / 15 min for POST /2/tweets;
-# the reference marks the two pages as disagreeing [UNCERTAIN]: the rate-limit table (100) is used.
+# https://docs.x.com/x-api/fundamentals/rate-limits. The manage-posts migration guide says 200 / 15 min for
+# POST /2/tweets; the two pages disagree, and the rate-limit table (100) is used.
 DEFAULT_RATE_LIMITS: dict[str, RateLimitRule] = {
     "tweets.create": RateLimitRule(limit=100, window_seconds=900),
     "tweets.create.app24h": RateLimitRule(limit=10_000, window_seconds=86_400),
@@ -31,7 +31,8 @@ DEFAULT_RATE_LIMITS: dict[str, RateLimitRule] = {
     "tweets.lookup": RateLimitRule(limit=900, window_seconds=900),
     "users.tweets": RateLimitRule(limit=900, window_seconds=900),
     "users.me": RateLimitRule(limit=75, window_seconds=900),
-    # Not documented by X [UNCERTAIN]; only reported in the headers of injected token-endpoint 429s.
+    # Not in X's rate-limit table (https://docs.x.com/x-api/fundamentals/rate-limits): a sandbox choice, only reported
+    # on injected token-endpoint 429s.
     "oauth2.token": RateLimitRule(limit=300, window_seconds=900),
 }
 
@@ -50,7 +51,8 @@ class XSandboxConfig(BaseModel):
         description="App-only bearer tokens: refused on user-context endpoints with 403 unsupported-authentication.",
     )
     access_token_ttl_seconds: int = 7200
-    # Not documented by X [UNCERTAIN: commonly believed ~6 months].
+    # X documents the 2-hour access token but no refresh-token lifetime
+    # (https://docs.x.com/fundamentals/authentication/oauth-2-0/authorization-code): a sandbox choice.
     refresh_token_ttl_days: int | None = 180
     refresh_failure_error: Literal["invalid_request", "invalid_grant"] = Field(
         default="invalid_request", description="X really sends invalid_request; invalid_grant is a test switch."
@@ -58,7 +60,8 @@ class XSandboxConfig(BaseModel):
     max_weighted_length: int = 280
     long_post_accounts: frozenset[str] = Field(default=frozenset(), description="X Premium accounts.")
     long_post_max_weighted_length: int = 25_000
-    # X's duplicate window is not documented [UNCERTAIN]; identical text within it is refused.
+    # X documents the duplicate refusal, not its window
+    # (https://docs.x.com/x-api/fundamentals/response-codes-and-errors): a sandbox choice.
     duplicate_window_seconds: int = 86_400
     enforce_rate_limits: bool = Field(default=True, description="False: count and report, never refuse.")
     rate_limits: dict[str, RateLimitRule] = Field(

@@ -2,7 +2,7 @@
 
 It deliberately does not use Herald's counter (``herald.platforms``): a sandbox that counted with the code it tests
 would share that code's blind spots. It uses ``twitter-text-parser``, an independent Python port of twitter-text
-(the library X publishes for counting: https://docs.x.com/resources/fundamentals/counting-characters), written by
+(the library X publishes for counting: https://docs.x.com/fundamentals/counting-characters), written by
 other people from the same specification. tests/platforms/test_x_oracle.py proves it equal to the official library
 (npm twitter-text 3.1.0) on twitter-text's conformance texts.
 

@@ -1,4 +1,5 @@
-"""X's own error bodies (reference platforms.md section 1.4) and the fault names the sandbox can inject."""
+"""X's own error bodies (https://docs.x.com/x-api/fundamentals/response-codes-and-errors) and the fault names the
+sandbox can inject."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ DUPLICATE = {
     "title": "Forbidden",
     "status": 403,
 }
-# Status for over-long text is reported both as 400 and 403 [UNCERTAIN]; 403 (same family as duplicate) is used.
+# Over-long text is reported both as 400 and 403 by developers
+# (https://docs.x.com/x-api/fundamentals/response-codes-and-errors names neither); 403 is used.
 TOO_LONG = {"detail": "Your Tweet text is too long.", "type": "about:blank", "title": "Forbidden", "status": 403}
 NOT_PERMITTED = {
     "title": "Forbidden",
@@ -42,7 +44,7 @@ CLIENT_FORBIDDEN = {
     "reason": "client-not-enrolled",
     "type": f"{PROBLEMS}/client-forbidden",
 }
-# [UNCERTAIN] wording for replying to a missing post (observed in client libraries' issue trackers).
+# Wording for replying to a missing post as reported in client libraries' issue trackers (not documented).
 REPLY_NOT_VISIBLE = {
     "detail": "You attempted to reply to a Tweet that is deleted or not visible to you.",
     "type": "about:blank",
@@ -76,8 +78,9 @@ INTERNAL_ERROR = {
     "status": 500,
 }
 
-# v1.1 posting is not available to current API access levels: code 453 [OBS, widely reported; not in the
-# reference]. The sandbox serves only /2/, so every /1.1/ endpoint answers this.
+# v1.1 posting is not available to current API access levels: code 453 (observed and widely reported; not in
+# https://docs.x.com/x-api/fundamentals/response-codes-and-errors). The sandbox serves only /2/, so every /1.1/
+# endpoint answers this.
 V1_NOT_AVAILABLE = {
     "errors": [
         {

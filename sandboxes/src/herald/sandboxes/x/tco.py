@@ -26,8 +26,9 @@ def shorten(url: str) -> str:
 def rewrite(text: str) -> tuple[str, list[dict[str, Any]]]:
     """The text X returns (NFC, URLs replaced by t.co links, ``& < >`` escaped) and its ``entities.urls``.
 
-    The escaping is reported by the community rather than documented [UNCERTAIN]; it is emulated so that clients
-    match read-back text robustly. Entity indexes refer to the unescaped text, as on X.
+    The escaping is reported by developers rather than documented (https://docs.x.com/x-api/posts/lookup/introduction
+    shows no escaped example); it is emulated so that clients match read-back text robustly. Entity indexes refer to
+    the unescaped text, as on X.
     """
     text = unicodedata.normalize("NFC", text)
     pieces: list[str] = []

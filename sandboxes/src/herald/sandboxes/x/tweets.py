@@ -66,7 +66,8 @@ def tweets_router(sandbox: XSandbox) -> APIRouter:
             raise XReject(_refused_fields(refused, headers))
         post = sandbox.state.posts.get(tweet_id)
         if post is None:
-            # Missing posts: 200 with a resource-not-found error (the docs also mention 404 [UNCERTAIN]).
+            # Missing posts: 200 with a resource-not-found error;
+            # https://docs.x.com/x-api/fundamentals/response-codes-and-errors also lists 404.
             return problems.x_json({"errors": [problems.not_found("tweet", "id", tweet_id)]}, 200, headers)
         return problems.x_json({"data": tweet_view(post, fields)}, 200, headers)
 
@@ -76,7 +77,8 @@ def tweets_router(sandbox: XSandbox) -> APIRouter:
         headers = sandbox.headers(sandbox.take_quota("tweets.delete", user.id))
         post = sandbox.state.posts.get(tweet_id)
         if post is not None and post.account != user.account:
-            # [UNCERTAIN] exact wording; X refuses deleting someone else's post with a 403.
+            # X refuses deleting someone else's post with a 403
+            # (https://docs.x.com/x-api/fundamentals/response-codes-and-errors); the wording is the sandbox's.
             body = {**problems.NOT_PERMITTED, "detail": "You are not allowed to delete this Tweet."}
             return problems.problem(body, 403, headers)
         deleted = post is not None and sandbox.state.posts.delete(tweet_id)
@@ -112,7 +114,8 @@ def _validate(sandbox: XSandbox, user: XUser, body: dict[str, Any]) -> tuple[str
         # The sandbox has no media upload, so no media id can be valid.
         raise XReject(problems.invalid_request("Your media IDs are invalid."))
     if not text:
-        # [UNCERTAIN] wording: text is "Required unless media is provided" (OpenAPI).
+        # A post needs text or media (https://docs.x.com/x-api/posts/manage-tweets/quickstart); the wording is the
+        # sandbox's.
         raise XReject(problems.invalid_request("$.text: is missing but it is required"))
     _check_length(text, sandbox.max_length(user.account))
     if sandbox.duplicate_of(user.account, text) is not None:
@@ -123,7 +126,8 @@ def _validate(sandbox: XSandbox, user: XUser, body: dict[str, Any]) -> tuple[str
 def _reject_unknown(body: dict[str, Any], allowed: frozenset[str], path: str) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
-        # [UNCERTAIN] wording of X's JSON-schema validator; the shape (400 invalid-request) is X's.
+        # The shape (400 invalid-request, https://docs.x.com/x-api/fundamentals/response-codes-and-errors) is X's; the
+        # validator's wording is the sandbox's.
         message = (
             f"{path}.{unknown[0]}: is not defined in the schema and the schema does not allow additional properties"
         )
