@@ -1,7 +1,8 @@
 """Herald's X count against the official twitter-text library (npm 3.1.0, run by Node): the oracle.
 
 Every input family of :mod:`tests.platforms.x_oracle_corpus` (every emoji-test.txt sequence, twitter-text's own
-conformance texts, every TLD, internationalised and mixed-direction domains, seeded random mixes) goes to ONE node
+conformance texts, every TLD, internationalised and mixed-direction domains, seeded random mixes of words, URLs, emoji
+and CJK, and seeded "soup" of URL fragments glued without spaces) goes to ONE node
 process; Herald's weighted length, validity and URL extraction must agree with it on every text. A text on which
 they may still disagree is listed in ``KNOWN_DISAGREEMENTS`` with the reason, and even then Herald never counts
 lower than X (a lower count accepts posts X refuses).
@@ -66,7 +67,7 @@ def disagreements(judged_texts: list[tuple[str, oracle.Judgement]]) -> list[Disa
     return found
 
 
-@pytest.mark.parametrize("family", ["emoji", "conformance", "tlds", "idn", "random"])
+@pytest.mark.parametrize("family", ["emoji", "conformance", "tlds", "idn", "random", "soup"])
 def test_herald_counts_like_twitter_text(
     judged: dict[str, list[tuple[str, oracle.Judgement]]], found: dict[str, list[Disagreement]], family: str
 ) -> None:
@@ -82,6 +83,7 @@ def test_every_family_is_large_enough(judged: dict[str, list[tuple[str, oracle.J
     assert sizes["tlds"] >= 5 * 1500
     assert sizes["idn"] >= 2000
     assert sizes["random"] == corpus.RANDOM_TEXTS
+    assert sizes["soup"] == corpus.SOUP_TEXTS
 
 
 def test_emoji_data_has_every_qualification_status() -> None:

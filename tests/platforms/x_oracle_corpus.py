@@ -140,6 +140,25 @@ def random_texts(emoji: list[str], size: int = RANDOM_TEXTS, seed: int = SEED) -
     return texts
 
 
+SOUP_TEXTS = 2000
+# Pieces that stress the URL grammar where JavaScript and Python differ: case folding (dotless and dotted I, long s,
+# Kelvin and Angstrom signs), astral characters (two UTF-16 units), ideographic and full-width dots, directional
+# marks, invalid characters, and protocol, subdomain and TLD fragments glued without spaces.
+SOUP_ATOMS = [
+    *"abcxyzABCXYZ0129.-_/:?#&=@$()[]!,;'%+~|* \n\t", "http://", "https://", "www.", ".com", ".co", ".jp", ".рф",
+    ".中国", "xn--", "t.co/", ".みんな", ".ไทย", *"ıİſKÅéüßЖжΣσς例日本。．｡＠＃", "\u200e", "\u202e", "\u2066",
+    "\u061c", "\ufeff", "\ufe0f", "\ufe0e", "\u200d", "\u3000", "\u00a0", "\U0001f600", "\U00020000",
+    "\U0001f1eb\U0001f1f7",
+]  # fmt: skip
+
+
+def soup_texts(emoji: list[str], size: int = SOUP_TEXTS, seed: int = SEED) -> list[str]:
+    """Seeded texts of 1 to 60 pieces glued together without separators (the URL grammar's corner cases)."""
+    rng = random.Random(seed)
+    atoms = SOUP_ATOMS + emoji[::40]
+    return ["".join(rng.choice(atoms) for _ in range(rng.randint(1, 60))) for _ in range(size)]
+
+
 def corpus() -> dict[str, list[str]]:
     """Every input family, by name."""
     return {
@@ -148,4 +167,5 @@ def corpus() -> dict[str, list[str]]:
         "tlds": tld_texts(),
         "idn": idn_texts(),
         "random": random_texts(emoji_sequences()),
+        "soup": soup_texts(emoji_sequences()),
     }

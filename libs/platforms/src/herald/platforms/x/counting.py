@@ -1,14 +1,18 @@
 """X's weighted post length: the twitter-text v3 rules (``config/v3.json``, ``parseTweet``).
 
+X documents the rules at https://docs.x.com/fundamentals/counting-characters and points to its twitter-text library
+(https://github.com/twitter/twitter-text) as the authority; this module agrees with that library (npm 3.1.0) on every
+input of tests/platforms/test_x_oracle.py.
+
 * The text is NFC-normalised first and counted as normalised.
-* Every URL counts ``transformedURLLength`` (23), whatever its length.
-* Every emoji sequence counts ``defaultWeight`` (2).
+* Every URL counts ``transformedURLLength`` (23), whatever its length (see :mod:`herald.platforms.x.urls`).
+* Every emoji twitter-text recognises counts ``defaultWeight`` (2) (see :mod:`herald.platforms.x.emoji`).
 * Every other code point weighs 1 inside the v3 ranges (Latin and most Western scripts, some punctuation) and 2
   elsewhere (CJK, most other scripts, astral characters).
 * A post is valid when ``0 < weighted length <= 280`` and it has none of U+FFFE, U+FEFF, U+FFFF.
 
-Unlike the ``twitter-text-parser`` Python port, CR LF is counted as two characters, as the reference JavaScript
-implementation does (the safe direction).
+Unlike the ``twitter-text-parser`` Python port, CR LF is counted as two characters, as the official JavaScript
+implementation does.
 """
 
 from __future__ import annotations
@@ -68,8 +72,7 @@ class TextCount:
 def count(text: str, config: WeightConfig = V3) -> TextCount:
     """Count ``text`` the way X does."""
     normalized = unicodedata.normalize("NFC", text)
-    url_weight = config.transformed_url_length * config.scale
-    atoms = {u.start: (_skip(normalized, u), url_weight) for u in extract_urls(normalized)}
+    atoms = {u.start: _url_atom(normalized, u, config) for u in extract_urls(normalized)}
     for start, end in emoji_spans(normalized):
         atoms.setdefault(start, (end, config.default_weight))
     total = 0
@@ -89,20 +92,23 @@ def count(text: str, config: WeightConfig = V3) -> TextCount:
     )
 
 
-def _skip(text: str, url: UrlSpan) -> int:
-    """Where counting resumes after ``url``: twitter-text skips the reported URL's length in UTF-16 units.
+def _url_atom(text: str, url: UrlSpan, config: WeightConfig) -> tuple[int, int]:
+    """Where counting resumes after ``url`` and what the URL weighs.
 
-    That is the span's end, except for the one quirk where twitter-text reports a URL shorter than its span (see
-    :class:`~herald.platforms.x.urls.UrlSpan`): the rest of the span is then counted character by character.
+    twitter-text skips the reported URL's length in UTF-16 units. That is the span's end, except for the one quirk
+    where twitter-text reports a URL shorter than its span (see :class:`~herald.platforms.x.urls.UrlSpan`): the rest
+    of the span is then counted character by character, and if the skip ends inside an astral character, its second
+    UTF-16 half is counted on its own (default weight).
     """
+    weight = config.transformed_url_length * config.scale
     if text[url.start : url.end] == url.url:
-        return url.end
+        return url.end, weight
     units = sum(2 if ord(char) > 0xFFFF else 1 for char in url.url)
     index = url.start
     while units > 0 and index < len(text):
         units -= 2 if ord(text[index]) > 0xFFFF else 1
         index += 1
-    return index
+    return index, weight + (config.default_weight if units < 0 else 0)
 
 
 def weighted_length(text: str, config: WeightConfig = V3) -> int:

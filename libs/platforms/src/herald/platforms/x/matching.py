@@ -1,7 +1,8 @@
 """Matching a prepared post against what X stored, for read-back (reconciliation).
 
-X rewrites the text it stores: every URL becomes ``https://t.co/<10 chars>`` and (per community reports, [UNCERTAIN]
-in the reference) ``&``, ``<`` and ``>`` come back HTML-escaped. Both sides are therefore compared with every URL
+X rewrites the text it stores: every URL becomes ``https://t.co/<10 chars>``
+(https://docs.x.com/fundamentals/counting-characters) and, per developers' reports rather than the documentation,
+``&``, ``<`` and ``>`` come back HTML-escaped. Both sides are therefore compared with every URL
 replaced by one placeholder, NFC-normalised, with whitespace runs collapsed; the returned text is tried both as
 given and with the three entities unescaped.
 """

@@ -1,9 +1,11 @@
 """URL extraction as X does it when it counts a post's length and rewrites links to t.co.
 
-A re-implementation of the twitter-text extractor grammar (``twitter/twitter-text`` ``extractUrlsWithIndices``),
-sized for what Herald posts: protocol URLs (``http``/``https``) and protocol-less domains whose TLD is known (see
-:mod:`herald.platforms.x.tlds`). Each URL counts 23 towards the weighted length whatever its real length, so a URL
-the extractor misses is counted character by character (too long, never too short).
+A re-implementation of twitter-text's ``extractUrlsWithIndices`` (https://github.com/twitter/twitter-text, npm 3.1.0,
+which https://docs.x.com/fundamentals/counting-characters names as the authority): protocol URLs (``http``/``https``)
+and protocol-less domains whose TLD twitter-text knows (see :mod:`herald.platforms.x.tlds`). Each URL counts 23
+towards the weighted length whatever its real length, so a URL found where X finds none, or missed where X finds one,
+counts differently from X; tests/platforms/test_x_oracle.py holds it to the official library, quirks included (its
+JavaScript regexes run on UTF-16 code units with ``/i`` case folding, and its own ``idna`` check).
 """
 
 from __future__ import annotations
@@ -101,14 +103,15 @@ def extract_urls(text: str) -> list[UrlSpan]:
     dead_end = 0  # candidates before this, inside a label run that cannot lead to a domain, are skipped
     # twitter-text's pattern prefers taking a first character that may precede a URL as that preceding character
     # over the start of the text, so a URL starting at index 1 wins over one starting at 0 ("łt.co" -> "t.co").
-    if _LEADING.match(view) and (leading := _URL.match(view, 1)) is not None:
+    # An astral first character splits instead (its second half starts the domain): the loop handles that.
+    if _LEADING.match(view) and not _astral(view[0]) and (leading := _URL.match(view, 1)) is not None:
         end = _extend_with_path_and_query(view, leading.end())
         spans.extend(_accept(text, leading, end))
         next_start = end + 1
     for candidate in _CANDIDATE.finditer(view):
         start = candidate.start()
         # The character after a URL is the next one's preceding character, unless it is astral and splits.
-        split = candidate.group("split") is not None or (start == next_start - 1 and ord(view[start]) > 0xFFFF)
+        split = candidate.group("split") is not None or (start in (0, next_start - 1) and _astral(view[start]))
         is_protocol = candidate.end() - start > 1
         if start < next_start - split or (start < dead_end and not is_protocol):
             continue
@@ -123,6 +126,10 @@ def extract_urls(text: str) -> list[UrlSpan]:
         spans.extend(_accept(text, match, end, split))
         next_start = end + 1
     return spans
+
+
+def _astral(char: str) -> bool:
+    return ord(char) > 0xFFFF
 
 
 def _run_end(text: str, start: int) -> int:
@@ -155,11 +162,22 @@ def _accept(text: str, match: re.Match[str], end: int, split: bool = False) -> l
     start = match.start("url")
     url = text[start:end]
     protocol = text[match.start("protocol") : match.end("protocol")] or "https://"
-    if not _valid_domain(domain, match.string[match.start("domain") : match.end("domain")], url, protocol):
+    checked_domain, checked_url = domain, url
+    if split:
+        # twitter-text's domain starts with the second UTF-16 half of the astral character: that is what it checks.
+        checked_domain = _low_surrogate(domain[0]) + domain[1:]
+        checked_url = _low_surrogate(url[0]) + url[1:]
+    if not _valid_domain(
+        checked_domain, match.string[match.start("domain") : match.end("domain")], checked_url, protocol
+    ):
         return []
     if match.group("protocol"):
         return _with_protocol(start, url, match.string[start:end])
     return _without_protocol(text, match, end, split)
+
+
+def _low_surrogate(char: str) -> str:
+    return chr(0xDC00 + ((ord(char) - 0x10000) & 0x3FF)) if _astral(char) else char
 
 
 def _valid_domain(domain: str, domain_view: str, url: str, protocol: str) -> bool:
