@@ -41,14 +41,26 @@ def _tool(name: str) -> str:
     return path
 
 
+def _installed_as_locked() -> bool:
+    """Every package of ``package-lock.json`` is in ``node_modules`` at its locked version."""
+    locked = json.loads((ORACLE_DIR / "package-lock.json").read_text(encoding="utf-8"))["packages"]
+    for path, entry in locked.items():
+        if not path:
+            continue  # the root project itself
+        manifest = ORACLE_DIR / path / "package.json"
+        if not manifest.exists() or json.loads(manifest.read_text(encoding="utf-8")).get("version") != entry["version"]:
+            return False
+    return True
+
+
 def ensure_installed() -> None:
-    """``npm ci`` in the oracle folder unless its locked packages are already there."""
-    if (NODE_MODULES / "twitter-text" / "package.json").exists():
+    """``npm ci`` in the oracle folder unless its locked packages are already there, at their locked versions."""
+    if _installed_as_locked():
         return
     npm = _tool("npm")
     with (ORACLE_DIR / ".install.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (NODE_MODULES / "twitter-text" / "package.json").exists():
+        if _installed_as_locked():
             return
         result = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
