@@ -31,9 +31,6 @@ def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
     """Wire a publisher for ``settings.platform``. Nothing is opened until the app's lifespan starts."""
     platform = settings.platform
     runtime = ServiceRuntime(settings, schema=f"publisher_{platform.value}", migrations=MIGRATIONS)
-    assert runtime.broker is not None
-    assert runtime.events is not None
-    assert runtime.engine is not None
     broker = runtime.broker
     http = httpx.AsyncClient(
         timeout=settings.platforms.for_platform(platform).timeout_seconds,

@@ -27,7 +27,7 @@ from herald.contracts.accounts import AccountConnected, AccountDisconnected, Acc
 from herald.contracts.base import SYSTEM_ACTOR, Event
 from herald.contracts.envelope import ReceivedEvent
 from herald.contracts.publishing import PublishFailed, PublishRetryScheduled, PublishSucceeded, PublishUnconfirmed
-from herald.kit.outbox import wait_first
+from herald.kit.pg_notify import wait_first
 from herald.scheduler import events
 from herald.scheduler import repository as repo
 from herald.scheduler.events import EnvelopeFactory
