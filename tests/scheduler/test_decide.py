@@ -6,6 +6,7 @@ the outcome against the last one applied (newer, stale, re-delivered). Pure: no 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from typing import Any
@@ -21,7 +22,7 @@ from herald.contracts.publishing import (
     PublishSucceeded,
     PublishUnconfirmed,
 )
-from herald.scheduler.models import DistributionStatus, Outcome
+from herald.scheduler.models import Distribution, DistributionStatus, Outcome
 from herald.scheduler.tracking import NOTHING_APPLIED, RANK, Order, Standing, decide, report_of
 
 pytestmark = pytest.mark.fast
@@ -133,3 +134,13 @@ def test_each_event_reduces_to_its_outcome_order_and_columns() -> None:
 def test_a_distribution_that_never_had_an_outcome_stands_before_any() -> None:
     assert Standing(S.QUEUED).applied == NOTHING_APPLIED
     assert decide(Standing(S.QUEUED), Outcome.RETRY_SCHEDULED, (1, 0, T0)) is S.RETRYING
+
+
+def test_a_distributions_standing_is_its_status_and_last_applied_outcome() -> None:
+    blank: dict[str, Any] = {field.name: None for field in dataclasses.fields(Distribution)}
+    never = Distribution(**blank | {"status": S.QUEUED, "last_attempt": 0, "last_outcome_rank": 0})
+    assert Standing.of(never) == Standing(S.QUEUED, NOTHING_APPLIED)
+    retried = Distribution(
+        **blank | {"status": S.RETRYING, "last_attempt": 2, "last_outcome_rank": 0, "last_outcome_at": T0}
+    )
+    assert Standing.of(retried) == Standing(S.RETRYING, (2, 0, T0))

@@ -132,7 +132,7 @@ def report_of(event: OutcomeEvent) -> Report:
             outcome = Outcome.FAILED
             history = {"error_class": event.error_class, "message": event.message, "http_status": event.http_status}
             changes = {"failure_reason": event.reason.value, "failure_message": event.message}
-        case PublishUnconfirmed():
+        case _:  # PublishUnconfirmed
             outcome = Outcome.UNCONFIRMED
             history = {"error_class": event.error_class, "message": event.reason, "http_status": event.http_status}
             changes = {"failure_message": event.reason}
