@@ -1,7 +1,8 @@
 """In-memory fakes of what the publishing pipeline depends on: one per Protocol of ``herald.publishing.ports``,
 plus a scripted platform client and content rules. They hold to the same contracts as the real adapters (the
 ledger's claim, reopen and hold rules are those of ``herald.publishing.ledger``), so a decision tested against them
-is the decision made in production; the real adapters are tested on the real database, broker and sandboxes.
+is the decision made in production (``test_ledger_contract.py`` runs the same checks on the fake ledger and on the
+real one); the real adapters are tested on the real database, broker and sandboxes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from herald.contracts.base import SYSTEM_ACTOR, Event
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import PublishRequested
+from herald.kit.clock import Clock
 from herald.platforms.base import (
     Account,
     ContentRules,
@@ -55,7 +57,7 @@ class ManualClock:
 class FakeLedger:
     """The ledger's rules on a dict: claim (with reopen on a new replay marker), transitions, account holds."""
 
-    def __init__(self, clock: ManualClock) -> None:
+    def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self.rows: dict[uuid.UUID, Delivery] = {}
         self.holds: dict[uuid.UUID, dt.datetime] = {}
