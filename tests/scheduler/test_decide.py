@@ -58,6 +58,9 @@ def orderings(outcome: Outcome) -> list[tuple[str, Order, Order, bool]]:
         ("first outcome", NOTHING_APPLIED, (1, rank, T0), True),
         ("next attempt", (1, final, T0), (2, rank, T0 - dt.timedelta(minutes=1)), True),  # attempt beats clock
         ("older attempt arriving late", (2, retry, T0), (1, rank, T0 + dt.timedelta(hours=1)), False),
+        # An operator's replay starts a new generation at attempt 1: older by order than the run it follows, so only
+        # its success moves the distribution (the earlier run's failure was final).
+        ("replayed generation back at attempt 1", (3, final, T0), (1, rank, T0 + dt.timedelta(days=1)), False),
         ("re-delivery of the applied outcome", (2, rank, T0), (2, rank, T0), False),
         ("same attempt and kind, later", (2, rank, T0), (2, rank, T0 + dt.timedelta(seconds=1)), True),
         ("same attempt and kind, earlier", (2, rank, T0), (2, rank, T0 - dt.timedelta(seconds=1)), False),
