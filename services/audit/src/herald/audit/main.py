@@ -26,6 +26,8 @@ def build(settings: AuditSettings) -> tuple[ServiceRuntime, FastAPI]:
     """The runtime and the app of one audit service instance (no I/O happens until the app starts)."""
     runtime = ServiceRuntime(settings, schema=SCHEMA, migrations=MIGRATIONS, public_api=True)
     broker, events, engine, api_keys = runtime.broker, runtime.events, runtime.engine, runtime.api_keys
+    if broker is None or events is None or engine is None or api_keys is None:
+        raise RuntimeError("the audit service needs a broker, a database and the API-key store")
     metrics = AuditMetrics(runtime.registry)
     repository = AuditRepository(engine)
     recorder = BatchRecorder(
