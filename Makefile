@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: install run demo test lint typecheck contracts-generate clean bench chaos
+.PHONY: install run demo test test-fast lint typecheck contracts-generate clean bench chaos
 
 install:  ## install uv (if missing) and the locked workspace
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -24,6 +24,9 @@ typecheck: install
 
 test: lint typecheck  ## ruff, mypy and the whole pytest suite (real PostgreSQL and RabbitMQ)
 	$(UV) run --frozen pytest --ignore=tests/chaos
+
+test-fast: install  ## only the tests that need no broker, database or process, with coverage of the decision code
+	$(UV) run --frozen pytest -m fast --cov=herald.publishing --cov=herald.scheduler --cov-branch --cov-report=term
 
 chaos: install  ## fault scenarios on the whole stack as processes; briefly restarts the local RabbitMQ and PostgreSQL
 	$(UV) run --frozen pytest tests/chaos -m chaos

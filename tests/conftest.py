@@ -20,12 +20,22 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
-from testcontainers.community.postgres import PostgresContainer
-from testcontainers.community.rabbitmq import RabbitMqContainer
 
+INFRASTRUCTURE_FIXTURES = frozenset({"amqp_base_url", "amqp_url", "database_base_url", "database_url"})
+"""The session fixtures that reach RabbitMQ or PostgreSQL (lazy: only tests that ask for them create anything)."""
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 RUN_ID = uuid.uuid4().hex[:8]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked ``fast`` must not reach the infrastructure, even through another fixture."""
+    for item in items:
+        if item.get_closest_marker("fast") is None:
+            continue
+        reached = INFRASTRUCTURE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if reached:
+            raise pytest.UsageError(f"{item.nodeid} is marked fast but uses {', '.join(sorted(reached))}")
 
 
 def _with_path(url: str, path: str) -> str:
@@ -70,6 +80,10 @@ def _from_container(kind: str) -> str:
             " local service) and no Docker engine for testcontainers: integration tests cannot run",
             returncode=3,
         )
+    # Imported here: testcontainers is slow to import and only needed when no local service is reachable.
+    from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415
+    from testcontainers.community.rabbitmq import RabbitMqContainer  # noqa: PLC0415
+
     if kind == "RabbitMQ":
         rabbit = RabbitMqContainer("rabbitmq:3.10-management").start()
         return f"amqp://guest:guest@{rabbit.get_container_host_ip()}:{rabbit.get_exposed_port(5672)}/"

@@ -20,7 +20,6 @@ def main() -> None:
     runtime = ServiceRuntime(settings)
     out = Path(os.environ["SAMPLE_OUT"])
     delay = float(os.environ.get("SAMPLE_DELAY", "0.3"))
-    assert runtime.broker is not None
 
     @runtime.broker.subscriber(RabbitQueue(os.environ["SAMPLE_QUEUE"], durable=True), channel=Channel(prefetch_count=2))
     async def handle(message: RabbitMessage) -> None:

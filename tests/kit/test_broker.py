@@ -14,7 +14,7 @@ from herald.contracts.envelope import from_amqp
 from herald.contracts.examples import example_for
 from herald.contracts.publishing import PublishRequested
 from herald.contracts.routing import EVENTS_EXCHANGE
-from herald.kit.broker import EventPublisher, PublishFailed, build_broker, declare_exchanges
+from herald.kit.broker import EventPublisher, PublishNotConfirmed, build_broker, declare_exchanges
 from herald.kit.settings import ServiceSettings
 
 
@@ -71,7 +71,7 @@ async def test_unroutable_publish_raises(broker: RabbitBroker) -> None:
     publisher = EventPublisher(broker, source="/herald/kit-test", timeout=5)
     envelope = publisher.envelope(example_for(PublishRequested))
     unroutable = dataclasses.replace(envelope, exchange=lonely.name, routing_key="nobody.listens.here")
-    with pytest.raises(PublishFailed):
+    with pytest.raises(PublishNotConfirmed):
         await publisher.publish_envelope(unroutable)
 
 

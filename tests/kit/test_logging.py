@@ -6,6 +6,8 @@ import pytest
 
 from herald.kit.logging import JsonFormatter, RedactingFilter, correlation_id, redact, register_secret
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize(
     ("raw", "secret"),

@@ -3,6 +3,8 @@ from pydantic import SecretStr, ValidationError
 
 from herald.kit.settings import Environment, ServiceSettings, load_settings
 
+pytestmark = pytest.mark.fast
+
 
 class WithSecret(ServiceSettings):
     bootstrap_secret: SecretStr = SecretStr("changeme")

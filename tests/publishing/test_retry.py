@@ -6,6 +6,8 @@ import pytest
 
 from herald.publishing.retry import DEFAULT_TIERS_MS, backoff_ms, choose_tier, plan_hold, plan_retry
 
+pytestmark = pytest.mark.fast
+
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 MIN = 60_000
 

@@ -13,6 +13,7 @@ from herald.scheduler.settings import SchedulerSettings
 from tests.scheduler.support import Instance
 
 
+@pytest.mark.fast
 def test_the_placeholder_bootstrap_secret_is_refused_outside_development() -> None:
     assert SchedulerSettings().bootstrap_secret.get_secret_value() == "dev-bootstrap-secret"
     with pytest.raises(ValidationError, match="HERALD_BOOTSTRAP_SECRET holds a placeholder"):
@@ -21,6 +22,7 @@ def test_the_placeholder_bootstrap_secret_is_refused_outside_development() -> No
     assert (real.service_name, real.http_port, real.db_schema) == ("scheduler", 8001, "scheduler")
 
 
+@pytest.mark.fast
 def test_settings_come_from_herald_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HERALD_MISFIRE_THRESHOLD_SECONDS", "30")
     monkeypatch.setenv("HERALD_DUE_MAX_SLEEP_SECONDS", "5")

@@ -18,6 +18,7 @@ def at(local: str, zone: str, how: DstResolution = DstResolution.REJECT) -> dt.d
     return resolve(RequestedTime(local_time=local, timezone=zone, dst_resolution=how)).at
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     ("local", "zone", "how", "expected"),
     [
@@ -43,11 +44,13 @@ def test_local_times_resolve_to_the_right_instant(
     assert at(local, zone, how) == expected
 
 
+@pytest.mark.fast
 def test_a_resolution_choice_does_not_change_unambiguous_times() -> None:
     for how in DstResolution:
         assert at("2030-07-15T09:00:00", "Europe/Berlin", how) == dt.datetime(2030, 7, 15, 7, 0, tzinfo=UTC)
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     ("local", "zone", "words"),
     [
@@ -65,6 +68,7 @@ def test_gaps_and_overlaps_are_refused_unless_resolved(local: str, zone: str, wo
     assert "'earlier'" in refused.value.message
 
 
+@pytest.mark.fast
 def test_offsets_are_honoured_and_the_zone_kept_for_display() -> None:
     resolved = resolve(RequestedTime(publish_at="2030-07-15T09:00:00-07:00", timezone="America/Los_Angeles"))
     assert resolved.at == dt.datetime(2030, 7, 15, 16, 0, tzinfo=UTC)

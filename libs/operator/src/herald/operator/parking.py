@@ -30,7 +30,8 @@ from aiormq.exceptions import ChannelNotFoundEntity
 from prometheus_client import CollectorRegistry
 
 from herald.contracts.platform import Platform
-from herald.kit.broker import EventPublisher, PublishFailed, build_broker
+from herald.kit.broker import EventPublisher, PublishNotConfirmed, build_broker
+from herald.kit.clock import utc_now
 from herald.kit.consumers import REPLAYED_AT_HEADER
 from herald.operator.messages import (
     DEAD_SUFFIX,
@@ -79,10 +80,6 @@ class ReplayReport:
     @property
     def ok(self) -> bool:
         return not self.failed and not self.unaudited and not self.not_found
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _parked(queue: str, message: AbstractIncomingMessage) -> ParkedMessage:
@@ -190,7 +187,7 @@ class ParkingLot:
         """
         target = target or work_queue_of(queue)
         report = ReplayReport(queue, target)
-        started = _now()
+        started = utc_now()
         wanted = set(message_ids)
         async with self._channel() as reader, self._channel(confirms=True) as writer, self._events() as events:
             parking = await self._passive(reader, queue)
@@ -216,7 +213,7 @@ class ParkingLot:
         note: str | None,
     ) -> None:
         key = parked.message_id or f"(no id, parked at {parked.parked_at})"
-        now = _now()
+        now = utc_now()
         try:
             await writer.default_exchange.publish(
                 aio_pika.Message(
@@ -240,7 +237,7 @@ class ParkingLot:
             return
         try:
             await events.publish(replayed_event(parked, report.target_queue, note, now))
-        except PublishFailed:
+        except PublishNotConfirmed:
             # The copy is in the work queue: keeping the original parked would let a later replay duplicate it.
             log.exception("replayed without its MessageReplayed event", extra={"message_id": key})
             report.unaudited.append(key)

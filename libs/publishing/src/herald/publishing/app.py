@@ -31,9 +31,6 @@ def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
     """Wire a publisher for ``settings.platform``. Nothing is opened until the app's lifespan starts."""
     platform = settings.platform
     runtime = ServiceRuntime(settings, schema=f"publisher_{platform.value}", migrations=MIGRATIONS)
-    assert runtime.broker is not None
-    assert runtime.events is not None
-    assert runtime.engine is not None
     broker = runtime.broker
     http = httpx.AsyncClient(
         timeout=settings.platforms.for_platform(platform).timeout_seconds,
@@ -42,13 +39,15 @@ def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
     topology = PublisherTopology(platform, settings.retry_tiers_ms, settings.delivery_limit)
     metrics = PublisherMetrics.create(runtime.registry, platform, topology.work_queue)
     ledger = Ledger(runtime.engine)
+    kit = build_kit(platform, settings.platforms, http)
     pipeline = PublishPipeline(
-        kit=build_kit(platform, settings.platforms, http),
+        client=kit.client,
+        rules=kit.rules,
         ledger=ledger,
         tokens=TokenClient(
             http, settings.tokens_url, settings.service_token.get_secret_value(), settings.token_cache_seconds
         ),
-        events=runtime.events,
+        outcomes=runtime.events,
         metrics=metrics,
         tiers_ms=settings.retry_tiers_ms,
         in_flight_grace=dt.timedelta(seconds=settings.in_flight_grace_seconds),
@@ -59,6 +58,7 @@ def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
         intake=Intake(broker, runtime.events, topology.work_queue),
         pipeline=pipeline,
         ledger=ledger,
+        outcomes=runtime.events,
         topology=topology,
         metrics=metrics,
         publish_timeout=settings.publish_timeout_seconds,

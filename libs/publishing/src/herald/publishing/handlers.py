@@ -1,4 +1,7 @@
-"""The work-queue subscriber: decode, hand to the pipeline, carry out its decision on the message."""
+"""The work-queue subscriber: decode, hand to the pipeline, carry out its decision on the message.
+
+:meth:`PublisherHandler._carry_out` is the one place a :data:`~herald.publishing.decisions.Decision` is carried out.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +17,12 @@ from herald.contracts.operations import ParkCategory
 from herald.contracts.publishing import PublishRequested
 from herald.kit.consumers import ATTEMPT_HEADER, REPLAYED_AT_HEADER, RETRY_REASON_HEADER, Intake
 from herald.kit.logging import correlation_id
+from herald.publishing.attempt import Attempt
+from herald.publishing.decisions import Ack, Decision, Park, Retry
 from herald.publishing.ledger import Ledger
 from herald.publishing.metrics import PublisherMetrics
-from herald.publishing.service import Action, Decision, PublishPipeline
+from herald.publishing.ports import OutcomeSink
+from herald.publishing.service import PublishPipeline
 from herald.publishing.topology import PublisherTopology
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,7 @@ class PublisherHandler:
         intake: Intake,
         pipeline: PublishPipeline,
         ledger: Ledger,
+        outcomes: OutcomeSink,
         topology: PublisherTopology,
         metrics: PublisherMetrics,
         publish_timeout: float,
@@ -39,6 +46,7 @@ class PublisherHandler:
         self._intake = intake
         self._pipeline = pipeline
         self._ledger = ledger
+        self._outcomes = outcomes
         self._topology = topology
         self._metrics = metrics
         self._timeout = publish_timeout
@@ -67,9 +75,8 @@ class PublisherHandler:
             elif isinstance(event, PublishRequested) and event.platform is self._topology.platform:
                 headers = message.headers or {}
                 replay = headers.get(REPLAYED_AT_HEADER)
-                decision = await self._pipeline.process(
-                    event, _attempt(headers), replay=replay if isinstance(replay, str) else None
-                )
+                attempt = Attempt(event, _attempt(headers), replay if isinstance(replay, str) else None)
+                decision = await self._pipeline.process(attempt)
                 await self._carry_out(message, decision, event)
             else:
                 await self._intake.park(
@@ -82,18 +89,18 @@ class PublisherHandler:
             correlation_id.reset(token)
 
     async def _carry_out(self, message: RabbitMessage, decision: Decision, request: PublishRequested) -> None:
-        match decision.action:
-            case Action.ACK:
+        match decision:
+            case Ack():
                 await message.ack()
-            case Action.RETRY:
-                assert decision.plan is not None
-                assert decision.next_attempt is not None
+            case Retry(plan=plan, next_attempt=next_attempt, reason=reason, announcement=announcement):
+                if announcement is not None:
+                    await self._outcomes.publish(announcement.event, event_id=announcement.event_id)
                 headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
-                headers |= {ATTEMPT_HEADER: decision.next_attempt, RETRY_REASON_HEADER: decision.reason[:200]}
+                headers |= {ATTEMPT_HEADER: next_attempt, RETRY_REASON_HEADER: reason[:200]}
                 await self._broker.publish(
                     message.body,
                     exchange="",
-                    routing_key=self._topology.tier_queue(decision.plan.tier_ms),
+                    routing_key=self._topology.tier_queue(plan.tier_ms),
                     headers=headers,
                     message_id=message.message_id,
                     correlation_id=message.correlation_id,
@@ -103,14 +110,10 @@ class PublisherHandler:
                     timeout=self._timeout,
                 )  # confirmed before the original is acknowledged
                 await message.ack()
-            case Action.PARK:
-                self._metrics.parked.labels(self._topology.work_queue, str(decision.category)).inc()
+            case Park(reason=reason, category=category):
+                self._metrics.parked.labels(self._topology.work_queue, str(category)).inc()
                 await self._intake.park(
-                    message,
-                    decision.reason,
-                    decision.category or ParkCategory.POISON,
-                    team_id=request.team_id,
-                    correlation_id=request.correlation_id,
+                    message, reason, category, team_id=request.team_id, correlation_id=request.correlation_id
                 )
 
 

@@ -28,6 +28,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from herald.kit.clock import Clock, utc_now
+from herald.platforms.base import PublishedPost
+
 
 class Status(StrEnum):
     SENDING = "sending"
@@ -69,13 +72,12 @@ class Delivery:
     """When it reached its terminal status: the ``occurred_at`` of its outcome event, every time it is emitted."""
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class Ledger:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """The ledger in PostgreSQL (the pipeline's :class:`~herald.publishing.ports.DeliveryLedger`)."""
+
+    def __init__(self, engine: AsyncEngine, clock: Clock = utc_now) -> None:
         self._engine = engine
+        self._clock = clock
 
     async def claim(
         self,
@@ -91,7 +93,7 @@ class Ledger:
         ``replay`` (an operator's replay marker) reopens a *failed* distribution once per marker. Returns
         ``(before, after)``: what was there before (``None`` the first time) and the row now.
         """
-        now = _now()
+        now = self._clock()
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -122,11 +124,28 @@ class Ledger:
             )
         return before, Delivery(distribution_id, Status.SENDING, attempt, now, generation=generation)
 
-    async def restart_sending(self, distribution_id: uuid.UUID, attempt: int) -> None:
-        """Reconciliation found nothing: the new send starts now."""
-        await self._set(distribution_id, Status.SENDING, attempt=attempt, started_at=_now())
+    async def mark_retrying(self, distribution_id: uuid.UUID) -> None:
+        """Nothing is in flight and nothing was published: the next delivery may send."""
+        await self._record(distribution_id, Status.RETRYING)
 
-    async def mark(
+    async def mark_published(self, distribution_id: uuid.UUID, post: PublishedPost) -> Delivery:
+        await self._record(distribution_id, Status.PUBLISHED, post_id=post.post_id, post_url=post.url)
+        return await self._reread(distribution_id)
+
+    async def mark_failed(self, distribution_id: uuid.UUID, failure: Failure) -> Delivery:
+        await self._record(distribution_id, Status.FAILED, failure=failure)
+        return await self._reread(distribution_id)
+
+    async def mark_unconfirmed(self, distribution_id: uuid.UUID, failure: Failure) -> Delivery:
+        await self._record(distribution_id, Status.UNCONFIRMED, failure=failure)
+        return await self._reread(distribution_id)
+
+    async def _reread(self, distribution_id: uuid.UUID) -> Delivery:
+        found = await self.get(distribution_id)
+        assert found is not None
+        return found
+
+    async def _record(
         self,
         distribution_id: uuid.UUID,
         status: Status,
@@ -134,9 +153,9 @@ class Ledger:
         post_id: str | None = None,
         post_url: str | None = None,
         failure: Failure | None = None,
-    ) -> Delivery:
+    ) -> None:
         """Record where the distribution is now; a terminal status also records its outcome's details."""
-        finished = _now() if status in TERMINAL else None
+        finished = self._clock() if status in TERMINAL else None
         await self._set(
             distribution_id,
             status,
@@ -150,9 +169,6 @@ class Ledger:
             response_excerpt=failure.response_excerpt if failure else None,
             existing_post_id=failure.existing_post_id if failure else None,
         )
-        found = await self.get(distribution_id)
-        assert found is not None
-        return found
 
     async def mark_ambiguous(self, distribution_id: uuid.UUID) -> None:
         async with self._engine.begin() as conn:
@@ -162,7 +178,7 @@ class Ledger:
 
     async def cancel(self, distribution_id: uuid.UUID, team_id: uuid.UUID, account_id: uuid.UUID) -> bool:
         """Record a cancel. It wins only if the platform has not been called (nothing in flight or done)."""
-        now = _now()
+        now = self._clock()
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 text(
@@ -211,7 +227,7 @@ class Ledger:
                     f"UPDATE deliveries SET status = :status, updated_at = :now{', ' if values else ''}{assignments}"  # noqa: S608
                     " WHERE distribution_id = :id"
                 ),
-                {"id": distribution_id, "status": status.value, "now": _now(), **values},
+                {"id": distribution_id, "status": status.value, "now": self._clock(), **values},
             )
 
 

@@ -1,10 +1,12 @@
-"""The one publishing pipeline shared by every platform. It knows no platform: the adapter is a PlatformKit.
+"""The one publishing pipeline shared by every platform. It knows no platform: the adapter is a client and rules.
 
-For each ``PublishRequested`` delivery (attempt ``n``) it decides, and tells the handler what to do with the
-message (:class:`Decision`): acknowledge it, send it to a retry tier, or park it. Outcome events are published
-(with confirms) *before* the decision is returned, so the message is acknowledged only after its outcome is recorded
-in the ledger and on the broker. Outcome event ids are derived from the distribution (and attempt), so re-emitting an
-outcome after a crash produces the same event id and downstream consumers deduplicate it.
+For each delivery of a ``PublishRequested`` (an :class:`~herald.publishing.attempt.Attempt`) it decides, and tells
+the handler what to do with the message (a :data:`~herald.publishing.decisions.Decision`): acknowledge it, send it
+to a retry tier, or park it. Final outcome events are published (with confirms) *before* the decision is returned,
+so the message is acknowledged only after its outcome is recorded in the ledger and on the broker.
+
+What the pipeline needs from outside comes through the Protocols of :mod:`herald.publishing.ports`; what it does
+about a failed create is chosen by the error's class in one table, :data:`REMEDIES`.
 """
 
 from __future__ import annotations
@@ -12,288 +14,258 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TypedDict
+from types import MappingProxyType
 
-from herald.contracts.base import Event, service_actor
 from herald.contracts.operations import ParkCategory
-from herald.contracts.platform import Platform
-from herald.contracts.publishing import (
-    FailureReason,
-    PublishFailed,
-    PublishRequested,
-    PublishRetryScheduled,
-    PublishSucceeded,
-    PublishUnconfirmed,
-)
-from herald.kit.broker import EventPublisher
+from herald.contracts.publishing import FailureReason
+from herald.kit.clock import Clock, utc_now
 from herald.platforms.base import (
     Account,
+    ContentRules,
     ContentRuleViolation,
     Draft,
     ErrorClass,
+    PlatformClient,
     PlatformError,
-    PlatformKit,
     PreparedPost,
     PublishedPost,
 )
-from herald.publishing.ledger import Delivery, Failure, Ledger, Status
+from herald.publishing.attempt import Attempt
+from herald.publishing.decisions import ACK, Decision, Park, Retry
+from herald.publishing.ledger import Delivery, Failure, Status
 from herald.publishing.metrics import PublisherMetrics
+from herald.publishing.outcomes import Outcome, Outcomes, RetryCause
+from herald.publishing.ports import DeliveryLedger, OutcomeSink, TokenSource
 from herald.publishing.retry import RetryPlan, plan_hold, plan_retry
-from herald.publishing.tokens import AccessToken, ReauthRequired, TokenClient, TokenUnavailable
+from herald.publishing.tokens import AccessToken, ReauthRequired, TokenUnavailable
 
 log = logging.getLogger(__name__)
-EVENT_NAMESPACE = uuid.UUID("8a4c9a52-58a5-4d8b-9f0e-8f3a5b1c7e21")
 RECONCILE_LOOKBACK = dt.timedelta(seconds=60)
 
 
-class Action(StrEnum):
-    ACK = "ack"
+class Remedy(StrEnum):
+    """What the pipeline does about a create the platform refused or left unanswered."""
+
+    REFRESH = "refresh"
+    """Force a token refresh and send again at once (once; a second refusal means reconnect)."""
+    RECONNECT = "reconnect"
+    """Fail: a human must reconnect the account (and the token service is told)."""
+    FAIL = "fail"
+    """Fail for good: the same request cannot succeed."""
+    DUPLICATE = "duplicate"
+    """Fail as a duplicate, unless an earlier unknown outcome makes the named post ours (then: success)."""
     RETRY = "retry"
-    PARK = "park"
+    """The create certainly did not happen: hold the account until the reset hint, retry through a tier."""
+    RECONCILE = "reconcile"
+    """The post may exist: read back before anything is sent again."""
+
+
+REMEDIES: Mapping[ErrorClass, Remedy] = MappingProxyType(
+    {
+        ErrorClass.REFRESH_TOKEN: Remedy.REFRESH,
+        ErrorClass.RECONNECT: Remedy.RECONNECT,
+        ErrorClass.PERMANENT: Remedy.FAIL,
+        ErrorClass.DUPLICATE: Remedy.DUPLICATE,
+        ErrorClass.RETRY_LATER: Remedy.RETRY,
+        ErrorClass.UNKNOWN_OUTCOME: Remedy.RECONCILE,
+    }
+)
+"""Error class -> remedy. A class missing here is treated as an unknown outcome (reconcile): never a blind re-send."""
 
 
 @dataclass(frozen=True)
-class Decision:
-    action: Action
-    plan: RetryPlan | None = None
-    next_attempt: int | None = None
-    reason: str = ""
-    category: ParkCategory | None = None
+class _Send:
+    """A create about to be made (or just refused): the attempt, what is sent, with which token, since when."""
 
-    @classmethod
-    def ack(cls) -> Decision:
-        return cls(Action.ACK)
-
-
-class _OutcomeFields(TypedDict):
-    team_id: uuid.UUID
-    correlation_id: str
-    actor: str
-    occurred_at: dt.datetime
-    distribution_id: uuid.UUID
-    content_id: uuid.UUID
-    platform: Platform
-    account_id: uuid.UUID
-    attempt: int
-
-
-def event_id(distribution_id: uuid.UUID, kind: str, generation: str = "") -> str:
-    """The id of a distribution's outcome event: the same every time it is (re-)emitted in one generation."""
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{distribution_id}:{kind}:{generation}"))
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    attempt: Attempt
+    post: PreparedPost
+    token: AccessToken
+    started_at: dt.datetime
+    refreshed: bool = False
 
 
 class PublishPipeline:
     def __init__(
         self,
         *,
-        kit: PlatformKit,
-        ledger: Ledger,
-        tokens: TokenClient,
-        events: EventPublisher,
+        client: PlatformClient,
+        rules: ContentRules,
+        ledger: DeliveryLedger,
+        tokens: TokenSource,
+        outcomes: OutcomeSink,
         metrics: PublisherMetrics,
         tiers_ms: tuple[int, ...],
         in_flight_grace: dt.timedelta,
         service_name: str,
+        clock: Clock = utc_now,
     ) -> None:
-        self.kit = kit
-        self.platform = kit.platform
+        self.platform = client.platform
+        self._client = client
+        self._rules = rules
         self._ledger = ledger
         self._tokens = tokens
-        self._events = events
+        self._sink = outcomes
+        self._events = Outcomes(service_name, clock)
         self._metrics = metrics
         self._tiers = tiers_ms
         self._grace = in_flight_grace
-        self._actor = service_actor(service_name)
+        self._clock = clock
 
-    async def process(self, request: PublishRequested, attempt: int, *, replay: str | None = None) -> Decision:
-        """Handle one delivery of ``request`` (attempt ``attempt``, 1-based; ``replay``: an operator's replay)."""
+    async def process(self, attempt: Attempt) -> Decision:
+        """Handle one delivery: claim the distribution in the ledger, then send, or resume what is recorded."""
+        request = attempt.request
         before, claimed = await self._ledger.claim(
-            request.distribution_id, request.team_id, request.account_id, attempt, replay=replay
+            request.distribution_id, request.team_id, request.account_id, attempt.number, replay=attempt.replay
         )
-        if claimed.status is not Status.SENDING or (before is not None and before.status is Status.SENDING):
-            return await self._resume(request, attempt, claimed)
-        return await self._send(request, attempt, started_at=claimed.started_at or _now())
+        if claimed.status is Status.SENDING and (before is None or before.status is not Status.SENDING):
+            return await self._send(attempt, started_at=claimed.started_at or self._clock())
+        return await self._resume(attempt, claimed)
 
-    async def _resume(self, request: PublishRequested, attempt: int, found: Delivery) -> Decision:
+    async def _resume(self, attempt: Attempt, found: Delivery) -> Decision:
         """The ledger already knows this distribution: never send blindly."""
-        if found.status is Status.PUBLISHED:
-            await self._emit_success(request, found, reconciled=False)
-            return Decision.ack()
-        if found.status is Status.CANCELLED:
-            cancelled = Failure(FailureReason.CANCELLED.value, "cancelled before it was sent")
-            await self._emit_failed(request, replace(found, attempt=max(attempt, 1), failure=cancelled))
-            return Decision.ack()
-        if found.status is Status.FAILED:
-            await self._emit_failed(request, found)  # the same event again: a crash may have lost it
-            return Decision.ack()
-        if found.status is Status.UNCONFIRMED:
-            await self._emit_unconfirmed(request, found)
-            return Decision.ack()
+        request = attempt.request
+        match found.status:
+            case Status.PUBLISHED:
+                await self._emit(self._events.succeeded(request, found, reconciled=False))
+                return ACK
+            case Status.CANCELLED:
+                cancelled = Failure(FailureReason.CANCELLED.value, "cancelled before it was sent")
+                await self._emit(
+                    self._events.failed(request, replace(found, attempt=max(attempt.number, 1), failure=cancelled))
+                )
+                return ACK
+            case Status.FAILED:
+                await self._emit(self._events.failed(request, found))  # the same event again: a crash may have lost it
+                return ACK
+            case Status.UNCONFIRMED:
+                await self._emit(self._events.unconfirmed(request, found))
+                return ACK
         # SENDING: a process died mid-call, or another consumer is calling right now.
-        started = found.started_at or _now()
-        if _now() - started < self._grace:
-            plan = plan_hold(self._tiers, _now(), started + self._grace)
-            return Decision(Action.RETRY, plan=plan, next_attempt=attempt, reason="another delivery is in flight")
-        return await self._reconcile(request, max(found.attempt, attempt), started, cause="found in flight")
+        started = found.started_at or self._clock()
+        if self._clock() - started < self._grace:
+            plan = plan_hold(self._tiers, self._clock(), started + self._grace)
+            return Retry(plan, attempt.number, "another delivery is in flight")
+        return await self._reconcile(attempt.numbered(max(found.attempt, attempt.number)), started, "found in flight")
 
-    async def _send(self, request: PublishRequested, attempt: int, started_at: dt.datetime) -> Decision:
-        held_until = await self._ledger.hold_until(request.account_id)
+    async def _send(self, attempt: Attempt, started_at: dt.datetime) -> Decision:
+        held_until = await self._ledger.hold_until(attempt.account_id)
         if held_until is not None:
-            await self._ledger.mark(request.distribution_id, Status.RETRYING)
-            plan = plan_hold(self._tiers, _now(), held_until)
-            await self._emit_retry(request, attempt, plan, "retry_later", "account is rate limited", None)
-            return Decision(Action.RETRY, plan=plan, next_attempt=attempt, reason="account rate limited")
+            await self._ledger.mark_retrying(attempt.distribution_id)
+            plan = plan_hold(self._tiers, self._clock(), held_until)
+            cause = RetryCause("retry_later", "account is rate limited")
+            return Retry(plan, attempt.number, "account rate limited", self._announce(attempt, plan, cause))
         try:
-            post = self.kit.rules.prepare(Draft(request.text, request.link, request.over_length))
+            post = self._prepare(attempt)
         except ContentRuleViolation as violation:
-            return await self._fail(request, attempt, FailureReason.PERMANENT, violation.message, "content_rule")
+            return await self._fail(attempt, FailureReason.PERMANENT, violation.message, "content_rule")
         try:
-            token = await self._tokens.get(request.account_id)
+            token = await self._tokens.get(attempt.account_id)
         except ReauthRequired as exc:
-            return await self._fail(request, attempt, FailureReason.RECONNECT_REQUIRED, str(exc), "reconnect")
+            return await self._fail(attempt, FailureReason.RECONNECT_REQUIRED, str(exc), "reconnect")
         except TokenUnavailable as exc:
-            return await self._retry_without_send(request, attempt, str(exc), exc.retry_after_seconds)
-        return await self._call(request, attempt, post, token, started_at, refreshed=False)
+            return await self._retry_without_send(attempt, str(exc), exc.retry_after_seconds)
+        return await self._call(_Send(attempt, post, token, started_at))
 
-    async def _call(
-        self,
-        request: PublishRequested,
-        attempt: int,
-        post: PreparedPost,
-        token: AccessToken,
-        started_at: dt.datetime,
-        *,
-        refreshed: bool,
-    ) -> Decision:
-        account = Account(token.platform_account_id)
+    async def _call(self, send: _Send) -> Decision:
         began = time.perf_counter()
         try:
-            published = await self.kit.client.publish(account, token.access_token, post)
+            published = await self._client.publish(
+                Account(send.token.platform_account_id), send.token.access_token, send.post
+            )
         except PlatformError as error:
             self._observe_call("create", began)
-            return await self._on_error(request, attempt, post, token, started_at, error, refreshed=refreshed)
+            return await self._on_error(send, error)
         self._observe_call("create", began)
-        return await self._succeed(request, attempt, published, reconciled=False)
+        return await self._succeed(send.attempt, published, reconciled=False)
 
-    async def _on_error(
-        self,
-        request: PublishRequested,
-        attempt: int,
-        post: PreparedPost,
-        token: AccessToken,
-        started_at: dt.datetime,
-        error: PlatformError,
-        *,
-        refreshed: bool,
-    ) -> Decision:
-        match error.error_class:
-            case ErrorClass.REFRESH_TOKEN if not refreshed:
-                try:
-                    fresh = await self._tokens.refresh(token)
-                except ReauthRequired as exc:
-                    return await self._fail(request, attempt, FailureReason.RECONNECT_REQUIRED, str(exc), "reconnect")
-                except TokenUnavailable as exc:
-                    await self._ledger.mark(request.distribution_id, Status.RETRYING)
-                    return await self._retry_without_send(request, attempt, str(exc), exc.retry_after_seconds)
-                return await self._call(request, attempt, post, fresh, started_at, refreshed=True)
-            case ErrorClass.REFRESH_TOKEN | ErrorClass.RECONNECT:
-                await self._tokens.report_reauth_required(token, error.message)
-                return await self._fail(request, attempt, FailureReason.RECONNECT_REQUIRED, error.message, error)
-            case ErrorClass.PERMANENT:
-                return await self._fail(request, attempt, FailureReason.PERMANENT, error.message, error)
-            case ErrorClass.DUPLICATE:
-                return await self._on_duplicate(request, attempt, error)
-            case ErrorClass.RETRY_LATER:
+    async def _on_error(self, send: _Send, error: PlatformError) -> Decision:
+        attempt = send.attempt
+        remedy = REMEDIES.get(error.error_class, Remedy.RECONCILE)
+        if remedy is Remedy.REFRESH and send.refreshed:
+            remedy = Remedy.RECONNECT  # refused again with a fresh token: the grant itself is gone
+        match remedy:
+            case Remedy.REFRESH:
+                return await self._refresh_and_send(send)
+            case Remedy.RECONNECT:
+                await self._tokens.report_reauth_required(send.token, error.message)
+                return await self._fail(attempt, FailureReason.RECONNECT_REQUIRED, error.message, error)
+            case Remedy.FAIL:
+                return await self._fail(attempt, FailureReason.PERMANENT, error.message, error)
+            case Remedy.DUPLICATE:
+                return await self._on_duplicate(attempt, error)
+            case Remedy.RETRY:
                 if error.retry_at is not None:
-                    await self._ledger.hold(request.account_id, error.retry_at, error.message)
-                await self._ledger.mark(request.distribution_id, Status.RETRYING)
-                return await self._retry(request, attempt, error)
-            case _:  # UNKNOWN_OUTCOME: the post may exist
-                return await self._reconcile(request, attempt, started_at, cause=error.message, first_error=error)
+                    await self._ledger.hold(attempt.account_id, error.retry_at, error.message)
+                await self._ledger.mark_retrying(attempt.distribution_id)
+                return await self._retry(attempt, error)
+            case _:  # Remedy.RECONCILE: the post may exist
+                return await self._reconcile(attempt, send.started_at, error.message, first_error=error)
 
-    async def _on_duplicate(self, request: PublishRequested, attempt: int, error: PlatformError) -> Decision:
+    async def _refresh_and_send(self, send: _Send) -> Decision:
+        try:
+            fresh = await self._tokens.refresh(send.token)
+        except ReauthRequired as exc:
+            return await self._fail(send.attempt, FailureReason.RECONNECT_REQUIRED, str(exc), "reconnect")
+        except TokenUnavailable as exc:
+            return await self._retry_without_send(send.attempt, str(exc), exc.retry_after_seconds)
+        return await self._call(replace(send, token=fresh, refreshed=True))
+
+    async def _on_duplicate(self, attempt: Attempt, error: PlatformError) -> Decision:
         """Fresh content: the user posted it already (permanent). After an unknown outcome: it is *our* post."""
-        delivery = await self._ledger.get(request.distribution_id)
+        delivery = await self._ledger.get(attempt.distribution_id)
         if error.existing_post_id and delivery is not None and delivery.ambiguous:
             self._metrics.reconciliations.labels(self.platform.value, "found").inc()
-            return await self._succeed(request, attempt, PublishedPost(error.existing_post_id), reconciled=True)
-        return await self._fail(request, attempt, FailureReason.DUPLICATE, error.message, error)
+            return await self._succeed(attempt, PublishedPost(error.existing_post_id), reconciled=True)
+        return await self._fail(attempt, FailureReason.DUPLICATE, error.message, error)
 
     async def _reconcile(
-        self,
-        request: PublishRequested,
-        attempt: int,
-        started_at: dt.datetime,
-        *,
-        cause: str,
-        first_error: PlatformError | None = None,
+        self, attempt: Attempt, started_at: dt.datetime, cause: str, *, first_error: PlatformError | None = None
     ) -> Decision:
         """Read back before anything is re-sent: found → success; absent → retry; unknown → a human decides."""
-        await self._ledger.mark_ambiguous(request.distribution_id)
-        post = self.kit.rules.prepare(Draft(request.text, request.link, request.over_length))
+        await self._ledger.mark_ambiguous(attempt.distribution_id)
+        post = self._prepare(attempt)
         began = time.perf_counter()
         try:
-            token = await self._tokens.get(request.account_id)
-            found = await self.kit.client.find_published(
+            token = await self._tokens.get(attempt.account_id)
+            found = await self._client.find_published(
                 Account(token.platform_account_id), token.access_token, post, started_at - RECONCILE_LOOKBACK
             )
         except PlatformError as exc:
             self._observe_call("read_back", began)
             if exc.resend_is_safe:  # the platform itself will refuse a second copy, naming the first
                 self._metrics.reconciliations.labels(self.platform.value, "resend").inc()
-                await self._ledger.mark(request.distribution_id, Status.RETRYING)
-                return await self._retry(request, attempt, first_error or exc)
-            if exc.error_class is ErrorClass.RETRY_LATER and attempt < request.max_attempts:
-                plan = plan_retry(
-                    attempt=attempt,
-                    base_delay_seconds=request.base_delay_seconds,
-                    tiers_ms=self._tiers,
-                    now=_now(),
-                    not_before=exc.retry_at,
-                )
-                return await self._reconcile_later(request, attempt, attempt + 1, plan, exc.message)
-            return await self._unconfirmed(request, attempt, cause, exc, first_error)
+                await self._ledger.mark_retrying(attempt.distribution_id)
+                return await self._retry(attempt, first_error or exc)
+            if exc.error_class is ErrorClass.RETRY_LATER and not attempt.is_last:
+                plan = self._backoff(attempt, exc.retry_at)
+                return self._reconcile_later(attempt, attempt.number + 1, plan, exc.message)
+            return await self._unconfirmed(attempt, cause, exc, first_error)
         except TokenUnavailable as exc:  # our own dependency: no attempt is used up
             self._observe_call("read_back", began)
-            until = _now() + dt.timedelta(seconds=exc.retry_after_seconds or 0)
-            return await self._reconcile_later(
-                request, attempt, attempt, plan_hold(self._tiers, _now(), until), str(exc)
-            )
+            return self._reconcile_later(attempt, attempt.number, self._hold_for(exc.retry_after_seconds), str(exc))
         except ReauthRequired as exc:
             self._observe_call("read_back", began)
-            return await self._unconfirmed(request, attempt, cause, exc, first_error)
+            return await self._unconfirmed(attempt, cause, exc, first_error)
         self._observe_call("read_back", began)
         if found is not None:
             self._metrics.reconciliations.labels(self.platform.value, "found").inc()
-            return await self._succeed(request, attempt, found, reconciled=True)
+            return await self._succeed(attempt, found, reconciled=True)
         self._metrics.reconciliations.labels(self.platform.value, "absent").inc()
-        await self._ledger.mark(request.distribution_id, Status.RETRYING)
-        error = first_error or PlatformError(ErrorClass.UNKNOWN_OUTCOME, cause)
-        return await self._retry(request, attempt, error)
+        await self._ledger.mark_retrying(attempt.distribution_id)
+        return await self._retry(attempt, first_error or PlatformError(ErrorClass.UNKNOWN_OUTCOME, cause))
 
-    async def _reconcile_later(
-        self, request: PublishRequested, attempt: int, next_attempt: int, plan: RetryPlan, reason: str
-    ) -> Decision:
+    def _reconcile_later(self, attempt: Attempt, next_attempt: int, plan: RetryPlan, reason: str) -> Retry:
         """The read-back itself failed transiently: ask again later. The ledger stays ``sending``, so the next
         delivery reconciles again instead of sending."""
         self._metrics.reconciliations.labels(self.platform.value, "later").inc()
-        await self._emit_retry(request, attempt, plan, "reconcile_later", f"read-back failed: {reason}", None)
-        return Decision(Action.RETRY, plan=plan, next_attempt=next_attempt, reason=f"read-back failed: {reason}")
+        why = f"read-back failed: {reason}"
+        return Retry(plan, next_attempt, why, self._announce(attempt, plan, RetryCause("reconcile_later", why)))
 
     async def _unconfirmed(
-        self,
-        request: PublishRequested,
-        attempt: int,
-        cause: str,
-        exc: Exception,
-        first_error: PlatformError | None,
+        self, attempt: Attempt, cause: str, exc: Exception, first_error: PlatformError | None
     ) -> Decision:
         """The outcome cannot be determined: a human decides (never a blind re-post)."""
         self._metrics.reconciliations.labels(self.platform.value, "undetermined").inc()
@@ -304,56 +276,41 @@ class PublishPipeline:
             error_class=known.error_class.value if known else None,
             http_status=known.http_status if known else None,
         )
-        recorded = await self._ledger.mark(request.distribution_id, Status.UNCONFIRMED, failure=unconfirmed)
-        await self._emit_unconfirmed(request, recorded)
+        recorded = await self._ledger.mark_unconfirmed(attempt.distribution_id, unconfirmed)
+        await self._emit(self._events.unconfirmed(attempt.request, recorded))
         self._metrics.attempts.labels(self.platform.value, "unconfirmed").inc()
-        return Decision.ack()
+        return ACK
 
-    async def _succeed(
-        self, request: PublishRequested, attempt: int, published: PublishedPost, *, reconciled: bool
-    ) -> Decision:
-        recorded = await self._ledger.mark(
-            request.distribution_id, Status.PUBLISHED, post_id=published.post_id, post_url=published.url
-        )
-        await self._emit_success(request, recorded, reconciled=reconciled)
+    async def _succeed(self, attempt: Attempt, published: PublishedPost, *, reconciled: bool) -> Decision:
+        recorded = await self._ledger.mark_published(attempt.distribution_id, published)
+        await self._emit(self._events.succeeded(attempt.request, recorded, reconciled=reconciled))
         self._metrics.attempts.labels(self.platform.value, "published").inc()
-        lateness = (_now() - request.scheduled_at).total_seconds()
+        lateness = (self._clock() - attempt.request.scheduled_at).total_seconds()
         self._metrics.lateness.labels(self.platform.value).observe(max(lateness, 0.0))
-        return Decision.ack()
+        return ACK
 
-    async def _retry(self, request: PublishRequested, attempt: int, error: PlatformError) -> Decision:
-        if attempt >= request.max_attempts:
-            reason = f"{request.max_attempts} attempts failed; last: {error.message}"
-            await self._fail(request, attempt, FailureReason.ATTEMPTS_EXHAUSTED, reason, error)
-            return Decision(Action.PARK, reason=reason[:500], category=ParkCategory.ATTEMPTS_EXHAUSTED)
-        plan = plan_retry(
-            attempt=attempt,
-            base_delay_seconds=request.base_delay_seconds,
-            tiers_ms=self._tiers,
-            now=_now(),
-            not_before=error.retry_at,
-        )
-        await self._emit_retry(request, attempt, plan, error.error_class.value, error.message, error.http_status)
+    async def _retry(self, attempt: Attempt, error: PlatformError) -> Decision:
+        """The attempt failed and nothing was published: try again through a tier, or park when none is left."""
+        if attempt.is_last:
+            reason = f"{attempt.request.max_attempts} attempts failed; last: {error.message}"
+            await self._fail(attempt, FailureReason.ATTEMPTS_EXHAUSTED, reason, error)
+            return Park(reason[:500], ParkCategory.ATTEMPTS_EXHAUSTED)
+        plan = self._backoff(attempt, error.retry_at)
+        cause = RetryCause(error.error_class.value, error.message, error.http_status)
+        announcement = self._announce(attempt, plan, cause)
         self._metrics.attempts.labels(self.platform.value, "retry").inc()
-        return Decision(Action.RETRY, plan=plan, next_attempt=attempt + 1, reason=error.message)
+        return Retry(plan, attempt.number + 1, error.message, announcement)
 
-    async def _retry_without_send(
-        self, request: PublishRequested, attempt: int, reason: str, retry_after_seconds: float | None
-    ) -> Decision:
+    async def _retry_without_send(self, attempt: Attempt, reason: str, retry_after_seconds: float | None) -> Decision:
         """Our own dependency (the token service) failed: nothing was sent, so no attempt is used up."""
-        await self._ledger.mark(request.distribution_id, Status.RETRYING)
-        until = _now() + dt.timedelta(seconds=retry_after_seconds or 0)
-        plan = plan_hold(self._tiers, _now(), until)
-        await self._emit_retry(request, attempt, plan, "token_unavailable", reason, None)
-        return Decision(Action.RETRY, plan=plan, next_attempt=attempt, reason=reason)
+        await self._ledger.mark_retrying(attempt.distribution_id)
+        plan = self._hold_for(retry_after_seconds)
+        return Retry(
+            plan, attempt.number, reason, self._announce(attempt, plan, RetryCause("token_unavailable", reason))
+        )
 
     async def _fail(
-        self,
-        request: PublishRequested,
-        attempt: int,
-        reason: FailureReason,
-        message: str,
-        error: PlatformError | str,
+        self, attempt: Attempt, reason: FailureReason, message: str, error: PlatformError | str
     ) -> Decision:
         platform_error = error if isinstance(error, PlatformError) else None
         failure = Failure(
@@ -364,87 +321,37 @@ class PublishPipeline:
             response_excerpt=platform_error.response_excerpt if platform_error else "",
             existing_post_id=platform_error.existing_post_id if platform_error else None,
         )
-        await self._emit_failed(
-            request, await self._ledger.mark(request.distribution_id, Status.FAILED, failure=failure)
-        )
+        recorded = await self._ledger.mark_failed(attempt.distribution_id, failure)
+        await self._emit(self._events.failed(attempt.request, recorded))
         self._metrics.attempts.labels(self.platform.value, "failed").inc()
         self._metrics.failures.labels(self.platform.value, reason.value).inc()
-        return Decision.ack()
+        return ACK
 
-    # -- events ---------------------------------------------------------------------------------------------------
+    # -- small helpers ------------------------------------------------------------------------------------------
 
-    def _base(self, request: PublishRequested, attempt: int, occurred_at: dt.datetime | None = None) -> _OutcomeFields:
-        return {
-            "team_id": request.team_id,
-            "correlation_id": request.correlation_id,
-            "actor": self._actor,
-            "occurred_at": occurred_at or _now(),
-            "distribution_id": request.distribution_id,
-            "content_id": request.content_id,
-            "platform": request.platform,
-            "account_id": request.account_id,
-            "attempt": attempt,
-        }
+    def _prepare(self, attempt: Attempt) -> PreparedPost:
+        request = attempt.request
+        return self._rules.prepare(Draft(request.text, request.link, request.over_length))
 
-    async def _emit_success(self, request: PublishRequested, delivery: Delivery, *, reconciled: bool) -> None:
-        """``PublishSucceeded`` from the ledger's record: a re-emission is the same event (id and time)."""
-        event = PublishSucceeded(
-            **self._base(request, max(delivery.attempt, 1), delivery.finished_at),
-            external_post_id=delivery.post_id or "",
-            url=delivery.post_url,
-            title=request.title,
-            published_at=delivery.finished_at or _now(),
-            scheduled_at=request.scheduled_at,
-            reconciled=reconciled,
+    def _backoff(self, attempt: Attempt, not_before: dt.datetime | None) -> RetryPlan:
+        return plan_retry(
+            attempt=attempt.number,
+            base_delay_seconds=attempt.request.base_delay_seconds,
+            tiers_ms=self._tiers,
+            now=self._clock(),
+            not_before=not_before,
         )
-        await self._publish(event, event_id(request.distribution_id, "succeeded"))
 
-    async def _emit_failed(self, request: PublishRequested, delivery: Delivery) -> None:
-        """``PublishFailed`` from the ledger's record, so a re-emission is the identical event."""
-        failure = delivery.failure or Failure(FailureReason.PERMANENT.value, "failed")
-        event = PublishFailed(
-            **self._base(request, max(delivery.attempt, 1), delivery.finished_at),
-            reason=FailureReason(failure.reason),
-            error_class=failure.error_class,
-            message=failure.message,
-            http_status=failure.http_status,
-            response_excerpt=failure.response_excerpt,
-            existing_post_id=failure.existing_post_id,
-        )
-        await self._publish(event, event_id(request.distribution_id, "failed", delivery.generation))
+    def _hold_for(self, seconds: float | None) -> RetryPlan:
+        now = self._clock()
+        return plan_hold(self._tiers, now, now + dt.timedelta(seconds=seconds or 0))
 
-    async def _emit_unconfirmed(self, request: PublishRequested, delivery: Delivery) -> None:
-        failure = delivery.failure or Failure("unconfirmed", "outcome unknown")
-        event = PublishUnconfirmed(
-            **self._base(request, max(delivery.attempt, 1), delivery.finished_at),
-            reason=failure.message,
-            error_class=failure.error_class,
-            http_status=failure.http_status,
-        )
-        await self._publish(event, event_id(request.distribution_id, "unconfirmed", delivery.generation))
-
-    async def _emit_retry(
-        self,
-        request: PublishRequested,
-        attempt: int,
-        plan: RetryPlan,
-        error_class: str,
-        reason: str,
-        http_status: int | None,
-    ) -> None:
+    def _announce(self, attempt: Attempt, plan: RetryPlan, cause: RetryCause) -> Outcome:
         self._metrics.retries.labels(self.platform.value, str(plan.tier_ms)).inc()
-        event = PublishRetryScheduled(
-            **self._base(request, attempt),
-            next_attempt_at=plan.next_attempt_at,
-            delay_seconds=plan.delay_seconds,
-            error_class=error_class,
-            reason=reason[:500] or error_class,
-            http_status=http_status,
-        )
-        await self._publish(event, str(uuid.uuid4()))
+        return self._events.retry_scheduled(attempt.request, attempt.number, plan, cause)
 
-    async def _publish(self, event: Event, eid: str) -> None:
-        await self._events.publish(event, event_id=eid)
+    async def _emit(self, outcome: Outcome) -> None:
+        await self._sink.publish(outcome.event, event_id=outcome.event_id)
 
     def _observe_call(self, operation: str, began: float) -> None:
         self._metrics.call_duration.labels(self.platform.value, operation).observe(time.perf_counter() - began)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from herald.kit.clock import Clock, utc_now
+
 log = logging.getLogger(__name__)
 
 EXPIRY_MARGIN = dt.timedelta(seconds=60)
@@ -41,15 +43,23 @@ class ReauthRequired(Exception):
 
 
 class TokenClient:
-    def __init__(self, http: httpx.AsyncClient, base_url: str, credential: str, cache_seconds: float = 300) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        credential: str,
+        cache_seconds: float = 300,
+        clock: Clock = utc_now,
+    ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {credential}"}
         self._cache_ttl = dt.timedelta(seconds=cache_seconds)
         self._cache: dict[uuid.UUID, tuple[AccessToken, dt.datetime]] = {}
+        self._clock = clock
 
     async def get(self, account_id: uuid.UUID) -> AccessToken:
-        now = dt.datetime.now(dt.UTC)
+        now = self._clock()
         cached = self._cache.get(account_id)
         if cached is not None:
             token, fetched_at = cached
@@ -110,5 +120,5 @@ class TokenClient:
             access_token=body["access_token"],
             expires_at=dt.datetime.fromisoformat(body["expires_at"]) if body.get("expires_at") else None,
         )
-        self._cache[account_id] = (token, dt.datetime.now(dt.UTC))
+        self._cache[account_id] = (token, self._clock())
         return token

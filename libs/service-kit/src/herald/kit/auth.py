@@ -11,7 +11,6 @@ Service credentials
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import re
@@ -24,6 +23,8 @@ from pathlib import Path
 from fastapi import HTTPException, Request, status
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from herald.kit.clock import utc_now
 
 IDENTITY_SCHEMA = "identity"
 IDENTITY_MIGRATIONS = Path(__file__).parent / "identity_migrations"
@@ -90,7 +91,7 @@ class ApiKeyStore:
                     "team_id": team_id,
                     "name": name,
                     "hash": sha256_hex(secret),
-                    "now": dt.datetime.now(dt.UTC),
+                    "now": utc_now(),
                 },
             )
         return TeamPrincipal(team_id, key_id), f"hk_{key_id}_{secret}"

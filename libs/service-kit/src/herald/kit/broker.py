@@ -39,8 +39,11 @@ async def raw_body(message: Any) -> bytes:
     return body
 
 
-class PublishFailed(RuntimeError):
-    """The broker did not confirm a publish in time (or returned it as unroutable)."""
+class PublishNotConfirmed(RuntimeError):
+    """The broker did not confirm a publish in time (or returned it as unroutable).
+
+    An infrastructure failure of this service, unrelated to the ``PublishFailed`` event of the contracts.
+    """
 
 
 def build_broker(settings: ServiceSettings, registry: CollectorRegistry) -> RabbitBroker:
@@ -100,9 +103,9 @@ class EventPublisher:
                     mandatory=True,
                 )
         except TimeoutError as exc:
-            raise PublishFailed(f"no confirm for {envelope.type} within {self._timeout}s") from exc
+            raise PublishNotConfirmed(f"no confirm for {envelope.type} within {self._timeout}s") from exc
         except Exception as exc:
-            raise PublishFailed(f"publish of {envelope.type} failed: {exc}") from exc
+            raise PublishNotConfirmed(f"publish of {envelope.type} failed: {exc}") from exc
 
     async def publish_many(self, envelopes: Iterable[AmqpEnvelope]) -> None:
         """Publish with confirms awaited in windows (several times faster than one at a time)."""

@@ -12,7 +12,6 @@ consumer goes on with the next message and nothing is lost.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -28,6 +27,7 @@ from herald.contracts.errors import ContractError, UnknownEventType
 from herald.contracts.operations import MessageParked, ParkCategory
 from herald.contracts.routing import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, dead_letter_routing_key
 from herald.kit.broker import EventPublisher
+from herald.kit.clock import utc_now
 from herald.kit.logging import redact
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class Intake:
         headers |= {
             PARKED_REASON_HEADER: reason,
             PARKED_CATEGORY_HEADER: category.value,
-            PARKED_AT_HEADER: dt.datetime.now(dt.UTC).isoformat(),
+            PARKED_AT_HEADER: utc_now().isoformat(),
             PARKED_FROM_HEADER: self.queue,
         }
         await self._broker.publish(
@@ -148,7 +148,7 @@ class Intake:
                 team_id=team_id,
                 correlation_id=correlation_id or message.correlation_id or message.message_id or "unknown",
                 actor=SYSTEM_ACTOR,
-                occurred_at=dt.datetime.now(dt.UTC),
+                occurred_at=utc_now(),
                 original_message_id=message.message_id or None,
                 original_type=original_type if isinstance(original_type, str) else None,
                 routing_key=raw.routing_key or "",

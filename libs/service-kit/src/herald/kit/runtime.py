@@ -38,7 +38,12 @@ StartHook = Callable[[], Awaitable[None]]
 
 
 class ServiceRuntime:
-    """Owns a service's registry, broker, database engine, API-key store and background loops."""
+    """Owns a service's registry, broker, event publisher, database engine, API-key store and background loops.
+
+    Every service has the broker and the publisher. The engine exists when the runtime is given a ``schema``, and
+    the API-key store when it also has a ``public_api``; asking for one the service was not built with is a wiring
+    mistake and raises at build time, so callers never handle ``None``.
+    """
 
     def __init__(
         self,
@@ -46,7 +51,6 @@ class ServiceRuntime:
         *,
         schema: str | None = None,
         migrations: Path | None = None,
-        uses_broker: bool = True,
         public_api: bool = False,
     ) -> None:
         self.settings = settings
@@ -54,26 +58,35 @@ class ServiceRuntime:
         self.schema = schema
         self._migrations = migrations
         self._public_api = public_api
-        self.broker: RabbitBroker | None = build_broker(settings, self.registry) if uses_broker else None
-        self.engine: AsyncEngine | None = db.create_engine(settings, schema) if schema else None
-        self.api_keys: ApiKeyStore | None = ApiKeyStore(self.engine) if public_api and self.engine else None
-        self.events: EventPublisher | None = (
-            EventPublisher(
-                self.broker, source=f"herald/{settings.service_name}", timeout=settings.publish_timeout_seconds
-            )
-            if self.broker
-            else None
+        self.broker: RabbitBroker = build_broker(settings, self.registry)
+        self.events = EventPublisher(
+            self.broker, source=f"herald/{settings.service_name}", timeout=settings.publish_timeout_seconds
         )
+        self._engine: AsyncEngine | None = db.create_engine(settings, schema) if schema else None
+        self._api_keys: ApiKeyStore | None = ApiKeyStore(self._engine) if public_api and self._engine else None
         self._loops: list[BackgroundLoop] = []
         self._on_start: list[StartHook] = []
         self._on_stop: list[StartHook] = []
         self._checks: dict[str, ReadinessCheck] = {}
-        if self.engine is not None:
-            engine = self.engine
+        if self._engine is not None:
+            engine = self._engine
             self._checks["database"] = lambda: db.ping(engine)
-        if self.broker is not None:
-            broker = self.broker
-            self._checks["broker"] = lambda: broker.ping(timeout=1.0)
+        broker = self.broker
+        self._checks["broker"] = lambda: broker.ping(timeout=1.0)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The database engine, confined to the service's schema."""
+        if self._engine is None:
+            raise RuntimeError(f"{self.settings.service_name} has no database: build its runtime with a schema")
+        return self._engine
+
+    @property
+    def api_keys(self) -> ApiKeyStore:
+        """The team API keys of a service with a public API."""
+        if self._api_keys is None:
+            raise RuntimeError(f"{self.settings.service_name} has no public API: build its runtime with public_api")
+        return self._api_keys
 
     def add_background(self, loop: BackgroundLoop) -> None:
         """Run ``loop(stop)`` for the service's lifetime; it must return soon after ``stop`` is set."""
@@ -100,13 +113,11 @@ class ServiceRuntime:
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI | None = None) -> AsyncIterator[None]:
         await self.migrate()
-        if self.broker is not None:
-            await self.broker.connect()
-            await declare_exchanges(self.broker)
+        await self.broker.connect()
+        await declare_exchanges(self.broker)
         for hook in self._on_start:
             await hook()
-        if self.broker is not None:
-            await self.broker.start()
+        await self.broker.start()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(loop(stop), name=getattr(loop, "__name__", "loop")) for loop in self._loops]
         log.info("service started", extra={"service": self.settings.service_name})
@@ -122,12 +133,11 @@ class ServiceRuntime:
                 for task in done:
                     if not task.cancelled() and task.exception() is not None:
                         log.error("background loop failed", exc_info=task.exception())
-            if self.broker is not None:
-                await self.broker.stop()
+            await self.broker.stop()
             for hook in self._on_stop:
                 await hook()
-            if self.engine is not None:
-                await self.engine.dispose()
+            if self._engine is not None:
+                await self._engine.dispose()
             log.info("service stopped")
 
     def create_app(self, title: str, routers: Iterable[APIRouter] = (), description: str = "") -> FastAPI:

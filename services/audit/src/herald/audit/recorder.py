@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -26,6 +26,7 @@ from typing import Protocol
 from herald.audit.metrics import AuditMetrics
 from herald.audit.models import AuditRecord
 from herald.audit.repository import RowsRejected
+from herald.kit.clock import Clock, utc_now
 from herald.kit.logging import redact
 
 log = logging.getLogger(__name__)
@@ -79,10 +80,6 @@ class BatchPolicy:
     retry_max: float = 5.0
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class BatchRecorder:
     """Batches records from concurrent handlers into idempotent multi-row inserts."""
 
@@ -92,7 +89,7 @@ class BatchRecorder:
         metrics: AuditMetrics,
         policy: BatchPolicy,
         *,
-        clock: Callable[[], dt.datetime] = _now,
+        clock: Clock = utc_now,
     ) -> None:
         self._store = store
         self._metrics = metrics

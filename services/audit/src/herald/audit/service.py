@@ -13,13 +13,14 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from herald.audit.metrics import AuditMetrics
 from herald.audit.models import StoredRecord
 from herald.audit.partitions import Month, expired, wanted
 from herald.audit.repository import AuditRepository, EventFilter, Position
+from herald.kit.clock import Clock, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +111,6 @@ class MaintenanceReport:
     dropped: list[Month] = field(default_factory=list)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class PartitionMaintenance:
     """Creates monthly partitions ahead of time and drops the ones retention has expired."""
 
@@ -125,7 +122,7 @@ class PartitionMaintenance:
         retention_months: int,
         ahead_months: int,
         interval_seconds: float,
-        clock: Callable[[], dt.datetime] = _now,
+        clock: Clock = utc_now,
     ) -> None:
         self._repository = repository
         self._metrics = metrics

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.contracts.base import Event
-from herald.kit.outbox import PgNotifications
+from herald.kit.pg_notify import PgNotifications
 from herald.scheduler import events
 from herald.scheduler import repository as repo
 from herald.scheduler.events import EnvelopeFactory

@@ -32,8 +32,6 @@ def build(settings: SchedulerSettings) -> tuple[ServiceRuntime, FastAPI]:
     """Wire every part of the scheduler; nothing is opened until the app's lifespan starts."""
     runtime = ServiceRuntime(settings, schema=settings.db_schema, migrations=MIGRATIONS, public_api=True)
     engine, broker, publisher, api_keys = runtime.engine, runtime.broker, runtime.events, runtime.api_keys
-    if engine is None or broker is None or publisher is None or api_keys is None:
-        raise RuntimeError("the scheduler needs a database, a broker and the API-key store")
 
     envelopes = publisher.envelope
     scheduler = Scheduler(engine, envelopes, settings, rules_for, due_channel=due_channel(settings.db_schema))

@@ -20,6 +20,7 @@ from herald.contracts.base import Event, api_key_actor
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import OverLengthPolicy
 from herald.kit.auth import TeamPrincipal
+from herald.kit.clock import Clock, utc_now
 from herald.platforms.base import ContentRules, ContentRuleViolation, Draft
 from herald.scheduler import events
 from herald.scheduler import repository as repo
@@ -43,16 +44,11 @@ from herald.scheduler.settings import SchedulerSettings
 from herald.scheduler.timezones import RequestedTime, ResolvedTime, resolve
 
 RulesLookup = Callable[[Platform], ContentRules]
-Clock = Callable[[], dt.datetime]
 
 CANCELLED_BY_USER = "cancelled by user"
 APPROVAL_WITHDRAWN = "content approval withdrawn"
 CONTENT_ARCHIVED = "content archived"
 CONTENT_EDITED = "content edited after approval"
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from herald.contracts.accounts import AccountConnected, AccountDisconnected, Acc
 from herald.contracts.base import SYSTEM_ACTOR, Event
 from herald.contracts.envelope import ReceivedEvent
 from herald.contracts.publishing import PublishFailed, PublishRetryScheduled, PublishSucceeded, PublishUnconfirmed
-from herald.kit.outbox import wait_first
+from herald.kit.pg_notify import wait_first
 from herald.scheduler import events
 from herald.scheduler import repository as repo
 from herald.scheduler.events import EnvelopeFactory
@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 OutcomeEvent = PublishSucceeded | PublishRetryScheduled | PublishFailed | PublishUnconfirmed
 AccountEvent = AccountConnected | AccountDisconnected | AccountReauthRequired
 
-_RANK = {Outcome.RETRY_SCHEDULED: 0, Outcome.SUCCEEDED: 1, Outcome.FAILED: 1, Outcome.UNCONFIRMED: 1}
+RANK: dict[Outcome, int] = {Outcome.RETRY_SCHEDULED: 0, Outcome.SUCCEEDED: 1, Outcome.FAILED: 1, Outcome.UNCONFIRMED: 1}
+"""Of two outcomes of the same attempt, a final one is newer than a retry."""
 _TARGET = {
     Outcome.SUCCEEDED: DistributionStatus.PUBLISHED,
     Outcome.RETRY_SCHEDULED: DistributionStatus.RETRYING,
@@ -51,6 +52,23 @@ _ACCOUNT_STATUS = {
     AccountReauthRequired: AccountStatus.REAUTH_REQUIRED,
 }
 _EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+Order = tuple[int, int, dt.datetime]
+"""``(attempt, rank, occurred_at)`` of an outcome: of two outcomes, the one with the greater order is the newer."""
+NOTHING_APPLIED: Order = (0, 0, _EPOCH)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a distribution stands, as far as outcomes are concerned: its status and the last outcome applied."""
+
+    status: DistributionStatus
+    applied: Order = NOTHING_APPLIED
+
+    @classmethod
+    def of(cls, distribution: Distribution) -> Standing:
+        last = (distribution.last_attempt, distribution.last_outcome_rank, distribution.last_outcome_at or _EPOCH)
+        return cls(distribution.status, last)
 
 
 @dataclass(frozen=True)
@@ -66,22 +84,24 @@ class Report:
     """Columns of the ``distributions`` row to set if the outcome is applied."""
 
     @property
-    def order(self) -> tuple[int, int, dt.datetime]:
-        return (self.attempt, _RANK[self.outcome], self.occurred_at)
+    def order(self) -> Order:
+        return (self.attempt, RANK[self.outcome], self.occurred_at)
 
 
-def decide(current: Distribution, report: Report) -> DistributionStatus | None:
-    """The distribution's new status after ``report``, or None if the report must not change it."""
-    if current.status is DistributionStatus.PUBLISHED:
+def decide(standing: Standing, outcome: Outcome, order: Order) -> DistributionStatus | None:
+    """The distribution's new status after an outcome of ``order``, or None if it must not change.
+
+    A pure function of its arguments (no I/O, no clock): a success always wins unless already published; any other
+    outcome moves only an in-flight distribution, and only if it is newer than the last one applied (so a stale or
+    re-delivered outcome changes nothing).
+    """
+    if standing.status is DistributionStatus.PUBLISHED:
         return None
-    if report.outcome is Outcome.SUCCEEDED:
+    if outcome is Outcome.SUCCEEDED:
         return DistributionStatus.PUBLISHED
-    if current.status not in IN_FLIGHT:
+    if standing.status not in IN_FLIGHT or order <= standing.applied:
         return None
-    applied = (current.last_attempt, current.last_outcome_rank, current.last_outcome_at or _EPOCH)
-    if report.order <= applied:
-        return None
-    return _TARGET[report.outcome]
+    return _TARGET[outcome]
 
 
 def report_of(event: OutcomeEvent) -> Report:
@@ -112,7 +132,7 @@ def report_of(event: OutcomeEvent) -> Report:
             outcome = Outcome.FAILED
             history = {"error_class": event.error_class, "message": event.message, "http_status": event.http_status}
             changes = {"failure_reason": event.reason.value, "failure_message": event.message}
-        case PublishUnconfirmed():
+        case _:  # PublishUnconfirmed
             outcome = Outcome.UNCONFIRMED
             history = {"error_class": event.error_class, "message": event.reason, "http_status": event.http_status}
             changes = {"failure_message": event.reason}
@@ -170,7 +190,7 @@ class Tracker:
             log.warning("outcome for an unknown distribution", extra={"distribution_id": str(event.distribution_id)})
             return
         report = report_of(event)
-        status = decide(current, report)
+        status = decide(Standing.of(current), report.outcome, report.order)
         await repo.insert_attempt(
             conn,
             report.history
@@ -187,7 +207,7 @@ class Tracker:
                 extra={"distribution_id": str(current.distribution_id), "status": current.status},
             )
             return
-        order = {"last_attempt": report.attempt, "last_outcome_rank": _RANK[report.outcome]}
+        order = {"last_attempt": report.attempt, "last_outcome_rank": RANK[report.outcome]}
         await repo.update_distribution(
             conn,
             current.distribution_id,

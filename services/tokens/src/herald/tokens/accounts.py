@@ -13,17 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.contracts.platform import Platform
 from herald.kit.auth import TeamPrincipal
+from herald.kit.clock import Clock, utc_now
 from herald.tokens import events, repository
 from herald.tokens.errors import AccountNotFound
 from herald.tokens.events import Cause, EventWriter
 from herald.tokens.models import AccountRow, AccountStatus
-from herald.tokens.service import Clock, utcnow
 
 DISCONNECT_REASON = "disconnected by user"
 
 
 class AccountDirectory:
-    def __init__(self, engine: AsyncEngine, writer: EventWriter, clock: Clock = utcnow) -> None:
+    def __init__(self, engine: AsyncEngine, writer: EventWriter, clock: Clock = utc_now) -> None:
         self._engine = engine
         self._writer = writer
         self._clock = clock

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from herald.contracts.platform import Platform
 from herald.kit.auth import TeamPrincipal
+from herald.kit.clock import Clock, utc_now
 from herald.kit.logging import redact
 from herald.platforms.base import ErrorClass, Identity, OAuthClient, PlatformError, TokenSet
 from herald.tokens import events, repository
@@ -44,7 +45,6 @@ from herald.tokens.errors import (
 from herald.tokens.events import Cause, EventWriter
 from herald.tokens.metrics import TokenMetrics
 from herald.tokens.models import AccountRow, AccountStatus, StateRow
-from herald.tokens.service import Clock, utcnow
 from herald.tokens.settings import TokensSettings
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class ConnectService:
         writer: EventWriter,
         metrics: TokenMetrics,
         policy: ConnectPolicy,
-        clock: Clock = utcnow,
+        clock: Clock = utc_now,
     ) -> None:
         self._engine = engine
         self._ring = ring

@@ -64,12 +64,9 @@ def build(
     settings: TokensSettings, *, oauth: Mapping[Platform, OAuthClient] | None = None
 ) -> tuple[ServiceRuntime, FastAPI]:
     """Wire the service. ``oauth`` replaces the platforms' OAuth clients (tests of this service's own rules)."""
-    runtime = ServiceRuntime(settings, schema=SCHEMA, migrations=MIGRATIONS, uses_broker=True, public_api=True)
+    runtime = ServiceRuntime(settings, schema=SCHEMA, migrations=MIGRATIONS, public_api=True)
     # httpx logs every request URL at INFO, and Meta's Graph API takes tokens in the query string.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    assert runtime.engine is not None
-    assert runtime.events is not None
-    assert runtime.api_keys is not None
     ring = load_key_ring(settings)
     http = httpx.AsyncClient()
     clients = oauth if oauth is not None else oauth_clients(settings, http)

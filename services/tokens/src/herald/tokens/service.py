@@ -29,7 +29,7 @@ import hmac
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from herald.contracts.base import Event, service_actor
 from herald.contracts.platform import Platform
+from herald.kit.clock import Clock, utc_now
 from herald.kit.logging import redact
 from herald.platforms.base import ErrorClass, OAuthClient, PlatformError, RefreshError, TokenSet
 from herald.tokens import events, repository
@@ -56,14 +57,9 @@ from herald.tokens.settings import TokensSettings
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], dt.datetime]
 STATE_RETENTION = dt.timedelta(days=1)
 # LinkedIn reports its fixed refresh-token expiry as a countdown, so it wobbles by a second between refreshes.
 GRANT_EXTENDED = dt.timedelta(days=1)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def token_sha256(token: str) -> str:
@@ -150,7 +146,7 @@ class TokenService:
         writer: EventWriter,
         metrics: TokenMetrics,
         policy: RefreshPolicy,
-        clock: Clock = utcnow,
+        clock: Clock = utc_now,
     ) -> None:
         self._engine = engine
         self._ring = ring

@@ -1,0 +1,143 @@
+"""The ledger's contract, checked on the in-memory fake and on PostgreSQL alike, so the fake cannot drift from
+the real ledger that the decision tests stand in for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from herald.kit import db
+from herald.kit.clock import utc_now
+from herald.kit.migrations import upgrade
+from herald.kit.settings import ServiceSettings
+from herald.platforms.base import PublishedPost
+from herald.publishing.app import MIGRATIONS
+from herald.publishing.ledger import Delivery, Failure, Ledger, Status
+from herald.publishing.ports import DeliveryLedger
+from tests.publishing.fakes import FakeLedger, ManualClock
+
+SCHEMA = "publisher_ledger_contract"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    # Real time, frozen: the ledger's timestamps are exact, and PostgreSQL's now() (account holds) agrees with it.
+    return ManualClock(utc_now().replace(microsecond=0))
+
+
+@pytest.fixture(params=["fake", "postgresql"])
+def database(request: pytest.FixtureRequest) -> str | None:
+    """The database URL for the real ledger; None for the fake (which then needs no database at all)."""
+    url: str | None = request.getfixturevalue("database_url") if request.param == "postgresql" else None
+    return url
+
+
+@pytest.fixture
+async def ledger(database: str | None, clock: ManualClock) -> AsyncIterator[DeliveryLedger]:
+    if database is None:
+        yield FakeLedger(clock)
+        return
+    database_url = database
+    await upgrade(database_url, MIGRATIONS, SCHEMA)
+    engine = db.create_engine(ServiceSettings(database_url=database_url, service_name="ledger-contract"), SCHEMA)
+    try:
+        yield Ledger(engine, clock)
+    finally:
+        await engine.dispose()
+
+
+async def claim(
+    ledger: DeliveryLedger, distribution_id: uuid.UUID, attempt: int, replay: str | None = None
+) -> tuple[Delivery | None, Delivery]:
+    return await ledger.claim(distribution_id, uuid.UUID(int=1), uuid.UUID(int=2), attempt, replay=replay)
+
+
+async def test_a_first_claim_marks_it_sending(ledger: DeliveryLedger, clock: ManualClock) -> None:
+    distribution_id = uuid.uuid4()
+    before, after = await claim(ledger, distribution_id, 1)
+    assert before is None
+    assert after == Delivery(distribution_id, Status.SENDING, 1, clock())
+    assert await ledger.get(distribution_id) == after
+
+
+async def test_a_claim_while_sending_changes_nothing(ledger: DeliveryLedger, clock: ManualClock) -> None:
+    distribution_id = uuid.uuid4()
+    _, first = await claim(ledger, distribution_id, 1)
+    clock.advance(5)
+    before, after = await claim(ledger, distribution_id, 2)
+    assert before == after == first
+
+
+async def test_a_retrying_distribution_is_claimed_again_and_keeps_its_ambiguity(
+    ledger: DeliveryLedger, clock: ManualClock
+) -> None:
+    distribution_id = uuid.uuid4()
+    await claim(ledger, distribution_id, 1)
+    await ledger.mark_ambiguous(distribution_id)
+    await ledger.mark_retrying(distribution_id)
+    retrying = await ledger.get(distribution_id)
+    assert retrying is not None
+    assert (retrying.status, retrying.ambiguous, retrying.finished_at) == (Status.RETRYING, True, None)
+    clock.advance(5)
+    before, after = await claim(ledger, distribution_id, 2)
+    assert before == retrying
+    assert after == Delivery(distribution_id, Status.SENDING, 2, clock())
+    stored = await ledger.get(distribution_id)
+    assert stored is not None
+    assert (stored.status, stored.attempt, stored.started_at, stored.ambiguous) == (Status.SENDING, 2, clock(), True)
+
+
+async def test_published_is_final(ledger: DeliveryLedger, clock: ManualClock) -> None:
+    distribution_id = uuid.uuid4()
+    _, claimed = await claim(ledger, distribution_id, 2)
+    clock.advance(1)
+    published = await ledger.mark_published(distribution_id, PublishedPost("p-1", url="https://x.test/p-1"))
+    assert published == Delivery(
+        distribution_id, Status.PUBLISHED, 2, claimed.started_at, post_id="p-1", post_url=published.post_url,
+        finished_at=clock(),
+    )  # fmt: skip
+    assert published.post_url == "https://x.test/p-1"
+    assert await claim(ledger, distribution_id, 3, replay="r1") == (published, published)
+
+
+async def test_a_failure_is_recorded_and_reopened_once_per_replay(ledger: DeliveryLedger, clock: ManualClock) -> None:
+    distribution_id = uuid.uuid4()
+    await claim(ledger, distribution_id, 3)
+    refused = Failure("permanent", "too long", error_class="permanent", http_status=400, response_excerpt="{...}")
+    failed = await ledger.mark_failed(distribution_id, refused)
+    assert (failed.status, failed.failure, failed.finished_at, failed.generation) == (
+        Status.FAILED,
+        refused,
+        clock(),
+        "",
+    )
+    assert await claim(ledger, distribution_id, 1) == (failed, failed)  # redelivered: not reopened
+    before, reopened = await claim(ledger, distribution_id, 1, replay="r1")
+    assert before == failed
+    assert reopened == Delivery(distribution_id, Status.SENDING, 1, clock(), generation="r1")
+    again = await ledger.mark_failed(distribution_id, refused)
+    assert again.generation == "r1"
+    assert await claim(ledger, distribution_id, 1, replay="r1") == (again, again)  # the same replay: once
+
+
+async def test_unconfirmed_is_final_even_for_a_replay(ledger: DeliveryLedger, clock: ManualClock) -> None:
+    distribution_id = uuid.uuid4()
+    await claim(ledger, distribution_id, 1)
+    unknown = Failure("unconfirmed", "timed out; read-back failed", error_class="unknown_outcome")
+    unconfirmed = await ledger.mark_unconfirmed(distribution_id, unknown)
+    assert (unconfirmed.status, unconfirmed.failure, unconfirmed.finished_at) == (Status.UNCONFIRMED, unknown, clock())
+    assert await claim(ledger, distribution_id, 2, replay="r1") == (unconfirmed, unconfirmed)
+
+
+async def test_account_holds_only_grow_and_lapse(ledger: DeliveryLedger, clock: ManualClock) -> None:
+    held, other, lapsed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    later = clock() + dt.timedelta(hours=1)
+    await ledger.hold(held, later, "429")
+    await ledger.hold(held, clock() + dt.timedelta(minutes=30), "429 again")
+    await ledger.hold(lapsed, clock() - dt.timedelta(hours=1), "long ago")
+    assert await ledger.hold_until(held) == later
+    assert await ledger.hold_until(other) is None
+    assert await ledger.hold_until(lapsed) is None
