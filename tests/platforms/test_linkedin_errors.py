@@ -94,6 +94,7 @@ GATEWAY_TIMEOUT = {"status": 504, "message": "Gateway Timeout"}
 UNABLE_TO_OBTAIN = {"status": 400, "message": "Unable to obtain activity urn:li:activity:123"}
 RESOURCE_FORBIDDEN = {"status": 403, "message": "The resource is forbidden for now"}
 
+C = ErrorClass.CONFIGURATION
 P, D, RT, RC, RU, R = (
     ErrorClass.PERMANENT,
     ErrorClass.DUPLICATE,
@@ -113,9 +114,10 @@ TABLE = [
     pytest.param(403, ACCESS_DENIED, {}, P, P, "ACCESS_DENIED", id="access-denied"),
     pytest.param(403, ME_DENIED, {}, P, P, "ACCESS_DENIED", id="access-denied-v2-me"),
     pytest.param(
-        400, VERSION_MISSING, {"X-Restli-Gateway-Error": "true"}, P, P, "VERSION_MISSING", id="version-missing"
+        400, VERSION_MISSING, {"X-Restli-Gateway-Error": "true"}, C, C, "VERSION_MISSING", id="version-missing"
     ),
-    pytest.param(426, NONEXISTENT_VERSION, {}, P, P, "NONEXISTENT_VERSION", id="version-sunset"),
+    # The version is Herald's own setting: an operator error, held until fixed (not a failed post).
+    pytest.param(426, NONEXISTENT_VERSION, {}, C, C, "NONEXISTENT_VERSION", id="version-sunset"),
     pytest.param(422, REQUIRED_FIELDS, {}, P, P, None, id="validation-required-fields"),
     pytest.param(422, UNKNOWN_FIELD, {}, P, P, None, id="validation-unknown-field"),
     pytest.param(400, MALFORMED_JSON, {}, P, P, "ILLEGAL_ARGUMENT", id="malformed-json"),
@@ -240,19 +242,24 @@ DEAD_GRANT = {
 MISSING_SECRET = {"error": "invalid_request", "error_description": 'A required parameter "client_secret" is missing'}
 
 
+INVALID_CLIENT = {"error": "invalid_client", "error_description": "Client authentication failed"}
+
+
 @pytest.mark.parametrize(
-    ("status", "body", "permanent"),
+    ("status", "body", "permanent", "configuration"),
     [
-        pytest.param(400, DEAD_GRANT, True, id="dead-refresh-token-invalid_request"),
-        pytest.param(400, {**DEAD_GRANT, "error": "invalid_grant"}, True, id="invalid_grant"),
-        pytest.param(400, MISSING_SECRET, True, id="missing-parameter"),
-        pytest.param(401, {"error": "invalid_client", "error_description": "Client authentication failed"}, False),
-        pytest.param(429, THROTTLED, False, id="429"),
-        pytest.param(500, {"error": "server_error", "error_description": "oops"}, False, id="500"),
-        pytest.param(503, UNAVAILABLE, False, id="503"),
+        pytest.param(400, DEAD_GRANT, True, False, id="dead-refresh-token-invalid_request"),
+        pytest.param(400, {**DEAD_GRANT, "error": "invalid_grant"}, True, False, id="invalid_grant"),
+        # Herald's own client secret is missing: an operator's error, never the member's (issue 14 item 5).
+        pytest.param(400, MISSING_SECRET, False, True, id="missing-client-secret"),
+        pytest.param(401, INVALID_CLIENT, False, True, id="invalid_client"),
+        pytest.param(429, THROTTLED, False, False, id="429"),
+        pytest.param(500, {"error": "server_error", "error_description": "oops"}, False, False, id="500"),
+        pytest.param(503, UNAVAILABLE, False, False, id="503"),
     ],
 )
-def test_refresh_failures(status: int, body: dict[str, Any], permanent: bool) -> None:
+def test_refresh_failures(status: int, body: dict[str, Any], permanent: bool, configuration: bool) -> None:
     failure = refresh_error(httpx.Response(status, json=body))
     assert failure.permanent is permanent
+    assert failure.configuration is configuration
     assert failure.http_status == status

@@ -239,6 +239,7 @@ async def test_wrong_client_secret_is_not_blamed_on_the_member(sandbox_url: str,
         await LinkedInOAuth(settings, http).refresh("li-rt-whatever")
     assert caught.value.http_status == 401
     assert not caught.value.permanent
+    assert caught.value.configuration
 
 
 async def test_an_app_without_refresh_tokens(no_refresh_url: str, http: httpx.AsyncClient) -> None:

@@ -24,6 +24,7 @@ PERMISSION_200 = (
     "administrative permission"
 )
 ABUSIVE_368 = "(#368) The action attempted has been deemed abusive or is otherwise disallowed"
+C = ErrorClass.CONFIGURATION
 R, RU, RC, P, D = (
     ErrorClass.RETRY_LATER,
     ErrorClass.UNKNOWN_OUTCOME,
@@ -232,11 +233,18 @@ CASES = [
     same("unknown-code-400", 400, graph_error(987654, "Something"), P),
     Case("unknown-transient", 400, graph_error(987654, "Something", is_transient=True), RU, R),
     same("429-no-body", 429, "", R),
-    # OAuth-style refusals (reference §0.2: dead tokens are invalid_request as often as invalid_grant).
+    # OAuth-style refusals (docs/platforms.md "Dead refresh tokens": invalid_request as often as invalid_grant).
     same("oauth-invalid-request", 400, {"error": "invalid_request", "error_description": "token invalid"}, RC),
     same("oauth-invalid-grant-401", 401, {"error": "invalid_grant"}, RC),
     same("oauth-other", 400, {"error": "invalid_scope"}, P),
     same("401-no-body", 401, "", RC),
+    # Operator errors (issue 14 item 5): Herald's app id, app secret, proof or redirect URI refused.
+    same("app-secret-refused", 400, graph_error(1, "Error validating client secret."), C),
+    same("app-id-refused", 400, graph_error(101, "Error validating application. Invalid application ID."), C),
+    same("redirect-uri-not-owned", 400, graph_error(191, "The redirect_uri URL must be absolute"), C),
+    same("appsecret-proof-refused", 400, graph_error(100, "Invalid appsecret_proof provided in the API argument"), C),
+    same("oauth-invalid-client", 401, {"error": "invalid_client", "error_description": "bad client"}, C),
+    same("oauth-missing-secret", 400, {"error": "invalid_request", "error_description": "client_secret missing"}, C),
 ]
 
 
