@@ -41,7 +41,14 @@ from herald.platforms.base import (
 )
 from herald.publishing.ledger import Delivery, Failure, Ledger, Status
 from herald.publishing.metrics import PublisherMetrics
-from herald.publishing.retry import RetryPlan, plan_hold, plan_retry
+from herald.publishing.retry import (
+    RetryPlan,
+    app_hold_id,
+    beyond_tiers,
+    plan_hold,
+    plan_operator_recheck,
+    plan_retry,
+)
 from herald.publishing.tokens import AccessToken, ReauthRequired, TokenClient, TokenUnavailable
 
 log = logging.getLogger(__name__)
@@ -144,10 +151,14 @@ class PublishPipeline:
         return await self._reconcile(request, max(found.attempt, attempt), started, cause="found in flight")
 
     async def _send(self, request: PublishRequested, attempt: int, started_at: dt.datetime) -> Decision:
-        held_until = await self._ledger.hold_until(request.account_id)
+        held_until = await self._held_until(request.account_id)
         if held_until is not None:
             await self._ledger.mark(request.distribution_id, Status.RETRYING)
             plan = plan_hold(self._tiers, _now(), held_until)
+            if beyond_tiers(self._tiers, _now(), held_until):  # a usage cap: waits out the period, no attempt used
+                reason = f"held until {held_until.isoformat()} (usage cap)"
+                await self._emit_retry(request, attempt, plan, "usage_capped", reason, None)
+                return Decision(Action.RETRY, plan=plan, next_attempt=attempt, reason=reason)
             await self._emit_retry(request, attempt, plan, "retry_later", "account is rate limited", None)
             return Decision(Action.RETRY, plan=plan, next_attempt=attempt, reason="account rate limited")
         try:
@@ -210,10 +221,15 @@ class PublishPipeline:
                 return await self._fail(request, attempt, FailureReason.PERMANENT, error.message, error)
             case ErrorClass.DUPLICATE:
                 return await self._on_duplicate(request, attempt, error)
+            case ErrorClass.CONFIGURATION:
+                return await self._hold_for_operator(request, attempt, error)
             case ErrorClass.RETRY_LATER:
                 if error.retry_at is not None:
-                    await self._ledger.hold(request.account_id, error.retry_at, error.message)
+                    held = app_hold_id(self.platform.value) if error.app_wide else request.account_id
+                    await self._ledger.hold(held, error.retry_at, error.message)
                 await self._ledger.mark(request.distribution_id, Status.RETRYING)
+                if beyond_tiers(self._tiers, _now(), error.retry_at):
+                    return await self._hold_for_cap(request, attempt, error)
                 return await self._retry(request, attempt, error)
             case _:  # UNKNOWN_OUTCOME: the post may exist
                 return await self._reconcile(request, attempt, started_at, cause=error.message, first_error=error)
@@ -250,6 +266,10 @@ class PublishPipeline:
                 self._metrics.reconciliations.labels(self.platform.value, "resend").inc()
                 await self._ledger.mark(request.distribution_id, Status.RETRYING)
                 return await self._retry(request, attempt, first_error or exc)
+            if exc.error_class is ErrorClass.CONFIGURATION:  # an operator must act; the post stays ambiguous
+                self._report_configuration_error(exc, "read_back")
+                plan = plan_operator_recheck(self._tiers, _now())
+                return await self._reconcile_later(request, attempt, attempt, plan, exc.message)
             if exc.error_class is ErrorClass.RETRY_LATER and attempt < request.max_attempts:
                 plan = plan_retry(
                     attempt=attempt,
@@ -336,6 +356,48 @@ class PublishPipeline:
         await self._emit_retry(request, attempt, plan, error.error_class.value, error.message, error.http_status)
         self._metrics.attempts.labels(self.platform.value, "retry").inc()
         return Decision(Action.RETRY, plan=plan, next_attempt=attempt + 1, reason=error.message)
+
+    # -- holds: waits that use up no attempt (see docs/operations.md, "Usage caps" and "Operator errors") --------
+
+    async def _held_until(self, account_id: uuid.UUID) -> dt.datetime | None:
+        """The later of the account's own hold and the whole app's (a product-wide usage cap)."""
+        holds = [await self._ledger.hold_until(account_id), await self._ledger.hold_until(app_hold_id(self.platform))]
+        known = [until for until in holds if until is not None]
+        return max(known) if known else None
+
+    async def _hold_for_cap(self, request: PublishRequested, attempt: int, error: PlatformError) -> Decision:
+        """The platform resets later than the longest tier (a usage cap): hold the account (or the app) until then.
+
+        Deliveries wait through the longest tier, and each finds the hold and waits again without calling the
+        platform or using up an attempt; ``herald_publish_held_until_timestamp_seconds`` raises the alert.
+        """
+        assert error.retry_at is not None
+        scope = "app" if error.app_wide else "account"
+        self._metrics.held_until.labels(self.platform.value, scope).set(error.retry_at.timestamp())
+        log.warning(
+            "platform usage cap: holding until it resets",
+            extra={"platform": self.platform.value, "scope": scope, "until": error.retry_at.isoformat()},
+        )
+        plan = plan_hold(self._tiers, _now(), error.retry_at)
+        reason = f"held until {error.retry_at.isoformat()} (usage cap): {error.message}"
+        await self._emit_retry(request, attempt, plan, "usage_capped", reason, error.http_status)
+        return Decision(Action.RETRY, plan=plan, next_attempt=attempt, reason=reason[:500])
+
+    async def _hold_for_operator(self, request: PublishRequested, attempt: int, error: PlatformError) -> Decision:
+        """Herald's own configuration is wrong: neither the post nor the account is at fault. The post is held (no
+        attempt used) and tried again every :data:`~herald.publishing.retry.OPERATOR_RECHECK` until it is fixed."""
+        self._report_configuration_error(error, "create")
+        await self._ledger.mark(request.distribution_id, Status.RETRYING)
+        plan = plan_operator_recheck(self._tiers, _now())
+        await self._emit_retry(request, attempt, plan, ErrorClass.CONFIGURATION.value, error.message, error.http_status)
+        return Decision(Action.RETRY, plan=plan, next_attempt=attempt, reason=error.message)
+
+    def _report_configuration_error(self, error: PlatformError, operation: str) -> None:
+        self._metrics.configuration_errors.labels(self.platform.value, operation).inc()
+        log.error(
+            "platform refused Herald's configuration; an operator must fix it",
+            extra={"platform": self.platform.value, "code": error.platform_code, "error": error.message},
+        )
 
     async def _retry_without_send(
         self, request: PublishRequested, attempt: int, reason: str, retry_after_seconds: float | None
