@@ -243,8 +243,8 @@ async def test_read_back_with_an_expired_token_asks_for_a_refresh(kit: PlatformK
         ("invalid_token", ErrorClass.REFRESH_TOKEN),
         ("access_denied", ErrorClass.PERMANENT),
         ("validation_error", ErrorClass.PERMANENT),
-        ("version_missing", ErrorClass.PERMANENT),
-        ("nonexistent_version", ErrorClass.PERMANENT),
+        ("version_missing", ErrorClass.CONFIGURATION),  # Herald's LinkedIn-Version setting: an operator error
+        ("nonexistent_version", ErrorClass.CONFIGURATION),
         ("duplicate", ErrorClass.DUPLICATE),
     ],
 )
