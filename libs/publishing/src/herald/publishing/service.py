@@ -151,11 +151,13 @@ class PublishPipeline:
         return await self._reconcile(request, max(found.attempt, attempt), started, cause="found in flight")
 
     async def _send(self, request: PublishRequested, attempt: int, started_at: dt.datetime) -> Decision:
-        held_until = await self._held_until(request.account_id)
-        if held_until is not None:
+        held = await self._held_until(request.account_id)
+        if held is not None:
+            held_until, scope = held
             await self._ledger.mark(request.distribution_id, Status.RETRYING)
             plan = plan_hold(self._tiers, _now(), held_until)
             if beyond_tiers(self._tiers, _now(), held_until):  # a usage cap: waits out the period, no attempt used
+                self._metrics.held_until.labels(self.platform.value, scope).set(held_until.timestamp())
                 reason = f"held until {held_until.isoformat()} (usage cap)"
                 await self._emit_retry(request, attempt, plan, "usage_capped", reason, None)
                 return Decision(Action.RETRY, plan=plan, next_attempt=attempt, reason=reason)
@@ -359,10 +361,13 @@ class PublishPipeline:
 
     # -- holds: waits that use up no attempt (see docs/operations.md, "Usage caps" and "Operator errors") --------
 
-    async def _held_until(self, account_id: uuid.UUID) -> dt.datetime | None:
-        """The later of the account's own hold and the whole app's (a product-wide usage cap)."""
-        holds = [await self._ledger.hold_until(account_id), await self._ledger.hold_until(app_hold_id(self.platform))]
-        known = [until for until in holds if until is not None]
+    async def _held_until(self, account_id: uuid.UUID) -> tuple[dt.datetime, str] | None:
+        """The later of the account's own hold and the whole app's (a product-wide usage cap), with its scope."""
+        holds = [
+            (await self._ledger.hold_until(account_id), "account"),
+            (await self._ledger.hold_until(app_hold_id(self.platform)), "app"),
+        ]
+        known = [(until, scope) for until, scope in holds if until is not None]
         return max(known) if known else None
 
     async def _hold_for_cap(self, request: PublishRequested, attempt: int, error: PlatformError) -> Decision:
