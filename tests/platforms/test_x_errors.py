@@ -306,10 +306,12 @@ def test_network_failures(error: httpx.HTTPError, on_create: ErrorClass, on_read
 
 DEAD_TOKEN = "Value passed for the token was invalid."
 NO_BASIC = "Missing valid authorization header"
+UNAUTHORIZED_CLIENT = {"error": "unauthorized_client", "error_description": NO_BASIC}
+DEAD_REFRESH = {"error": "invalid_request", "error_description": DEAD_TOKEN}
 REFRESH_ROWS = [
-    ("dead/reused/revoked refresh token", 400, {"error": "invalid_request", "error_description": DEAD_TOKEN}, True, False),
+    ("dead/reused/revoked refresh token", 400, DEAD_REFRESH, True, False),
     ("invalid_grant form", 400, {"error": "invalid_grant", "error_description": DEAD_TOKEN}, True, False),
-    ("client credentials refused", 401, {"error": "unauthorized_client", "error_description": NO_BASIC}, False, True),
+    ("client credentials refused", 401, UNAUTHORIZED_CLIENT, False, True),
     ("token endpoint rate limited", 429, TOO_MANY, False, False),
     ("token endpoint down", 503, service_error(503, "Service Unavailable"), False, False),
     ("token endpoint error", 500, service_error(500, "Internal Server Error"), False, False),
@@ -329,7 +331,6 @@ def test_refresh_failures(name: str, status: int, body: dict[str, Any], permanen
 
 
 INVALID_TOKEN = {"error": "invalid_request", "error_description": DEAD_TOKEN}
-UNAUTHORIZED_CLIENT = {"error": "unauthorized_client", "error_description": NO_BASIC}
 EXCHANGE_ROWS = [
     ("bad, expired or reused code", 400, INVALID_TOKEN, ErrorClass.PERMANENT),
     ("client credentials refused", 401, UNAUTHORIZED_CLIENT, ErrorClass.CONFIGURATION),

@@ -9,8 +9,8 @@ expires messages at the head of a queue: one queue per delay keeps FIFO order eq
 from __future__ import annotations
 
 import bisect
-import uuid
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
 DEFAULT_TIERS_MS: tuple[int, ...] = (

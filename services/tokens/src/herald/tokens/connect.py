@@ -206,7 +206,7 @@ class ConnectService:
         except PlatformError as failure:
             if failure.error_class is ErrorClass.CONFIGURATION:
                 self._metrics.configuration_error(platform, "connect")
-                log.error(
+                log.error(  # noqa: TRY400 (the message is the whole story; a traceback would add nothing)
                     "the platform refused Herald's OAuth client; an operator must fix its configuration",
                     extra={"platform": platform.value, "reason": redact(failure.message)},
                 )

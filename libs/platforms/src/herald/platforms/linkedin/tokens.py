@@ -1,4 +1,7 @@
-"""LinkedIn's token endpoint answers: token sets and the refresh-failure forms (docs/platforms.md, "LinkedIn: OAuth")."""
+"""LinkedIn's token endpoint answers: token sets and the refresh-failure forms.
+
+Sources: docs/platforms.md, "LinkedIn: OAuth" and "Dead refresh tokens".
+"""
 
 from __future__ import annotations
 

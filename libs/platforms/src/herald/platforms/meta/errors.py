@@ -1,8 +1,9 @@
 """Classification of Graph API failures into :class:`~herald.platforms.base.ErrorClass`.
 
 Graph errors are ``{"error": {"message", "type", "code", "error_subcode", "is_transient", "fbtrace_id"}}``
-(docs/platforms.md, "Meta: errors"). ``type`` is ``OAuthException`` even for throttling and the HTTP status is mostly 400 (code 190
-is seen with 400 and 401), so the decision is made on ``code`` / ``error_subcode`` first, then on the status.
+(docs/platforms.md, "Meta: errors"). ``type`` is ``OAuthException`` even for throttling and the HTTP status is
+mostly 400 (code 190 is seen with 400 and 401), so the decision is made on ``code`` / ``error_subcode`` first,
+then on the status.
 
 Order of the decision:
 
@@ -190,7 +191,8 @@ def regain_access_at(headers: httpx.Headers, now: dt.datetime) -> dt.datetime | 
     """When Meta says access comes back: ``estimated_time_to_regain_access`` (minutes) in the BUC usage header.
 
     ``X-Business-Use-Case-Usage: {"<object id>": [{"type": "pages", ..., "estimated_time_to_regain_access": 15}]}``
-    (docs/platforms.md, "Meta: rate limits"). The largest value over all objects wins. ``Retry-After`` is honoured if a proxy adds one.
+    (docs/platforms.md, "Meta: rate limits"). The largest value over all objects wins. ``Retry-After`` is honoured
+    if a proxy adds one.
     """
     minutes = [_regain_minutes(headers.get(name)) for name in ("x-business-use-case-usage", "x-ad-account-usage")]
     longest = max((m for m in minutes if m), default=0)

@@ -1,4 +1,5 @@
-"""Facebook Login for Pages (docs/platforms.md, "Meta: OAuth"): no PKCE, no refresh grant, Page tokens from ``/me/accounts``.
+"""Facebook Login for Pages: no PKCE, no refresh grant, Page tokens from ``/me/accounts`` (docs/platforms.md,
+"Meta: OAuth").
 
 * ``authorization_url``: the Login dialog, scopes comma-separated.
 * ``exchange_code``: code → short-lived user token (~1 h) → long-lived user token (~60 days, ``fb_exchange_token``).

@@ -201,9 +201,7 @@ def refresh_error(response: httpx.Response, *, secrets: Iterable[str] = ()) -> R
     worker refreshed first: the caller should reload the stored pair before asking a human to reconnect.
     """
     error, description = http.oauth_error(response)
-    message = http.redact(
-        f"X token endpoint {response.status_code}: {error or 'error'} {description}".strip(), secrets
-    )
+    message = http.redact(f"X token endpoint {response.status_code}: {error or 'error'} {description}".strip(), secrets)
     failure = http.token_failure(response.status_code, error, description)
     # The client credentials refused (401 unauthorized_client) is a configuration problem, not the token's.
     return RefreshError(
