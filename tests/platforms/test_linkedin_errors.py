@@ -1,6 +1,7 @@
-"""The LinkedIn classifier against every LinkedIn row of the reference's section 2.4 and section 4 tables.
+"""The LinkedIn classifier against every LinkedIn error in docs/platforms.md ("LinkedIn: errors", "LinkedIn: rate
+limits", "LinkedIn: versions", "Operator errors").
 
-Bodies and headers are the reference's, verbatim.
+Bodies and headers are the documented or observed ones, verbatim.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ EXPIRED_TOKEN = {
     "code": "EXPIRED_ACCESS_TOKEN",
     "message": "The token used in the request has expired",
 }
-EXPIRED_TOKEN_65600 = {**EXPIRED_TOKEN, "serviceErrorCode": 65600}  # the one observation with 65600 [UNCERTAIN]
+EXPIRED_TOKEN_65600 = {**EXPIRED_TOKEN, "serviceErrorCode": 65600}  # the one observation with 65600
 REVOKED_TOKEN = {
     "status": 401,
     "serviceErrorCode": 65601,
@@ -171,7 +172,8 @@ def test_only_duplicates_carry_an_existing_post_id() -> None:
 
 
 def test_the_daily_quota_429_retries_after_midnight_utc() -> None:
-    # No rate-limit headers and no Retry-After on LinkedIn (reference 2.4 [OBS]); daily limits reset at midnight UTC.
+    # No rate-limit headers and no Retry-After on LinkedIn (docs/platforms.md, "LinkedIn: rate limits"); daily
+    # limits reset at midnight UTC.
     error = classify_response(response(429, THROTTLED), creating=True, now=NOW)
     assert error.retry_at == NEXT_MIDNIGHT
 

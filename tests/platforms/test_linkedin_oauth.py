@@ -38,7 +38,7 @@ def sandbox_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def no_refresh_url() -> Iterator[str]:
-    """An app without programmatic refresh tokens (most self-serve apps, reference 2.3)."""
+    """An app without programmatic refresh tokens (most self-serve apps, docs/platforms.md "LinkedIn: OAuth")."""
     with serve(create_app(LinkedInSandboxConfig(issue_refresh_tokens=False))) as url:
         yield url
 

@@ -1,6 +1,7 @@
-"""The X error classifier against every X row of the reference (platforms.md sections 1.4 and 4).
+"""The X error classifier against every X error the project documents (docs/platforms.md, "X: errors", "X: rate
+limits", "X: usage caps", "Operator errors").
 
-Bodies and headers are the reference's exact ones where it has them; rows it describes only by a substring
+Bodies and headers are the documented or observed ones where they are public; rows it describes only by a substring
 (cashtag limit, user-suspended) use a minimal body containing that substring, marked "constructed".
 """
 
@@ -251,7 +252,7 @@ def response(status: int, body: dict[str, Any], headers: dict[str, str] | None =
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda row: row.name)
-def test_classifies_every_reference_row(row: Row) -> None:
+def test_classifies_every_documented_row(row: Row) -> None:
     error = classify(response(row.status, row.body, row.headers), row.call, now=NOW, secrets=[TOKEN])
     assert error.error_class is row.expected
     assert error.http_status == row.status

@@ -26,7 +26,7 @@ from herald.platforms.linkedin.tokens import exchange_error, refresh_error, toke
 
 PERSON_PREFIX = "urn:li:person:"
 ORGANIZATION_PREFIX = "urn:li:organization:"
-# Page roles that may post as the organization (reference 2.1).
+# Page roles that may post as the organization (docs/platforms.md, "LinkedIn: posting").
 POSTING_ROLES = frozenset({"ADMINISTRATOR", "DIRECT_SPONSORED_CONTENT_POSTER", "CONTENT_ADMIN"})
 
 
@@ -40,7 +40,7 @@ class LinkedInOAuth(OAuthClient):
         self._http = http
 
     def authorization_url(self, state: str, redirect_uri: str) -> AuthorizationRequest:
-        # Standard web flow has no PKCE (reference 2.3: PKCE only for approved native clients [UNCERTAIN]).
+        # The web flow has no PKCE (docs/platforms.md, "LinkedIn: OAuth").
         query = urlencode(
             {
                 "response_type": "code",
@@ -68,7 +68,7 @@ class LinkedInOAuth(OAuthClient):
     async def refresh(self, refresh_token: str) -> TokenSet:
         """Refresh. A missing ``refresh_token`` in the answer comes back as ``None``: keep the old one.
 
-        Whether LinkedIn returns a new refresh-token string is [UNCERTAIN] (reference 2.3: "usually identical"; the
+        Whether LinkedIn returns a new refresh-token string is not certain (docs/platforms.md, "LinkedIn: OAuth"; the
         TTL does not reset either way), so whatever comes back is returned for the caller to store.
         """
         try:

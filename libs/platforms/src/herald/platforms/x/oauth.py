@@ -112,7 +112,7 @@ def _token_set(body: dict[str, Any]) -> TokenSet:
         access_token=str(body["access_token"]),
         refresh_token=str(body["refresh_token"]) if body.get("refresh_token") else None,
         expires_at=expires_at,
-        # The refresh token's lifetime is not documented by X ([UNCERTAIN], commonly ~6 months of inactivity).
+        # X does not document the refresh token's lifetime (docs/platforms.md, "X: OAuth"): none is stored.
         refresh_expires_at=None,
         scopes=tuple(str(body.get("scope") or "").split()),
     )
