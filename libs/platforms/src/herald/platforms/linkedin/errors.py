@@ -33,7 +33,7 @@ import httpx
 
 from herald.platforms.base import ErrorClass, PlatformError
 from herald.platforms.hints import retry_after
-from herald.platforms.http import redact
+from herald.platforms.http import excerpt, redact
 
 EXCERPT_CHARS = 300
 _DUPLICATE_URN = re.compile(r"urn:li:(?:share|ugcPost):\d+")
@@ -90,7 +90,7 @@ def classify_response(
         platform_code=_platform_code(body),
         retry_at=_retry_at(response, body, now) if response.status_code == 429 else None,
         existing_post_id=_existing_post_id(body) if error_class is ErrorClass.DUPLICATE else None,
-        response_excerpt=redact(response.text[:EXCERPT_CHARS], secrets),
+        response_excerpt=excerpt(response, secrets, EXCERPT_CHARS),  # redacted before it is cut
     )
 
 

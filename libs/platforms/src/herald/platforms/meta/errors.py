@@ -130,12 +130,7 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-def response_json(response: httpx.Response) -> Any:
-    """The decoded body, or ``None`` when it is not JSON (an HTML error page from a proxy, a cut body)."""
-    try:
-        return response.json()
-    except ValueError:
-        return None
+response_json = http.json_body  # the decoded body, or None when it is not JSON (a proxy's HTML page, a cut body)
 
 
 redact = http.redact  # Graph echoes malformed tokens back: every message and excerpt goes through it
@@ -240,7 +235,7 @@ def classify_response(
         http_status=response.status_code,
         platform_code=error.platform_code if error is not None else None,
         retry_at=retry_at,
-        response_excerpt=redact(response.text[:500], secrets),
+        response_excerpt=http.excerpt(response, secrets, 500),  # redacted before it is cut: no half-token leaks
     )
 
 
