@@ -1,7 +1,7 @@
 """Waits that use up no attempt, on the real broker and database: usage caps and operator errors (issue 14).
 
-The tiers here are 100/200/400 ms, so "beyond the longest tier" is anything over 400 ms: X's monthly usage cap
-(reset at the start of next month) is far beyond it.
+A usage cap is a reset beyond the longest tier and at least 4 hours away: X's monthly usage cap (reset at the start
+of next month) is far beyond it, while the 100/200/400 ms tiers here keep the test fast.
 """
 
 import datetime as dt

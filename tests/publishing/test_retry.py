@@ -67,6 +67,10 @@ def test_a_reset_beyond_the_longest_tier_is_a_hold_not_a_retry() -> None:
     assert not beyond_tiers(DEFAULT_TIERS_MS, NOW, NOW + dt.timedelta(hours=4))
     assert beyond_tiers(DEFAULT_TIERS_MS, NOW, NOW + dt.timedelta(hours=4, seconds=1))
     assert beyond_tiers(DEFAULT_TIERS_MS, NOW, dt.datetime(2026, 12, 1, tzinfo=dt.UTC))  # X's monthly cap
+    # Short tiers (a test setup) do not turn a rate-limit window into a cap; longer tiers raise the threshold.
+    assert not beyond_tiers((100, 200, 400), NOW, NOW + dt.timedelta(minutes=15))
+    assert beyond_tiers((100, 200, 400), NOW, NOW + dt.timedelta(hours=5))
+    assert not beyond_tiers((*DEFAULT_TIERS_MS, 8 * 60 * MIN), NOW, NOW + dt.timedelta(hours=5))
 
 
 def test_an_operator_error_is_rechecked_after_a_quarter_hour_tier() -> None:

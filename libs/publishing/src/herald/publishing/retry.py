@@ -75,13 +75,20 @@ OPERATOR_RECHECK = dt.timedelta(minutes=15)
 """How often a post held for an operator error (Herald's own configuration) tries again, to notice the fix."""
 
 
+CAP_THRESHOLD = dt.timedelta(hours=4)
+"""A reset at least this far away is a usage cap, whatever the tiers (the default longest tier): rate-limit windows
+(X's 15 minutes, Meta's regain estimates) stay ordinary retries even with the short tiers of a test setup."""
+
+
 def beyond_tiers(tiers_ms: tuple[int, ...] | list[int], now: dt.datetime, until: dt.datetime | None) -> bool:
-    """True when ``until`` is further away than the longest tier: a usage cap, not a rate limit.
+    """True when ``until`` is further away than the longest tier (and than :data:`CAP_THRESHOLD`): a usage cap,
+    not a rate limit.
 
     Such a wait must not use up attempts (it would exhaust them long before the cap resets); the account is held
     until then and an operator is alerted instead.
     """
-    return until is not None and (until - now) > dt.timedelta(milliseconds=max(tiers_ms))
+    threshold = max(dt.timedelta(milliseconds=max(tiers_ms)), CAP_THRESHOLD)
+    return until is not None and (until - now) > threshold
 
 
 def plan_operator_recheck(tiers_ms: tuple[int, ...] | list[int], now: dt.datetime) -> RetryPlan:
