@@ -359,13 +359,14 @@ class PublishPipeline:
         self._metrics.attempts.labels(self.platform.value, "retry").inc()
         return Decision(Action.RETRY, plan=plan, next_attempt=attempt + 1, reason=error.message)
 
-    # -- holds: waits that use up no attempt (see docs/operations.md, "Usage caps" and "Operator errors") --------
+    # -- holds: waits that use up no attempt (docs/platforms.md, "Usage caps: holds beyond the longest retry tier"
+    # and "Operator errors"; runbook: docs/operations.md, HeraldPlatformUsageCapped, HeraldPlatformConfigurationError)
 
     async def _held_until(self, account_id: uuid.UUID) -> tuple[dt.datetime, str] | None:
         """The later of the account's own hold and the whole app's (a product-wide usage cap), with its scope."""
         holds = [
             (await self._ledger.hold_until(account_id), "account"),
-            (await self._ledger.hold_until(app_hold_id(self.platform)), "app"),
+            (await self._ledger.hold_until(app_hold_id(self.platform.value)), "app"),
         ]
         known = [(until, scope) for until, scope in holds if until is not None]
         return max(known) if known else None
