@@ -162,7 +162,8 @@ async def test_member_posts_cannot_be_read_back_without_r_member_social_but_the_
     assert "r_member_social" in unreadable.value.message
     assert unreadable.value.http_status == 403
 
-    # The reconciliation the reference recommends: send the identical commentary again.
+    # Reconciliation without r_member_social: send the identical commentary again (docs/platforms.md,
+    # "LinkedIn: read-back").
     with pytest.raises(PlatformError) as duplicate:
         await kit.client.publish(MEMBER_ACCOUNT, tokens["access_token"], post)
     stored = (await control.get("/_sandbox/posts", params={"account": MEMBER})).json()
@@ -243,8 +244,8 @@ async def test_read_back_with_an_expired_token_asks_for_a_refresh(kit: PlatformK
         ("invalid_token", ErrorClass.REFRESH_TOKEN),
         ("access_denied", ErrorClass.PERMANENT),
         ("validation_error", ErrorClass.PERMANENT),
-        ("version_missing", ErrorClass.PERMANENT),
-        ("nonexistent_version", ErrorClass.PERMANENT),
+        ("version_missing", ErrorClass.CONFIGURATION),  # Herald's LinkedIn-Version setting: an operator error
+        ("nonexistent_version", ErrorClass.CONFIGURATION),
         ("duplicate", ErrorClass.DUPLICATE),
     ],
 )

@@ -25,7 +25,8 @@ def sandbox_url() -> Iterator[str]:
 async def harness(sandbox_url: str) -> AsyncIterator[Harness]:
     async with httpx.AsyncClient(base_url=sandbox_url) as control, httpx.AsyncClient() as http:
         (await control.post("/_sandbox/reset")).raise_for_status()
-        # r_member_social lets the member's own posts be read back (reference 2.6); without it see test_linkedin_client.
+        # r_member_social lets the member's own posts be read back (docs/platforms.md, "LinkedIn: read-back");
+        # without it see test_linkedin_client.
         tokens = await mint(control, READ_BACK_SCOPES)
         yield Harness(
             kit=build(sandbox_settings(sandbox_url, timeout=1.0), http),

@@ -1,6 +1,7 @@
-"""The LinkedIn classifier against every LinkedIn row of the reference's section 2.4 and section 4 tables.
+"""The LinkedIn classifier against every LinkedIn error in docs/platforms.md ("LinkedIn: errors", "LinkedIn: rate
+limits", "LinkedIn: versions", "Operator errors").
 
-Bodies and headers are the reference's, verbatim.
+Bodies and headers are the documented or observed ones, verbatim.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ EXPIRED_TOKEN = {
     "code": "EXPIRED_ACCESS_TOKEN",
     "message": "The token used in the request has expired",
 }
-EXPIRED_TOKEN_65600 = {**EXPIRED_TOKEN, "serviceErrorCode": 65600}  # the one observation with 65600 [UNCERTAIN]
+EXPIRED_TOKEN_65600 = {**EXPIRED_TOKEN, "serviceErrorCode": 65600}  # the one observation with 65600
 REVOKED_TOKEN = {
     "status": 401,
     "serviceErrorCode": 65601,
@@ -94,6 +95,7 @@ GATEWAY_TIMEOUT = {"status": 504, "message": "Gateway Timeout"}
 UNABLE_TO_OBTAIN = {"status": 400, "message": "Unable to obtain activity urn:li:activity:123"}
 RESOURCE_FORBIDDEN = {"status": 403, "message": "The resource is forbidden for now"}
 
+C = ErrorClass.CONFIGURATION
 P, D, RT, RC, RU, R = (
     ErrorClass.PERMANENT,
     ErrorClass.DUPLICATE,
@@ -113,9 +115,10 @@ TABLE = [
     pytest.param(403, ACCESS_DENIED, {}, P, P, "ACCESS_DENIED", id="access-denied"),
     pytest.param(403, ME_DENIED, {}, P, P, "ACCESS_DENIED", id="access-denied-v2-me"),
     pytest.param(
-        400, VERSION_MISSING, {"X-Restli-Gateway-Error": "true"}, P, P, "VERSION_MISSING", id="version-missing"
+        400, VERSION_MISSING, {"X-Restli-Gateway-Error": "true"}, C, C, "VERSION_MISSING", id="version-missing"
     ),
-    pytest.param(426, NONEXISTENT_VERSION, {}, P, P, "NONEXISTENT_VERSION", id="version-sunset"),
+    # The version is Herald's own setting: an operator error, held until fixed (not a failed post).
+    pytest.param(426, NONEXISTENT_VERSION, {}, C, C, "NONEXISTENT_VERSION", id="version-sunset"),
     pytest.param(422, REQUIRED_FIELDS, {}, P, P, None, id="validation-required-fields"),
     pytest.param(422, UNKNOWN_FIELD, {}, P, P, None, id="validation-unknown-field"),
     pytest.param(400, MALFORMED_JSON, {}, P, P, "ILLEGAL_ARGUMENT", id="malformed-json"),
@@ -169,7 +172,8 @@ def test_only_duplicates_carry_an_existing_post_id() -> None:
 
 
 def test_the_daily_quota_429_retries_after_midnight_utc() -> None:
-    # No rate-limit headers and no Retry-After on LinkedIn (reference 2.4 [OBS]); daily limits reset at midnight UTC.
+    # No rate-limit headers and no Retry-After on LinkedIn (docs/platforms.md, "LinkedIn: rate limits"); daily
+    # limits reset at midnight UTC.
     error = classify_response(response(429, THROTTLED), creating=True, now=NOW)
     assert error.retry_at == NEXT_MIDNIGHT
 
@@ -240,19 +244,24 @@ DEAD_GRANT = {
 MISSING_SECRET = {"error": "invalid_request", "error_description": 'A required parameter "client_secret" is missing'}
 
 
+INVALID_CLIENT = {"error": "invalid_client", "error_description": "Client authentication failed"}
+
+
 @pytest.mark.parametrize(
-    ("status", "body", "permanent"),
+    ("status", "body", "permanent", "configuration"),
     [
-        pytest.param(400, DEAD_GRANT, True, id="dead-refresh-token-invalid_request"),
-        pytest.param(400, {**DEAD_GRANT, "error": "invalid_grant"}, True, id="invalid_grant"),
-        pytest.param(400, MISSING_SECRET, True, id="missing-parameter"),
-        pytest.param(401, {"error": "invalid_client", "error_description": "Client authentication failed"}, False),
-        pytest.param(429, THROTTLED, False, id="429"),
-        pytest.param(500, {"error": "server_error", "error_description": "oops"}, False, id="500"),
-        pytest.param(503, UNAVAILABLE, False, id="503"),
+        pytest.param(400, DEAD_GRANT, True, False, id="dead-refresh-token-invalid_request"),
+        pytest.param(400, {**DEAD_GRANT, "error": "invalid_grant"}, True, False, id="invalid_grant"),
+        # Herald's own client secret is missing: an operator's error, never the member's (issue 14 item 5).
+        pytest.param(400, MISSING_SECRET, False, True, id="missing-client-secret"),
+        pytest.param(401, INVALID_CLIENT, False, True, id="invalid_client"),
+        pytest.param(429, THROTTLED, False, False, id="429"),
+        pytest.param(500, {"error": "server_error", "error_description": "oops"}, False, False, id="500"),
+        pytest.param(503, UNAVAILABLE, False, False, id="503"),
     ],
 )
-def test_refresh_failures(status: int, body: dict[str, Any], permanent: bool) -> None:
+def test_refresh_failures(status: int, body: dict[str, Any], permanent: bool, configuration: bool) -> None:
     failure = refresh_error(httpx.Response(status, json=body))
     assert failure.permanent is permanent
+    assert failure.configuration is configuration
     assert failure.http_status == status

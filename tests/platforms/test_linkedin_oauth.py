@@ -38,7 +38,7 @@ def sandbox_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def no_refresh_url() -> Iterator[str]:
-    """An app without programmatic refresh tokens (most self-serve apps, reference 2.3)."""
+    """An app without programmatic refresh tokens (most self-serve apps, docs/platforms.md "LinkedIn: OAuth")."""
     with serve(create_app(LinkedInSandboxConfig(issue_refresh_tokens=False))) as url:
         yield url
 
@@ -239,6 +239,7 @@ async def test_wrong_client_secret_is_not_blamed_on_the_member(sandbox_url: str,
         await LinkedInOAuth(settings, http).refresh("li-rt-whatever")
     assert caught.value.http_status == 401
     assert not caught.value.permanent
+    assert caught.value.configuration
 
 
 async def test_an_app_without_refresh_tokens(no_refresh_url: str, http: httpx.AsyncClient) -> None:

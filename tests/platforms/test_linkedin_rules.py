@@ -37,7 +37,8 @@ def test_an_escaped_reserved_character_is_shown_verbatim_by_linkedin(char: str) 
 
 
 def test_unescaped_text_would_be_truncated_by_linkedin() -> None:
-    # Why escaping matters: LinkedIn drops everything from the first stray reserved character (reference 2.5).
+    # Why escaping matters: LinkedIn drops everything from the first stray reserved character (docs/platforms.md,
+    # "LinkedIn: little text format").
     assert render("Step 1) do this") == "Step 1"
 
 

@@ -1,7 +1,8 @@
 """Conformance of the LinkedIn sandbox with LinkedIn's official client (``linkedin-api-client`` 0.3).
 
-The SDK is unchanged apart from its base URLs (reference section 8): ``linkedin_api.common.constants`` is read at
-call time by the Rest.li client and the auth client; the member-auth-URL helper imported its own copy.
+The SDK is unchanged apart from its base URLs (docs/platforms.md, "Pointing the official SDKs at a sandbox"):
+``linkedin_api.common.constants`` is read at call time by the Rest.li client and the auth client; the member-auth-URL
+helper imported its own copy.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""The Graph error classifier against every Meta row of the reference's §3.4 error table and §4 classification.
+"""The Graph error classifier against every Meta error in docs/platforms.md ("Meta: errors", "Error classes",
+"Operator errors").
 
-Bodies and headers are the reference's (fbtrace ids included where it quotes them).
+Bodies and headers are the documented or observed ones (fbtrace ids included where they are quoted).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ PERMISSION_200 = (
     "administrative permission"
 )
 ABUSIVE_368 = "(#368) The action attempted has been deemed abusive or is otherwise disallowed"
+C = ErrorClass.CONFIGURATION
 R, RU, RC, P, D = (
     ErrorClass.RETRY_LATER,
     ErrorClass.UNKNOWN_OUTCOME,
@@ -77,7 +79,7 @@ APP_USAGE = {"x-app-usage": '{"call_count":28,"total_time":25,"total_cputime":25
 WWW_4 = {"www-authenticate": 'OAuth "Facebook Platform" "invalid_request" "(#4) Application request limit reached"'}
 
 CASES = [
-    # §3.4 token rows: 190 in every form, and 102 -> reconnect (Meta has no refresh grant), with 400 or 401.
+    # Token rows: 190 in every form, and 102 -> reconnect (Meta has no refresh grant), with 400 or 401.
     same(
         "190", 400, graph_error(190, "Invalid OAuth access token - Cannot parse access token"), RC, platform_code="190"
     ),
@@ -208,7 +210,7 @@ CASES = [
     same("368-policy", 400, graph_error(368, ABUSIVE_368), P),
     same("506-duplicate", 400, graph_error(506, "(#506) Duplicate status message"), D, platform_code="506"),
     same("1609005-link", 400, graph_error(1609005, "Error Posting Link"), P),
-    # Postiz-mapped subcodes (§3.4 last row), "as labelled".
+    # Postiz-mapped subcodes (docs/platforms.md, "Meta: errors"), "as labelled".
     same("1366046-photo-size", 400, graph_error(100, "Invalid photo", 1366046), P),
     same("368/1390008-too-fast", 400, graph_error(368, ABUSIVE_368, 1390008), R),
     same("1346003-abusive", 400, graph_error(368, ABUSIVE_368, 1346003), P),
@@ -223,7 +225,8 @@ CASES = [
     Case("1363047-unavailable", 400, graph_error(1, "Service unavailable", 1363047), RU, R),
     Case("1609010-unavailable", 400, graph_error(100, "Service unavailable", 1609010), RU, R),
     same("4854002-confirm-identity", 400, graph_error(368, "Confirm your identity", 4854002), RC),
-    # §4: 5xx on create is an unknown outcome whatever it says; on a read it is retryable. Non-JSON bodies too.
+    # "Error classes": 5xx on create is an unknown outcome whatever it says; on a read it is retryable. Non-JSON
+    # bodies too.
     Case("503-no-json", 503, "<html><body>Service Unavailable</body></html>", RU, R),
     Case("502-empty", 502, "", RU, R),
     Case("500-with-4xx-code", 500, graph_error(100, "(#100) odd"), RU, P),
@@ -232,11 +235,18 @@ CASES = [
     same("unknown-code-400", 400, graph_error(987654, "Something"), P),
     Case("unknown-transient", 400, graph_error(987654, "Something", is_transient=True), RU, R),
     same("429-no-body", 429, "", R),
-    # OAuth-style refusals (reference §0.2: dead tokens are invalid_request as often as invalid_grant).
+    # OAuth-style refusals (docs/platforms.md "Dead refresh tokens": invalid_request as often as invalid_grant).
     same("oauth-invalid-request", 400, {"error": "invalid_request", "error_description": "token invalid"}, RC),
     same("oauth-invalid-grant-401", 401, {"error": "invalid_grant"}, RC),
     same("oauth-other", 400, {"error": "invalid_scope"}, P),
     same("401-no-body", 401, "", RC),
+    # Operator errors (issue 14 item 5): Herald's app id, app secret, proof or redirect URI refused.
+    same("app-secret-refused", 400, graph_error(1, "Error validating client secret."), C),
+    same("app-id-refused", 400, graph_error(101, "Error validating application. Invalid application ID."), C),
+    same("redirect-uri-not-owned", 400, graph_error(191, "The redirect_uri URL must be absolute"), C),
+    same("appsecret-proof-refused", 400, graph_error(100, "Invalid appsecret_proof provided in the API argument"), C),
+    same("oauth-invalid-client", 401, {"error": "invalid_client", "error_description": "bad client"}, C),
+    same("oauth-missing-secret", 400, {"error": "invalid_request", "error_description": "client_secret missing"}, C),
 ]
 
 
@@ -334,7 +344,7 @@ _request = httpx.Request("POST", "https://graph.facebook.com/v25.0/1/feed?access
     ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v),
 )
 def test_transport_failures(exc: httpx.TransportError, on_create: ErrorClass) -> None:
-    """§4 "network error / timeout on create": RU once the request may have been sent; R when it never left."""
+    """A network error or timeout on create: unknown outcome once the request may have been sent, else retry."""
     assert classify_transport(exc, create=True).error_class is on_create
     read = classify_transport(exc, create=False)
     assert read.error_class is R

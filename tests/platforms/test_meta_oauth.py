@@ -279,6 +279,22 @@ async def test_refresh_failure_forms(status: int, body: object, permanent: bool)
     assert caught.value.http_status == status
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": {"message": "Error validating client secret.", "type": "OAuthException", "code": 1}},
+        {"error": {"message": "Error validating application. Invalid application ID.", "code": 101}},
+        {"error": "invalid_client", "error_description": "Client authentication failed"},
+    ],
+    ids=["client-secret", "application-id", "invalid_client"],
+)
+async def test_a_refresh_refused_for_heralds_own_app_is_configuration(body: dict[str, object]) -> None:
+    with pytest.raises(RefreshError) as caught:
+        await mocked(lambda request: httpx.Response(400, json=body)).oauth.refresh("EAAHlonglived")
+    assert caught.value.configuration
+    assert not caught.value.permanent
+
+
 async def test_refresh_timeout_is_transient() -> None:
     def respond(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)

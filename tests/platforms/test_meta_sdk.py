@@ -1,5 +1,6 @@
 """Conformance: Meta's official ``facebook-business`` SDK against the sandbox over real HTTP, unchanged except
-for the Graph host (``FacebookSession.GRAPH``, reference §8), set on the session instance, not the class.
+for the Graph host (``FacebookSession.GRAPH``, docs/platforms.md "Pointing the official SDKs at a sandbox"), set on
+the session instance, not the class.
 
 The SDK is synchronous; these tests are plain sync tests with a module-scoped served sandbox.
 """

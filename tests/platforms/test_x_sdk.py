@@ -1,8 +1,8 @@
 """tweepy (the de-facto X SDK) against the X sandbox over real HTTP, changing nothing but the host.
 
 tweepy hard-codes ``https://api.twitter.com``; a requests transport adapter mounted on the client's session
-rewrites that prefix to the sandbox (reference platforms.md section 8). OAuth 2.0 user access tokens are used as
-``bearer_token`` with ``user_auth=False``.
+rewrites that prefix to the sandbox (docs/platforms.md, "Pointing the official SDKs at a sandbox"). OAuth 2.0 user
+access tokens are used as ``bearer_token`` with ``user_auth=False``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,15 @@ import datetime as dt
 
 import pytest
 
-from herald.publishing.retry import DEFAULT_TIERS_MS, backoff_ms, choose_tier, plan_hold, plan_retry
+from herald.publishing.retry import (
+    DEFAULT_TIERS_MS,
+    backoff_ms,
+    beyond_tiers,
+    choose_tier,
+    plan_hold,
+    plan_operator_recheck,
+    plan_retry,
+)
 
 pytestmark = pytest.mark.fast
 
@@ -54,3 +62,19 @@ def test_hold_waits_for_the_smallest_tier_covering_the_limit() -> None:
 def test_choose_tier_accepts_unordered_configuration() -> None:
     assert choose_tier([400, 100, 200], 150) == 200
     assert plan_retry(attempt=1, base_delay_seconds=1, tiers_ms=(400, 100), now=NOW).delay_seconds == 1
+
+
+def test_a_reset_beyond_the_longest_tier_is_a_hold_not_a_retry() -> None:
+    assert not beyond_tiers(DEFAULT_TIERS_MS, NOW, None)
+    assert not beyond_tiers(DEFAULT_TIERS_MS, NOW, NOW + dt.timedelta(hours=4))
+    assert beyond_tiers(DEFAULT_TIERS_MS, NOW, NOW + dt.timedelta(hours=4, seconds=1))
+    assert beyond_tiers(DEFAULT_TIERS_MS, NOW, dt.datetime(2026, 12, 1, tzinfo=dt.UTC))  # X's monthly cap
+    # Short tiers (a test setup) do not turn a rate-limit window into a cap; longer tiers raise the threshold.
+    assert not beyond_tiers((100, 200, 400), NOW, NOW + dt.timedelta(minutes=15))
+    assert beyond_tiers((100, 200, 400), NOW, NOW + dt.timedelta(hours=5))
+    assert not beyond_tiers((*DEFAULT_TIERS_MS, 8 * 60 * MIN), NOW, NOW + dt.timedelta(hours=5))
+
+
+def test_an_operator_error_is_rechecked_after_a_quarter_hour_tier() -> None:
+    assert plan_operator_recheck(DEFAULT_TIERS_MS, NOW).tier_ms == 20 * MIN
+    assert plan_operator_recheck((100, 200, 400), NOW).tier_ms == 400

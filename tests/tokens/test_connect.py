@@ -150,6 +150,22 @@ async def test_a_user_who_denies_consent_gets_a_clear_answer(harness: Harness) -
     assert response.json()["detail"]["error"] == "authorization_denied"
 
 
+async def test_a_code_exchange_refusing_heralds_own_client_is_transient_not_the_users(harness: Harness) -> None:
+    """Issue 14 item 5: X refusing our client credentials (401 unauthorized_client) is an operator's error, so the
+    user is told to try again later rather than that their consent failed."""
+    _, team = await harness.team()
+    started = await harness.client.post(f"{harness.url}/v1/accounts/connect/x", headers=team, json={})
+    consent = await harness.client.get(f"{started.json()['authorization_url']}&account=acct-operator-error")
+    await harness.sandboxes.arm(Platform.X, operation="token", kind="error", error="unauthorized_client", count=1)
+    try:
+        response = await harness.client.get(consent.headers["location"])
+    finally:
+        await harness.sandboxes.clear(Platform.X)
+    assert response.status_code == 502
+    assert response.json()["detail"]["error"] == "connect_failed"
+    assert response.json()["detail"]["transient"] is True
+
+
 async def test_connect_needs_an_api_key_and_validates_input(harness: Harness) -> None:
     _, team = await harness.team()
     assert (await harness.client.post(f"{harness.url}/v1/accounts/connect/x", json={})).status_code == 401

@@ -267,6 +267,32 @@ async def test_transient_refresh_failures_do_not_flag_the_account(
     assert await harness.sandboxes.token_requests(Platform.X, name) >= 2
 
 
+@pytest.mark.parametrize(
+    ("platform", "error"),
+    [(Platform.X, "unauthorized_client"), (Platform.LINKEDIN, "invalid_client"), (Platform.LINKEDIN, "bad_request")],
+    ids=["x-unauthorized_client", "linkedin-invalid_client", "linkedin-missing-client_secret"],
+)
+async def test_a_refresh_refusing_heralds_own_client_never_flags_the_account(
+    harness: Harness, event_log: EventLog, platform: Platform, error: str
+) -> None:
+    """Issue 14 item 5: reconnecting cannot fix Herald's client secret, so the account stays active (the
+    publisher holds its posts on the 503) while an operator is alerted."""
+    _, account = await _connected(harness, platform)
+    await harness.expire(account["id"])
+    await harness.sandboxes.arm(platform, operation="token", kind="error", error=error, count=1)
+    try:
+        failed = await harness.access_token(account["id"], platform)
+    finally:
+        await harness.sandboxes.clear(platform)
+    assert failed.status_code == 503
+    assert failed.json()["detail"]["error"] == "refresh_unavailable"
+    row = await harness.row(account["id"])
+    assert row["status"] == "active"
+    [event] = await event_log.of_type(account["id"], "token.refresh_failed")
+    assert event["transient"] is True
+    assert not await event_log.of_type(account["id"], "reauth_required", timeout=0.5)
+
+
 async def test_requests_during_the_back_off_do_not_call_the_platform(harness: Harness) -> None:
     _, account = await _connected(harness)
     await harness.expire(account["id"])

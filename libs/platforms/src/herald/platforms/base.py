@@ -8,17 +8,22 @@ A platform package (``herald.platforms.x``, ``.linkedin``, ``.meta``) provides:
 * an :class:`OAuthClient`: authorization URL, code exchange, refresh, identity lookup.
 
 Failures are reported with one exception type, :class:`PlatformError`, whose :class:`ErrorClass` tells the
-pipeline what to do. The classes (see ``shared/reference/platforms.md`` section 4):
+pipeline what to do. The classes (docs/platforms.md, "Error classes"):
 
 ``RETRY_LATER``
     Transient, the create certainly did not happen (429, throttling, 5xx on a read). ``retry_at`` carries the
     platform's reset hint (``Retry-After``, ``x-rate-limit-reset``, ``estimated_time_to_regain_access``) if any.
+    A hint further away than the longest retry tier (a usage cap resetting at the end of the month) holds the
+    account until then instead of using up attempts.
 ``REFRESH_TOKEN``
     The access token was refused but a refresh may fix it: force a refresh, then retry once.
 ``RECONNECT``
     A human must reconnect the account (revoked token, Meta code 190, refresh token rejected).
 ``PERMANENT``
-    Content or configuration error: retrying the same request cannot succeed.
+    Content error, or a refusal specific to this post or account: retrying the same request cannot succeed.
+``CONFIGURATION``
+    Herald's own setup is wrong (client id or secret refused, redirect URI not registered, the app lacks the
+    product or the credits): an operator must fix it. Never the user's fault, so never "reconnect"; the post waits.
 ``DUPLICATE``
     The platform says this exact content was already posted. ``existing_post_id`` is set when the platform
     tells us which post (LinkedIn does; X and Meta do not).
@@ -49,6 +54,7 @@ class ErrorClass(StrEnum):
     REFRESH_TOKEN = "refresh_token"
     RECONNECT = "reconnect"
     PERMANENT = "permanent"
+    CONFIGURATION = "configuration"
     DUPLICATE = "duplicate"
     UNKNOWN_OUTCOME = "unknown_outcome"
 
@@ -67,8 +73,12 @@ class PlatformError(Exception):
         existing_post_id: str | None = None,
         response_excerpt: str = "",
         resend_is_safe: bool = False,
+        app_wide: bool = False,
     ) -> None:
         super().__init__(message)
+        self.app_wide = app_wide
+        """The limit behind ``retry_at`` binds Herald's whole app on this platform, not just this account (X's
+        product-scoped usage cap): every account waits until then."""
         self.resend_is_safe = resend_is_safe
         """For a failed read-back: sending the identical post again cannot duplicate it, because the platform then
         answers DUPLICATE naming the existing post (LinkedIn members, who cannot be read back)."""
@@ -187,11 +197,15 @@ class AuthorizationRequest:
 
 
 class RefreshError(Exception):
-    """A refresh failed. ``permanent`` is True when the refresh token itself was rejected (reconnect needed)."""
+    """A refresh failed. ``permanent`` is True when the refresh token itself was rejected (reconnect needed);
+    ``configuration`` when the platform refused Herald's own client (an operator must act; never permanent)."""
 
-    def __init__(self, message: str, *, permanent: bool, http_status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool, http_status: int | None = None, configuration: bool = False
+    ) -> None:
         super().__init__(message)
-        self.permanent = permanent
+        self.permanent = permanent and not configuration
+        self.configuration = configuration
         self.http_status = http_status
 
 
@@ -210,7 +224,8 @@ class OAuthClient(ABC):
 
     @abstractmethod
     async def refresh(self, refresh_token: str) -> TokenSet:
-        """Refresh. Raises :class:`RefreshError` (``permanent`` for invalid_grant / invalid_request)."""
+        """Refresh. Raises :class:`RefreshError` (``permanent`` for a rejected grant, ``configuration`` for a
+        refused client)."""
 
     @abstractmethod
     async def identities(self, access_token: str) -> list[Identity]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from herald.contracts.operations import ParkCategory
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import FailureReason
 
 OUTCOMES = ("published", "retry", "failed", "unconfirmed")
+HOLD_SCOPES = ("account", "app")
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400)
 
 
@@ -23,6 +24,8 @@ class PublisherMetrics:
     parked: Counter
     reconciliations: Counter
     failures: Counter
+    configuration_errors: Counter
+    held_until: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry, platform: Platform, work_queue: str) -> PublisherMetrics:
@@ -40,6 +43,10 @@ class PublisherMetrics:
             metrics.failures.labels(p, reason.value)
         for category in ParkCategory:
             metrics.parked.labels(work_queue, category.value)
+        for operation in ("create", "read_back"):
+            metrics.configuration_errors.labels(p, operation)
+        for scope in HOLD_SCOPES:
+            metrics.held_until.labels(p, scope)
         return metrics
 
     @classmethod
@@ -86,6 +93,20 @@ class PublisherMetrics:
                 "herald_publish_failures_total",
                 "Distributions that failed for good, by reason (permanent, reconnect_required, duplicate, ...).",
                 ["platform", "reason"],
+                registry=registry,
+            ),
+            configuration_errors=Counter(
+                "herald_configuration_errors_total",
+                "Platform answers blaming Herald's own configuration (client secret, app enrolment, credits); the "
+                "post is held until an operator fixes it.",
+                ["platform", "operation"],
+                registry=registry,
+            ),
+            held_until=Gauge(
+                "herald_publish_held_until_timestamp_seconds",
+                "When the latest usage-cap hold (a reset beyond the longest retry tier) ends, per scope (account or "
+                "the whole app); 0 if none was seen by this process.",
+                ["platform", "scope"],
                 registry=registry,
             ),
         )

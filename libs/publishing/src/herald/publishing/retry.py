@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
 DEFAULT_TIERS_MS: tuple[int, ...] = (
@@ -68,3 +69,37 @@ def plan_hold(tiers_ms: tuple[int, ...] | list[int], now: dt.datetime, until: dt
     """Wait for an account's rate limit to lift (no attempt is consumed)."""
     tier = choose_tier(tiers_ms, max(int((until - now).total_seconds() * 1000), 0))
     return RetryPlan(tier_ms=tier, next_attempt_at=now + dt.timedelta(milliseconds=tier))
+
+
+OPERATOR_RECHECK = dt.timedelta(minutes=15)
+"""How often a post held for an operator error (Herald's own configuration) tries again, to notice the fix."""
+
+
+CAP_THRESHOLD = dt.timedelta(hours=4)
+"""A reset at least this far away is a usage cap, whatever the tiers (the default longest tier): rate-limit windows
+(X's 15 minutes, Meta's regain estimates) stay ordinary retries even with the short tiers of a test setup."""
+
+
+def beyond_tiers(tiers_ms: tuple[int, ...] | list[int], now: dt.datetime, until: dt.datetime | None) -> bool:
+    """True when ``until`` is further away than the longest tier (and than :data:`CAP_THRESHOLD`): a usage cap,
+    not a rate limit.
+
+    Such a wait must not use up attempts (it would exhaust them long before the cap resets); the account is held
+    until then and an operator is alerted instead.
+    """
+    threshold = max(dt.timedelta(milliseconds=max(tiers_ms)), CAP_THRESHOLD)
+    return until is not None and (until - now) > threshold
+
+
+def plan_operator_recheck(tiers_ms: tuple[int, ...] | list[int], now: dt.datetime) -> RetryPlan:
+    """When a post held for an operator error is tried again (no attempt is consumed)."""
+    return plan_hold(tiers_ms, now, now + OPERATOR_RECHECK)
+
+
+_APP_HOLD_NAMESPACE = uuid.UUID("5b0c3f0e-6f7a-4f43-9d39-4f1b8f3c2a61")
+
+
+def app_hold_id(platform: str) -> uuid.UUID:
+    """The hold key standing for Herald's whole app on ``platform`` (a product-wide usage cap): every account
+    checks it besides its own."""
+    return uuid.uuid5(_APP_HOLD_NAMESPACE, f"app:{platform}")

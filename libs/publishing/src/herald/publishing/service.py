@@ -39,7 +39,14 @@ from herald.publishing.ledger import Delivery, Failure, Status
 from herald.publishing.metrics import PublisherMetrics
 from herald.publishing.outcomes import Outcome, Outcomes, RetryCause
 from herald.publishing.ports import DeliveryLedger, OutcomeSink, TokenSource
-from herald.publishing.retry import RetryPlan, plan_hold, plan_retry
+from herald.publishing.retry import (
+    RetryPlan,
+    app_hold_id,
+    beyond_tiers,
+    plan_hold,
+    plan_operator_recheck,
+    plan_retry,
+)
 from herald.publishing.tokens import AccessToken, ReauthRequired, TokenUnavailable
 
 log = logging.getLogger(__name__)
@@ -61,6 +68,8 @@ class Remedy(StrEnum):
     """The create certainly did not happen: hold the account until the reset hint, retry through a tier."""
     RECONCILE = "reconcile"
     """The post may exist: read back before anything is sent again."""
+    OPERATOR = "operator"
+    """Herald's own configuration is wrong: hold the post (no attempt used) and alert until an operator fixes it."""
 
 
 REMEDIES: Mapping[ErrorClass, Remedy] = MappingProxyType(
@@ -71,6 +80,7 @@ REMEDIES: Mapping[ErrorClass, Remedy] = MappingProxyType(
         ErrorClass.DUPLICATE: Remedy.DUPLICATE,
         ErrorClass.RETRY_LATER: Remedy.RETRY,
         ErrorClass.UNKNOWN_OUTCOME: Remedy.RECONCILE,
+        ErrorClass.CONFIGURATION: Remedy.OPERATOR,
     }
 )
 """Error class -> remedy. A class missing here is treated as an unknown outcome (reconcile): never a blind re-send."""
@@ -151,10 +161,17 @@ class PublishPipeline:
         return await self._reconcile(attempt.numbered(max(found.attempt, attempt.number)), started, "found in flight")
 
     async def _send(self, attempt: Attempt, started_at: dt.datetime) -> Decision:
-        held_until = await self._ledger.hold_until(attempt.account_id)
-        if held_until is not None:
+        held = await self._held_until(attempt)
+        if held is not None:
+            held_until, scope = held
             await self._ledger.mark_retrying(attempt.distribution_id)
             plan = plan_hold(self._tiers, self._clock(), held_until)
+            if beyond_tiers(self._tiers, self._clock(), held_until):  # a usage cap: wait out the period, no attempt
+                self._metrics.held_until.labels(self.platform.value, scope).set(held_until.timestamp())
+                reason = f"held until {held_until.isoformat()} (usage cap)"
+                return Retry(
+                    plan, attempt.number, reason, self._announce(attempt, plan, RetryCause("usage_capped", reason))
+                )
             cause = RetryCause("retry_later", "account is rate limited")
             return Retry(plan, attempt.number, "account rate limited", self._announce(attempt, plan, cause))
         try:
@@ -196,10 +213,15 @@ class PublishPipeline:
                 return await self._fail(attempt, FailureReason.PERMANENT, error.message, error)
             case Remedy.DUPLICATE:
                 return await self._on_duplicate(attempt, error)
+            case Remedy.OPERATOR:
+                return await self._hold_for_operator(attempt, error)
             case Remedy.RETRY:
                 if error.retry_at is not None:
-                    await self._ledger.hold(attempt.account_id, error.retry_at, error.message)
+                    held = app_hold_id(self.platform.value) if error.app_wide else attempt.account_id
+                    await self._ledger.hold(held, error.retry_at, error.message)
                 await self._ledger.mark_retrying(attempt.distribution_id)
+                if beyond_tiers(self._tiers, self._clock(), error.retry_at):
+                    return self._hold_for_cap(attempt, error)
                 return await self._retry(attempt, error)
             case _:  # Remedy.RECONCILE: the post may exist
                 return await self._reconcile(attempt, send.started_at, error.message, first_error=error)
@@ -239,6 +261,10 @@ class PublishPipeline:
                 self._metrics.reconciliations.labels(self.platform.value, "resend").inc()
                 await self._ledger.mark_retrying(attempt.distribution_id)
                 return await self._retry(attempt, first_error or exc)
+            if exc.error_class is ErrorClass.CONFIGURATION:  # an operator must act; the post stays ambiguous
+                self._report_configuration_error(exc, "read_back")
+                plan = plan_operator_recheck(self._tiers, self._clock())
+                return self._reconcile_later(attempt, attempt.number, plan, exc.message)
             if exc.error_class is ErrorClass.RETRY_LATER and not attempt.is_last:
                 plan = self._backoff(attempt, exc.retry_at)
                 return self._reconcile_later(attempt, attempt.number + 1, plan, exc.message)
@@ -300,6 +326,51 @@ class PublishPipeline:
         announcement = self._announce(attempt, plan, cause)
         self._metrics.attempts.labels(self.platform.value, "retry").inc()
         return Retry(plan, attempt.number + 1, error.message, announcement)
+
+    # -- holds: waits that use up no attempt (docs/operations.md, "Usage caps" and "Operator errors") -------------
+
+    async def _held_until(self, attempt: Attempt) -> tuple[dt.datetime, str] | None:
+        """The later of the account's own hold and the whole app's (a product-wide usage cap), with its scope."""
+        holds = [
+            (await self._ledger.hold_until(attempt.account_id), "account"),
+            (await self._ledger.hold_until(app_hold_id(self.platform.value)), "app"),
+        ]
+        known = [(until, scope) for until, scope in holds if until is not None]
+        return max(known) if known else None
+
+    def _hold_for_cap(self, attempt: Attempt, error: PlatformError) -> Retry:
+        """The platform resets later than the longest tier (a usage cap): the account (or app) is held until then.
+
+        Deliveries wait through the longest tier, and each finds the hold and waits again without calling the
+        platform or using up an attempt; ``herald_publish_held_until_timestamp_seconds`` raises the alert.
+        """
+        assert error.retry_at is not None
+        scope = "app" if error.app_wide else "account"
+        self._metrics.held_until.labels(self.platform.value, scope).set(error.retry_at.timestamp())
+        log.warning(
+            "platform usage cap: holding until it resets",
+            extra={"platform": self.platform.value, "scope": scope, "until": error.retry_at.isoformat()},
+        )
+        plan = plan_hold(self._tiers, self._clock(), error.retry_at)
+        reason = f"held until {error.retry_at.isoformat()} (usage cap): {error.message}"[:500]
+        cause = RetryCause("usage_capped", reason, error.http_status)
+        return Retry(plan, attempt.number, reason, self._announce(attempt, plan, cause))
+
+    async def _hold_for_operator(self, attempt: Attempt, error: PlatformError) -> Retry:
+        """Herald's own configuration is wrong: neither the post nor the account is at fault. The post is held (no
+        attempt used) and tried again every :data:`~herald.publishing.retry.OPERATOR_RECHECK` until it is fixed."""
+        self._report_configuration_error(error, "create")
+        await self._ledger.mark_retrying(attempt.distribution_id)
+        plan = plan_operator_recheck(self._tiers, self._clock())
+        cause = RetryCause(ErrorClass.CONFIGURATION.value, error.message, error.http_status)
+        return Retry(plan, attempt.number, error.message, self._announce(attempt, plan, cause))
+
+    def _report_configuration_error(self, error: PlatformError, operation: str) -> None:
+        self._metrics.configuration_errors.labels(self.platform.value, operation).inc()
+        log.error(
+            "platform refused Herald's configuration; an operator must fix it",
+            extra={"platform": self.platform.value, "code": error.platform_code, "error": error.message},
+        )
 
     async def _retry_without_send(self, attempt: Attempt, reason: str, retry_after_seconds: float | None) -> Decision:
         """Our own dependency (the token service) failed: nothing was sent, so no attempt is used up."""

@@ -50,7 +50,8 @@ from herald.tokens.settings import TokensSettings
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_TRANSIENT = frozenset({ErrorClass.RETRY_LATER, ErrorClass.UNKNOWN_OUTCOME})
+# A refused client (CONFIGURATION) is not the user's doing: "try again later" while an operator fixes it.
+_TRANSIENT = frozenset({ErrorClass.RETRY_LATER, ErrorClass.UNKNOWN_OUTCOME, ErrorClass.CONFIGURATION})
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,12 @@ class ConnectService:
             async with asyncio.timeout(self._policy.timeout_seconds):
                 return await call
         except PlatformError as failure:
+            if failure.error_class is ErrorClass.CONFIGURATION:
+                self._metrics.configuration_error(platform, "connect")
+                log.error(  # noqa: TRY400 (the message is the whole story; a traceback would add nothing)
+                    "the platform refused Herald's OAuth client; an operator must fix its configuration",
+                    extra={"platform": platform.value, "reason": redact(failure.message)},
+                )
             transient = failure.error_class in _TRANSIENT
             raise ConnectFailed(redact(failure.message), transient=transient) from None
         except TimeoutError:

@@ -14,10 +14,10 @@ Failures
     :class:`~herald.contracts.accounts.AccountReauthRequired`: later requests answer 409 without calling the
     platform, so the event cannot repeat.
 Accounts that cannot be refreshed
-    Meta Page tokens (no expiry, no refresh grant: reference 3.3) are handed out as they are; a forced refresh of
-    one means the Page token was rejected, which only a reconnect fixes. LinkedIn apps without programmatic
-    refresh get no refresh token: the background sweep warns (``AccountReauthRequired`` with the expiry ahead)
-    ``reauth_warning_seconds`` before the grant ends, and flags the account when it has ended.
+    Meta Page tokens (no expiry, no refresh grant: docs/platforms.md, "Meta: OAuth") are handed out as they are; a
+    forced refresh of one means the Page token was rejected, which only a reconnect fixes. LinkedIn apps without
+    programmatic refresh get no refresh token: the background sweep warns (``AccountReauthRequired`` with the expiry
+    ahead) ``reauth_warning_seconds`` before the grant ends, and flags the account when it has ended.
 """
 
 from __future__ import annotations
@@ -133,6 +133,7 @@ class _Failure:
     permanent: bool
     reason: str
     http_status: int | None = None
+    configuration: bool = False  # the platform refused Herald's own client: an operator's error, never the user's
 
 
 class TokenService:
@@ -274,6 +275,16 @@ class TokenService:
         result = await self._platform_refresh(oauth, row.platform, refresh_token)
         if isinstance(result, TokenSet):
             return await self._succeeded(conn, row, cause, result, refresh_token)
+        if result.configuration:
+            # Reconnecting cannot fix our client id/secret: back off like an outage (publishers hold their posts)
+            # and alert an operator (docs/operations.md, "Operator errors").
+            self._metrics.refresh(row.platform, "configuration_failure")
+            self._metrics.configuration_error(row.platform, "refresh")
+            log.error(
+                "the platform refused Herald's OAuth client; an operator must fix its configuration",
+                extra={"platform": row.platform.value, "reason": result.reason},
+            )
+            return await self._transient(conn, row, cause, result, force=force)
         if result.permanent:
             self._metrics.refresh(row.platform, "permanent_failure")
             reason = f"refresh grant rejected: {result.reason}"
@@ -289,10 +300,11 @@ class TokenService:
             async with asyncio.timeout(self._policy.timeout_seconds):
                 return await oauth.refresh(refresh_token)
         except RefreshError as error:
-            return _Failure(error.permanent, redact(str(error)), error.http_status)
+            return _Failure(error.permanent, redact(str(error)), error.http_status, error.configuration)
         except PlatformError as error:
             permanent = error.error_class in (ErrorClass.RECONNECT, ErrorClass.PERMANENT)
-            return _Failure(permanent, redact(error.message), error.http_status)
+            configuration = error.error_class is ErrorClass.CONFIGURATION
+            return _Failure(permanent, redact(error.message), error.http_status, configuration)
         except TimeoutError:
             return _Failure(False, f"token endpoint did not answer within {self._policy.timeout_seconds:g}s")
         except httpx.HTTPError as error:

@@ -32,7 +32,8 @@ class LinkedInClient(PlatformClient):
         response = await self._post(body, access_token)
         if response.status_code not in (200, 201):  # 201 documented; Postiz also accepts 200
             raise classify_response(response, creating=True, secrets=(access_token,))
-        # The id is only in this header of an empty-bodied 201 (reference 0.1): never look in the body.
+        # The id is only in this header of an empty-bodied 201 (docs/platforms.md, "LinkedIn: posting"): never
+        # look in the body.
         urn = response.headers.get(CREATED_ID_HEADER)
         if not urn:
             raise PlatformError(

@@ -1,4 +1,5 @@
-"""Classification of LinkedIn failures into :class:`~herald.platforms.base.PlatformError` (reference 2.4 and 4).
+"""Classification of LinkedIn failures into :class:`~herald.platforms.base.PlatformError` (docs/platforms.md,
+"LinkedIn: errors").
 
 LinkedIn error bodies carry ``status``, ``serviceErrorCode``, usually ``code`` and ``message``; validation errors
 add ``errorDetails.inputErrors[].code``. Classification looks at those first and at the HTTP status second:
@@ -9,7 +10,7 @@ add ``errorDetails.inputErrors[].code``. Classification looks at those first and
 401 ``REVOKED_ACCESS_TOKEN`` (65601)          ``RECONNECT`` (the member removed the app)
 401 ``Empty oauth2_access_token`` (401)       ``PERMANENT`` (a bug: no token was sent)
 403 ``ACCESS_DENIED``                         ``PERMANENT`` (missing product/scope or page role)
-400 ``VERSION_MISSING`` / 426 ``NONEXISTENT_VERSION``  ``PERMANENT`` (configuration)
+400 ``VERSION_MISSING`` / 426 ``NONEXISTENT_VERSION``  ``CONFIGURATION`` (Herald's LinkedIn-Version setting)
 422 ``DUPLICATE_POST``                        ``DUPLICATE`` with ``existing_post_id`` = the URN in the message
 other 400 / 422                               ``PERMANENT`` (validation)
 429                                           ``RETRY_LATER`` (see :func:`_retry_at`)
@@ -32,12 +33,17 @@ import httpx
 
 from herald.platforms.base import ErrorClass, PlatformError
 from herald.platforms.hints import retry_after
+from herald.platforms.http import excerpt, redact
 
 EXCERPT_CHARS = 300
 _DUPLICATE_URN = re.compile(r"urn:li:(?:share|ugcPost):\d+")
-# Bodies Postiz retries although their status is a 4xx (reference 2.4, "other transient").
+# Bodies Postiz retries although their status is a 4xx (docs/platforms.md, "LinkedIn: errors").
 _TRANSIENT_MARKERS = ("Unable to obtain activity", "resource is forbidden", "Service Unavailable")
-# The documented wording of LinkedIn's daily (per-app / per-member) quota 429 (reference 2.4).
+# The documented wording of LinkedIn's daily (per-app / per-member) quota 429 (docs/platforms.md, "LinkedIn: rate
+# limits").
+# The version Herald sends (a setting) is missing or sunset: an operator must move it (docs/platforms.md,
+# "LinkedIn: versions").
+_VERSION_CODES = frozenset({"VERSION_MISSING", "NONEXISTENT_VERSION"})
 _DAILY_THROTTLE_MARKER = "throttle limit"
 
 
@@ -79,12 +85,12 @@ def classify_response(
     message = f"LinkedIn answered {response.status_code}{code}: {body.message or response.reason_phrase}"
     return PlatformError(
         error_class,
-        _redact(message[:300], secrets),
+        redact(message[:300], secrets),
         http_status=response.status_code,
         platform_code=_platform_code(body),
         retry_at=_retry_at(response, body, now) if response.status_code == 429 else None,
         existing_post_id=_existing_post_id(body) if error_class is ErrorClass.DUPLICATE else None,
-        response_excerpt=_redact(response.text[:EXCERPT_CHARS], secrets),
+        response_excerpt=excerpt(response, secrets, EXCERPT_CHARS),  # redacted before it is cut
     )
 
 
@@ -108,6 +114,8 @@ def _error_class(status: int, body: LinkedInErrorBody, creating: bool) -> ErrorC
         return ErrorClass.RETRY_LATER
     if _is_duplicate(status, body):
         return ErrorClass.DUPLICATE
+    if body.code in _VERSION_CODES:
+        return ErrorClass.CONFIGURATION
     if status >= 500 or any(marker in body.message for marker in _TRANSIENT_MARKERS):
         return ErrorClass.UNKNOWN_OUTCOME if creating else ErrorClass.RETRY_LATER
     if 400 <= status < 500:
@@ -117,7 +125,8 @@ def _error_class(status: int, body: LinkedInErrorBody, creating: bool) -> ErrorC
 
 
 def _token_error_class(body: LinkedInErrorBody) -> ErrorClass:
-    # The symbolic code wins over the number: one observed EXPIRED body carried 65600 (reference 2.4 [UNCERTAIN]).
+    # The symbolic code wins over the number: one observed EXPIRED body carried 65600 (docs/platforms.md,
+    # "LinkedIn: errors").
     if body.code == "REVOKED_ACCESS_TOKEN" or (body.code is None and body.service_error_code == 65601):
         return ErrorClass.RECONNECT
     if body.service_error_code == 401 and body.code is None:
@@ -135,7 +144,8 @@ def _existing_post_id(body: LinkedInErrorBody) -> str | None:
 
 
 def _retry_at(response: httpx.Response, body: LinkedInErrorBody, now: dt.datetime) -> dt.datetime | None:
-    """LinkedIn documents no reset header on a 429 (reference 2.4 [OBS]); honour ``Retry-After`` if one comes.
+    """LinkedIn documents no reset header on a 429 (docs/platforms.md, "LinkedIn: rate limits"); honour
+    ``Retry-After`` if one comes.
 
     Otherwise the documented daily-quota message means "after midnight UTC", when the daily counters reset; any
     other 429 (infrastructure protection) gets no hint, so the pipeline backs off instead of waiting a day.
@@ -167,10 +177,3 @@ def _input_error_codes(data: dict[str, Any]) -> tuple[str, ...]:
 
 def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) else None
-
-
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text

@@ -1,7 +1,8 @@
-"""LinkedIn "little text format", the markup of ``/rest/posts`` ``commentary`` (reference sections 0.7 and 2.5).
+"""LinkedIn "little text format", the markup of ``/rest/posts`` ``commentary`` (docs/platforms.md, "LinkedIn: little
+text format").
 
 Reserved characters ``\\ | { } @ [ ] ( ) < > # * _ ~`` must be escaped with a backslash to be shown as plain text.
-An unescaped one may make LinkedIn silently truncate the published post while still answering 201 [DOC + OBS].
+An unescaped one may make LinkedIn silently truncate the published post while still answering 201 (observed).
 Herald sends plain text only (no mention or hashtag elements), so it escapes every reserved character, including
 ``#`` and those inside URLs: an escaped character is shown as itself, so nothing is lost but hashtag links.
 """
@@ -55,7 +56,8 @@ def comparable(text: str) -> str:
 def commentary_length(commentary: str) -> int:
     """Length as LinkedIn's (Java) backend measures strings: UTF-16 code units.
 
-    The reference gives the 3,000 limit but not its unit; counting UTF-16 units is never lower than counting
+    LinkedIn gives the 3,000 limit but not its unit (docs/platforms.md, "LinkedIn: posting"); counting UTF-16 units
+    is never lower than counting
     code points, so a post accepted here is not refused by LinkedIn for length (an emoji counts 2).
     """
     return len(commentary.encode("utf-16-le")) // 2

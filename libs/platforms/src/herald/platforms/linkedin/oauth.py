@@ -3,97 +3,62 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import httpx
 
 from herald.contracts.platform import Platform
-from herald.platforms.base import (
-    AuthorizationRequest,
-    ErrorClass,
-    Identity,
-    OAuthClient,
-    PlatformError,
-    RefreshError,
-    TokenSet,
-)
+from herald.platforms.base import ErrorClass, Identity, PlatformError, RefreshError, TokenSet
 from herald.platforms.linkedin.errors import classify_response, classify_transport
 from herald.platforms.linkedin.restli import rest_headers
 from herald.platforms.linkedin.settings import LinkedInSettings
 from herald.platforms.linkedin.tokens import exchange_error, refresh_error, token_set
+from herald.platforms.oauth2 import ClientAuth, CodeFlowOAuth
 
 PERSON_PREFIX = "urn:li:person:"
 ORGANIZATION_PREFIX = "urn:li:organization:"
-# Page roles that may post as the organization (reference 2.1).
+# Page roles that may post as the organization (docs/platforms.md, "LinkedIn: posting").
 POSTING_ROLES = frozenset({"ADMINISTRATOR", "DIRECT_SPONSORED_CONTENT_POSTER", "CONTENT_ADMIN"})
 
 
-class LinkedInOAuth(OAuthClient):
-    """Client credentials go in the form body (LinkedIn does not use HTTP Basic). Nothing here logs a token."""
+class LinkedInOAuth(CodeFlowOAuth):
+    """Client credentials go in the form body (LinkedIn does not use HTTP Basic). Nothing here logs a token.
+
+    The web flow has no PKCE (docs/platforms.md, "LinkedIn: OAuth"). A refresh answer without ``refresh_token``
+    comes back as ``None``: keep the old one. Whether LinkedIn returns a new refresh-token string is not certain
+    (the TTL does not reset either way), so whatever comes back is returned for the caller to store.
+    """
 
     platform = Platform.LINKEDIN
+    client_auth = ClientAuth.FORM
+    pkce = False
+    label = "LinkedIn"
 
     def __init__(self, settings: LinkedInSettings, http: httpx.AsyncClient) -> None:
+        super().__init__(settings, http)
         self._settings = settings
-        self._http = http
-
-    def authorization_url(self, state: str, redirect_uri: str) -> AuthorizationRequest:
-        # Standard web flow has no PKCE (reference 2.3: PKCE only for approved native clients [UNCERTAIN]).
-        query = urlencode(
-            {
-                "response_type": "code",
-                "client_id": self._settings.client_id,
-                "redirect_uri": redirect_uri,
-                "state": state,
-                "scope": " ".join(self._settings.scopes),
-            },
-            quote_via=quote,
-        )
-        return AuthorizationRequest(url=f"{self._settings.authorize_url}?{query}")
-
-    async def exchange_code(self, code: str, redirect_uri: str, code_verifier: str | None) -> TokenSet:
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-        if code_verifier:
-            form["code_verifier"] = code_verifier
-        try:
-            response = await self._token_request(form)
-        except httpx.TransportError as error:
-            raise classify_transport(error, creating=False) from error
-        if response.status_code != 200:
-            raise exchange_error(response)
-        return _parsed(response, lambda message: PlatformError(ErrorClass.RETRY_LATER, message))
-
-    async def refresh(self, refresh_token: str) -> TokenSet:
-        """Refresh. A missing ``refresh_token`` in the answer comes back as ``None``: keep the old one.
-
-        Whether LinkedIn returns a new refresh-token string is [UNCERTAIN] (reference 2.3: "usually identical"; the
-        TTL does not reset either way), so whatever comes back is returned for the caller to store.
-        """
-        try:
-            response = await self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
-        except httpx.TransportError as error:
-            raise RefreshError(
-                f"LinkedIn token endpoint unreachable ({type(error).__name__})", permanent=False
-            ) from error
-        if response.status_code != 200:
-            raise refresh_error(response)
-        return _parsed(response, lambda message: RefreshError(message, permanent=False, http_status=200))
 
     async def identities(self, access_token: str) -> list[Identity]:
         """The member (OpenID ``userinfo``) plus the organizations they may post for, when the token can list them."""
         member = await self._member(access_token)
         return [member, *await self._organizations(access_token)]
 
-    async def _token_request(self, form: dict[str, str]) -> httpx.Response:
-        secret = self._settings.client_secret.get_secret_value()
-        return await self._http.post(
-            self._settings.token_url,
-            data={**form, "client_id": self._settings.client_id, "client_secret": secret},
-            headers={"Accept": "application/json"},
-            timeout=self._settings.timeout_seconds,
-        )
+    def _token_set(self, response: httpx.Response, *, refreshing: bool) -> TokenSet:
+        if refreshing:
+            return _parsed(response, lambda message: RefreshError(message, permanent=False, http_status=200))
+        return _parsed(response, lambda message: PlatformError(ErrorClass.RETRY_LATER, message))
+
+    def _exchange_error(self, response: httpx.Response, secrets: Sequence[str]) -> PlatformError:
+        return exchange_error(response)
+
+    def _refresh_error(self, response: httpx.Response, secrets: Sequence[str]) -> RefreshError:
+        return refresh_error(response)
+
+    def _transport_error(self, error: httpx.HTTPError) -> PlatformError:
+        if isinstance(error, httpx.TransportError):
+            return classify_transport(error, creating=False)
+        return PlatformError(ErrorClass.RETRY_LATER, f"LinkedIn token endpoint failed ({type(error).__name__})")
 
     async def _member(self, access_token: str) -> Identity:
         data = await self._get_json(f"{self._settings.v2_url}/userinfo", access_token, {})

@@ -1,4 +1,5 @@
-"""The JSON LinkedIn's Posts API exchanges: the create body, and the fields of a listed post (reference 2.1, 2.6)."""
+"""The JSON LinkedIn's Posts API exchanges: the create body, and the fields of a listed post (docs/platforms.md,
+"LinkedIn: posting" and "LinkedIn: read-back")."""
 
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ def create_body(author: str, post: PreparedPost) -> dict[str, Any]:
 
 
 def article_title(link: str) -> str:
-    """The article card's title. LinkedIn does not scrape the page (reference 2.1) and a draft has no title, so
+    """The article card's title. LinkedIn does not scrape the page (docs/platforms.md, "LinkedIn: posting") and a
+    draft has no title, so
     the card shows where the link goes (host and path), which is never wrong.
 
-    Whether ``title`` is required is [UNCERTAIN] in the reference; the documented example sends it, so do we.
+    Whether ``title`` is required is not certain; the documented example sends it, so do we.
     """
     parts = urlsplit(link)
     title = f"{parts.netloc}{parts.path}".rstrip("/") or link

@@ -1,4 +1,5 @@
-"""Reading an author's posts back to decide whether an ambiguous create happened (reference 2.6 and 4)."""
+"""Reading an author's posts back to decide whether an ambiguous create happened (docs/platforms.md,
+"LinkedIn: read-back" and "Error classes")."""
 
 from __future__ import annotations
 

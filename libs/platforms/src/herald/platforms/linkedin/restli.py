@@ -17,8 +17,8 @@ def rest_headers(settings: LinkedInSettings, access_token: str, *, method: str |
         "X-Restli-Protocol-Version": PROTOCOL_VERSION,
     }
     if method is not None:
-        # The official client sends it (CREATE, FINDER); for a plain POST it is optional (reference 2.1 [UNCERTAIN]),
-        # so we send it too: it can only make the request more explicit.
+        # The official client sends it (CREATE, FINDER); whether a plain POST needs it is not documented
+        # (docs/platforms.md, "LinkedIn: posting"), so we send it too: it can only make the request more explicit.
         headers["X-RestLi-Method"] = method
     return headers
 

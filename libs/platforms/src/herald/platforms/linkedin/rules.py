@@ -22,7 +22,7 @@ class LinkedInRules(ContentRules):
 
 
 def _check_length(commentary: str) -> None:
-    # The limit is counted AFTER escaping. The reference marks how escapes count as [UNCERTAIN] (section 2.5);
+    # The limit is counted AFTER escaping. How escapes count is not documented (docs/platforms.md, "LinkedIn: posting");
     # the limit is a length check on the ``commentary`` field LinkedIn receives, and the escaped text is what we
     # send, so counting it is the reading that can never let through a post LinkedIn then refuses with a 422.
     # The price: a text full of reserved characters is refused somewhat below 3,000 visible characters.

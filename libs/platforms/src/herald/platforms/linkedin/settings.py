@@ -8,7 +8,7 @@ from herald.platforms.base import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 #: Scopes for publishing as the signed-in member ("Share on LinkedIn" + "Sign In with LinkedIn using OpenID
 #: Connect", both self-serve). Organization posting needs the approved Community Management API scopes
-#: ``w_organization_social r_organization_social rw_organization_admin`` (reference section 2.3).
+#: ``w_organization_social r_organization_social rw_organization_admin`` (docs/platforms.md, "LinkedIn: posting").
 MEMBER_SCOPES = ("openid", "profile", "w_member_social")
 
 
@@ -21,7 +21,7 @@ class LinkedInSettings(BaseModel):
     authorize_url: str = "https://www.linkedin.com/oauth/v2/authorization"
     token_url: str = "https://www.linkedin.com/oauth/v2/accessToken"
     web_base_url: str = "https://www.linkedin.com"
-    # Monthly YYYYMM versions live at least a year (reference 2.2); 202607 is the newest one in the reference.
+    # Monthly YYYYMM versions live at least a year (docs/platforms.md, "LinkedIn: versions"); 202607 is current.
     api_version: str = Field(default="202607", pattern=r"^\d{6}(\.\d{2})?$")
     timeout_seconds: float = Field(default=10.0, gt=0)
     scopes: tuple[str, ...] = MEMBER_SCOPES

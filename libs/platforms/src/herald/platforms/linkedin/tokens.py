@@ -1,4 +1,7 @@
-"""LinkedIn's token endpoint answers: token sets and the refresh-failure forms (reference 2.3 and 0.2)."""
+"""LinkedIn's token endpoint answers: token sets and the refresh-failure forms.
+
+Sources: docs/platforms.md, "LinkedIn: OAuth" and "Dead refresh tokens".
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,17 @@ from typing import Any
 
 import httpx
 
+from herald.platforms import http
 from herald.platforms.base import ErrorClass, PlatformError, RefreshError, TokenSet
 
-# A dead, expired or revoked refresh token comes back as invalid_request, not invalid_grant [OBS, reference 0.2].
+# A dead, expired or revoked refresh token comes back as invalid_request, not invalid_grant (docs/platforms.md,
+# "Dead refresh tokens"); an invalid_request naming client_secret is Herald's configuration, see herald.platforms.http.
 PERMANENT_REFRESH_ERRORS = frozenset({"invalid_request", "invalid_grant"})
+_EXCHANGE_CLASSES = {
+    http.TokenFailure.TRANSIENT: ErrorClass.RETRY_LATER,
+    http.TokenFailure.CONFIGURATION: ErrorClass.CONFIGURATION,
+    http.TokenFailure.REJECTED: ErrorClass.PERMANENT,
+}
 _SCOPE_SEPARATORS = re.compile(r"[,\s]+")
 
 
@@ -22,8 +32,8 @@ def token_set(data: dict[str, Any], now: dt.datetime) -> TokenSet:
         raise ValueError("token answer without access_token")
     refresh = data.get("refresh_token")
     # refresh_token_expires_in is read as seconds (the official client's field, 365-day TTL = 31536000). LinkedIn's
-    # doc sample is often quoted with 525600, which would be minutes: the unit is [UNCERTAIN] (reference 5); we
-    # follow the documented one-year TTL expressed in seconds.
+    # doc sample is often quoted with 525600, which would be minutes, so the unit is not certain (docs/platforms.md,
+    # "LinkedIn: OAuth"); we follow the documented one-year TTL expressed in seconds.
     return TokenSet(
         access_token=access,
         refresh_token=refresh if isinstance(refresh, str) and refresh else None,
@@ -36,40 +46,31 @@ def token_set(data: dict[str, Any], now: dt.datetime) -> TokenSet:
 def refresh_error(response: httpx.Response) -> RefreshError:
     """Why a refresh failed. Only a rejected grant is permanent; outages, 429s and odd answers are transient.
 
-    A 401 ``invalid_client`` (our client id/secret) is deliberately transient: reconnecting every account cannot
-    fix Herald's own configuration, and marking them all "reconnect" would be worse than retrying.
+    A 401 ``invalid_client`` or a 400 ``invalid_request`` naming ``client_secret`` (our client id/secret) is a
+    configuration failure: reconnecting every account cannot fix Herald's own configuration.
     """
-    error, description = oauth_error(response)
-    permanent = response.status_code == 400 and error in PERMANENT_REFRESH_ERRORS
+    error, description = http.oauth_error(response)
+    failure = http.token_failure(response.status_code, error, description)
+    rejected = failure is http.TokenFailure.REJECTED
     return RefreshError(
         f"LinkedIn refused the refresh ({response.status_code} {error}: {description})",
-        permanent=permanent,
+        permanent=rejected and response.status_code == 400 and error in PERMANENT_REFRESH_ERRORS,
+        configuration=failure is http.TokenFailure.CONFIGURATION,
         http_status=response.status_code,
     )
 
 
 def exchange_error(response: httpx.Response) -> PlatformError:
-    """Why a code exchange failed: a bad/expired code or redirect mismatch is permanent, an outage is not."""
-    error, description = oauth_error(response)
-    transient = response.status_code >= 500 or response.status_code == 429
+    """Why a code exchange failed: a bad/expired code is permanent, our client refused is configuration, an outage
+    is transient."""
+    error, description = http.oauth_error(response)
     return PlatformError(
-        ErrorClass.RETRY_LATER if transient else ErrorClass.PERMANENT,
+        _EXCHANGE_CLASSES[http.token_failure(response.status_code, error, description)],
         f"LinkedIn refused the code exchange ({response.status_code} {error}: {description})",
         http_status=response.status_code,
         platform_code=error or None,
-        response_excerpt=response.text[:300],
+        response_excerpt=http.excerpt(response),
     )
-
-
-def oauth_error(response: httpx.Response) -> tuple[str, str]:
-    """``(error, error_description)`` of an OAuth error body; empty strings when the body is not one."""
-    try:
-        data = response.json()
-    except ValueError:
-        return "", ""
-    if not isinstance(data, dict):
-        return "", ""
-    return str(data.get("error") or ""), str(data.get("error_description") or data.get("message") or "")[:200]
 
 
 def _after(seconds: object, now: dt.datetime) -> dt.datetime | None:

@@ -1,4 +1,4 @@
-"""Publishing to a Facebook Page and reading its posts back (Graph API, reference §3.1 and §3.6)."""
+"""Publishing to a Facebook Page and reading its posts back (docs/platforms.md, "Meta: posting", "Meta: read-back")."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from herald.platforms.meta.transport import GraphTransport, next_page
 
 POST_URL = "https://www.facebook.com/{post_id}"
 READ_BACK_FIELDS = "id,message,created_time"
-# Reference §4 reconciliation flow: read back from attempt_start - 60 s, absorbing clock skew with Meta.
+# Read back from attempt_start - 60 s, absorbing clock skew with Meta (docs/platforms.md, "Meta: read-back").
 READ_BACK_SKEW = dt.timedelta(seconds=60)
 
 

@@ -1,15 +1,17 @@
 """Classification of Graph API failures into :class:`~herald.platforms.base.ErrorClass`.
 
 Graph errors are ``{"error": {"message", "type", "code", "error_subcode", "is_transient", "fbtrace_id"}}``
-(reference §3.4). ``type`` is ``OAuthException`` even for throttling and the HTTP status is mostly 400 (code 190
-is seen with 400 and 401), so the decision is made on ``code`` / ``error_subcode`` first, then on the status.
+(docs/platforms.md, "Meta: errors"). ``type`` is ``OAuthException`` even for throttling and the HTTP status is
+mostly 400 (code 190 is seen with 400 and 401), so the decision is made on ``code`` / ``error_subcode`` first,
+then on the status.
 
 Order of the decision:
 
 1. a create answered with a 5xx is ``UNKNOWN_OUTCOME`` whatever the body says (the post may exist);
-2. the subcode table (Postiz-mapped subcodes, §3.4 last row), then the code table (§3.4, §4);
-3. ``is_transient: true`` on an otherwise unknown code;
-4. the HTTP status (5xx/429 transient, 401 reconnect, other 4xx permanent).
+2. answers blaming Herald's app configuration (``CONFIGURATION``: app id, app secret, redirect URI);
+3. the subcode table (Postiz-mapped subcodes), then the code table (docs/platforms.md, "Meta: errors");
+4. ``is_transient: true`` on an otherwise unknown code;
+5. the HTTP status (5xx/429 transient, 401 reconnect, other 4xx permanent).
 
 "Transient" means ``RETRY_LATER`` for a read and ``UNKNOWN_OUTCOME`` for a create: code 1 ("An unknown error
 occurred") and 2 ("Please retry your request later") do not say whether the post was made.
@@ -26,6 +28,7 @@ from typing import Any, Final
 
 import httpx
 
+from herald.platforms import http
 from herald.platforms.base import ErrorClass, PlatformError
 from herald.platforms.hints import retry_after
 
@@ -33,14 +36,14 @@ _TRANSIENT: Final = "transient"  # resolved to RETRY_LATER or UNKNOWN_OUTCOME by
 _Decision = ErrorClass | str
 
 RATE_LIMIT_CODES: Final = frozenset({4, 17, 32, 613, 80001})
-# 341 "Feed action request limit reached" is a quota (§4 "Q"): there is no hint, so wait long before retrying.
+# 341 "Feed action request limit reached" is a quota: there is no hint, so wait long before retrying.
 FEED_LIMIT_CODE: Final = 341
 FEED_LIMIT_BACKOFF: Final = dt.timedelta(hours=1)
 
 _CODE_CLASSES: Final[Mapping[int, _Decision]] = {
     190: ErrorClass.RECONNECT,  # invalid/expired/revoked token, every subcode (458/459/460/463/464/467): no refresh
     102: ErrorClass.RECONNECT,  # API session, "as 190"
-    10: ErrorClass.PERMANENT,  # permission denied; §4 "P/RC": retrying the same call cannot succeed
+    10: ErrorClass.PERMANENT,  # permission denied: retrying the same call cannot succeed
     3: ErrorClass.PERMANENT,  # API method capability
     100: ErrorClass.PERMANENT,  # invalid parameter / unknown object
     368: ErrorClass.PERMANENT,  # blocked for policy violation ("permanent-ish (human)")
@@ -52,7 +55,7 @@ _CODE_CLASSES: Final[Mapping[int, _Decision]] = {
     FEED_LIMIT_CODE: ErrorClass.RETRY_LATER,
 }
 
-# Subcodes Postiz maps in facebook.provider.ts handleErrors (reference §3.4), classed "as labelled".
+# Subcodes Postiz maps in facebook.provider.ts handleErrors (docs/platforms.md, "Meta: errors"), classed "as labelled".
 _SUBCODE_CLASSES: Final[Mapping[int, _Decision]] = {
     1366046: ErrorClass.PERMANENT,  # photo size
     1390008: ErrorClass.RETRY_LATER,  # posting too fast (subcode of 368; Meta calls it temporary)
@@ -72,9 +75,15 @@ _SUBCODE_CLASSES: Final[Mapping[int, _Decision]] = {
 
 
 # OAuth-style token endpoint refusals (RFC 6749 form, sent by proxies/other IdPs; Meta itself answers code 190):
-# the token is dead, a human must reconnect. Reference §0.2: dead tokens are often invalid_request, not
-# invalid_grant.
+# the token is dead, a human must reconnect. Dead tokens are often invalid_request, not invalid_grant
+# (docs/platforms.md, "Dead refresh tokens").
 OAUTH_DEAD_TOKEN_ERRORS: Final = frozenset({"invalid_grant", "invalid_request"})
+
+# Graph answers that blame Herald's app, not the user or the post (docs/platforms.md, "Operator errors"):
+# 101 "Error validating application. Invalid application ID.", 191 "The redirect_uri is not owned by the
+# application", and the code-1 / code-100 answers whose message names the app secret, its proof or the redirect URI.
+CONFIGURATION_CODES: Final = frozenset({101, 191})
+_CONFIGURATION_MESSAGES: Final = ("client secret", "appsecret_proof", "redirect_uri")
 
 
 @dataclass(frozen=True)
@@ -121,20 +130,20 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-def response_json(response: httpx.Response) -> Any:
-    """The decoded body, or ``None`` when it is not JSON (an HTML error page from a proxy, a cut body)."""
-    try:
-        return response.json()
-    except ValueError:
-        return None
+response_json = http.json_body  # the decoded body, or None when it is not JSON (a proxy's HTML page, a cut body)
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Remove every secret (token, app secret, proof) from ``text``; Graph echoes malformed tokens back."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text
+redact = http.redact  # Graph echoes malformed tokens back: every message and excerpt goes through it
+
+
+def is_configuration_error(error: GraphError) -> bool:
+    """Herald's app id, app secret (or its proof) or redirect URI was refused: an operator must fix it."""
+    if error.code is None:
+        return http.names_configuration(error.type or "", error.message)
+    if error.code in CONFIGURATION_CODES:
+        return True
+    message = error.message.lower()
+    return error.code in (1, 100) and any(part in message for part in _CONFIGURATION_MESSAGES)
 
 
 def _decide(error: GraphError | None, status: int, *, create: bool) -> ErrorClass:
@@ -148,6 +157,8 @@ def _table_decision(error: GraphError | None, status: int, *, create: bool) -> _
     if create and status >= 500:
         return _TRANSIENT
     if error is not None:
+        if is_configuration_error(error):
+            return ErrorClass.CONFIGURATION
         if error.code is None and error.type in OAUTH_DEAD_TOKEN_ERRORS:
             return ErrorClass.RECONNECT
         if error.subcode is not None and error.subcode in _SUBCODE_CLASSES:
@@ -175,7 +186,8 @@ def regain_access_at(headers: httpx.Headers, now: dt.datetime) -> dt.datetime | 
     """When Meta says access comes back: ``estimated_time_to_regain_access`` (minutes) in the BUC usage header.
 
     ``X-Business-Use-Case-Usage: {"<object id>": [{"type": "pages", ..., "estimated_time_to_regain_access": 15}]}``
-    (reference §3.4). The largest value over all objects wins. ``Retry-After`` is honoured if a proxy adds one.
+    (docs/platforms.md, "Meta: rate limits"). The largest value over all objects wins. ``Retry-After`` is honoured
+    if a proxy adds one.
     """
     minutes = [_regain_minutes(headers.get(name)) for name in ("x-business-use-case-usage", "x-ad-account-usage")]
     longest = max((m for m in minutes if m), default=0)
@@ -223,7 +235,7 @@ def classify_response(
         http_status=response.status_code,
         platform_code=error.platform_code if error is not None else None,
         retry_at=retry_at,
-        response_excerpt=redact(response.text[:500], secrets),
+        response_excerpt=http.excerpt(response, secrets, 500),  # redacted before it is cut: no half-token leaks
     )
 
 

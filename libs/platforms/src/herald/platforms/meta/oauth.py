@@ -1,4 +1,5 @@
-"""Facebook Login for Pages (reference §3.3): no PKCE, no refresh grant, Page tokens from ``/me/accounts``.
+"""Facebook Login for Pages: no PKCE, no refresh grant, Page tokens from ``/me/accounts`` (docs/platforms.md,
+"Meta: OAuth").
 
 * ``authorization_url``: the Login dialog, scopes comma-separated.
 * ``exchange_code``: code → short-lived user token (~1 h) → long-lived user token (~60 days, ``fb_exchange_token``).
@@ -68,8 +69,12 @@ class MetaOAuth(OAuthClient):
         try:
             return await self._long_lived(refresh_token)
         except PlatformError as exc:
-            permanent = exc.error_class in _PERMANENT
-            raise RefreshError(exc.message, permanent=permanent, http_status=exc.http_status) from None
+            raise RefreshError(
+                exc.message,
+                permanent=exc.error_class in _PERMANENT,
+                configuration=exc.error_class is ErrorClass.CONFIGURATION,
+                http_status=exc.http_status,
+            ) from None
 
     async def identities(self, access_token: str) -> list[Identity]:
         """``GET /{version}/me/accounts``: the Pages of this user, with their Page tokens."""

@@ -6,8 +6,8 @@ import unicodedata
 
 from herald.platforms.base import ContentRules, ContentRuleViolation, Draft, PreparedPost
 
-# Page post `message` limit (reference §3.5: Postiz `maxLength() { return 63206; }`, widely cited; not found on a
-# stored Meta page). Counted in Unicode code points, as Python's len() does.
+# Page post `message` limit (docs/platforms.md, "Meta: posting": Postiz `maxLength() { return 63206; }`, widely
+# cited; not on a Meta page). Counted in Unicode code points, as Python's len() does.
 MESSAGE_LIMIT = 63_206
 
 

@@ -6,11 +6,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from herald.platforms.base import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
-# Newest Graph API version with a published expiry date (2028-07-29) in reference §3.2. v26.0 (2026-07-29) is
+# Newest Graph API version with a published expiry date (2028-07-29; docs/platforms.md, "Meta: versions"). v26.0 is
 # newer and also served by the sandbox; moving is a one-line settings change.
 DEFAULT_API_VERSION = "v25.0"
 
-# What a Page publisher needs (reference §3.1): list the user's Pages, publish, and read posts back.
+# What a Page publisher needs (docs/platforms.md, "Meta: posting"): list the user's Pages, publish, read posts back.
 DEFAULT_SCOPES = ("pages_show_list", "pages_manage_posts", "pages_read_engagement")
 
 

@@ -1,7 +1,8 @@
 """One Graph API call: token parameters, timeout, and turning every failure into a :class:`PlatformError`.
 
 The token travels as the documented ``access_token`` parameter (in the form body for POSTs, so a create's URL
-carries no secret); ``Authorization: Bearer`` is also accepted by Graph but the reference marks it [UNCERTAIN].
+carries no secret); ``Authorization: Bearer`` is also accepted by Graph but not documented for these endpoints
+(docs/platforms.md, "Meta: posting").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Classification of X API failures into :class:`PlatformError` (reference: platforms.md sections 1.4 and 4).
+"""Classification of X API failures into :class:`PlatformError` (docs/platforms.md, "X: errors").
 
 X answers errors with an RFC 7807-style problem (``title``, ``detail``, ``type``, ``status``), sometimes with an
 ``errors`` array, and older endpoints with ``{"errors":[{"code":N,"message":...}]}``. The classification looks at
@@ -9,7 +9,6 @@ the problem ``type`` (matched on its suffix: live bodies use both ``https://api.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,11 +16,14 @@ from typing import Any
 
 import httpx
 
+from herald.platforms import http
 from herald.platforms.base import ErrorClass, PlatformError, RefreshError
 from herald.platforms.hints import epoch_seconds, retry_after
 
 EXCERPT_LENGTH = 300
 DAILY_HEADER_PREFIXES = ("x-user-limit-24hour", "x-app-limit-24hour")
+# Problem kinds that blame Herald's setup, not the post or the user (docs/platforms.md, "Operator errors").
+OPERATOR_PROBLEMS = frozenset({"credits", "client-forbidden", "unsupported-authentication"})
 
 
 class Call(StrEnum):
@@ -50,7 +52,7 @@ class Problem:
 
 
 def parse_problem(response: httpx.Response) -> Problem:
-    body = _json_object(response)
+    body = http.json_object(response)
     errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
     problem_type = str(body.get("type") or (errors[0].get("type") if errors else "") or "")
     kind = problem_type.rstrip("/").rsplit("/", 1)[-1] if "/problems/" in problem_type else ""
@@ -75,11 +77,12 @@ def classify(
     summary = problem.detail or problem.title or (problem.text.strip() or response.reason_phrase)
     return PlatformError(
         error_class,
-        _redact(f"X API {response.status_code} ({problem.code}): {summary}", secrets),
+        http.redact(f"X API {response.status_code} ({problem.code}): {summary}", secrets),
         http_status=response.status_code,
         platform_code=problem.code,
         retry_at=retry_at,
         response_excerpt=excerpt(response, secrets),
+        app_wide=error_class is ErrorClass.RETRY_LATER and is_app_wide(problem),
     )
 
 
@@ -103,34 +106,47 @@ def _decide(
 def _client_error_class(problem: Problem) -> ErrorClass:
     if "duplicate content" in problem.text or problem.legacy_code == "187":
         return ErrorClass.DUPLICATE
-    if problem.kind == "credits" or problem.status == 402:
-        # Out of pay-per-use credits: an operator must top up; retrying cannot help until then.
-        return ErrorClass.PERMANENT
+    if problem.kind in OPERATOR_PROBLEMS or problem.status == 402:
+        # Out of pay-per-use credits, an app not enrolled in a project, an app-only token: Herald's own setup is
+        # wrong and an operator must fix it; the post waits for that instead of failing.
+        return ErrorClass.CONFIGURATION
     if "not permitted to perform this action" in problem.text:
         # Missing scope (or a read-only app): the account must be reconnected with tweet.write.
         return ErrorClass.RECONNECT
-    # unsupported-authentication (app-only token), client-forbidden (app not enrolled), user-suspended,
-    # "Your Tweet text is too long.", the cashtag limit, invalid-request: fixing content or config is needed.
+    # user-suspended, "Your Tweet text is too long.", the cashtag limit, invalid-request: the content or the
+    # account must change.
     return ErrorClass.PERMANENT
 
 
 def _rate_limit_reset(problem: Problem, headers: httpx.Headers, now: dt.datetime) -> dt.datetime | None:
-    """When to retry after a 429: the 15-minute reset, or a 24-hour reset when that budget is spent."""
+    """When to retry after a 429: the 15-minute reset, a 24-hour reset when that budget is spent, or the end of
+    the usage-cap period.
+
+    A usage-capped 429 still carries the ``x-rate-limit-*`` headers of the 15-minute window, which say nothing
+    about the cap: waiting for them would call X again every 15 minutes for the rest of the month.
+    """
+    if problem.kind == "usage-capped":
+        return _usage_period_end(str(problem.body.get("period") or ""), now)
     candidates = [epoch_seconds(headers.get("x-rate-limit-reset"))]
     for prefix in DAILY_HEADER_PREFIXES:
         if headers.get(f"{prefix}-remaining", "").strip() == "0":
             candidates.append(epoch_seconds(headers.get(f"{prefix}-reset")))
     candidates.append(retry_after(headers.get("retry-after"), now))
     known = [c for c in candidates if c is not None]
-    if known:
-        return max(known)
-    if problem.kind == "usage-capped":
-        return _usage_period_end(str(problem.body.get("period") or ""), now)
-    return None
+    return max(known) if known else None
+
+
+def is_app_wide(problem: Problem) -> bool:
+    """A usage cap of ``scope: Product`` binds the whole app (every account), ``Account`` only this one."""
+    return problem.kind == "usage-capped" and str(problem.body.get("scope") or "").lower() == "product"
 
 
 def _usage_period_end(period: str, now: dt.datetime) -> dt.datetime:
-    """Start of the next UTC day or month. [UNCERTAIN] X resets monthly caps on the billing cycle day."""
+    """Start of the next UTC day or month.
+
+    X does not say when a cap resets (docs/platforms.md, "X: usage caps"): the start of the next UTC day or month
+    is the earliest it can, so the hold never outlasts the cap; an operator can lift it sooner.
+    """
     day = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if period.lower() == "daily":
         return day + dt.timedelta(days=1)
@@ -152,21 +168,29 @@ def transport_error(error: httpx.HTTPError, call: Call) -> PlatformError:
 def exchange_error(response: httpx.Response, *, secrets: Iterable[str] = ()) -> PlatformError:
     """Classify a failed code exchange at ``POST /2/oauth2/token``.
 
-    A refused code, redirect URI or PKCE verifier (400) means the user must go through consent again, and
-    refused client credentials (401) are a configuration error: both are permanent. Throttling and outages
-    are worth retrying (the code lives 30 seconds).
+    A refused code or PKCE verifier (400) means the user must go through consent again (permanent); refused client
+    credentials (401) are Herald's configuration (an operator's error). Throttling and outages are worth retrying
+    (the code lives 30 seconds).
     """
     problem = parse_problem(response)
-    transient = response.status_code == 429 or response.status_code >= 500
+    error, description = http.oauth_error(response)
+    failure = http.token_failure(response.status_code, error, description)
     return PlatformError(
-        ErrorClass.RETRY_LATER if transient else ErrorClass.PERMANENT,
-        _redact(
+        _EXCHANGE_CLASSES[failure],
+        http.redact(
             f"X token endpoint {response.status_code} ({problem.code}): {problem.detail or problem.title}", secrets
         ),
         http_status=response.status_code,
         platform_code=problem.code,
         response_excerpt=excerpt(response, secrets),
     )
+
+
+_EXCHANGE_CLASSES = {
+    http.TokenFailure.TRANSIENT: ErrorClass.RETRY_LATER,
+    http.TokenFailure.CONFIGURATION: ErrorClass.CONFIGURATION,
+    http.TokenFailure.REJECTED: ErrorClass.PERMANENT,
+}
 
 
 def refresh_error(response: httpx.Response, *, secrets: Iterable[str] = ()) -> RefreshError:
@@ -176,36 +200,17 @@ def refresh_error(response: httpx.Response, *, secrets: Iterable[str] = ()) -> R
     on X (not ``invalid_grant``; both are treated alike). With rotating refresh tokens that can also mean another
     worker refreshed first: the caller should reload the stored pair before asking a human to reconnect.
     """
-    body = _json_object(response)
-    error = str(body.get("error") or "")
-    description = str(body.get("error_description") or "")
-    message = _redact(f"X token endpoint {response.status_code}: {error or 'error'} {description}".strip(), secrets)
-    if response.status_code == 429 or response.status_code >= 500:
-        return RefreshError(message, permanent=False, http_status=response.status_code)
-    if response.status_code == 401:
-        # The client credentials were refused (unauthorized_client): a configuration problem, not the token's.
-        return RefreshError(message, permanent=False, http_status=response.status_code)
-    return RefreshError(message, permanent=True, http_status=response.status_code)
+    error, description = http.oauth_error(response)
+    message = http.redact(f"X token endpoint {response.status_code}: {error or 'error'} {description}".strip(), secrets)
+    failure = http.token_failure(response.status_code, error, description)
+    # The client credentials refused (401 unauthorized_client) is a configuration problem, not the token's.
+    return RefreshError(
+        message,
+        permanent=failure is http.TokenFailure.REJECTED,
+        configuration=failure is http.TokenFailure.CONFIGURATION,
+        http_status=response.status_code,
+    )
 
 
 def excerpt(response: httpx.Response, secrets: Iterable[str] = ()) -> str:
-    try:
-        text = response.text
-    except (UnicodeDecodeError, httpx.ResponseNotRead):
-        return ""
-    return _redact(text, secrets)[:EXCERPT_LENGTH]
-
-
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, httpx.ResponseNotRead):
-        return {}
-    return body if isinstance(body, dict) else {}
+    return http.excerpt(response, secrets, EXCERPT_LENGTH)
