@@ -68,6 +68,10 @@ def failed(reason: FailureReason, creates: int = 1, decision: type[Ack | Park] =
     return Expect(decision, Status.FAILED, (PublishFailed,), creates=creates, reason=reason)
 
 
+def held(error_class: str) -> Expect:
+    return Expect(Retry, Status.RETRYING, creates=1, announced=error_class, next_attempt=0)
+
+
 EXHAUSTED = failed(FailureReason.ATTEMPTS_EXHAUSTED, decision=Park)
 PUBLISHED = Expect(Ack, Status.PUBLISHED, (PublishSucceeded,), creates=2)
 
@@ -85,6 +89,9 @@ AFTER_A_REFUSED_CREATE: dict[tuple[ErrorClass, bool], Expect] = {
     (ErrorClass.DUPLICATE, True): failed(FailureReason.DUPLICATE),
     (ErrorClass.UNKNOWN_OUTCOME, False): retried("unknown_outcome"),  # read back, not there: retry
     (ErrorClass.UNKNOWN_OUTCOME, True): EXHAUSTED,
+    # Herald's own configuration is wrong: held for an operator, never failed and no attempt used, even the last.
+    (ErrorClass.CONFIGURATION, False): held("configuration"),
+    (ErrorClass.CONFIGURATION, True): held("configuration"),
 }
 
 CLAIMABLE: dict[str, tuple[Delivery | None, str | None]] = {
@@ -447,6 +454,27 @@ async def test_a_rate_limit_holds_the_account_and_later_posts_wait_without_calli
     assert held.announcement.event.reason == "account is rate limited"
     assert len(harness.client.sent) == 1
     harness.clock.advance(2)
+    assert await harness.pipeline.process(other) == Ack()
+
+
+async def test_a_usage_cap_holds_the_whole_app_until_it_resets_without_using_attempts() -> None:
+    reset = START + dt.timedelta(days=20)  # beyond the longest tier: a usage cap, not a rate limit
+    capped = PlatformError(ErrorClass.RETRY_LATER, "usage capped", http_status=429, retry_at=reset, app_wide=True)
+    harness = Harness.build(FakeClient(creates=[capped]))
+    first = Attempt(request(max_attempts=1), 1)
+    decision = await harness.pipeline.process(first)
+    assert isinstance(decision, Retry)
+    assert decision.next_attempt == 1  # the only attempt is not used up
+    assert decision.announcement is not None
+    assert isinstance(decision.announcement.event, PublishRetryScheduled)
+    assert decision.announcement.event.error_class == "usage_capped"
+    other = Attempt(request(max_attempts=1), 1)  # another account: the cap binds the whole app
+    held = await harness.pipeline.process(other)
+    assert isinstance(held, Retry)
+    assert held.next_attempt == 1
+    assert len(harness.client.sent) == 1
+    assert harness.metric("herald_publish_held_until_timestamp_seconds", scope="app") == reset.timestamp()
+    harness.clock.advance(20 * 24 * 3600 + 1)
     assert await harness.pipeline.process(other) == Ack()
 
 
