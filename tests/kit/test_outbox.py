@@ -24,6 +24,7 @@ from herald.kit.migrations import upgrade
 from herald.kit.outbox import OUTBOX, OutboxRelay, RelaySettings, add, add_many
 from herald.kit.settings import ServiceSettings
 from tests.support.eventually import eventually
+from tests.support.proxy import TcpProxy
 
 MIGRATION = '''
 """Outbox.
@@ -255,67 +256,12 @@ async def test_notify_wakes_the_relay_and_rolled_back_rows_are_never_published(
     assert [message.message_id for message in received] == [first, committed.message_id, last]
 
 
-class TcpProxy:
-    """A TCP forwarder to RabbitMQ that the test can cut and restore: a broker outage for one client only.
-
-    It keeps its port (picked by the kernel) while cut, dropping every connection at once, so nothing else can take
-    the port before the outage ends."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self._target = (host, port)
-        self.port = 0
-        self._up = False
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        if self._server is None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-            self.port = int(self._server.sockets[0].getsockname()[1])
-        self._up = True
-
-    async def cut(self) -> None:
-        self._up = False
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def close(self) -> None:
-        await self.cut()
-        if self._server is not None:
-            self._server.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self._up:
-            writer.transport.abort()
-            return
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers |= {writer, upstream_writer}
-        await asyncio.gather(
-            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer), return_exceptions=True
-        )
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.transport.abort()
-
-
 @pytest.fixture
 async def proxy(amqp_url: str) -> AsyncIterator[TcpProxy]:
     parts = urlsplit(amqp_url)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672)
-    await proxy.start()
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672).start()
     yield proxy
-    await proxy.close()
+    proxy.close()
 
 
 def via(proxy: TcpProxy, amqp_url: str) -> str:
@@ -334,7 +280,7 @@ async def test_a_broker_outage_leaves_rows_unpublished_until_it_is_over(
 ) -> None:
     relay = await relays.make(via(proxy, amqp_url), FAST, publish_timeout=1)
     relays.start(relay)
-    await proxy.cut()
+    proxy.cut()
     rows = envelopes(routing_key, 50)
     async with engine.begin() as conn:
         await add_many(conn, rows)
@@ -350,7 +296,7 @@ async def test_a_broker_outage_leaves_rows_unpublished_until_it_is_over(
     assert len(waiting) == 50
     assert received == []
 
-    await proxy.start()  # the broker is back
+    proxy.restore()  # the broker is back
     await wait_for_count(received, 50, 20)
     marker = await publish_marker(engine, routing_key, received)  # any copy published twice is ahead of it
     assert sorted(m.message_id or "" for m in received if m.message_id != marker) == sorted(

@@ -45,7 +45,7 @@ from herald.sandboxes.x.app import create_app as x_app
 from herald.tokens.crypto import KeyRing
 from herald.tokens.main import build
 from herald.tokens.settings import TokensSettings
-from tests.support.servers import free_port, serve
+from tests.support.servers import reserve_port, serve
 
 PUBLISHERS = {platform: f"publisher-{platform.value}" for platform in Platform}
 KEY_1 = base64.b64encode(b"1" * 32).decode()
@@ -267,7 +267,7 @@ async def harness(
     database_url: str, amqp_url: str, sandboxes: Sandboxes, event_log: EventLog
 ) -> AsyncIterator[Harness]:
     tokens, hashes = service_credentials()
-    settings = settings_for(database_url, amqp_url, sandboxes, free_port(), hashes)
+    settings = settings_for(database_url, amqp_url, sandboxes, reserve_port(), hashes)
     engine = schema_engine(database_url)
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200)) as client:
         with start_service(settings) as url:

@@ -12,7 +12,7 @@ import pytest
 
 from herald.contracts.platform import Platform
 from herald.kit.auth import ApiKeyStore
-from tests.support.servers import free_port
+from tests.support.servers import reserve_port
 from tests.tokens.conftest import KEY_1, EventLog, Harness, ring, start_service
 
 
@@ -162,7 +162,7 @@ async def test_100_concurrent_requests_through_two_replicas_refresh_once(harness
     name, account = await _connected(harness)
     await harness.expire(account["id"])
     before = await harness.sandboxes.token_requests(Platform.X, name)
-    second_port = free_port()
+    second_port = reserve_port()
     replica = harness.settings.model_copy(
         update={"http_port": second_port, "public_base_url": f"http://127.0.0.1:{second_port}"}
     )
@@ -383,7 +383,7 @@ async def test_tokens_never_appear_in_events(harness: Harness, event_log: EventL
 
 
 async def test_an_unconfigured_platform_answers_503(harness: Harness) -> None:
-    port = free_port()
+    port = reserve_port()
     settings = harness.settings.model_copy(
         update={"http_port": port, "public_base_url": f"http://127.0.0.1:{port}", "meta": None}
     )

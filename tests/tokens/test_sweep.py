@@ -12,7 +12,7 @@ import pytest
 
 from herald.contracts.platform import Platform
 from herald.sandboxes.linkedin.config import LinkedInSandboxConfig
-from tests.support.servers import free_port
+from tests.support.servers import reserve_port
 from tests.tokens.conftest import (
     EventLog,
     Harness,
@@ -36,7 +36,7 @@ async def swept(database_base_url: str, amqp_url: str, event_log: EventLog) -> A
                 database_url,
                 amqp_url,
                 sandboxes,
-                free_port(),
+                reserve_port(),
                 hashes,
                 refresh_loop_enabled=True,
                 refresh_loop_interval_seconds=0.2,
