@@ -6,7 +6,6 @@ restarted.
 
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
@@ -27,20 +26,13 @@ PREFETCH = 60
 
 @pytest.fixture
 def proxy(database_url: str) -> Iterator[TcpProxy]:
-    parts = urlsplit(database_url)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+    proxy = TcpProxy.in_front_of(database_url, 5432)
     yield proxy
     proxy.close()
 
 
 def _through(proxy: TcpProxy, database_url: str) -> str:
-    parts = urlsplit(database_url)
-    netloc = (
-        parts.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{proxy.port}"
-        if "@" in parts.netloc
-        else f"127.0.0.1:{proxy.port}"
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return proxy.route(database_url)
 
 
 async def _status(url: str) -> int:

@@ -14,6 +14,7 @@ from herald.kit.broker import EventPublisher
 from herald.operator.local import Process
 from herald.operator.local_starter import LocalStarter
 from tests.audit.conftest import delete_queues, for_team, wait_for_rows
+from tests.support.eventually import PROCESS_READY_SECONDS
 
 
 async def test_python_m_herald_audit_serves_records_and_stops_gracefully(
@@ -31,7 +32,7 @@ async def test_python_m_herald_audit_serves_records_and_stops_gracefully(
     starter.add(Process("audit", starter.reserve_port(), "herald.audit", env=env))
     try:
         starter.start_all()
-        await starter.wait_ready(within=20)
+        await starter.wait_ready(within=PROCESS_READY_SECONDS)
         team = uuid.uuid4()
         await publisher.publish_many(
             publisher.envelope(for_team(example_for(PublishSucceeded), team)) for _ in range(30)

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from herald.contracts.platform import Platform
 from tests.chaos.client import TERMINAL, Sandboxes, Team
+from tests.support.eventually import eventually
 
 T = TypeVar("T")
 OUTCOME_ACTIONS = {
@@ -166,14 +167,11 @@ class Batch:
 
     async def wait_posted(self, count: int, timeout: float = 60) -> None:
         """Until at least ``count`` of the batch's posts are on the sandboxes (the fault then lands mid-batch)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            posted = len(await self.sandbox_posts())
-            if posted >= count:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.scenario}: only {posted}/{count} posts after {timeout:.0f}s")
-            await asyncio.sleep(0.1)
+
+        async def posted() -> bool:
+            return len(await self.sandbox_posts()) >= count
+
+        await eventually(posted, within=timeout, interval=0.1, what=f"{self.scenario}: {count} posts")
 
     async def statuses(self) -> dict[str, dict[str, Any]]:
         listed = await self.team.distributions(self.first_due - dt.timedelta(seconds=1))

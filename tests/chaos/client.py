@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
@@ -12,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from herald.contracts.platform import Platform
 from tests.chaos.stack import Stack
+from tests.support.eventually import eventually
 
 BOOTSTRAP_HEADER = {"X-Herald-Bootstrap-Secret": "dev-bootstrap-secret"}
 TERMINAL = frozenset({"published", "failed", "unconfirmed", "cancelled", "missed"})
@@ -96,11 +96,14 @@ class Team:
             "retry": {"max_attempts": max_attempts, "base_delay_seconds": 1},
         }
         url = f"{self.stack.url('scheduler')}/v1/distributions"
-        for _ in range(150):  # the scheduler learns about accounts from AccountConnected events
+
+        async def scheduled() -> httpx.Response | None:
             response = await self.client.post(url, json=body)
-            if response.status_code != 422 or "account" not in response.text:
-                break
-            await asyncio.sleep(0.1)
+            # the scheduler learns about accounts from AccountConnected events: unknown to it until then
+            return None if response.status_code == 422 and "account" in response.text else response
+
+        response = await eventually(scheduled, within=15, interval=0.1, what="the account known to the scheduler")
+        assert response is not None
         if response.status_code != 201:
             raise ApiError(f"schedule: {response.status_code} {response.text[:500]}")
         created: dict[str, Any] = response.json()

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import pytest
@@ -258,16 +257,13 @@ async def test_notify_wakes_the_relay_and_rolled_back_rows_are_never_published(
 
 @pytest.fixture
 async def proxy(amqp_url: str) -> AsyncIterator[TcpProxy]:
-    parts = urlsplit(amqp_url)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672).start()
+    proxy = TcpProxy.in_front_of(amqp_url, 5672)
     yield proxy
     proxy.close()
 
 
 def via(proxy: TcpProxy, amqp_url: str) -> str:
-    parts = urlsplit(amqp_url)
-    netloc = f"{parts.username}:{parts.password}@127.0.0.1:{proxy.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "reconnect_interval=0.2", ""))
+    return proxy.route(amqp_url, query="reconnect_interval=0.2")
 
 
 async def test_a_broker_outage_leaves_rows_unpublished_until_it_is_over(

@@ -11,7 +11,7 @@ import httpx
 
 from herald.operator.local import Process
 from herald.operator.local_starter import LocalStarter
-from tests.support.eventually import eventually, immediately
+from tests.support.eventually import PROCESS_READY_SECONDS, eventually, immediately
 
 
 async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tm
     url = sample.url
     try:
         starter.start_all()
-        await starter.wait_ready(within=20)
+        await starter.wait_ready(within=PROCESS_READY_SECONDS)
         async with httpx.AsyncClient() as client:
             assert (await client.get(f"{url}/healthz")).json() == {"status": "ok"}
             ready = (await client.get(f"{url}/readyz")).json()

@@ -7,7 +7,7 @@ from pathlib import Path
 from herald.operator.local import Process
 from herald.operator.local_starter import LocalStarter
 from tests.publishing.conftest import TIERS_MS, Stack
-from tests.support.eventually import eventually
+from tests.support.eventually import PROCESS_READY_SECONDS, eventually
 
 SUCCEEDED = "com.herald.publish.succeeded"
 PUBLISHER = "publisher-x"
@@ -34,7 +34,7 @@ async def test_sigkill_mid_call_then_restart_posts_exactly_once(infra: Stack, tm
     publisher = _publisher(infra, tmp_path)
     try:
         publisher.start(PUBLISHER)
-        await publisher.wait_ready(within=20)
+        await publisher.wait_ready(within=PROCESS_READY_SECONDS)
         # The sandbox stores the post, then holds its answer: the publisher is killed while it waits.
         await infra.arm(kind="accept_then_fail", mode="timeout", latency_ms=4000, count=1)
         request = infra.request()

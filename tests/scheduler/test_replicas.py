@@ -22,6 +22,7 @@ from herald.operator.local import Process
 from herald.operator.local_starter import LocalStarter
 from herald.scheduler.api import BOOTSTRAP_HEADER
 from tests.scheduler.support import BOOTSTRAP_SECRET, Broker, Team, delete_work_queues, now, watching
+from tests.support.eventually import PROCESS_READY_SECONDS
 
 DISTRIBUTIONS = 200
 
@@ -78,7 +79,7 @@ async def test_two_replicas_request_every_due_distribution_exactly_once(
 ) -> None:
     async with watching(amqp_url, "publish.requested.v1.*") as watch, httpx.AsyncClient(timeout=10) as client:
         with replicas(env, 2, tmp_path) as starter:
-            await starter.wait_ready(within=30)
+            await starter.wait_ready(within=PROCESS_READY_SECONDS)
             urls = [child.url for child in starter.children.values()]
             key = await client.post(
                 f"{urls[0]}/v1/admin/api-keys", json={}, headers={BOOTSTRAP_HEADER: BOOTSTRAP_SECRET}
@@ -96,21 +97,21 @@ async def test_two_replicas_request_every_due_distribution_exactly_once(
             marker_content_id = marker_content.json()["content_id"]
             await client.post(f"{urls[0]}/v1/contents/{marker_content_id}/approve", headers=team.headers)
 
-            async def marker(at: dt.datetime) -> uuid.UUID:
-                """A distribution of approved content due at ``at``: its request proves the due loop got past it."""
-                response = await client.post(
-                    f"{urls[0]}/v1/distributions",
-                    json={
-                        "content_id": marker_content_id,
-                        "platform": "x",
-                        "account_id": str(account),
-                        "publish_at": at.isoformat(),
-                    },
-                    headers=team.headers,
-                )
+            async def post(url: str, content: str, at: dt.datetime) -> str:
+                body = {
+                    "content_id": content,
+                    "platform": "x",
+                    "account_id": str(account),
+                    "publish_at": at.isoformat(),
+                }
+                response = await client.post(f"{url}/v1/distributions", json=body, headers=team.headers)
                 assert response.status_code == 201, response.text
-                distribution_id = uuid.UUID(response.json()["distribution_id"])
-                await watch.wait_for(PublishRequested, 1, seconds=20, distribution_id=distribution_id)
+                return str(response.json()["distribution_id"])
+
+            async def marker(at: dt.datetime) -> str:
+                """A distribution of approved content due at ``at``: its request proves the due loop got past it."""
+                distribution_id = await post(urls[0], marker_content_id, at)
+                await watch.wait_for(PublishRequested, 1, seconds=20, distribution_id=uuid.UUID(distribution_id))
                 return distribution_id
 
             # The distributions are all due, but held while their content awaits approval; approving it makes the
@@ -120,18 +121,7 @@ async def test_two_replicas_request_every_due_distribution_exactly_once(
 
             async def schedule(i: int) -> str:
                 async with gate:
-                    response = await client.post(
-                        f"{urls[i % 2]}/v1/distributions",
-                        json={
-                            "content_id": content_id,
-                            "platform": "x",
-                            "account_id": str(account),
-                            "publish_at": due.isoformat(),
-                        },
-                        headers=team.headers,
-                    )
-                assert response.status_code == 201, response.text
-                return str(response.json()["distribution_id"])
+                    return await post(urls[i % 2], content_id, due)
 
             scheduled = await asyncio.gather(*(schedule(i) for i in range(DISTRIBUTIONS)))
             markers = [await marker(due)]  # requested: the due loop has been past ``due``, and held the burst

@@ -20,6 +20,9 @@ T = TypeVar("T")
 
 WITHIN_SECONDS = 30.0
 INTERVAL_SECONDS = 0.05
+PROCESS_READY_SECONDS = 90.0
+"""For a process a test starts: it imports its service and migrates, tens of seconds on a loaded machine (below the
+120 s a test may take)."""
 
 
 async def eventually(

@@ -14,6 +14,7 @@ import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 T = TypeVar("T")
 
@@ -28,6 +29,19 @@ class TcpProxy:
         self.port = 0
         self.connections = 0
         self._up = False
+
+    @classmethod
+    def in_front_of(cls, url: str, default_port: int) -> TcpProxy:
+        """A started proxy to the server ``url`` names."""
+        parts = urlsplit(url)
+        return cls(parts.hostname or "127.0.0.1", parts.port or default_port).start()
+
+    def route(self, url: str, query: str | None = None) -> str:
+        """``url`` through the proxy: its credentials and path, and its query (or ``query`` instead)."""
+        parts = urlsplit(url)
+        credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        netloc = f"{credentials}127.0.0.1:{self.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query if query is None else query, parts.fragment))
 
     def start(self) -> TcpProxy:
         self._thread.start()
