@@ -1,10 +1,10 @@
 """The publishing pipeline on the real broker and database, against the X sandbox over HTTP."""
 
-import asyncio
 import datetime as dt
 import uuid
 
 import aio_pika
+import asyncpg
 
 from herald.contracts.base import SYSTEM_ACTOR
 from herald.contracts.distribution import DistributionCancelled
@@ -171,7 +171,17 @@ async def test_a_cancel_before_publishing_wins(stack: Stack) -> None:
         reason="user cancelled",
     )
     await stack.send(cancel)
-    await asyncio.sleep(0.3)
+
+    async def cancel_recorded() -> bool:
+        # the ledger row the cancel writes: the request must arrive after it (the queue is consumed concurrently)
+        conn = await asyncpg.connect(stack.settings.database_url.get_secret_value().replace("+asyncpg", "", 1))
+        try:
+            query = "SELECT status FROM publisher_x.deliveries WHERE distribution_id = $1"
+            return bool(await conn.fetchval(query, request.distribution_id) == "cancelled")
+        finally:
+            await conn.close()
+
+    await eventually(cancel_recorded, interval=0.1)
     await stack.send(request)
     seen = await stack.outcomes_for(request.distribution_id, FAILED)
     assert seen[-1][1]["reason"] == "cancelled"
