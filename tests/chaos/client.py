@@ -111,13 +111,15 @@ class Team:
 
     async def distributions(self, scheduled_from: dt.datetime) -> list[dict[str, Any]]:
         """Every distribution of the team due at or after ``scheduled_from``, all pages."""
+        params = {"scheduled_from": scheduled_from.isoformat(), "limit": PAGE}
+        return await self._all_pages(f"{self.stack.url('scheduler')}/v1/distributions", params)
+
+    async def _all_pages(self, url: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every item of a cursor-paginated listing."""
         found: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            params: dict[str, Any] = {"scheduled_from": scheduled_from.isoformat(), "limit": PAGE}
-            if cursor:
-                params["cursor"] = cursor
-            page = await self.json("GET", f"{self.stack.url('scheduler')}/v1/distributions", params=params)
+            page = await self.json("GET", url, params={**params, **({"cursor": cursor} if cursor else {})})
             found.extend(page["items"])
             cursor = page["next_cursor"]
             if not cursor:
@@ -148,17 +150,8 @@ class Team:
         return items
 
     async def audit_events(self, action: str, since: dt.datetime) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"action": action, "since": since.isoformat(), "limit": 500, "order": "asc"}
-            if cursor:
-                params["cursor"] = cursor
-            page = await self.json("GET", f"{self.stack.url('audit')}/v1/audit/events", params=params)
-            found.extend(page["items"])
-            cursor = page["next_cursor"]
-            if not cursor:
-                return found
+        params = {"action": action, "since": since.isoformat(), "limit": 500, "order": "asc"}
+        return await self._all_pages(f"{self.stack.url('audit')}/v1/audit/events", params)
 
 
 class Sandboxes:
