@@ -15,7 +15,8 @@ from herald.contracts.platform import Platform
 from tests.e2e.conftest import Api, Herald
 from tests.support.eventually import eventually
 
-pytestmark = pytest.mark.e2e
+# The first test's time includes starting every process (the module's fixture): minutes on a loaded machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 TERMINAL = {"published", "failed", "unconfirmed", "cancelled", "missed"}
 
 
