@@ -39,7 +39,7 @@ from bench.disturbance import Sentinel
 from bench.harness import Harness, Options, say
 from bench.phases import audit_ingest, burst, precision, scale
 from bench.resources import Monitor
-from bench.stack import ROOT, Stack, free_ports, processes, start, stop, wait_ready
+from bench.stack import ROOT, Stack, processes
 from herald.contracts.platform import Platform
 from tests.conftest import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, isolated_database, isolated_vhost
 
@@ -147,10 +147,10 @@ async def run(options: Options, stack: Stack, run_id: str, results: dict[str, An
 
     entries = processes(stack, pages=options.accounts_per_platform, service_env={"HERALD_LOG_LEVEL": log_level})
     say(f"starting {len(entries)} processes (logs in {stack.logs})")
-    start(stack, entries)
+    stack.start(entries)
     async with AsyncExitStack() as resources:
-        resources.callback(stop, stack)
-        await wait_ready(stack)
+        resources.callback(stack.stop)
+        await stack.wait_ready()
         api = await HeraldApi.for_new_team(stack, connections=options.concurrency)
         resources.push_async_callback(api.close)
         db = await Database.open(stack.database_url)
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             isolated_vhost(args.amqp_url, f"herald-bench-{run_id}") as amqp_url,
             isolated_database(args.database_url, f"herald_bench_{run_id}") as database_url,
         ):
-            stack = Stack(free_ports(), amqp_url, database_url, logs)
+            stack = Stack(amqp_url, database_url, logs)
             asyncio.run(run(options, stack, run_id, results, args.log_level))
         results["complete"] = True
     except Exception as error:  # keep what was measured, say what broke, exit non-zero

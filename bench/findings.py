@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bench.report import disturbed, targets
+from bench.report import disturbed, lookup, targets
 
 CORES = 2
 CONTEXT_DI_US = (460, 220)
@@ -40,22 +40,13 @@ BURST_ANALYSIS = (
 )
 
 
-def _get(results: dict[str, Any], *path: str) -> Any:
-    node: Any = results
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
 def _top(per_post: dict[str, float], n: int = 6) -> str:
     ranked = [(k, v) for k, v in per_post.items() if k != "total"][:n]
     return ", ".join(f"{k} {v:.1f}" for k, v in ranked)
 
 
 def _profile_note(results: dict[str, Any], service: str, recorded: str) -> str:
-    profile = _get(results, "burst", "profiles", service)
+    profile = lookup(results, "burst", "profiles", service)
     if not profile or not profile.get("through_component"):
         return f"{recorded} (recorded profile)"
     shares = sorted(profile["through_component"].items(), key=lambda kv: -kv[1])[:4]
@@ -65,7 +56,7 @@ def _profile_note(results: dict[str, Any], service: str, recorded: str) -> str:
 def _caller_share(results: dict[str, Any], service: str, prefix: str, recorded: str, *more: str) -> str:
     """The share of a service's samples whose innermost Herald frame starts with ``prefix`` (or ``more``).
     SQLAlchemy runs queries in greenlets whose sampled stacks lose their Herald callers, so this is a floor."""
-    callers = _get(results, "burst", "profiles", service, "by_herald_caller")
+    callers = lookup(results, "burst", "profiles", service, "by_herald_caller")
     if not callers:
         return recorded
     prefixes = (prefix, *more)
@@ -74,15 +65,15 @@ def _caller_share(results: dict[str, Any], service: str, prefix: str, recorded: 
 
 def _component_ms(results: dict[str, Any], service: str, component: str) -> str:
     """CPU ms per post a component costs a service: its share of the service's samples x the service's CPU."""
-    share = _get(results, "burst", "profiles", service, "through_component", component)
-    cpu = _get(results, "burst", "cpu_ms_per_post", service)
+    share = lookup(results, "burst", "profiles", service, "through_component", component)
+    cpu = lookup(results, "burst", "cpu_ms_per_post", service)
     return f"~{share * cpu:.1f} ms" if share is not None and cpu else "a large part"
 
 
 def burst(results: dict[str, Any]) -> str:
-    per_post = _get(results, "burst", "cpu_ms_per_post") or {}
+    per_post = lookup(results, "burst", "cpu_ms_per_post") or {}
     total = per_post.get("total")
-    cpu = _get(results, "burst", "cpu") or {}
+    cpu = lookup(results, "burst", "cpu") or {}
     capacity = cpu.get("machine_capacity_core_seconds") or 0
     other = cpu.get("other_processes_core_seconds") or 0
     busy = cpu.get("machine_busy_core_seconds") or 0
@@ -108,10 +99,10 @@ def burst(results: dict[str, Any]) -> str:
 
 
 def precision(results: dict[str, Any]) -> str:
-    p = _get(results, "precision") or {}
-    sizes = _get(results, "scale", "sizes") or []
+    p = lookup(results, "precision") or {}
+    sizes = lookup(results, "scale", "sizes") or []
     probe = sizes[0]["probe"] if sizes else None
-    burst_rate = _get(results, "burst", "posts_per_second")
+    burst_rate = lookup(results, "burst", "posts_per_second")
     lateness = p.get("lateness_ms") or {}
     low = ""
     if probe and probe.get("lateness_ms", {}).get("count"):
@@ -129,13 +120,13 @@ def precision(results: dict[str, Any]) -> str:
         f"{low}At {p.get('rate_per_second')} posts/s it does not keep up: the whole pipeline sustained"
         f" ~{burst_rate} posts/s in the burst on this machine, so a backlog builds and lateness grows through the"
         f" run (p50 {lateness.get('p50')} ms, max {lateness.get('max')} ms; the due loop's own claim lateness p99"
-        f" was {_get(p, 'claim_lateness', 'p99_ms')} ms, the rest is queueing behind earlier posts). Same limit"
+        f" was {lookup(p, 'claim_lateness', 'p99_ms')} ms, the rest is queueing behind earlier posts). Same limit"
         " and fixes as the burst; the target holds only below the sustainable rate."
     )
 
 
 def _other_share(results: dict[str, Any]) -> float:
-    cpu = _get(results, "burst", "cpu") or {}
+    cpu = lookup(results, "burst", "cpu") or {}
     capacity = cpu.get("machine_capacity_core_seconds") or 0
     return (cpu.get("other_processes_core_seconds") or 0) / capacity if capacity else 0.0
 
@@ -173,7 +164,7 @@ def _loops(line: str) -> int:
 
 
 def claim(results: dict[str, Any]) -> str:
-    sizes = _get(results, "scale", "sizes") or []
+    sizes = lookup(results, "scale", "sizes") or []
     small, large = sizes[0], sizes[-1]
     rows = f"{small['scheduled_rows_in_table']:,} to {large['scheduled_rows_in_table']:,} waiting rows"
     claim_growth = _grew(small, large, "claim_batch_ms", "claim_due")
@@ -211,7 +202,7 @@ def claim(results: dict[str, Any]) -> str:
 
 
 def audit(results: dict[str, Any]) -> str:
-    a = _get(results, "audit_ingest") or {}
+    a = lookup(results, "audit_ingest") or {}
     per_event = (a.get("cpu_ms_per_event") or {}).get("audit")
     cost = (
         f" audit spent {per_event:.2f} ms of CPU per event, so one core caps it at ~{1000 / per_event:,.0f}/s."
@@ -232,7 +223,7 @@ def audit(results: dict[str, Any]) -> str:
 
 
 def memory(results: dict[str, Any]) -> str:
-    idle = _get(results, "memory", "idle_rss_mib") or {}
+    idle = lookup(results, "memory", "idle_rss_mib") or {}
     worst = max((v, k) for k, v in idle.items() if not k.startswith("sandbox-"))
     return (
         f"{worst[1]} idles at {worst[0]} MiB: every service imports FastAPI, FastStream, SQLAlchemy, pydantic and"

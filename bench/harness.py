@@ -106,6 +106,18 @@ class Settled:
     """(seconds after release, final in the scheduler, outcomes in the audit log), sampled while waiting."""
 
 
+def batch_summary(batch: Batch, release: dict[str, Any], settled: Settled, published: int) -> dict[str, Any]:
+    """What every phase reports about its batch: seeding, release, final statuses and how many were published."""
+    return {
+        "seeding": batch.seeding.as_json(),
+        "content_seeding": batch.content_seeding.as_json(),
+        "release": release,
+        "statuses": settled.statuses,
+        "timed_out": settled.timed_out,
+        "published": published,
+    }
+
+
 @dataclass
 class Harness:
     options: Options

@@ -32,7 +32,8 @@ class Target:
         return {"target": self.name, "goal": self.goal, "value": self.value, "unit": self.unit, "met": self.met}
 
 
-def _get(results: dict[str, Any], *path: str) -> Any:
+def lookup(results: dict[str, Any], *path: str) -> Any:
+    """``results[path[0]][path[1]]...``, or None where the path leads nowhere (a phase that did not run)."""
     node: Any = results
     for key in path:
         if not isinstance(node, dict) or key not in node:
@@ -62,13 +63,13 @@ def targets(results: dict[str, Any]) -> list[Target]:
 
 def _targets(results: dict[str, Any]) -> list[Target]:
     found: list[Target] = []
-    burst = _get(results, "burst", "posts_per_second")
+    burst = lookup(results, "burst", "posts_per_second")
     found.append(
         Target("burst throughput", ">= 1,000 posts/s", burst, "posts/s", None if burst is None else burst >= 1000)
     )
-    p99 = _get(results, "precision", "lateness_ms", "p99")
+    p99 = lookup(results, "precision", "lateness_ms", "p99")
     found.append(Target("lateness p99 at 100 posts/s", "<= 250 ms", p99, "ms", None if p99 is None else p99 <= 250))
-    sizes = _get(results, "scale", "sizes") or []
+    sizes = lookup(results, "scale", "sizes") or []
     if len(sizes) >= 2:
         small, large = pass_ms(sizes[0]), pass_ms(sizes[-1])
         ratio = round(large / small, 2) if small else None
@@ -78,11 +79,11 @@ def _targets(results: dict[str, Any]) -> list[Target]:
             f" outlook p50, within {FLAT_RATIO}x or +{FLAT_SLACK_MS:.0f} ms)"
         )
         found.append(Target("claim latency", goal, ratio, "x", None if ratio is None else flat))
-    audit = _get(results, "audit_ingest", "events_per_second")
+    audit = lookup(results, "audit_ingest", "events_per_second")
     found.append(
         Target("audit ingest", ">= 10,000 events/s", audit, "events/s", None if audit is None else audit >= 10000)
     )
-    idle = _get(results, "memory", "idle_rss_mib") or {}
+    idle = lookup(results, "memory", "idle_rss_mib") or {}
     services = {k: v for k, v in idle.items() if not k.startswith("sandbox-")}
     worst = max(services.values(), default=None)
     found.append(

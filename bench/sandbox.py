@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
 from fastapi import FastAPI
 
 from herald.sandboxes.linkedin import app as linkedin_app
 from herald.sandboxes.linkedin.config import LinkedInSandboxConfig
 from herald.sandboxes.meta import app as meta_app
 from herald.sandboxes.meta.config import DEFAULT_USER, MetaSandboxConfig, SandboxPage, SandboxUser
+from herald.sandboxes.serving import serve
 from herald.sandboxes.x import app as x_app
 from herald.sandboxes.x.config import XSandboxConfig
 
@@ -48,9 +48,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.sandbox", description=__doc__)
     parser.add_argument("platform", choices=["x", "linkedin", "meta"])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--fd", type=int, help="serve on this inherited listening socket instead of binding --port")
     parser.add_argument("--pages", type=int, default=10, help="Meta: Pages the consenting user manages.")
     args = parser.parse_args()
-    uvicorn.run(create_app(args.platform, args.pages), host="127.0.0.1", port=args.port, log_level="warning")
+    serve(create_app(args.platform, args.pages), "127.0.0.1", args.port, args.fd)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import profile
-from bench.harness import Harness, claim_lateness, contents_needed, lateness_json, say, utcnow
+from bench.harness import Harness, batch_summary, claim_lateness, contents_needed, lateness_json, say, utcnow
 from bench.resources import CpuMeter
 from bench.stack import SERVICES
 from bench.stats import rate
@@ -56,12 +56,7 @@ async def run(h: Harness, size: int, profile_dir: Path | None) -> dict[str, Any]
     result: dict[str, Any] = {
         "distributions": size,
         "accounts": len(h.accounts),
-        "seeding": batch.seeding.as_json(),
-        "content_seeding": batch.content_seeding.as_json(),
-        "release": release,
-        "statuses": settled.statuses,
-        "timed_out": settled.timed_out,
-        "published": len(late),
+        **batch_summary(batch, release, settled, len(late)),
         "seconds_to_last_on_platform": _round(to_platform),
         "seconds_to_last_in_scheduler": _round(to_scheduler),
         "seconds_to_last_audited": _round(to_audit),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bench.harness import Harness, claim_lateness, contents_needed, lateness_json, say, utcnow
+from bench.harness import Harness, batch_summary, claim_lateness, contents_needed, lateness_json, say, utcnow
 from bench.resources import CpuMeter
 
 
@@ -36,12 +36,7 @@ async def run(h: Harness, rate: int, seconds: int, tag: str = "precision") -> di
         "rate_per_second": rate,
         "seconds": seconds,
         "distributions": n,
-        "seeding": batch.seeding.as_json(),
-        "content_seeding": batch.content_seeding.as_json(),
-        "release": release,
-        "statuses": settled.statuses,
-        "timed_out": settled.timed_out,
-        "published": len(late),
+        **batch_summary(batch, release, settled, len(late)),
         "lateness_ms": summary,
         "claim_lateness": claim_lateness(after, before),
         "listed": len(items),

@@ -12,6 +12,7 @@ create with a 503-class error, so X's timeline shows a retry before the post goe
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import sys
 import time
@@ -19,6 +20,8 @@ import uuid
 from typing import Any
 
 import httpx
+
+from herald.operator.local_starter import NotReady, wait_until_ready
 
 SCHEDULER = "http://127.0.0.1:8001"
 TOKENS = "http://127.0.0.1:8002"
@@ -33,19 +36,13 @@ def step(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
-def wait_until_ready(timeout: float = 90) -> None:
+def wait_for_make_run(timeout: float = 90) -> None:
     """``make run`` may still be starting: wait for every service's /readyz."""
-    deadline = time.monotonic() + timeout
-    for url in (SCHEDULER, TOKENS, AUDIT):
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{url} is not ready: is `make run` going in another terminal?")
-            time.sleep(0.5)
+    probes = {name: f"{url}/readyz" for name, url in (("scheduler", SCHEDULER), ("tokens", TOKENS), ("audit", AUDIT))}
+    try:
+        asyncio.run(wait_until_ready(probes, within=timeout))
+    except NotReady as error:
+        raise SystemExit(f"{error}: is `make run` going in another terminal?") from None
 
 
 def create_key(client: httpx.Client) -> str:
@@ -119,7 +116,7 @@ def main() -> int:
     parser.add_argument("--lead-seconds", type=float, default=5.0, help="schedule this far ahead")
     args = parser.parse_args()
 
-    wait_until_ready()
+    wait_for_make_run()
     with httpx.Client(timeout=30) as anonymous:
         step("1. A team API key")
         key = create_key(anonymous)

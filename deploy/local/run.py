@@ -8,19 +8,16 @@ and is killed only if it has not exited in time.
 
 from __future__ import annotations
 
-import base64
-import json
-import os
-import secrets
+import asyncio
 import selectors
 import shutil
 import signal
-import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
-from herald.operator.local import Process, topology
+from herald.operator.local import Process, topology, write_key_ring
+from herald.operator.local_starter import LocalStarter, NotReady
 
 ROOT = Path(__file__).resolve().parents[2]
 STOP_TIMEOUT_SECONDS = 30
@@ -33,6 +30,7 @@ Quickstart (in a second terminal):  make demo
          -H 'X-Herald-Bootstrap-Secret: dev-bootstrap-secret'
 Press Ctrl-C to stop everything.
 """
+READY = "Herald is ready: every service answers /readyz."
 
 
 def dev_key_file() -> Path:
@@ -40,9 +38,7 @@ def dev_key_file() -> Path:
     path = ROOT / "run" / "dev-token-keys.json"
     if not path.exists():
         path.parent.mkdir(exist_ok=True)
-        key = base64.b64encode(secrets.token_bytes(32)).decode()
-        path.write_text(json.dumps({"primary": "dev1", "keys": {"dev1": key}}))
-        path.chmod(0o600)
+        write_key_ring(path, "dev1")
     return path
 
 
@@ -58,29 +54,39 @@ def monitoring(entries: list[Process]) -> list[Process]:
     ]
     rules, data = ROOT / "deploy" / "prometheus" / "rules", ROOT / "run" / "prometheus"
     args = (*targets, "--rules", str(rules), "--data", str(data), "--port", "9090")
-    return [Process("prometheus", 9090, "herald.operator.local_prometheus", args)]
+    return [
+        Process("prometheus", 9090, "herald.operator.local_prometheus", args, ready_path="/-/ready", binds_itself=True)
+    ]
 
 
 class Supervisor:
-    """Starts the processes, interleaves their output with coloured prefixes, and stops them all together."""
+    """Starts the processes (through the local starter), interleaves their output with coloured prefixes, says when
+    everything is ready, and stops them all together."""
 
     def __init__(self, entries: list[Process]) -> None:
-        self.entries = entries
+        # fixed ports: if one is taken (another `make run`?), say so at once instead of waiting for it
+        self.starter = LocalStarter(cwd=ROOT, rebind_seconds=0)
+        self.starter.add_all(entries)
         self.width = max(len(p.name) for p in entries)
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.selector = selectors.DefaultSelector()
         self.stopping = False
 
     def start(self) -> None:
         tty = sys.stdout.isatty()
-        for i, entry in enumerate(self.entries):
-            env = {**os.environ, "HERALD_HTTP_PORT": str(entry.port), "HERALD_SERVICE_NAME": entry.name, **entry.env}
-            argv = [sys.executable, "-m", entry.module, *entry.args]  # our own modules, no user input
-            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: S603
-            self.procs[entry.name] = proc
+        for i, (name, child) in enumerate(self.starter.children.items()):
+            self.starter.start(name)
+            assert child.proc is not None
+            assert child.proc.stdout is not None
             colour, reset = (COLOURS[i % len(COLOURS)], RESET) if tty else ("", "")
-            assert proc.stdout is not None
-            self.selector.register(proc.stdout, selectors.EVENT_READ, f"{colour}{entry.name:<{self.width}} |{reset} ")
+            self.selector.register(child.proc.stdout, selectors.EVENT_READ, f"{colour}{name:<{self.width}} |{reset} ")
+        threading.Thread(target=self._announce_ready, daemon=True).start()
+
+    def _announce_ready(self) -> None:
+        try:
+            asyncio.run(self.starter.wait_ready())
+        except NotReady:
+            return  # the process that exited stops everything (see pump)
+        print(READY, flush=True)
 
     def pump(self) -> None:
         """Copy output until a stop is requested or any process exits."""
@@ -90,25 +96,16 @@ class Supervisor:
                 if line:
                     sys.stdout.write(key.data + line.decode(errors="replace"))
                     sys.stdout.flush()
-            for name, proc in self.procs.items():
-                if proc.poll() is not None and not self.stopping:
-                    print(f"{name} exited with code {proc.returncode}; stopping everything", flush=True)
+            for name, child in self.starter.children.items():
+                if child.proc is not None and child.proc.poll() is not None and not self.stopping:
+                    print(f"{name} exited with code {child.proc.returncode}; stopping everything", flush=True)
                     self.stopping = True
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        for name, proc in self.procs.items():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                print(f"{name} did not stop in time; killing it", flush=True)
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                for line in proc.stdout.read().decode(errors="replace").splitlines():
+        self.starter.stop(STOP_TIMEOUT_SECONDS)
+        for name, child in self.starter.children.items():
+            if child.proc is not None and child.proc.stdout is not None:
+                for line in child.proc.stdout.read().decode(errors="replace").splitlines():
                     print(f"{name:<{self.width}} | {line}", flush=True)
 
 
@@ -121,9 +118,14 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    supervisor.start()
+    try:
+        supervisor.start()
+    except OSError as error:  # a fixed port is taken
+        print(f"cannot start Herald: {error}", flush=True)
+        supervisor.stop()
+        return 1
     print("Herald is starting:", flush=True)
-    for entry in supervisor.entries:
+    for entry in (child.entry for child in supervisor.starter.children.values()):
         hint = "" if entry.name == "prometheus" else "   (/docs, /healthz)"
         print(f"  {entry.name:<{supervisor.width}}  http://127.0.0.1:{entry.port}{hint}", flush=True)
     print(QUICKSTART, flush=True)

@@ -18,10 +18,13 @@ from prometheus_client import CollectorRegistry
 from herald.audit.main import build
 from herald.audit.settings import AuditSettings
 from herald.contracts.base import Event
+from herald.contracts.examples import example_for
+from herald.contracts.publishing import PublishRequested
 from herald.kit import db
 from herald.kit.auth import IDENTITY_SCHEMA, ApiKeyStore
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.settings import ServiceSettings
+from tests.support.eventually import eventually
 from tests.support.servers import serve
 
 
@@ -124,11 +127,27 @@ async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 async def wait_for_rows(pg: asyncpg.Connection, team: uuid.UUID, expected: int, timeout: float = 10) -> int:
     """Wait until the team has ``expected`` audit rows; return the final count."""
-    count = 0
-    async with asyncio.timeout(timeout):
-        while (count := await pg.fetchval("SELECT count(*) FROM audit.events WHERE team_id = $1", team)) < expected:
-            await asyncio.sleep(0.05)
-    return int(count)
+
+    async def count_when_enough() -> int | None:
+        count = int(await pg.fetchval("SELECT count(*) FROM audit.events WHERE team_id = $1", team))
+        return count if count >= expected else None
+
+    count = await eventually(count_when_enough, within=timeout, what=f"{expected} rows for team {team}")
+    assert count is not None
+    return count
+
+
+async def record_marker(publisher: EventPublisher, pg: asyncpg.Connection, team: uuid.UUID) -> str:
+    """Publish a marker event for ``team`` behind everything sent so far and wait until it is recorded: whatever
+    was ahead of it in the queue (a duplicate, a report) has been handled by then. Returns its event id."""
+    marker = publisher.envelope(for_team(example_for(PublishRequested), team))
+    await publisher.publish_many([marker])
+
+    async def recorded() -> bool:
+        return bool(await pg.fetchval("SELECT count(*) FROM audit.events WHERE event_id = $1", marker.message_id))
+
+    await eventually(recorded, what="the marker recorded")
+    return marker.message_id
 
 
 def for_team(event: Event, team: uuid.UUID | None, **changes: Any) -> Any:

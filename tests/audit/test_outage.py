@@ -4,10 +4,8 @@ The service reaches PostgreSQL through a TCP proxy that the test cuts and restor
 restarted.
 """
 
-import asyncio
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
@@ -18,8 +16,9 @@ from herald.audit.main import build
 from herald.contracts.examples import example_for
 from herald.contracts.publishing import PublishRequested
 from herald.kit.broker import EventPublisher
-from tests.audit.conftest import audit_settings, delete_queues, for_team, wait_for_rows
-from tests.audit.proxy import TcpProxy
+from tests.audit.conftest import audit_settings, delete_queues, for_team, record_marker, wait_for_rows
+from tests.support.eventually import eventually
+from tests.support.proxy import TcpProxy
 from tests.support.servers import serve
 
 PREFETCH = 60
@@ -27,20 +26,13 @@ PREFETCH = 60
 
 @pytest.fixture
 def proxy(database_url: str) -> Iterator[TcpProxy]:
-    parts = urlsplit(database_url)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+    proxy = TcpProxy.in_front_of(database_url, 5432)
     yield proxy
     proxy.close()
 
 
 def _through(proxy: TcpProxy, database_url: str) -> str:
-    parts = urlsplit(database_url)
-    netloc = (
-        parts.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{proxy.port}"
-        if "@" in parts.netloc
-        else f"127.0.0.1:{proxy.port}"
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return proxy.route(database_url)
 
 
 async def _status(url: str) -> int:
@@ -49,9 +41,10 @@ async def _status(url: str) -> int:
 
 
 async def _wait_status(url: str, expected: int, timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while await _status(url) != expected:
-            await asyncio.sleep(0.05)
+    async def reached() -> bool:
+        return await _status(url) == expected
+
+    await eventually(reached, within=timeout, what=f"/readyz answering {expected}")
 
 
 async def _queue_counts(amqp_url: str, queue: str) -> tuple[int, int]:
@@ -86,17 +79,25 @@ async def test_outage_holds_messages_unacknowledged_and_resumes_without_loss(
             during = [publisher.envelope(e) for e in _events(team, 200)]
             await publisher.publish_many([*during, *before[:20]])  # new events plus re-published old ones
             await _wait_status(url, 503)
-            await asyncio.sleep(1.0)
-            assert await wait_for_rows(pg, team, 0) == 50  # nothing new was written ...
-            ready, parked = await _queue_counts(amqp_url, settings.queue_name)
-            assert ready >= 220 - PREFETCH  # ... nothing acknowledged, and no more taken than the prefetch window
+
+            async def window_taken() -> tuple[int, int] | None:
+                counts = await _queue_counts(amqp_url, settings.queue_name)
+                return counts if counts[0] <= 220 - PREFETCH else None
+
+            # the service has taken its whole prefetch window (and holds it) ...
+            counts = await eventually(window_taken, what=f"{PREFETCH} messages taken")
+            assert counts is not None
+            ready, parked = counts
+            assert await wait_for_rows(pg, team, 0) == 50  # ... nothing new was written ...
+            assert ready == 220 - PREFETCH  # ... nothing acknowledged, and no more taken than the prefetch window
             assert parked == 0  # and nothing parked as poison
 
             proxy.restore()
             await wait_for_rows(pg, team, 250, timeout=20)
             await _wait_status(url, 200)
-            await asyncio.sleep(0.3)
-            ids = [r["event_id"] for r in await pg.fetch("SELECT event_id FROM audit.events WHERE team_id = $1", team)]
+            marker = await record_marker(publisher, pg, team)  # a copy recorded twice would be ahead of it
+            query = "SELECT event_id FROM audit.events WHERE team_id = $1 AND event_id <> $2"
+            ids = [r["event_id"] for r in await pg.fetch(query, team, marker)]
             assert sorted(ids) == sorted(e.message_id for e in [*before, *during])  # all of them, once each
             assert await _queue_counts(amqp_url, settings.queue_name) == (0, 0)
     finally:

@@ -12,6 +12,7 @@ from herald.audit.metrics import AuditMetrics
 from herald.audit.models import Action, AuditRecord, Entity
 from herald.audit.recorder import BatchPolicy, BatchRecorder, Outcome, RecorderClosed
 from herald.audit.repository import RowsRejected
+from tests.support.eventually import eventually, immediately
 
 NOW = dt.datetime(2025, 3, 14, 12, tzinfo=dt.UTC)
 
@@ -40,9 +41,12 @@ class FakeStore:
         self.batches: list[int] = []
         self.down = False
         self.refuse: set[str] = set()
+        self.unreachable = 0
+        """Writes refused because the store was down."""
 
     async def insert(self, records: Sequence[AuditRecord], recorded_at: dt.datetime) -> set[str]:
         if self.down:
+            self.unreachable += 1
             raise ConnectionRefusedError("database unreachable")
         if any(r.entity_id in self.refuse for r in records):
             raise RowsRejected("invalid input syntax")
@@ -107,7 +111,7 @@ async def test_while_the_store_is_down_nothing_resolves_and_readiness_drops(
     recorder, store, _ = running
     store.down = True
     pending = [asyncio.create_task(recorder.record(_record(f"held-{i}"))) for i in range(15)]
-    await asyncio.sleep(0.3)
+    await eventually(immediately(lambda: store.unreachable >= 3), what="the batch tried and retried")
     assert not any(task.done() for task in pending)  # no outcome, so no handler acknowledges anything
     assert await recorder.ready() is False
     store.down = False
@@ -149,7 +153,7 @@ async def test_stopping_while_the_store_is_down_fails_the_held_records(
     recorder, store, stop = running
     store.down = True
     task = asyncio.create_task(recorder.record(_record("held")))
-    await asyncio.sleep(0.1)
+    await eventually(immediately(lambda: store.unreachable >= 1), what="the batch tried")
     stop.set()
     with pytest.raises(RecorderClosed):
         await asyncio.wait_for(task, 2)  # the handler leaves its message unacknowledged: redelivered later

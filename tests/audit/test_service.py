@@ -1,6 +1,5 @@
 """The audit service end to end on the real RabbitMQ and PostgreSQL: recording, parking, and the query API."""
 
-import asyncio
 import csv
 import datetime as dt
 import io
@@ -22,7 +21,8 @@ from herald.contracts.publishing import PublishFailed, PublishRequested, Publish
 from herald.contracts.registry import EVENT_CLASSES
 from herald.contracts.routing import EVENTS_EXCHANGE
 from herald.kit.broker import EventPublisher
-from tests.audit.conftest import RunningAudit, TeamKey, for_team, wait_for_rows
+from tests.audit.conftest import RunningAudit, TeamKey, for_team, record_marker, wait_for_rows
+from tests.support.eventually import eventually
 
 
 def _auth(key: str) -> dict[str, str]:
@@ -59,8 +59,8 @@ async def test_every_event_type_is_recorded_once_even_when_redelivered(
     await publisher.publish_many(envelopes[:5])  # re-published with the same event ids (an outbox replay)
 
     assert await wait_for_rows(pg, team, len(EVENT_CLASSES)) == len(EVENT_CLASSES)
-    await asyncio.sleep(0.3)  # give any duplicate the time to (wrongly) land
-    rows = await pg.fetch("SELECT * FROM audit.events WHERE team_id = $1", team)
+    marker = await record_marker(publisher, pg, team)  # a duplicate would have landed ahead of it
+    rows = await pg.fetch("SELECT * FROM audit.events WHERE team_id = $1 AND event_id <> $2", team, marker)
     assert len(rows) == len(EVENT_CLASSES)
     assert {r["event_id"] for r in rows} == {e.message_id for e in envelopes}
     assert {r["event_type"] for r in rows} == {cls.ce_type() for cls in EVENT_CLASSES}
@@ -89,10 +89,11 @@ async def test_a_malformed_message_is_parked_and_its_report_recorded_once(
         await exchange.publish(aio_pika.Message(b"{not json", message_id=bad_id), routing_key="content.approved.v1")
 
         query = "SELECT action, team_id, metadata FROM audit.events WHERE entity_id = $1"
-        async with asyncio.timeout(10):
-            while not (rows := await pg.fetch(query, bad_id)):
-                await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)  # a parking loop would add more rows by now
+        await eventually(lambda: pg.fetch(query, bad_id), within=10, what="the report recorded")
+        # A second malformed message, recorded behind the first: a parking loop would have added rows by then.
+        marker_id = f"bad-{uuid.uuid4().hex[:8]}"
+        await exchange.publish(aio_pika.Message(b"{marker", message_id=marker_id), routing_key="content.approved.v1")
+        await eventually(lambda: pg.fetch(query, marker_id), within=10, what="the marker's report recorded")
         rows = await pg.fetch(query, bad_id)
         assert len(rows) == 1
         assert rows[0]["action"] == "message_parked"
@@ -325,8 +326,12 @@ async def test_a_row_postgresql_refuses_is_parked_and_its_batch_mates_recorded(
         await publisher.publish_many([bad, *good, parked_report])
 
         await wait_for_rows(pg, team, 6)
-        await asyncio.sleep(0.5)
-        rows = await pg.fetch("SELECT event_id, action, entity_id, metadata FROM audit.events WHERE team_id = $1", team)
+        marker = await record_marker(publisher, pg, team)
+        rows = await pg.fetch(
+            "SELECT event_id, action, entity_id, metadata FROM audit.events WHERE team_id = $1 AND event_id <> $2",
+            team,
+            marker,
+        )
         assert sorted(r["action"] for r in rows) == ["message_parked"] + ["publish_requested"] * 5
         report = next(r for r in rows if r["action"] == "message_parked")
         assert report["entity_id"] == bad.message_id  # the service's own report about the refused event

@@ -10,6 +10,7 @@ audit log has every step of every distribution (its timeline holds ``distributio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 import uuid
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 
 from herald.contracts.platform import Platform
 from tests.chaos.client import TERMINAL, Sandboxes, Team
+from tests.support.eventually import eventually
 
 T = TypeVar("T")
 OUTCOME_ACTIONS = {
@@ -166,14 +168,11 @@ class Batch:
 
     async def wait_posted(self, count: int, timeout: float = 60) -> None:
         """Until at least ``count`` of the batch's posts are on the sandboxes (the fault then lands mid-batch)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            posted = len(await self.sandbox_posts())
-            if posted >= count:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.scenario}: only {posted}/{count} posts after {timeout:.0f}s")
-            await asyncio.sleep(0.1)
+
+        async def posted() -> bool:
+            return len(await self.sandbox_posts()) >= count
+
+        await eventually(posted, within=timeout, interval=0.1, what=f"{self.scenario}: {count} posts")
 
     async def statuses(self) -> dict[str, dict[str, Any]]:
         listed = await self.team.distributions(self.first_due - dt.timedelta(seconds=1))
@@ -182,13 +181,16 @@ class Batch:
     async def settle(self, timeout: float = 120) -> tuple[dict[str, dict[str, Any]], float, list[str]]:
         """Until every distribution is terminal (or ``timeout``). Returns every distribution's details (with its
         attempts), the settle time, and the ids still not terminal."""
-        deadline = time.monotonic() + timeout
-        while True:
+        waiting: list[str] = list(self.by_id)
+
+        async def all_terminal() -> bool:
+            nonlocal waiting
             current = await self.statuses()
             waiting = [i for i in self.by_id if current.get(i, {}).get("status") not in TERMINAL]
-            if not waiting or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.5)
+            return not waiting
+
+        with contextlib.suppress(AssertionError):  # what is still waiting is reported by the caller
+            await eventually(all_terminal, within=timeout, interval=0.5)
         settled = time.monotonic() - (self.fault_at or self.started)
         details = await bounded([partial(self.team.distribution, i) for i in self.by_id], concurrency=16)
         return {d["distribution_id"]: d for d in details}, settled, waiting
@@ -196,9 +198,9 @@ class Batch:
     async def timelines(self, details: dict[str, dict[str, Any]], timeout: float = 60) -> dict[str, list[str]]:
         """Every distribution's audit timeline, waiting for the audit service to catch up; returns what is still
         missing from each (empty lists when the log is complete)."""
-        deadline = time.monotonic() + timeout
         missing: dict[str, list[str]] = {i: ["not read yet"] for i in details}
-        while True:
+
+        async def complete() -> bool:
             pending = [i for i, m in missing.items() if m]
             rows = await bounded([partial(self.team.timeline, i) for i in pending], concurrency=16)
             for distribution_id, items in zip(pending, rows, strict=True):
@@ -206,9 +208,11 @@ class Batch:
                     missing[distribution_id] = ["the audit service did not answer"]
                 else:
                     missing[distribution_id] = _audit_gaps(details[distribution_id], items)
-            if not any(missing.values()) or time.monotonic() > deadline:
-                return {i: m for i, m in missing.items() if m}
-            await asyncio.sleep(0.5)
+            return not any(missing.values())
+
+        with contextlib.suppress(AssertionError):  # what is still missing is reported by the caller
+            await eventually(complete, within=timeout, interval=0.5)
+        return {i: m for i, m in missing.items() if m}
 
     # -- the invariant --------------------------------------------------------------------------------------------
 

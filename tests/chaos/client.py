@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
@@ -12,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from herald.contracts.platform import Platform
 from tests.chaos.stack import Stack
+from tests.support.eventually import eventually
 
 BOOTSTRAP_HEADER = {"X-Herald-Bootstrap-Secret": "dev-bootstrap-secret"}
 TERMINAL = frozenset({"published", "failed", "unconfirmed", "cancelled", "missed"})
@@ -96,11 +96,14 @@ class Team:
             "retry": {"max_attempts": max_attempts, "base_delay_seconds": 1},
         }
         url = f"{self.stack.url('scheduler')}/v1/distributions"
-        for _ in range(150):  # the scheduler learns about accounts from AccountConnected events
+
+        async def scheduled() -> httpx.Response | None:
             response = await self.client.post(url, json=body)
-            if response.status_code != 422 or "account" not in response.text:
-                break
-            await asyncio.sleep(0.1)
+            # the scheduler learns about accounts from AccountConnected events: unknown to it until then
+            return None if response.status_code == 422 and "account" in response.text else response
+
+        response = await eventually(scheduled, within=15, interval=0.1, what="the account known to the scheduler")
+        assert response is not None
         if response.status_code != 201:
             raise ApiError(f"schedule: {response.status_code} {response.text[:500]}")
         created: dict[str, Any] = response.json()
@@ -108,13 +111,15 @@ class Team:
 
     async def distributions(self, scheduled_from: dt.datetime) -> list[dict[str, Any]]:
         """Every distribution of the team due at or after ``scheduled_from``, all pages."""
+        params = {"scheduled_from": scheduled_from.isoformat(), "limit": PAGE}
+        return await self._all_pages(f"{self.stack.url('scheduler')}/v1/distributions", params)
+
+    async def _all_pages(self, url: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every item of a cursor-paginated listing."""
         found: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            params: dict[str, Any] = {"scheduled_from": scheduled_from.isoformat(), "limit": PAGE}
-            if cursor:
-                params["cursor"] = cursor
-            page = await self.json("GET", f"{self.stack.url('scheduler')}/v1/distributions", params=params)
+            page = await self.json("GET", url, params={**params, **({"cursor": cursor} if cursor else {})})
             found.extend(page["items"])
             cursor = page["next_cursor"]
             if not cursor:
@@ -145,17 +150,8 @@ class Team:
         return items
 
     async def audit_events(self, action: str, since: dt.datetime) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"action": action, "since": since.isoformat(), "limit": 500, "order": "asc"}
-            if cursor:
-                params["cursor"] = cursor
-            page = await self.json("GET", f"{self.stack.url('audit')}/v1/audit/events", params=params)
-            found.extend(page["items"])
-            cursor = page["next_cursor"]
-            if not cursor:
-                return found
+        params = {"action": action, "since": since.isoformat(), "limit": 500, "order": "asc"}
+        return await self._all_pages(f"{self.stack.url('audit')}/v1/audit/events", params)
 
 
 class Sandboxes:

@@ -10,8 +10,6 @@ and again in the session summary.
 from __future__ import annotations
 
 import asyncio
-import base64
-import secrets
 import tempfile
 import time
 import uuid
@@ -23,9 +21,10 @@ from pathlib import Path
 import pytest
 
 from herald.contracts.platform import Platform
+from herald.operator.local import write_key_ring
 from tests.chaos.batch import Figures, Target
 from tests.chaos.client import Sandboxes, Team
-from tests.chaos.stack import Stack, key_ring, tuning
+from tests.chaos.stack import Stack, tuning
 from tests.conftest import isolated_database, isolated_vhost
 
 FIGURES: list[Figures] = []
@@ -112,7 +111,7 @@ class Deployments:
         )
         workdir = self.workdir / f"stack-{replicas}-{run}"
         workdir.mkdir(parents=True)
-        key = key_ring(workdir / "keys.json", base64.b64encode(secrets.token_bytes(32)).decode())
+        key = write_key_ring(workdir / "keys.json", "chaos")
         stack = Stack.plan(key, workdir, tuning(amqp_url, database_url), replicas=replicas)
         print(f"chaos: logs of the {replicas}-replica stack in {workdir}")
         stack.start_all()

@@ -8,7 +8,6 @@ Every service must ride it out in place (no process may exit), and the batch mus
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -19,6 +18,7 @@ from tests.chaos.batch import Batch, Planned
 from tests.chaos.conftest import Deployment
 from tests.chaos.infra import rabbit_outage, restart_postgres
 from tests.chaos.stack import PLATFORM_TIMEOUT_SECONDS
+from tests.support.eventually import eventually
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(300)]
 
@@ -32,11 +32,10 @@ async def _creates(herald: Deployment, account: str) -> int:
 
 
 async def _until(probe: Callable[[], Awaitable[int]], at_least: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while (value := await probe()) < at_least:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout:.0f}s for {at_least}, still {value}")
-        await asyncio.sleep(0.05)
+    async def reached() -> bool:
+        return await probe() >= at_least
+
+    await eventually(reached, within=timeout, what=f"{at_least} reached")
 
 
 def _dead(herald: Deployment) -> list[str]:

@@ -7,8 +7,7 @@ row in the audit log), and the consumers must keep going: the batch still comple
 
 from __future__ import annotations
 
-import asyncio
-import time
+import contextlib
 import uuid
 from collections import Counter
 from dataclasses import replace
@@ -29,6 +28,7 @@ from tests.chaos.batch import Batch
 from tests.chaos.conftest import Deployment
 from tests.chaos.infra import Raw, parked, parked_audit_rows, publish_raw, queue_depth
 from tests.chaos.stack import CHAOS_TIERS_MS
+from tests.support.eventually import eventually
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(300)]
 
@@ -160,25 +160,29 @@ async def test_malformed_and_unknown_version_messages_are_parked_and_reported(he
     problems += [f"parked {n}x in {q}.dead: {m}" for (m, q), n in extra.items()]
 
     reported: Counter[tuple[str, str]] = Counter()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    async def all_reported() -> bool:
+        nonlocal reported
         rows = await parked_audit_rows(herald.database_url)
         reported = Counter((str(r["entity_id"]), str(r["queue"])) for r in rows if r["entity_id"] in kinds)
-        if not expected - reported:
-            break
-        await asyncio.sleep(0.5)
+        return not expected - reported
+
+    with contextlib.suppress(AssertionError):  # what is missing is listed below
+        await eventually(all_reported, within=30, interval=0.5)
     problems += [f"no message_parked audit row for {m} parked from {q}" for m, q in expected - reported]
     problems += [f"{n} message_parked audit rows for {m} from {q}" for (m, q), n in (reported - expected).items()]
 
     # Nothing may stay behind in a work queue (an unreadable message held unacknowledged blocks a prefetch slot
     # until the consumer restarts, then comes back). The management API's counts lag: wait for them to settle.
     depths: dict[str, tuple[int, int]] = {}
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    async def all_empty() -> bool:
+        nonlocal depths
         depths = {q: await queue_depth(herald.amqp_url, q) for q in QUEUE_BINDINGS}
-        if not any(sum(d) for d in depths.values()):
-            break
-        await asyncio.sleep(1)
+        return not any(sum(d) for d in depths.values())
+
+    with contextlib.suppress(AssertionError):  # what is left is listed below
+        await eventually(all_empty, within=20, interval=1)
     problems += [f"{q}: {r} ready and {u} unacknowledged messages left behind" for q, (r, u) in depths.items() if r + u]
 
     figures.notes |= {"parked": found.total(), "reported": reported.total()}

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -21,9 +20,11 @@ from herald.kit.health import health_router
 from herald.operator.local_prometheus import config
 from tests.deploy.services import DEPLOY, SERVICES, load_yaml, local_processes
 from tests.deploy.test_prometheus import promtool
-from tests.support.servers import free_port, serve
+from tests.support.eventually import eventually
+from tests.support.servers import closed_port, serve
 
 RULES = DEPLOY / "prometheus" / "rules"
+COLLISION_ATTEMPTS = 3
 
 
 def local_targets() -> dict[str, str]:
@@ -44,32 +45,22 @@ def test_the_generated_configuration_is_valid_and_matches_the_compose_one(tmp_pa
     assert services == set(SERVICES)
 
 
-def test_local_prometheus_scrapes_the_services_and_loads_the_rules(tmp_path: Path) -> None:
+async def test_local_prometheus_scrapes_the_services_and_loads_the_rules(tmp_path: Path) -> None:
     if shutil.which("prometheus") is None:
         pytest.fail("prometheus not found: install Debian's `prometheus` package (.ci/run does)")
     registry = CollectorRegistry()
     Gauge("herald_scheduler_backlog", "test", registry=registry).set(7)
     app = FastAPI()
     app.include_router(health_router({}, registry))
-    log = (tmp_path / "prometheus.log").open("wb")  # a pipe nobody reads would fill up and block prometheus
-    with serve(app) as url, log:
-        port = free_port()  # chosen while the app holds its own port, so the two cannot collide
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "herald.operator.local_prometheus",
-                "--target", f"scheduler={url.removeprefix('http://')}",
-                "--rules", str(RULES), "--data", str(tmp_path), "--port", str(port),
-                "--rabbitmq", "", "--scrape-interval", "1s",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    with serve(app) as url:
+        proc, port = await _start_prometheus(url.removeprefix("http://"), tmp_path)
         try:
-            value = _wait_for_sample(
+            value = await _wait_for_sample(
                 port, 'herald_scheduler_backlog{job="herald", service="scheduler"}', proc, tmp_path
             )
             assert value == "7"
-            rules = httpx.get(f"http://127.0.0.1:{port}/api/v1/rules", timeout=5).json()
+            async with httpx.AsyncClient(timeout=5) as client:
+                rules = (await client.get(f"http://127.0.0.1:{port}/api/v1/rules")).json()
             names = {rule["name"] for group in rules["data"]["groups"] for rule in group["rules"]}
             assert {"HeraldServiceDown", "HeraldParkedMessages"} <= names
         finally:
@@ -78,16 +69,63 @@ def test_local_prometheus_scrapes_the_services_and_loads_the_rules(tmp_path: Pat
     assert proc.returncode == 0
 
 
-def _wait_for_sample(port: int, query: str, proc: subprocess.Popen[bytes], data: Path) -> str:
-    deadline = time.monotonic() + 45  # Prometheus applies new targets every 5 s, then scrapes
-    while time.monotonic() < deadline:
+class _PortTaken(Exception):
+    pass
+
+
+async def _start_prometheus(target: str, data: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Prometheus binds its port itself (it cannot be handed a socket), so a port the kernel picked may be taken
+    before it binds it: then it exits saying so, and it is started again on another port."""
+    for _ in range(COLLISION_ATTEMPTS):
+        with closed_port() as port:
+            pass  # free now; Prometheus binds it at once
+        proc = await _try_prometheus(target, data, port)
+        if proc is not None:
+            return proc, port
+    raise AssertionError(f"prometheus found its port taken {COLLISION_ATTEMPTS} times")
+
+
+async def _try_prometheus(target: str, data: Path, port: int) -> subprocess.Popen[bytes] | None:
+    """Prometheus serving on ``port``, or None if the port was taken."""
+    log_path = data / "prometheus.log"
+    with log_path.open("ab") as log:  # a pipe nobody reads would fill up and block prometheus
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "herald.operator.local_prometheus",
+                "--target", f"scheduler={target}",
+                "--rules", str(RULES), "--data", str(data), "--port", str(port),
+                "--rabbitmq", "", "--scrape-interval", "1s",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    async def listening() -> bool:
+        if proc.poll() is not None:
+            if "address already in use" in log_path.read_text(errors="replace"):
+                raise _PortTaken
+            raise RuntimeError(f"prometheus exited:\n{log_path.read_text()[-3000:]}")
+        async with httpx.AsyncClient(timeout=2) as client:
+            return (await client.get(f"http://127.0.0.1:{port}/-/healthy")).status_code == 200
+
+    try:
+        await eventually(listening, within=45, interval=0.2, ignoring=(httpx.HTTPError,))
+    except _PortTaken:
+        return None
+    return proc
+
+
+async def _wait_for_sample(port: int, query: str, proc: subprocess.Popen[bytes], data: Path) -> str:
+    async def sample() -> str | None:
         assert proc.poll() is None, (data / "prometheus.log").read_text()
-        try:
-            response = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}, timeout=2)
-        except httpx.HTTPError:
-            response = None
+        async with httpx.AsyncClient(timeout=2) as client:
+            response = await client.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": query})
         # While it starts, Prometheus answers 503 with a plain-text body: not ready yet, ask again.
-        if response is not None and response.status_code == 200 and response.json()["data"]["result"]:
+        if response.status_code == 200 and response.json()["data"]["result"]:
             return str(response.json()["data"]["result"][0]["value"][1])
-        time.sleep(0.2)
-    raise AssertionError(f"prometheus never had {query}:\n{(data / 'prometheus.log').read_text()[-3000:]}")
+        return None
+
+    # Prometheus applies new targets every 5 s, then scrapes
+    found = await eventually(sample, within=45, interval=0.2, ignoring=(httpx.HTTPError,), what=f"a sample of {query}")
+    assert found is not None
+    return found

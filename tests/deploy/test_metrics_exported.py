@@ -45,6 +45,7 @@ from herald.tokens.main import build as build_tokens
 from herald.tokens.settings import TokensSettings
 from tests.deploy.promql import metric_names
 from tests.deploy.services import DEPLOY, SERVICES, load_yaml
+from tests.support.eventually import eventually
 from tests.support.fake_tokens import FakeTokenService
 from tests.support.servers import serve
 
@@ -230,12 +231,13 @@ async def test_every_metric_the_dashboard_and_alerts_use_is_exported(running: Ru
     assert set(running.apps) == set(SERVICES)
 
     await _exercise_publisher(running)
-    exported: set[str] = set()
-    async with asyncio.timeout(30):
-        while missing := herald_used - exported:
-            await asyncio.sleep(0.2)
-            exported = await running.exported()
-    assert not missing
+
+    async def all_exported() -> bool:
+        missing = herald_used - await running.exported()
+        assert not missing
+        return True
+
+    await eventually(all_exported, within=30, interval=0.2)
     # Each service answers with its own metrics, not only the publisher's.
     assert "herald_scheduler_backlog" in sample_names(await running.scrape("scheduler"))
     assert "herald_accounts_needing_reauth" in sample_names(await running.scrape("tokens"))

@@ -3,7 +3,6 @@ and a permanent failure), and the audit log has every step."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -14,8 +13,10 @@ import pytest
 
 from herald.contracts.platform import Platform
 from tests.e2e.conftest import Api, Herald
+from tests.support.eventually import eventually
 
-pytestmark = pytest.mark.e2e
+# The first test's time includes starting every process (the module's fixture): minutes on a loaded machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 TERMINAL = {"published", "failed", "unconfirmed", "cancelled", "missed"}
 
 
@@ -51,11 +52,14 @@ async def schedule(api: Api, content_id: str, platform: Platform, account_id: st
         "publish_at": (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)).isoformat(),
         "retry": {"max_attempts": 3, "base_delay_seconds": 1},
     }
-    for _ in range(100):  # the scheduler learns about accounts from AccountConnected events
+
+    async def scheduled() -> httpx.Response | None:
         response = await api.client.post(f"{api.herald.url('scheduler')}/v1/distributions", json=body)
-        if response.status_code != 422 or "account" not in response.text:
-            break
-        await asyncio.sleep(0.1)
+        # the scheduler learns about accounts from AccountConnected events: unknown to it until then
+        return None if response.status_code == 422 and "account" in response.text else response
+
+    response = await eventually(scheduled, within=10, interval=0.1, what="the account known to the scheduler")
+    assert response is not None
     assert response.status_code == 201, response.text
     return str(response.json()["distribution_id"])
 
@@ -67,24 +71,25 @@ async def new_content(api: Api, text: str) -> str:
 
 
 async def settle(api: Api, distribution_id: str, timeout: float = 60) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        while True:
-            found: dict[str, Any] = await api.json(
-                "GET", f"{api.herald.url('scheduler')}/v1/distributions/{distribution_id}"
-            )
-            if found["status"] in TERMINAL:
-                return found
-            await asyncio.sleep(0.2)
+    async def terminal() -> dict[str, Any] | None:
+        found: dict[str, Any] = await api.json(
+            "GET", f"{api.herald.url('scheduler')}/v1/distributions/{distribution_id}"
+        )
+        return found if found["status"] in TERMINAL else None
+
+    found = await eventually(terminal, within=timeout, interval=0.2, what=f"{distribution_id} settled")
+    assert found is not None
+    return found
 
 
 async def timeline(api: Api, distribution_id: str, expected_last: str) -> list[str]:
-    async with asyncio.timeout(20):  # the audit service records the outcome a moment after the scheduler sees it
-        while True:
-            body = await api.json("GET", f"{api.herald.url('audit')}/v1/audit/distributions/{distribution_id}/timeline")
-            actions = [entry["action"] for entry in body["items"]]
-            if actions and actions[-1] == expected_last:
-                return actions
-            await asyncio.sleep(0.2)
+    async def ending_with_expected() -> list[str]:
+        body = await api.json("GET", f"{api.herald.url('audit')}/v1/audit/distributions/{distribution_id}/timeline")
+        actions = [entry["action"] for entry in body["items"]]
+        return actions if actions and actions[-1] == expected_last else []
+
+    # the audit service records the outcome a moment after the scheduler sees it
+    return await eventually(ending_with_expected, within=20, interval=0.2, what=f"a timeline ending {expected_last}")
 
 
 async def sandbox_posts(api: Api, platform: Platform, text: str) -> list[dict[str, Any]]:

@@ -1,6 +1,5 @@
 """Event publishing on the real RabbitMQ: persistent, confirmed, mandatory, CloudEvents headers."""
 
-import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ from herald.contracts.publishing import PublishRequested
 from herald.contracts.routing import EVENTS_EXCHANGE
 from herald.kit.broker import EventPublisher, PublishNotConfirmed, build_broker, declare_exchanges
 from herald.kit.settings import ServiceSettings
+from tests.support.queues import take
 
 
 @pytest.fixture
@@ -38,16 +38,7 @@ async def bound_queue(amqp_url: str, broker: RabbitBroker) -> AsyncIterator[aio_
 
 
 async def _drain(queue: aio_pika.abc.AbstractQueue, count: int) -> list[aio_pika.abc.AbstractIncomingMessage]:
-    received: list[aio_pika.abc.AbstractIncomingMessage] = []
-    async with asyncio.timeout(10):
-        while len(received) < count:
-            message = await queue.get(fail=False)
-            if message is None:
-                await asyncio.sleep(0.02)
-                continue
-            await message.ack()
-            received.append(message)
-    return received
+    return await take(queue, count, ack=True)
 
 
 async def test_published_event_is_persistent_and_readable(

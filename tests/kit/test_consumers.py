@@ -20,6 +20,8 @@ from herald.contracts.routing import EVENTS_EXCHANGE, binding_key
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.consumers import PARKED_REASON_HEADER, Intake, declare_work_queue, work_queue
 from herald.kit.settings import ServiceSettings
+from tests.support.eventually import eventually, immediately
+from tests.support.queues import take
 
 
 @pytest.fixture
@@ -72,32 +74,16 @@ async def test_malformed_messages_are_parked_with_reason_and_consumer_goes_on(
     )
     await publisher.publish(good)
 
-    async with asyncio.timeout(10):
-        while not received:
-            await asyncio.sleep(0.05)
+    await eventually(immediately(lambda: received), within=10, what="the good event received")
     assert received[0].event == good
 
     parking = await channel.declare_queue(f"{name}.dead", passive=True)
-    parked: dict[str, aio_pika.abc.AbstractIncomingMessage] = {}
-    async with asyncio.timeout(10):
-        while len(parked) < 2:
-            message = await parking.get(fail=False)
-            if message is None:
-                await asyncio.sleep(0.05)
-                continue
-            parked[message.message_id or ""] = message
+    parked = {message.message_id or "": message for message in await take(parking, 2)}
     assert "CloudEvents" in str(parked["bad-1"].headers[PARKED_REASON_HEADER])
     assert "v9" in str(parked["bad-2"].headers[PARKED_REASON_HEADER])
     assert parked["bad-1"].body == b"not json at all"  # kept as it was, for replay after a fix
 
-    reports: list[dict[str, object]] = []
-    async with asyncio.timeout(10):
-        while len(reports) < 2:
-            message = await watch.get(fail=False)
-            if message is None:
-                await asyncio.sleep(0.05)
-                continue
-            reports.append(json.loads(message.body))
+    reports: list[dict[str, object]] = [json.loads(message.body) for message in await take(watch, 2)]
     assert {r["original_message_id"] for r in reports} == {"bad-1", "bad-2"}
     assert {r["category"] for r in reports} == {"malformed", "unknown_type"}
     await connection.close()
@@ -123,9 +109,7 @@ async def test_a_message_that_keeps_crashing_the_consumer_is_parked_as_poison(am
         connection = await aio_pika.connect_robust(amqp_url)
         channel = await connection.channel()
         parking = await channel.declare_queue(f"{name}.dead", passive=True)
-        async with asyncio.timeout(10):
-            while (message := await parking.get(fail=False)) is None:
-                await asyncio.sleep(0.05)
+        [message] = await take(parking, 1)
         assert message.headers["x-first-death-reason"] == "delivery_limit"
         assert attempts == 3
         await connection.close()
@@ -156,7 +140,16 @@ async def test_subscribers_honour_their_prefetch_window(amqp_url: str) -> None:
     try:
         for _ in range(20):
             await broker.publish(b"{}", exchange=EVENTS_EXCHANGE, routing_key="prefetch.test", persist=True)
-        await asyncio.sleep(0.5)
+        connection = await aio_pika.connect_robust(amqp_url)
+        channel = await connection.channel()
+
+        async def three_taken_seventeen_held() -> bool:
+            ready = (await channel.declare_queue(name, passive=True)).declaration_result.message_count
+            return in_flight == 3 and ready == 17
+
+        # all 20 accounted for: 3 delivered, 17 held by the broker until an ack (so no fourth can be on its way)
+        await eventually(three_taken_seventeen_held)
+        await connection.close()
         assert peak == 3
         release.set()
     finally:

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import pytest
@@ -23,7 +22,8 @@ from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.migrations import upgrade
 from herald.kit.outbox import OUTBOX, OutboxRelay, RelaySettings, add, add_many
 from herald.kit.settings import ServiceSettings
-from tests.support.servers import free_port
+from tests.support.eventually import eventually
+from tests.support.proxy import TcpProxy
 
 MIGRATION = '''
 """Outbox.
@@ -157,9 +157,25 @@ def envelopes(routing_key: str, count: int) -> list[AmqpEnvelope]:
 
 
 async def wait_for_count(messages: list[aio_pika.abc.AbstractIncomingMessage], count: int, seconds: float) -> None:
-    async with asyncio.timeout(seconds):
-        while len(messages) < count:
-            await asyncio.sleep(0.02)
+    async def arrived() -> bool:
+        return len(messages) >= count
+
+    await eventually(arrived, within=seconds, what=f"{count} messages received")
+
+
+async def publish_marker(
+    engine: AsyncEngine, routing_key: str, received: list[aio_pika.abc.AbstractIncomingMessage]
+) -> str:
+    """A row added behind everything else and awaited: any copy published before it has arrived by then."""
+    [marker] = envelopes(routing_key, 1)
+    async with engine.begin() as conn:
+        await add(conn, marker)
+
+    async def marker_arrived() -> bool:
+        return any(message.message_id == marker.message_id for message in received)
+
+    await eventually(marker_arrived, what="the marker received")
+    return marker.message_id
 
 
 async def unpublished(engine: AsyncEngine) -> list[tuple[uuid.UUID, int, str | None]]:
@@ -188,9 +204,14 @@ async def test_two_relays_publish_each_of_2000_rows_exactly_once(
     relays.start(second)
 
     await wait_for_count(received, 2000, 60)
-    await asyncio.sleep(0.5)  # anything published twice would arrive by now
 
-    ids = [message.message_id for message in received]
+    async def all_marked_published() -> bool:
+        return await unpublished(engine) == []
+
+    await eventually(all_marked_published)
+    marker = await publish_marker(engine, routing_key, received)
+
+    ids = [message.message_id for message in received if message.message_id != marker]
     assert len(ids) == 2000
     assert set(ids) == {row.message_id for row in rows}
     assert await unpublished(engine) == []
@@ -198,7 +219,7 @@ async def test_two_relays_publish_each_of_2000_rows_exactly_once(
     assert received[0].headers["n"] in {row.headers["n"] for row in rows}
     # Both replicas did part of the work, and together exactly all of it.
     counts = [relay.metric("herald_outbox_published_total") for relay in (first, second)]
-    assert sum(counts) == 2000
+    assert sum(counts) == 2000 + 1  # and the marker
     assert all(count > 0 for count in counts)
     await first.relay.refresh_depth()
     assert first.metric("herald_outbox_depth") == 0
@@ -214,7 +235,7 @@ async def test_notify_wakes_the_relay_and_rolled_back_rows_are_never_published(
     # Polling every 30 s: anything published within a second was woken by the NOTIFY of the insert.
     relay = await relays.make(amqp_url, RelaySettings(poll_interval_seconds=30))
     relays.start(relay)
-    await asyncio.sleep(0.5)  # the relay has done its first pass and is waiting
+    first = await publish_marker(engine, routing_key, received)  # published: the relay's first pass is over
     rolled_back, committed = envelopes(routing_key, 2)
 
     class Abort(Exception):
@@ -229,64 +250,20 @@ async def test_notify_wakes_the_relay_and_rolled_back_rows_are_never_published(
         await add_then_fail()
     async with engine.begin() as conn:
         await add(conn, committed)
-    await wait_for_count(received, 1, 2)
-    await asyncio.sleep(0.3)
-    assert [message.message_id for message in received] == [committed.message_id]
-
-
-class TcpProxy:
-    """A TCP forwarder to RabbitMQ that the test can cut and restore: a broker outage for one client only."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self._target = (host, port)
-        self.port = free_port()
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def cut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers |= {writer, upstream_writer}
-        await asyncio.gather(
-            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer), return_exceptions=True
-        )
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.transport.abort()
+    await wait_for_count(received, 2, 2)
+    last = await publish_marker(engine, routing_key, received)  # a rolled-back row published would be ahead of it
+    assert [message.message_id for message in received] == [first, committed.message_id, last]
 
 
 @pytest.fixture
 async def proxy(amqp_url: str) -> AsyncIterator[TcpProxy]:
-    parts = urlsplit(amqp_url)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672)
-    await proxy.start()
+    proxy = TcpProxy.in_front_of(amqp_url, 5672)
     yield proxy
-    await proxy.cut()
+    proxy.close()
 
 
 def via(proxy: TcpProxy, amqp_url: str) -> str:
-    parts = urlsplit(amqp_url)
-    netloc = f"{parts.username}:{parts.password}@127.0.0.1:{proxy.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "reconnect_interval=0.2", ""))
+    return proxy.route(amqp_url, query="reconnect_interval=0.2")
 
 
 async def test_a_broker_outage_leaves_rows_unpublished_until_it_is_over(
@@ -299,22 +276,28 @@ async def test_a_broker_outage_leaves_rows_unpublished_until_it_is_over(
 ) -> None:
     relay = await relays.make(via(proxy, amqp_url), FAST, publish_timeout=1)
     relays.start(relay)
-    await proxy.cut()
+    proxy.cut()
     rows = envelopes(routing_key, 50)
     async with engine.begin() as conn:
         await add_many(conn, rows)
 
-    await asyncio.sleep(2)
-    waiting = await unpublished(engine)
+    async def tried_and_failed() -> list[tuple[uuid.UUID, int, str | None]]:
+        waiting = await unpublished(engine)
+        # the relay tried, failed, and recorded why
+        assert max(attempts for _, attempts, _ in waiting) >= 1
+        assert relay.metric("herald_outbox_publish_failures_total") >= 1
+        return waiting
+
+    waiting = await eventually(tried_and_failed)
     assert len(waiting) == 50
     assert received == []
-    assert max(attempts for _, attempts, _ in waiting) >= 1  # the relay tried, failed, and recorded why
-    assert relay.metric("herald_outbox_publish_failures_total") >= 1
 
-    await proxy.start()  # the broker is back
+    proxy.restore()  # the broker is back
     await wait_for_count(received, 50, 20)
-    await asyncio.sleep(0.3)
-    assert sorted(m.message_id or "" for m in received) == sorted(row.message_id for row in rows)
+    marker = await publish_marker(engine, routing_key, received)  # any copy published twice is ahead of it
+    assert sorted(m.message_id or "" for m in received if m.message_id != marker) == sorted(
+        row.message_id for row in rows
+    )
     assert await unpublished(engine) == []
 
 

@@ -2,52 +2,34 @@
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import aio_pika
 import httpx
 
-from tests.support.servers import free_port
-
-
-async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(200):
-            assert proc.poll() is None, "service exited during start-up"
-            try:
-                if (await client.get(f"{url}/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("service never became ready")
+from herald.operator.local import Process
+from herald.operator.local_starter import LocalStarter
+from tests.support.eventually import PROCESS_READY_SECONDS, eventually, immediately
 
 
 async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tmp_path: Path) -> None:
     queue_name = f"kit-sample-{uuid.uuid4().hex[:6]}"
     out = tmp_path / "processed.txt"
-    port = free_port()
     env = {
-        **os.environ,
         "HERALD_AMQP_URL": amqp_url,
-        "HERALD_HTTP_PORT": str(port),
-        "HERALD_SERVICE_NAME": "sample",
         "HERALD_GRACEFUL_TIMEOUT_SECONDS": "5",
         "SAMPLE_QUEUE": queue_name,
         "SAMPLE_OUT": str(out),
         "SAMPLE_DELAY": "0.3",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.kit.sample_service"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
+    starter = LocalStarter(logs=tmp_path)
+    sample = starter.add(Process("sample", starter.reserve_port(), "tests.kit.sample_service", env=env))
+    url = sample.url
     try:
-        await _wait_ready(url, proc)
+        starter.start_all()
+        await starter.wait_ready(within=PROCESS_READY_SECONDS)
         async with httpx.AsyncClient() as client:
             assert (await client.get(f"{url}/healthz")).json() == {"status": "ok"}
             ready = (await client.get(f"{url}/readyz")).json()
@@ -62,14 +44,10 @@ async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tm
                 aio_pika.Message(b"{}", message_id=message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
                 routing_key=queue_name,
             )
-        for _ in range(100):
-            if out.exists() and out.read_text().strip():
-                break
-            await asyncio.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        output, _ = await asyncio.to_thread(proc.communicate, timeout=20)
+        await eventually(immediately(lambda: out.exists() and out.read_text().strip()), what="a message processed")
+        returncode = await asyncio.to_thread(starter.terminate, "sample", 20)
         # uvicorn re-raises the captured SIGTERM after its graceful shutdown, so the exit status says "terminated".
-        assert proc.returncode in (0, -signal.SIGTERM)
+        assert returncode in (0, -signal.SIGTERM)
 
         processed = out.read_text().split()
         queue = await channel.declare_queue(queue_name, durable=True, passive=True)
@@ -79,12 +57,12 @@ async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tm
             await message.ack()
         await connection.close()
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        starter.stop()
     # Nothing lost: every message was either finished before exit or is back in the queue; none was finished twice.
     assert sorted(processed + left) == sorted(ids)
     assert len(set(processed)) == len(processed)
     assert 0 < len(processed) < len(ids)
-    log_lines = [json.loads(line) for line in output.decode().splitlines() if line.startswith("{")]
+    output = starter.output("sample", tail=1_000_000)
+    log_lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert any(entry["message"] == "service stopped" for entry in log_lines)
     assert all(entry["service"] == "sample" for entry in log_lines)

@@ -33,6 +33,7 @@ from herald.kit.settings import ServiceSettings
 from herald.operator.cli import run
 from herald.operator.parking import KNOWN_WORK_QUEUES, ParkingLot
 from herald.operator.settings import OperatorSettings
+from tests.support.eventually import eventually
 
 ATTEMPT = "herald-attempt"
 
@@ -76,20 +77,36 @@ class Lot:
         text = out.getvalue()
         return status, json.loads(text) if text.startswith(("[", "{")) else text
 
-    async def replayed_events(self, wait: float = 0.5) -> list[dict[str, Any]]:
-        found = []
-        await asyncio.sleep(wait)
-        while (message := await self.events.get(fail=False)) is not None:
-            await message.ack()
-            if message.headers.get("cloudEvents_type") == MessageReplayed.ce_type():
-                found.append(json.loads(message.body))
+    async def replayed_events(self) -> list[dict[str, Any]]:
+        """The ``MessageReplayed`` events published so far (the command's publishes are confirmed before it
+        returns): a marker sent to the events queue now arrives behind every one of them."""
+        marker = f"marker-{uuid.uuid4().hex[:8]}"
+        await self.channel.default_exchange.publish(aio_pika.Message(b"{}", message_id=marker), self.events.name)
+        found: list[dict[str, Any]] = []
+
+        async def marker_reached() -> bool:
+            while (message := await self.events.get(fail=False)) is not None:
+                await message.ack()
+                if message.message_id == marker:
+                    return True
+                if message.headers.get("cloudEvents_type") == MessageReplayed.ce_type():
+                    found.append(json.loads(message.body))
+            return False
+
+        await eventually(marker_reached, what="the marker received")
         return found
+
+    async def holds(self, queue: str, count: int) -> None:
+        """Until ``queue`` holds exactly ``count`` messages."""
+
+        async def exactly() -> bool:
+            return await self.count(queue) == count
+
+        await eventually(exactly, what=f"{count} messages in {queue}")
 
 
 async def _wait_for(predicate: Any, timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.05)
+    await eventually(predicate, within=timeout)
 
 
 async def _park_with_intake(broker: RabbitBroker, name: str, channel: aio_pika.abc.AbstractChannel) -> tuple[Any, str]:
@@ -129,10 +146,15 @@ async def _park_poison(channel: aio_pika.abc.AbstractChannel, name: str) -> None
         routing_key=name,
     )
     queue = await channel.declare_queue(name, passive=True)
-    async with asyncio.timeout(10):
-        while (message := await queue.get(fail=False)) is not None:
-            await message.nack(requeue=True)
-            await asyncio.sleep(0.05)
+
+    async def dead_lettered() -> bool:
+        message = await queue.get(fail=False)
+        if message is None:
+            return True
+        await message.nack(requeue=True)
+        return False
+
+    await eventually(dead_lettered, within=10)
 
 
 @pytest.fixture
@@ -155,7 +177,7 @@ async def lot(amqp_url: str) -> AsyncIterator[Lot]:
     await broker.stop()  # no consumer from here on: what lands in the work queue stays there to be counted
     await _park_poison(channel, name)
     await _wait_for(lambda: _at_least(lot, lot.parking, 3))
-    await lot.replayed_events(wait=0)  # drop the MessageParked events
+    await lot.replayed_events()  # drop the MessageParked events
     lot.exhausted, lot.exhausted_id = request, message_id
     yield lot
     await connection.close()
@@ -221,9 +243,8 @@ async def test_replay_lands_in_the_work_queue_exactly_once_and_is_audited(lot: L
     assert again["replayed"] == []
     assert again["not_found"] == [lot.exhausted_id]
 
-    await asyncio.sleep(0.2)
-    assert await lot.count(lot.work) == 1
-    assert await lot.count(lot.parking) == 2
+    await lot.holds(lot.work, 1)
+    await lot.holds(lot.parking, 2)
     work = await lot.channel.declare_queue(lot.work, passive=True)
     copy = await work.get(fail=True)
     assert copy.message_id == lot.exhausted_id
@@ -259,9 +280,8 @@ async def test_replay_all_with_a_limit_then_the_rest(lot: Lot) -> None:
     assert status == 0
     assert len(rest["replayed"]) == 1
     assert set(first["replayed"]) | set(rest["replayed"]) == {"malformed-1", lot.exhausted_id, "poison-1"}
-    await asyncio.sleep(0.2)
-    assert await lot.count(lot.parking) == 0
-    assert await lot.count(lot.work) == 3
+    await lot.holds(lot.parking, 0)
+    await lot.holds(lot.work, 3)
     assert len(await lot.replayed_events()) == 3
 
 
@@ -272,8 +292,7 @@ async def test_a_copy_the_broker_refuses_leaves_the_message_parked(lot: Lot) -> 
     assert status == 1
     assert report["replayed"] == []
     assert "poison-1" in report["failed"]
-    await asyncio.sleep(0.2)
-    assert await lot.count(lot.parking) == 3
+    await lot.holds(lot.parking, 3)
     assert await lot.replayed_events() == []
 
 
@@ -292,8 +311,7 @@ async def test_purge_needs_yes_then_removes_what_was_asked(lot: Lot) -> None:
     assert (status, purged) == (0, {"purged": 1, "not_found": []})
     status, purged = await lot.cli("parked", "purge", lot.work, "--yes", "--message-id", "poison-1")
     assert (status, purged) == (1, {"purged": 0, "not_found": ["poison-1"]})
-    await asyncio.sleep(0.2)
-    assert await lot.count(lot.parking) == 2
+    await lot.holds(lot.parking, 2)
 
     status, purged = await lot.cli("parked", "purge", lot.work, "--yes")
     assert (status, purged) == (0, {"purged": 2, "not_found": []})

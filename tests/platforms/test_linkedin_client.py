@@ -24,7 +24,7 @@ from tests.platforms.test_linkedin_support import (
     mint,
     sandbox_settings,
 )
-from tests.support.servers import free_port, serve
+from tests.support.servers import closed_port, serve
 
 MEMBER_ACCOUNT = Account(MEMBER_URN)
 ORGANIZATION_ACCOUNT = Account(ORGANIZATION_URN)
@@ -262,7 +262,8 @@ async def test_sandbox_fault_answers_classify_as_documented(
 
 async def test_an_unreachable_linkedin_is_retry_later() -> None:
     async with httpx.AsyncClient() as http:
-        kit = build(sandbox_settings(f"http://127.0.0.1:{free_port()}"), http)
-        with pytest.raises(PlatformError) as caught:
-            await kit.client.publish(MEMBER_ACCOUNT, "tok", kit.rules.prepare(Draft(text="x")))
+        with closed_port() as port:
+            kit = build(sandbox_settings(f"http://127.0.0.1:{port}"), http)
+            with pytest.raises(PlatformError) as caught:
+                await kit.client.publish(MEMBER_ACCOUNT, "tok", kit.rules.prepare(Draft(text="x")))
     assert caught.value.error_class is ErrorClass.RETRY_LATER

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import uuid
@@ -26,6 +25,7 @@ from herald.publishing.app import build
 from herald.publishing.settings import PublisherSettings
 from herald.publishing.topology import PublisherTopology
 from herald.sandboxes.x.app import create_app
+from tests.support.eventually import eventually
 from tests.support.fake_tokens import FakeTokenService
 from tests.support.servers import serve
 
@@ -73,20 +73,19 @@ class Stack:
         self, distribution_id: uuid.UUID, until_type: str, timeout: float = 15
     ) -> list[tuple[str, dict[str, Any], str]]:
         """(type, payload, event id) of a distribution's outcome events, once one of ``until_type`` has arrived."""
-        async with asyncio.timeout(timeout):
-            while True:
-                while (message := await self.outcomes.get(fail=False)) is not None:
-                    await message.ack()
-                    payload = json.loads(message.body)
-                    kind = str(message.headers["cloudEvents_type"])
-                    self.seen.setdefault(payload["distribution_id"], []).append(
-                        (kind, payload, message.message_id or "")
-                    )
-                seen = self.seen.get(str(distribution_id), [])
-                if any(kind.startswith(until_type) for kind, _, _ in seen):
-                    self.seen[str(distribution_id)] = []
-                    return seen
-                await asyncio.sleep(0.02)
+
+        async def arrived() -> list[tuple[str, dict[str, Any], str]]:
+            while (message := await self.outcomes.get(fail=False)) is not None:
+                await message.ack()
+                payload = json.loads(message.body)
+                kind = str(message.headers["cloudEvents_type"])
+                self.seen.setdefault(payload["distribution_id"], []).append((kind, payload, message.message_id or ""))
+            seen = self.seen.get(str(distribution_id), [])
+            return seen if any(kind.startswith(until_type) for kind, _, _ in seen) else []
+
+        seen = await eventually(arrived, within=timeout, interval=0.02, what=f"a {until_type} outcome")
+        self.seen[str(distribution_id)] = []
+        return seen
 
     async def posts(self) -> list[dict[str, Any]]:
         response = await self.sandbox.get("/_sandbox/posts", params={"account": self.sandbox_account})

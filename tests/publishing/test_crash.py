@@ -2,74 +2,55 @@
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
+from pathlib import Path
 
-import httpx
-
+from herald.operator.local import Process
+from herald.operator.local_starter import LocalStarter
 from tests.publishing.conftest import TIERS_MS, Stack
-from tests.support.servers import free_port
+from tests.support.eventually import PROCESS_READY_SECONDS, eventually
 
 SUCCEEDED = "com.herald.publish.succeeded"
+PUBLISHER = "publisher-x"
 
 
-def _start(stack: Stack, port: int) -> subprocess.Popen[bytes]:
+def _publisher(stack: Stack, logs: Path) -> LocalStarter:
     settings = stack.settings
     x = settings.x
     env = {
-        **os.environ,
         "HERALD_AMQP_URL": settings.amqp_url.get_secret_value(),
         "HERALD_DATABASE_URL": settings.database_url.get_secret_value(),
-        "HERALD_HTTP_PORT": str(port),
         "HERALD_TOKENS_URL": settings.tokens_url,
         "HERALD_RETRY_TIERS_MS": json.dumps(list(TIERS_MS)),
         "HERALD_IN_FLIGHT_GRACE_SECONDS": "1",
         "HERALD_X__API_BASE_URL": x.api_base_url,
         "HERALD_X__TIMEOUT_SECONDS": "10",
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "herald.publisher_x"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    starter = LocalStarter(logs=logs)
+    starter.add(Process(PUBLISHER, starter.reserve_port(), "herald.publisher_x", env=env))
+    return starter
 
 
-async def _ready(port: int) -> None:
-    async with httpx.AsyncClient() as client, asyncio.timeout(20):
-        while True:
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-
-
-async def test_sigkill_mid_call_then_restart_posts_exactly_once(infra: Stack) -> None:
-    port = free_port()
-    first = _start(infra, port)
+async def test_sigkill_mid_call_then_restart_posts_exactly_once(infra: Stack, tmp_path: Path) -> None:
+    publisher = _publisher(infra, tmp_path)
     try:
-        await _ready(port)
+        publisher.start(PUBLISHER)
+        await publisher.wait_ready(within=PROCESS_READY_SECONDS)
         # The sandbox stores the post, then holds its answer: the publisher is killed while it waits.
         await infra.arm(kind="accept_then_fail", mode="timeout", latency_ms=4000, count=1)
         request = infra.request()
         await infra.send(request)
-        async with asyncio.timeout(10):  # wait until the platform call is in progress
-            while (await infra.sandbox.get("/_sandbox/stats")).json()["create_requests"].get(
-                infra.sandbox_account
-            ) != 1:
-                await asyncio.sleep(0.02)
-        first.send_signal(signal.SIGKILL)
-        first.wait(5)
-    finally:
-        if first.poll() is None:
-            first.kill()
-    second = _start(infra, port)
-    try:
+
+        async def platform_call_in_progress() -> bool:
+            stats = (await infra.sandbox.get("/_sandbox/stats")).json()
+            return bool(stats["create_requests"].get(infra.sandbox_account) == 1)
+
+        await eventually(platform_call_in_progress, within=10)
+        publisher.kill(PUBLISHER)
+        publisher.start(PUBLISHER)  # on the same port, as a supervisor restarts it
         seen = await infra.outcomes_for(request.distribution_id, SUCCEEDED, timeout=30)
+        await asyncio.to_thread(publisher.terminate, PUBLISHER, 20)
     finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(20)
+        publisher.stop()
     posts = [p for p in await infra.posts() if p["text"] == request.text]
     assert len(posts) == 1
     assert seen[-1][1]["external_post_id"] == posts[0]["id"]

@@ -1,10 +1,10 @@
 """The publishing pipeline on the real broker and database, against the X sandbox over HTTP."""
 
-import asyncio
 import datetime as dt
 import uuid
 
 import aio_pika
+import asyncpg
 
 from herald.contracts.base import SYSTEM_ACTOR
 from herald.contracts.distribution import DistributionCancelled
@@ -13,6 +13,8 @@ from herald.kit.consumers import PARKED_REASON_HEADER
 from herald.operator.parking import ParkingLot
 from herald.operator.settings import OperatorSettings
 from tests.publishing.conftest import Stack
+from tests.support.eventually import eventually
+from tests.support.queues import take
 
 SUCCEEDED = "com.herald.publish.succeeded"
 FAILED = "com.herald.publish.failed"
@@ -79,10 +81,7 @@ async def test_attempts_run_out_into_the_parking_queue(stack: Stack) -> None:
     assert [p["attempt"] for _, p, _ in seen] == [1, 2, 3]
     assert seen[-1][1]["reason"] == "attempts_exhausted"
     parking = await stack.channel.declare_queue("publisher.x.dead", passive=True)
-    async with asyncio.timeout(5):
-        while (parked := await parking.get(fail=False)) is None:
-            await asyncio.sleep(0.05)
-    await parked.ack()
+    [parked] = await take(parking, 1, within=5, ack=True)
     assert "3 attempts failed" in str(parked.headers[PARKED_REASON_HEADER])
     assert parked.headers["herald-attempt"] == 3
 
@@ -145,17 +144,17 @@ async def test_a_malformed_message_is_parked_and_the_consumer_goes_on(stack: Sta
     await stack.send(request)
     await stack.outcomes_for(request.distribution_id, SUCCEEDED)
     parking = await stack.channel.declare_queue("publisher.x.dead", passive=True)
-    found: list[aio_pika.abc.AbstractIncomingMessage] = []
-    async with asyncio.timeout(5):
-        while not found:
-            message = await parking.get(fail=False)
-            if message is None:
-                await asyncio.sleep(0.05)
-                continue
+
+    async def garbage_parked() -> aio_pika.abc.AbstractIncomingMessage | None:
+        while (message := await parking.get(fail=False)) is not None:
             await message.ack()
             if message.message_id == "garbage-1":
-                found.append(message)
-    assert "CloudEvents" in str(found[0].headers[PARKED_REASON_HEADER])
+                return message
+        return None
+
+    found = await eventually(garbage_parked, within=5)
+    assert found is not None
+    assert "CloudEvents" in str(found.headers[PARKED_REASON_HEADER])
 
 
 async def test_a_cancel_before_publishing_wins(stack: Stack) -> None:
@@ -172,7 +171,17 @@ async def test_a_cancel_before_publishing_wins(stack: Stack) -> None:
         reason="user cancelled",
     )
     await stack.send(cancel)
-    await asyncio.sleep(0.3)
+
+    async def cancel_recorded() -> bool:
+        # the ledger row the cancel writes: the request must arrive after it (the queue is consumed concurrently)
+        conn = await asyncpg.connect(stack.settings.database_url.get_secret_value().replace("+asyncpg", "", 1))
+        try:
+            query = "SELECT status FROM publisher_x.deliveries WHERE distribution_id = $1"
+            return bool(await conn.fetchval(query, request.distribution_id) == "cancelled")
+        finally:
+            await conn.close()
+
+    await eventually(cancel_recorded, interval=0.1)
     await stack.send(request)
     seen = await stack.outcomes_for(request.distribution_id, FAILED)
     assert seen[-1][1]["reason"] == "cancelled"

@@ -28,6 +28,7 @@ from herald.kit.runtime import ServiceRuntime
 from herald.scheduler.api import BOOTSTRAP_HEADER
 from herald.scheduler.main import build
 from herald.scheduler.settings import SchedulerSettings
+from tests.support.eventually import eventually
 
 BOOTSTRAP_SECRET = secrets.token_urlsafe(24)
 SINK_QUEUE = "scheduler-tests.sink"
@@ -149,28 +150,27 @@ def account_event(
 
 
 async def wait_for_account(engine: AsyncEngine, account_id: uuid.UUID, status: str, seconds: float = 10) -> None:
-    async with asyncio.timeout(seconds):
-        while True:
-            async with engine.connect() as conn:
-                found = (
-                    await conn.execute(text("SELECT status FROM accounts WHERE account_id = :id"), {"id": account_id})
-                ).scalar_one_or_none()
-            if found == status:
-                return
-            await asyncio.sleep(0.02)
+    async def has_status() -> bool:
+        async with engine.connect() as conn:
+            found = (
+                await conn.execute(text("SELECT status FROM accounts WHERE account_id = :id"), {"id": account_id})
+            ).scalar_one_or_none()
+        return found == status
+
+    await eventually(has_status, within=seconds, interval=0.02, what=f"account {account_id} {status}")
 
 
 async def wait_processed(engine: AsyncEngine, event_id: str, seconds: float = 10) -> None:
     """Wait until the scheduler has consumed the event ``event_id`` (applied or not)."""
-    async with asyncio.timeout(seconds):
-        while True:
-            async with engine.connect() as conn:
-                found = (
-                    await conn.execute(text("SELECT 1 FROM processed_events WHERE event_id = :id"), {"id": event_id})
-                ).first()
-            if found:
-                return
-            await asyncio.sleep(0.02)
+
+    async def processed() -> bool:
+        async with engine.connect() as conn:
+            found = (
+                await conn.execute(text("SELECT 1 FROM processed_events WHERE event_id = :id"), {"id": event_id})
+            ).first()
+        return found is not None
+
+    await eventually(processed, within=seconds, interval=0.02, what=f"event {event_id} processed")
 
 
 @dataclass
@@ -192,9 +192,10 @@ class Watch:
         return found
 
     async def wait_for(self, cls: type[Event], count: int = 1, seconds: float = 10, **match: Any) -> list[Any]:
-        async with asyncio.timeout(seconds):
-            while len(self.of(cls, **match)) < count:
-                await asyncio.sleep(0.01)
+        async def enough() -> bool:
+            return len(self.of(cls, **match)) >= count
+
+        await eventually(enough, within=seconds, interval=0.01, what=f"{count} {cls.__name__} {match}")
         return self.of(cls, **match)
 
 
@@ -220,14 +221,12 @@ async def watching(amqp_url: str, *keys: str) -> AsyncIterator[Watch]:
 
 async def wait_until(check: Callable[[], Any], seconds: float = 10, interval: float = 0.02) -> Any:
     """Await ``check()`` (sync or async) until it returns something truthy."""
-    async with asyncio.timeout(seconds):
-        while True:
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return result
-            await asyncio.sleep(interval)
+
+    async def probe() -> Any:
+        result = check()
+        return await result if asyncio.iscoroutine(result) else result
+
+    return await eventually(probe, within=seconds, interval=interval)
 
 
 async def delete_work_queues(amqp_url: str, *names: str) -> None:

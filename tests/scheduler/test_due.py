@@ -1,6 +1,5 @@
 """The due loop on the shared scheduler: on time, woken by NOTIFY, holding unapproved content, cancelling."""
 
-import asyncio
 import datetime as dt
 import uuid
 from typing import Any
@@ -10,7 +9,7 @@ from sqlalchemy import text
 
 from herald.contracts.distribution import DistributionCancelled, DistributionRescheduled, DistributionScheduled
 from herald.contracts.publishing import OverLengthPolicy, PublishRequested
-from tests.scheduler.support import Instance, Team, now, watching
+from tests.scheduler.support import Instance, Team, Watch, now, watching
 
 
 async def schedule(
@@ -24,6 +23,18 @@ async def schedule(
     )
     assert response.status_code == 201, response.text
     return uuid.UUID(response.json()["distribution_id"])
+
+
+async def due_loop_passed(
+    client: httpx.AsyncClient, team: Team, watch: Watch, account: uuid.UUID, at: dt.datetime
+) -> None:
+    """A marker: a distribution of approved content due at ``at``. Once it is requested, the due loop has been
+    past ``at``, so whatever it was going to request by then has been requested too."""
+    created = await client.post("/v1/contents", json={"title": "Marker", "text": "Marker"}, headers=team.headers)
+    content_id = created.json()["content_id"]
+    await client.post(f"/v1/contents/{content_id}/approve", headers=team.headers)
+    marker = await schedule(client, team, content_id, account, at)
+    await watch.wait_for(PublishRequested, distribution_id=marker, seconds=10)
 
 
 async def test_a_due_distribution_is_requested_on_time_with_everything_a_publisher_needs(
@@ -82,8 +93,9 @@ async def test_distributions_of_unapproved_content_wait_for_approval(
     draft = await client.post("/v1/contents", json={"title": "Draft", "text": "Not yet"}, headers=team.headers)
     content_id = draft.json()["content_id"]
     async with watching(amqp_url, "publish.requested.v1.*") as watch:
-        distribution_id = await schedule(client, team, content_id, x_account, now() + dt.timedelta(seconds=0.3))
-        await asyncio.sleep(1.2)
+        due = now() + dt.timedelta(seconds=0.3)
+        distribution_id = await schedule(client, team, content_id, x_account, due)
+        await due_loop_passed(client, team, watch, x_account, due)
         assert watch.of(PublishRequested, distribution_id=distribution_id) == []
         got = await client.get(f"/v1/distributions/{distribution_id}", headers=team.headers)
         assert got.json()["status"] == "scheduled"
@@ -96,9 +108,8 @@ async def test_cancelling_before_the_due_time_means_it_is_never_requested(
     amqp_url: str, client: httpx.AsyncClient, team: Team, content: dict[str, Any], x_account: uuid.UUID
 ) -> None:
     async with watching(amqp_url, "publish.requested.v1.*", "distribution.cancelled.v1.*") as watch:
-        distribution_id = await schedule(
-            client, team, content["content_id"], x_account, now() + dt.timedelta(seconds=1)
-        )
+        due = now() + dt.timedelta(seconds=1)
+        distribution_id = await schedule(client, team, content["content_id"], x_account, due)
         for _ in range(2):  # idempotent
             cancelled = await client.post(
                 f"/v1/distributions/{distribution_id}/cancel", json={"reason": "wrong day"}, headers=team.headers
@@ -106,7 +117,7 @@ async def test_cancelling_before_the_due_time_means_it_is_never_requested(
             assert cancelled.json()["status"] == "cancelled"
         [event] = await watch.wait_for(DistributionCancelled, distribution_id=distribution_id)
         assert (event.reason, event.actor) == ("wrong day", f"api_key:{team.key_id}")
-        await asyncio.sleep(1.5)
+        await due_loop_passed(client, team, watch, x_account, due)
         assert watch.of(PublishRequested, distribution_id=distribution_id) == []
         assert len(watch.of(DistributionCancelled, distribution_id=distribution_id)) == 1
     publish_now = await client.post(f"/v1/distributions/{distribution_id}/publish-now", headers=team.headers)
@@ -182,12 +193,11 @@ async def test_content_being_changed_is_not_sent_until_the_change_commits(
 ) -> None:
     content_id = uuid.UUID(content["content_id"])
     async with watching(amqp_url, "publish.requested.v1.*") as watch:
-        distribution_id = await schedule(
-            client, team, content["content_id"], x_account, now() + dt.timedelta(seconds=0.3)
-        )
+        due = now() + dt.timedelta(seconds=0.3)
+        distribution_id = await schedule(client, team, content["content_id"], x_account, due)
         async with scheduler.engine.begin() as conn:  # an edit in progress holds the content row
             await conn.execute(text("SELECT 1 FROM contents WHERE content_id = :id FOR UPDATE"), {"id": content_id})
-            await asyncio.sleep(1)
+            await due_loop_passed(client, team, watch, x_account, due)
             assert watch.of(PublishRequested, distribution_id=distribution_id) == []
             await conn.execute(
                 text("UPDATE contents SET text = 'Edited text' WHERE content_id = :id"), {"id": content_id}

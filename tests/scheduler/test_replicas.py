@@ -2,14 +2,12 @@
 
 import asyncio
 import datetime as dt
-import os
 import signal
 import statistics
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,57 +18,33 @@ from herald.contracts.platform import Platform
 from herald.contracts.publishing import PublishRequested
 from herald.kit import db
 from herald.kit.settings import ServiceSettings
+from herald.operator.local import Process
+from herald.operator.local_starter import LocalStarter
 from herald.scheduler.api import BOOTSTRAP_HEADER
 from tests.scheduler.support import BOOTSTRAP_SECRET, Broker, Team, delete_work_queues, now, watching
-from tests.support.servers import free_port
+from tests.support.eventually import PROCESS_READY_SECONDS
 
 DISTRIBUTIONS = 200
 
 
 @contextmanager
-def replicas(env: dict[str, str], count: int) -> Iterator[list[str]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
+def replicas(env: dict[str, str], count: int, logs: Path) -> Iterator[LocalStarter]:
+    starter = LocalStarter(logs=logs)
+    for n in range(count):
+        starter.add(Process("scheduler", starter.reserve_port(), "herald.scheduler", env=env), name=f"scheduler#{n}")
     try:
-        for _ in range(count):
-            port = free_port()
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "herald.scheduler"],
-                    env=env | {"HERALD_HTTP_PORT": str(port)},
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        yield urls
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            proc.wait(timeout=20)
-            assert proc.returncode in (0, -signal.SIGTERM)
+        starter.start_all()
+        yield starter
+        for name in starter.children:
+            assert starter.terminate(name, 20) in (0, -signal.SIGTERM)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-
-
-async def wait_ready(client: httpx.AsyncClient, url: str) -> None:
-    async with asyncio.timeout(30):
-        while True:
-            try:
-                if (await client.get(f"{url}/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
+        starter.stop()
 
 
 @pytest.fixture
 async def env(database_url: str, amqp_url: str, sink: None) -> AsyncIterator[dict[str, str]]:
     suffix = uuid.uuid4().hex[:6]
     yield {
-        **os.environ,
         "HERALD_ENVIRONMENT": "test",
         "HERALD_DATABASE_URL": database_url,
         "HERALD_AMQP_URL": amqp_url,
@@ -101,11 +75,12 @@ def claimed(metrics: str) -> float:
 
 
 async def test_two_replicas_request_every_due_distribution_exactly_once(
-    amqp_url: str, env: dict[str, str], broker: Broker, engine_for: AsyncEngine
+    amqp_url: str, env: dict[str, str], broker: Broker, engine_for: AsyncEngine, tmp_path: Path
 ) -> None:
     async with watching(amqp_url, "publish.requested.v1.*") as watch, httpx.AsyncClient(timeout=10) as client:
-        with replicas(env, 2) as urls:
-            await asyncio.gather(*(wait_ready(client, url) for url in urls))
+        with replicas(env, 2, tmp_path) as starter:
+            await starter.wait_ready(within=PROCESS_READY_SECONDS)
+            urls = [child.url for child in starter.children.values()]
             key = await client.post(
                 f"{urls[0]}/v1/admin/api-keys", json={}, headers={BOOTSTRAP_HEADER: BOOTSTRAP_SECRET}
             )
@@ -116,6 +91,28 @@ async def test_two_replicas_request_every_due_distribution_exactly_once(
                 f"{urls[1]}/v1/contents", json={"title": "Burst", "text": "All at once"}, headers=team.headers
             )
             content_id = content.json()["content_id"]
+            marker_content = await client.post(
+                f"{urls[0]}/v1/contents", json={"title": "Marker", "text": "Approved"}, headers=team.headers
+            )
+            marker_content_id = marker_content.json()["content_id"]
+            await client.post(f"{urls[0]}/v1/contents/{marker_content_id}/approve", headers=team.headers)
+
+            async def post(url: str, content: str, at: dt.datetime) -> str:
+                body = {
+                    "content_id": content,
+                    "platform": "x",
+                    "account_id": str(account),
+                    "publish_at": at.isoformat(),
+                }
+                response = await client.post(f"{url}/v1/distributions", json=body, headers=team.headers)
+                assert response.status_code == 201, response.text
+                return str(response.json()["distribution_id"])
+
+            async def marker(at: dt.datetime) -> str:
+                """A distribution of approved content due at ``at``: its request proves the due loop got past it."""
+                distribution_id = await post(urls[0], marker_content_id, at)
+                await watch.wait_for(PublishRequested, 1, seconds=20, distribution_id=uuid.UUID(distribution_id))
+                return distribution_id
 
             # The distributions are all due, but held while their content awaits approval; approving it makes the
             # whole burst claimable at one instant, by both replicas (each is woken by the approval's NOTIFY).
@@ -124,33 +121,22 @@ async def test_two_replicas_request_every_due_distribution_exactly_once(
 
             async def schedule(i: int) -> str:
                 async with gate:
-                    response = await client.post(
-                        f"{urls[i % 2]}/v1/distributions",
-                        json={
-                            "content_id": content_id,
-                            "platform": "x",
-                            "account_id": str(account),
-                            "publish_at": due.isoformat(),
-                        },
-                        headers=team.headers,
-                    )
-                assert response.status_code == 201, response.text
-                return str(response.json()["distribution_id"])
+                    return await post(urls[i % 2], content_id, due)
 
             scheduled = await asyncio.gather(*(schedule(i) for i in range(DISTRIBUTIONS)))
-            await asyncio.sleep(max((due - now()).total_seconds(), 0) + 0.2)
-            assert watch.of(PublishRequested, team_id=team.team_id) == []
+            markers = [await marker(due)]  # requested: the due loop has been past ``due``, and held the burst
+            assert watch.of(PublishRequested, content_id=uuid.UUID(content_id)) == []
             approved_at = now()
             await client.post(f"{urls[0]}/v1/contents/{content_id}/approve", headers=team.headers)
 
-            requests = await watch.wait_for(PublishRequested, DISTRIBUTIONS, seconds=20, team_id=team.team_id)
-            await asyncio.sleep(1)  # a duplicate would arrive by now
-            requests = watch.of(PublishRequested, team_id=team.team_id)
+            await watch.wait_for(PublishRequested, DISTRIBUTIONS, seconds=20, content_id=uuid.UUID(content_id))
+            markers.append(await marker(now()))  # requested behind the burst: a duplicate would be ahead of it
+            requests = watch.of(PublishRequested, content_id=uuid.UUID(content_id))
             shares = [claimed((await client.get(f"{url}/metrics")).text) for url in urls]
 
     assert len(requests) == DISTRIBUTIONS
     assert sorted(str(r.distribution_id) for r in requests) == sorted(scheduled)
-    assert sum(shares) == DISTRIBUTIONS
+    assert sum(shares) == DISTRIBUTIONS + len(markers)
     assert all(share > 0 for share in shares), shares
     delays = sorted((r.occurred_at - approved_at).total_seconds() for r in requests)
     print(

@@ -8,7 +8,6 @@ loop) build their own with :func:`start_service` and :func:`fresh_database`.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
@@ -45,7 +44,8 @@ from herald.sandboxes.x.app import create_app as x_app
 from herald.tokens.crypto import KeyRing
 from herald.tokens.main import build
 from herald.tokens.settings import TokensSettings
-from tests.support.servers import free_port, serve
+from tests.support.eventually import eventually
+from tests.support.servers import reserve_port, serve
 
 PUBLISHERS = {platform: f"publisher-{platform.value}" for platform in Platform}
 KEY_1 = base64.b64encode(b"1" * 32).decode()
@@ -99,26 +99,25 @@ class EventLog:
             self.seen.append(body)
 
     async def for_account(self, account_id: str, *, until: int = 0, timeout: float = 5.0) -> list[dict[str, Any]]:
-        """The account's events; waits until there are at least ``until`` of them (or ``timeout``)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            await self._drain()
-            found = [e for e in self.seen if e.get("account_id") == account_id]
-            if len(found) >= until or loop.time() > deadline:
-                return found
-            await asyncio.sleep(0.05)
+        """The account's events; waits until there are at least ``until`` of them (fails after ``timeout``)."""
+        return await self.of_type(account_id, "", until=until, timeout=timeout)
 
     async def of_type(
         self, account_id: str, kind: str, *, until: int = 1, timeout: float = 5.0
     ) -> list[dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            found = [e for e in await self.for_account(account_id, timeout=0) if kind in e["_type"]]
-            if len(found) >= until or loop.time() > deadline:
-                return found
-            await asyncio.sleep(0.05)
+        """The account's events of ``kind``; waits until there are at least ``until`` of them (fails after
+        ``timeout``). ``until=0``: those that have arrived, at once (after :func:`events_settled`, all there are)."""
+
+        async def enough() -> list[dict[str, Any]] | None:
+            await self._drain()
+            found = [e for e in self.seen if e.get("account_id") == account_id and kind in e["_type"]]
+            return found if len(found) >= until else None
+
+        if until == 0:
+            return await enough() or []
+        found = await eventually(enough, within=timeout, what=f"{until} {kind or 'events'} of account {account_id}")
+        assert found is not None
+        return found
 
 
 @dataclass
@@ -169,6 +168,14 @@ class Harness:
         async with self.engine.connect() as conn:
             result = await conn.execute(text("SELECT * FROM accounts WHERE id = :id"), {"id": uuid.UUID(account_id)})
             return dict(result.mappings().one())
+
+
+async def events_settled(harness: Harness, event_log: EventLog) -> None:
+    """A marker: connect a new account through ``harness``'s service and wait for its ``account.connected``. The
+    outbox relay publishes in the order events were written, so every event the service wrote before has arrived."""
+    _, team = await harness.team()
+    [account] = await harness.connect(Platform.X, team, f"marker{uuid.uuid4().hex[:10]}")
+    await event_log.of_type(account["id"], "account.connected")
 
 
 def settings_for(
@@ -267,7 +274,7 @@ async def harness(
     database_url: str, amqp_url: str, sandboxes: Sandboxes, event_log: EventLog
 ) -> AsyncIterator[Harness]:
     tokens, hashes = service_credentials()
-    settings = settings_for(database_url, amqp_url, sandboxes, free_port(), hashes)
+    settings = settings_for(database_url, amqp_url, sandboxes, reserve_port(), hashes)
     engine = schema_engine(database_url)
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200)) as client:
         with start_service(settings) as url:

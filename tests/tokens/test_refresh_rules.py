@@ -13,7 +13,7 @@ from sqlalchemy import text
 from herald.contracts.platform import Platform
 from herald.platforms.base import AuthorizationRequest, Identity, OAuthClient, RefreshError, TokenSet
 from herald.tokens.main import build
-from tests.support.servers import free_port, serve
+from tests.support.servers import reserve_port, serve
 from tests.tokens.conftest import KEY_1, EventLog, Harness, ring
 
 VERIFIER = "v" * 43
@@ -52,7 +52,7 @@ class FakeOAuth(OAuthClient):
 @pytest.fixture(scope="module")
 async def faked(harness: Harness) -> AsyncIterator[tuple[Harness, FakeOAuth]]:
     fake = FakeOAuth()
-    port = free_port()
+    port = reserve_port()
     settings = harness.settings.model_copy(update={"http_port": port, "public_base_url": f"http://127.0.0.1:{port}"})
     _, app = build(settings, oauth={Platform.X: fake})
     with serve(app, port=port) as url:

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from herald.contracts.platform import Platform
 from herald.tokens.rotation import rotate
-from tests.support.servers import free_port
+from tests.support.servers import reserve_port
 from tests.tokens.conftest import (
     KEY_1,
     KEY_2,
@@ -70,7 +70,7 @@ async def test_rotation_end_to_end(
 
         async with httpx.AsyncClient(timeout=30) as client:
             # 1. Everything written under k1.
-            port = free_port()
+            port = reserve_port()
             settings = settings_for(database_url, amqp_url, sandboxes, port, hashes)
             with start_service(settings) as url:
                 harness = Harness(url, settings, sandboxes, engine, tokens, client)
@@ -85,7 +85,7 @@ async def test_rotation_end_to_end(
             assert all(c.startswith("hv1:k1:") for c in await _ciphertexts(harness))
 
             # 2. k2 becomes primary; k1 still decrypts what it wrote; new writes use k2.
-            port = free_port()
+            port = reserve_port()
             settings = settings_for(
                 database_url,
                 amqp_url,
@@ -117,7 +117,7 @@ async def test_rotation_end_to_end(
             # 4. k1 removed (keys from a mounted file): everything still reads, refresh tokens included.
             key_file = tmp_path / "keys.json"
             key_file.write_text(json.dumps({"primary": "k2", "keys": {"k2": KEY_2}}))
-            port = free_port()
+            port = reserve_port()
             settings = settings_for(
                 database_url,
                 amqp_url,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -12,7 +11,8 @@ import pytest
 
 from herald.contracts.platform import Platform
 from herald.sandboxes.linkedin.config import LinkedInSandboxConfig
-from tests.support.servers import free_port
+from tests.support.eventually import eventually
+from tests.support.servers import reserve_port
 from tests.tokens.conftest import (
     EventLog,
     Harness,
@@ -36,7 +36,7 @@ async def swept(database_base_url: str, amqp_url: str, event_log: EventLog) -> A
                 database_url,
                 amqp_url,
                 sandboxes,
-                free_port(),
+                reserve_port(),
                 hashes,
                 refresh_loop_enabled=True,
                 refresh_loop_interval_seconds=0.2,
@@ -51,13 +51,21 @@ async def swept(database_base_url: str, amqp_url: str, event_log: EventLog) -> A
 
 
 async def _wait_for(harness: Harness, account_id: str, column: str, timeout: float = 5.0) -> dict[str, object]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
+    async def row_with_column() -> dict[str, object] | None:
         row = await harness.row(account_id)
-        if row[column] is not None or loop.time() > deadline:
-            return row
-        await asyncio.sleep(0.1)
+        return row if row[column] is not None else None
+
+    row = await eventually(row_with_column, within=timeout, interval=0.1, what=f"{column} set")
+    assert row is not None
+    return row
+
+
+async def _a_sweep_has_run(swept: Harness, event_log: EventLog) -> None:
+    """A marker: a LinkedIn account without a refresh token, connected now, is warned by the next sweep; once its
+    warning has arrived, a whole sweep has run since (and its events were written after everything before)."""
+    _, team = await swept.team()
+    [marker] = await swept.connect(Platform.LINKEDIN, team, f"marker{uuid.uuid4().hex[:8]}")
+    await event_log.of_type(marker["id"], "reauth_required")
 
 
 async def test_tokens_expiring_soon_are_refreshed_in_the_background(swept: Harness, event_log: EventLog) -> None:
@@ -83,8 +91,9 @@ async def test_linkedin_without_refresh_token_is_warned_once_then_flagged(swept:
 
     row = await _wait_for(swept, account["id"], "reauth_warned_at")
     assert row["reauth_warned_at"] is not None
-    await asyncio.sleep(0.6)  # several more sweeps
-    [warning] = await event_log.of_type(account["id"], "reauth_required")
+    await event_log.of_type(account["id"], "reauth_required")
+    await _a_sweep_has_run(swept, event_log)  # a second warning would have arrived ahead of the marker's
+    [warning] = await event_log.of_type(account["id"], "reauth_required", until=0)
     assert "cannot be extended" in warning["reason"]
     assert dt.datetime.fromisoformat(warning["expires_at"]) > dt.datetime.now(dt.UTC) + dt.timedelta(days=59)
     # Still usable until it ends; a refresh cannot be attempted, so nothing is called.
@@ -93,20 +102,19 @@ async def test_linkedin_without_refresh_token_is_warned_once_then_flagged(swept:
     assert still.status_code == 200
 
     await swept.expire(account["id"], seconds_from_now=-1)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5
-    while (await swept.row(account["id"]))["status"] != "needs_reauth" and loop.time() < deadline:
-        await asyncio.sleep(0.1)
 
-    assert (await swept.row(account["id"]))["status"] == "needs_reauth"
+    async def flagged() -> bool:
+        return bool((await swept.row(account["id"]))["status"] == "needs_reauth")
+
+    await eventually(flagged, within=5, interval=0.1)
     events = await event_log.of_type(account["id"], "reauth_required", until=2)
     assert len(events) == 2
     assert dt.datetime.fromisoformat(events[1]["expires_at"]) < dt.datetime.now(dt.UTC)
     refused = await swept.access_token(account["id"], Platform.LINKEDIN)
     assert refused.status_code == 409
     assert refused.json()["detail"]["error"] == "reauth_required"
-    await asyncio.sleep(0.5)
-    assert len(await event_log.of_type(account["id"], "reauth_required", until=3, timeout=0.5)) == 2
+    await _a_sweep_has_run(swept, event_log)  # a third announcement would have arrived ahead of the marker's
+    assert len(await event_log.of_type(account["id"], "reauth_required", until=0)) == 2
     metrics = (await swept.client.get(f"{swept.url}/metrics")).text
     assert 'herald_accounts_needing_reauth{platform="linkedin"} 1.0' in metrics
 
@@ -114,11 +122,9 @@ async def test_linkedin_without_refresh_token_is_warned_once_then_flagged(swept:
 async def test_meta_page_tokens_are_left_alone(swept: Harness, event_log: EventLog) -> None:
     _, team = await swept.team()
     account = (await swept.connect(Platform.META, team, f"page{uuid.uuid4().hex[:8]}"))[0]
-    await asyncio.sleep(0.6)
+    await _a_sweep_has_run(swept, event_log)
     row = await swept.row(account["id"])
     assert row["status"] == "active"
     assert row["last_refreshed_at"] is None
     assert row["reauth_warned_at"] is None
-    assert [e["_type"] for e in await event_log.for_account(account["id"], until=2, timeout=0.3)] == [
-        "com.herald.account.connected.v1"
-    ]
+    assert [e["_type"] for e in await event_log.for_account(account["id"])] == ["com.herald.account.connected.v1"]

@@ -1,11 +1,13 @@
 """The local topology: every Herald process with its port and environment, wired to the platform sandboxes.
 
-Used by ``make run`` (``deploy/local/run.py``) and by the end-to-end tests, which start the same processes on
-free ports against their own vhost and database. Each publisher gets a fresh credential for the token service.
+Started by :mod:`herald.operator.local_starter`, for ``make run`` (``deploy/local/run.py``, the ports below) and
+for the end-to-end tests, the chaos tests and the benchmark (the same processes on ports the kernel picks, against
+their own vhost and database). Each publisher gets a fresh credential for the token service.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import secrets
@@ -26,11 +28,20 @@ DEV_TIERS_MS = (2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 120_000)
 
 @dataclass(frozen=True)
 class Process:
+    """One process of the topology: ``python -m <module> <args>`` serving HTTP on ``port``."""
+
     name: str
     port: int
     module: str
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    ready_path: str = "/readyz"
+    """Answers 200 once the process does its work (a sandbox has only its liveness probe)."""
+    fd_option: str | None = None
+    """How the process takes the listening socket the starter bound for it: this command-line option followed by
+    the descriptor, or (``None``) the ``HERALD_HTTP_FD`` setting of every service."""
+    binds_itself: bool = False
+    """The process binds ``port`` on its own (the local Prometheus): the starter hands it no socket."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,22 @@ class Ports:
     sandboxes: Mapping[Platform, int] = field(
         default_factory=lambda: {Platform.X: 9101, Platform.LINKEDIN: 9102, Platform.META: 9103}
     )
+
+
+def sandbox_process(
+    platform: Platform, port: int, module: str = "herald.sandboxes", extra_args: tuple[str, ...] = ()
+) -> Process:
+    """``python -m <module> <platform> --port N``; its liveness is its readiness; it takes a socket as ``--fd``."""
+    args = (platform.value, "--port", str(port), *extra_args)
+    return Process(f"sandbox-{platform.value}", port, module, args, ready_path="/healthz", fd_option="--fd")
+
+
+def write_key_ring(path: Path, key_id: str) -> Path:
+    """A token-service key ring (``HERALD_TOKEN_KEYS_FILE``) with one fresh AES-256 key, readable by its owner only."""
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    path.write_text(json.dumps({"primary": key_id, "keys": {key_id: key}}))
+    path.chmod(0o600)
+    return path
 
 
 def settings_env(prefix: str, settings: BaseModel) -> dict[str, str]:
@@ -92,10 +119,7 @@ def topology(
             "HERALD_RETRY_TIERS_MS": json.dumps(list(retry_tiers_ms)),
         }
         publishers.append(Process(name, port, f"herald.publisher_{platform.value}", env=env))
-    sandboxes = [
-        Process(f"sandbox-{p.value}", port, "herald.sandboxes", (p.value, "--port", str(port)))
-        for p, port in ports.sandboxes.items()
-    ]
+    sandboxes = [sandbox_process(p, port) for p, port in ports.sandboxes.items()]
     tokens_env = {
         **shared,
         "HERALD_SERVICE_CREDENTIALS": json.dumps(credentials),

@@ -11,7 +11,10 @@ asked to stop, the broker stops taking deliveries and waits up to the graceful t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +25,7 @@ from fastapi import APIRouter, FastAPI
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
+from uvicorn.config import STARTUP_FAILURE
 
 from herald.kit import db
 from herald.kit.auth import IDENTITY_MIGRATIONS, IDENTITY_SCHEMA, ApiKeyStore
@@ -149,12 +153,19 @@ class ServiceRuntime:
         return app
 
     def serve(self, app: FastAPI) -> None:
-        """Serve until SIGTERM/SIGINT, with JSON logs."""
+        """Serve until SIGTERM/SIGINT, with JSON logs, on ``http_host:http_port`` or the inherited ``http_fd``."""
         configure_logging(self.settings.service_name, self.settings.log_level)
-        uvicorn.run(
+        config = uvicorn.Config(
             app,
             host=self.settings.http_host,
             port=self.settings.http_port,
             log_config=None,
             timeout_graceful_shutdown=int(self.settings.graceful_timeout_seconds),
         )
+        # socket.socket(fileno=...) detects the family itself (uvicorn's own ``fd`` option would label it AF_UNIX)
+        sockets = None if self.settings.http_fd is None else [socket.socket(fileno=self.settings.http_fd)]
+        server = uvicorn.Server(config)
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises a captured Ctrl-C once it has shut down
+            server.run(sockets=sockets)
+        if not server.started:
+            sys.exit(STARTUP_FAILURE)

@@ -35,6 +35,10 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
+    http_fd: int | None = Field(default=None, ge=0)
+    """A bound, listening socket inherited from the process that started this one (the local starter,
+    ``herald.operator.local_starter``): served instead of binding ``http_host``/``http_port``, so the port was held
+    from the moment it was chosen and no other process can take it first."""
     log_level: str = "INFO"
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
     graceful_timeout_seconds: float = Field(default=20.0, gt=0)

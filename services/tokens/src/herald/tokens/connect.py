@@ -26,7 +26,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.contracts.platform import Platform
 from herald.kit.auth import TeamPrincipal
@@ -34,7 +34,7 @@ from herald.kit.clock import Clock, utc_now
 from herald.kit.logging import redact
 from herald.platforms.base import ErrorClass, Identity, OAuthClient, PlatformError, TokenSet
 from herald.tokens import events, repository
-from herald.tokens.crypto import DecryptionFailed, KeyRing
+from herald.tokens.crypto import DecryptionFailed
 from herald.tokens.errors import (
     AuthorizationDenied,
     ConnectFailed,
@@ -42,9 +42,9 @@ from herald.tokens.errors import (
     InvalidState,
     PlatformNotConfigured,
 )
-from herald.tokens.events import Cause, EventWriter
-from herald.tokens.metrics import TokenMetrics
+from herald.tokens.events import Cause
 from herald.tokens.models import AccountRow, AccountStatus, StateRow
+from herald.tokens.service import TokenContext
 from herald.tokens.settings import TokensSettings
 
 log = logging.getLogger(__name__)
@@ -87,26 +87,12 @@ def state_key(nonce: str) -> str:
 class ConnectService:
     """Starts and completes connects; the only place that stores new grants."""
 
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        ring: KeyRing,
-        oauth: Mapping[Platform, OAuthClient],
-        writer: EventWriter,
-        metrics: TokenMetrics,
-        policy: ConnectPolicy,
-        clock: Clock = utc_now,
-    ) -> None:
-        self._engine = engine
-        self._ring = ring
-        self._oauth = oauth
-        self._writer = writer
-        self._metrics = metrics
+    def __init__(self, context: TokenContext, policy: ConnectPolicy) -> None:
+        self._ctx = context
         self._policy = policy
-        self._clock = clock
 
     def _client(self, platform: Platform) -> OAuthClient:
-        client = self._oauth.get(platform)
+        client = self._ctx.oauth.get(platform)
         if client is None:
             raise PlatformNotConfigured(platform)
         return client
@@ -116,13 +102,13 @@ class ConnectService:
         client = self._client(platform)
         redirect = self._redirect_uri(platform, redirect_uri)
         nonce = secrets.token_urlsafe(32)
-        state = f"{nonce}.{self._ring.sign(f'{platform.value}:{nonce}')}"
+        state = f"{nonce}.{self._ctx.ring.sign(f'{platform.value}:{nonce}')}"
         request = client.authorization_url(state, redirect)
         key = state_key(nonce)
-        now = self._clock()
+        now = self._ctx.clock()
         expires_at = now + dt.timedelta(seconds=self._policy.state_ttl_seconds)
         verifier = (
-            self._ring.encrypt(request.code_verifier, owner=key, field="code_verifier")
+            self._ctx.ring.encrypt(request.code_verifier, owner=key, field="code_verifier")
             if request.code_verifier
             else None
         )
@@ -136,7 +122,7 @@ class ConnectService:
             "created_at": now,
             "expires_at": expires_at,
         }
-        async with self._engine.begin() as conn:
+        async with self._ctx.engine.begin() as conn:
             await repository.insert_state(conn, values)
         return AuthorizationStart(request.url, state, expires_at)
 
@@ -167,7 +153,7 @@ class ConnectService:
         )
         identities = await self._platform_call(platform, None, client.identities(tokens.access_token))
         cause = Cause(actor=stored_state.actor)
-        async with self._engine.begin() as conn:
+        async with self._ctx.engine.begin() as conn:
             accounts = [
                 await self._store(conn, stored_state.team_id, platform, identity, tokens, cause)
                 for identity in identities
@@ -177,10 +163,10 @@ class ConnectService:
 
     async def _consume(self, platform: Platform, state: str) -> StateRow:
         nonce, _, signature = state.partition(".")
-        if not nonce or not self._ring.verify(f"{platform.value}:{nonce}", signature):
+        if not nonce or not self._ctx.ring.verify(f"{platform.value}:{nonce}", signature):
             raise InvalidState(f"state was not issued by Herald for a {platform.value} connect")
-        now = self._clock()
-        async with self._engine.begin() as conn:
+        now = self._ctx.clock()
+        async with self._ctx.engine.begin() as conn:
             row = await repository.consume_state(conn, state_key(nonce), now)
         if row is None:
             raise InvalidState("state is unknown or was already used; start the connect again")
@@ -194,7 +180,7 @@ class ConnectService:
         if state.code_verifier is None:
             return None
         try:
-            return self._ring.decrypt(state.code_verifier, owner=state.id, field="code_verifier")
+            return self._ctx.ring.decrypt(state.code_verifier, owner=state.id, field="code_verifier")
         except DecryptionFailed:
             raise InvalidState("state cannot be read (key ring changed); start the connect again") from None
 
@@ -205,7 +191,7 @@ class ConnectService:
                 return await call
         except PlatformError as failure:
             if failure.error_class is ErrorClass.CONFIGURATION:
-                self._metrics.configuration_error(platform, "connect")
+                self._ctx.metrics.configuration_error(platform, "connect")
                 log.error(  # noqa: TRY400 (the message is the whole story; a traceback would add nothing)
                     "the platform refused Herald's OAuth client; an operator must fix its configuration",
                     extra={"platform": platform.value, "reason": redact(failure.message)},
@@ -219,7 +205,7 @@ class ConnectService:
         finally:
             if grant is not None:
                 elapsed = time.perf_counter() - started
-                self._metrics.token_endpoint.labels(platform.value, grant).observe(elapsed)
+                self._ctx.metrics.token_endpoint.labels(platform.value, grant).observe(elapsed)
 
     async def _store(
         self,
@@ -235,10 +221,10 @@ class ConnectService:
         await repository.lock_identity(conn, team_id, platform, identity.platform_account_id)
         existing = await repository.find_identity(conn, team_id, platform, identity.platform_account_id)
         account_id = existing.id if existing else uuid.uuid4()
-        now = self._clock()
+        now = self._ctx.clock()
         values: dict[str, object] = {
             "account_name": (identity.name or identity.platform_account_id)[:255],
-            "access_token": self._ring.encrypt(grant.access_token, owner=account_id, field="access_token"),
+            "access_token": self._ctx.ring.encrypt(grant.access_token, owner=account_id, field="access_token"),
             "expires_at": grant.expires_at,
             "scopes": list(grant.scopes or tokens.scopes),
             "status": AccountStatus.ACTIVE.value,
@@ -250,7 +236,9 @@ class ConnectService:
             "modified_at": now,
         }
         if grant.refresh_token:
-            values["refresh_token"] = self._ring.encrypt(grant.refresh_token, owner=account_id, field="refresh_token")
+            values["refresh_token"] = self._ctx.ring.encrypt(
+                grant.refresh_token, owner=account_id, field="refresh_token"
+            )
             values["refresh_expires_at"] = grant.refresh_expires_at
         # else: a reconnect without a refresh grant keeps the stored one (never overwritten with an empty one)
         if existing is None:
@@ -264,5 +252,5 @@ class ConnectService:
             account = await repository.insert(conn, values)
         else:
             account = await repository.update_account(conn, account_id, values)
-        await self._writer.write(conn, [events.connected(account, cause, now, reconnected=existing is not None)])
+        await self._ctx.writer.write(conn, [events.connected(account, cause, now, reconnected=existing is not None)])
         return account

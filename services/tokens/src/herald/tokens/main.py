@@ -36,7 +36,7 @@ from herald.tokens.events import EventWriter
 from herald.tokens.metrics import TokenMetrics
 from herald.tokens.models import outbox
 from herald.tokens.rotation import rotate
-from herald.tokens.service import RefreshPolicy, TokenService
+from herald.tokens.service import RefreshPolicy, TokenContext, TokenService
 from herald.tokens.settings import TokensSettings
 
 SCHEMA = "tokens"
@@ -72,8 +72,9 @@ def build(
     clients = oauth if oauth is not None else oauth_clients(settings, http)
     writer = EventWriter(runtime.events.envelope)
     metrics = TokenMetrics(runtime.registry)
-    tokens = TokenService(runtime.engine, ring, clients, writer, metrics, RefreshPolicy.from_settings(settings))
-    connect = ConnectService(runtime.engine, ring, clients, writer, metrics, ConnectPolicy.from_settings(settings))
+    context = TokenContext(runtime.engine, ring, clients, writer, metrics)
+    tokens = TokenService(context, RefreshPolicy.from_settings(settings))
+    connect = ConnectService(context, ConnectPolicy.from_settings(settings))
     directory = AccountDirectory(runtime.engine, writer)
     relay = OutboxRelay(
         runtime.engine,

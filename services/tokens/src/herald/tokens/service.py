@@ -68,6 +68,18 @@ def token_sha256(token: str) -> str:
 
 
 @dataclass(frozen=True)
+class TokenContext:
+    """What the token service's use cases (handing out tokens, connecting accounts) all work with, built once."""
+
+    engine: AsyncEngine
+    ring: KeyRing
+    oauth: Mapping[Platform, OAuthClient]
+    writer: EventWriter
+    metrics: TokenMetrics
+    clock: Clock = utc_now
+
+
+@dataclass(frozen=True)
 class RefreshPolicy:
     """Timing of refreshes (from :class:`TokensSettings`)."""
 
@@ -139,30 +151,16 @@ class _Failure:
 class TokenService:
     """The internal API's use cases and the background sweep."""
 
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        ring: KeyRing,
-        oauth: Mapping[Platform, OAuthClient],
-        writer: EventWriter,
-        metrics: TokenMetrics,
-        policy: RefreshPolicy,
-        clock: Clock = utc_now,
-    ) -> None:
-        self._engine = engine
-        self._ring = ring
-        self._oauth = oauth
-        self._writer = writer
-        self._metrics = metrics
+    def __init__(self, context: TokenContext, policy: RefreshPolicy) -> None:
+        self._ctx = context
         self._policy = policy
-        self._clock = clock
 
     # -- the internal API -------------------------------------------------------------------------------------
 
     async def access_token(self, caller: str, account_id: uuid.UUID, correlation_id: str | None = None) -> IssuedToken:
         """A usable token for ``caller`` (``publisher-<platform>``), refreshed first if it expires within the skew."""
         row = await self._readable(caller, account_id)
-        if not row.expires_within(self._clock(), self._policy.skew_seconds):
+        if not row.expires_within(self._ctx.clock(), self._policy.skew_seconds):
             return await self._issue(_Ready(row))
         cause = Cause(actor=service_actor(caller), correlation_id=correlation_id)
         return await self._refresh(account_id, cause, force=False, rejected_sha256=None)
@@ -181,7 +179,7 @@ class TokenService:
         """A publisher says the platform refused this account's grant (revoked): flag it once, so later token
         requests answer 409 at once instead of every post calling the platform with a dead token."""
         cause = Cause(actor=service_actor(caller), correlation_id=correlation_id)
-        async with self._engine.begin() as conn:
+        async with self._ctx.engine.begin() as conn:
             row = await repository.get(conn, account_id, lock=True)
             if row is None:
                 raise AccountNotFound(account_id)
@@ -191,11 +189,13 @@ class TokenService:
                 return  # already flagged or disconnected: once only
             if rejected_sha256 is not None and not hmac.compare_digest(self._sha_of(row), rejected_sha256.lower()):
                 return  # the rejected token has been replaced meanwhile (a reconnect)
-            await self._flag_reauth(conn, row, cause, self._clock(), f"the platform refused the grant: {reason}", None)
+            await self._flag_reauth(
+                conn, row, cause, self._ctx.clock(), f"the platform refused the grant: {reason}", None
+            )
         await self.refresh_gauge()
 
     async def _readable(self, caller: str, account_id: uuid.UUID) -> AccountRow:
-        async with self._engine.connect() as conn:
+        async with self._ctx.engine.connect() as conn:
             row = await repository.get(conn, account_id)
         if row is None:
             raise AccountNotFound(account_id)
@@ -216,7 +216,7 @@ class TokenService:
         within: float | None = None,
     ) -> IssuedToken:
         window = self._policy.skew_seconds if within is None else within
-        async with self._engine.begin() as conn:
+        async with self._ctx.engine.begin() as conn:
             row = await repository.get(conn, account_id, lock=True)  # waits for any refresh in flight
             if row is None:
                 raise AccountNotFound(account_id)
@@ -234,7 +234,7 @@ class TokenService:
         self, conn: AsyncConnection, row: AccountRow, cause: Cause, *, force: bool, rejected: str | None, window: float
     ) -> _Outcome:
         """Under the row lock: the row is current, so whatever another replica did is visible here."""
-        now = self._clock()
+        now = self._ctx.clock()
         if row.status is not AccountStatus.ACTIVE:
             return _Unusable(row)
         if not force and not row.expires_within(now, window):
@@ -268,7 +268,7 @@ class TokenService:
     async def _call_platform(
         self, conn: AsyncConnection, row: AccountRow, cause: Cause, now: dt.datetime, *, force: bool
     ) -> _Outcome:
-        oauth = self._oauth.get(row.platform)
+        oauth = self._ctx.oauth.get(row.platform)
         if oauth is None:
             raise PlatformNotConfigured(row.platform)
         refresh_token = self._decrypt(row, "refresh_token")
@@ -278,18 +278,18 @@ class TokenService:
         if result.configuration:
             # Reconnecting cannot fix our client id/secret: back off like an outage (publishers hold their posts)
             # and alert an operator (docs/operations.md, "Operator errors").
-            self._metrics.refresh(row.platform, "configuration_failure")
-            self._metrics.configuration_error(row.platform, "refresh")
+            self._ctx.metrics.refresh(row.platform, "configuration_failure")
+            self._ctx.metrics.configuration_error(row.platform, "refresh")
             log.error(
                 "the platform refused Herald's OAuth client; an operator must fix its configuration",
                 extra={"platform": row.platform.value, "reason": result.reason},
             )
             return await self._transient(conn, row, cause, result, force=force)
         if result.permanent:
-            self._metrics.refresh(row.platform, "permanent_failure")
+            self._ctx.metrics.refresh(row.platform, "permanent_failure")
             reason = f"refresh grant rejected: {result.reason}"
-            return _Unusable(await self._flag_reauth(conn, row, cause, self._clock(), reason, failure=result))
-        self._metrics.refresh(row.platform, "transient_failure")
+            return _Unusable(await self._flag_reauth(conn, row, cause, self._ctx.clock(), reason, failure=result))
+        self._ctx.metrics.refresh(row.platform, "transient_failure")
         return await self._transient(conn, row, cause, result, force=force)
 
     async def _platform_refresh(
@@ -313,15 +313,17 @@ class TokenService:
             log.exception("token refresh raised unexpectedly", extra={"platform": platform.value})
             return _Failure(False, f"token refresh failed unexpectedly ({type(error).__name__})")
         finally:
-            self._metrics.token_endpoint.labels(platform.value, "refresh_token").observe(time.perf_counter() - started)
+            self._ctx.metrics.token_endpoint.labels(platform.value, "refresh_token").observe(
+                time.perf_counter() - started
+            )
 
     async def _succeeded(
         self, conn: AsyncConnection, row: AccountRow, cause: Cause, tokens: TokenSet, old_refresh: str
     ) -> _Outcome:
-        now = self._clock()
+        now = self._ctx.clock()
         rotated = bool(tokens.refresh_token) and tokens.refresh_token != old_refresh
         values: dict[str, object] = {
-            "access_token": self._ring.encrypt(tokens.access_token, owner=row.id, field="access_token"),
+            "access_token": self._ctx.ring.encrypt(tokens.access_token, owner=row.id, field="access_token"),
             "expires_at": tokens.expires_at,
             "last_refreshed_at": now,
             "last_used_at": now,
@@ -330,7 +332,7 @@ class TokenService:
             "modified_at": now,
         }
         if rotated and tokens.refresh_token:  # never replace a refresh token with an empty one
-            values["refresh_token"] = self._ring.encrypt(tokens.refresh_token, owner=row.id, field="refresh_token")
+            values["refresh_token"] = self._ctx.ring.encrypt(tokens.refresh_token, owner=row.id, field="refresh_token")
         if tokens.refresh_expires_at is not None:
             values["refresh_expires_at"] = tokens.refresh_expires_at
             if row.refresh_expires_at is None or tokens.refresh_expires_at > row.refresh_expires_at + GRANT_EXTENDED:
@@ -338,15 +340,15 @@ class TokenService:
         if tokens.scopes:
             values["scopes"] = list(tokens.scopes)
         updated = await repository.update_account(conn, row.id, values)
-        await self._writer.write(conn, [events.refreshed(updated, cause, now, rotated=rotated)])
-        self._metrics.refresh(row.platform, "success")
+        await self._ctx.writer.write(conn, [events.refreshed(updated, cause, now, rotated=rotated)])
+        self._ctx.metrics.refresh(row.platform, "success")
         log.info("token refreshed", extra={"account_id": str(row.id), "platform": row.platform.value})
         return _Ready(updated, tokens.access_token)
 
     async def _transient(
         self, conn: AsyncConnection, row: AccountRow, cause: Cause, failure: _Failure, *, force: bool
     ) -> _Outcome:
-        now = self._clock()
+        now = self._ctx.clock()
         failures = row.refresh_failures + 1
         wait = self._policy.backoff(failures)
         retry_at = now + dt.timedelta(seconds=wait)
@@ -356,7 +358,7 @@ class TokenService:
         event = events.refresh_failed(
             updated, cause, now, transient=True, reason=failure.reason, http_status=failure.http_status
         )
-        await self._writer.write(conn, [event])
+        await self._ctx.writer.write(conn, [event])
         log.warning(
             "token refresh failed transiently",
             extra={"account_id": str(row.id), "platform": row.platform.value, "reason": failure.reason},
@@ -391,7 +393,7 @@ class TokenService:
                 )
             )
         written.append(events.reauth_required(updated, cause, now, reason, row.expires_at))
-        await self._writer.write(conn, written)
+        await self._ctx.writer.write(conn, written)
         log.warning("account needs reauthorization", extra={"account_id": str(row.id), "reason": reason})
         return updated
 
@@ -400,8 +402,8 @@ class TokenService:
     async def _issue(self, ready: _Ready) -> IssuedToken:
         row = ready.row
         token = ready.access_token or self._decrypt(row, "access_token")
-        async with self._engine.begin() as conn:
-            await repository.mark_used(conn, row.id, self._clock())
+        async with self._ctx.engine.begin() as conn:
+            await repository.mark_used(conn, row.id, self._ctx.clock())
         return IssuedToken(row.id, row.team_id, row.platform, row.platform_account_id, token, row.expires_at)
 
     def _decrypt(self, row: AccountRow, column: str) -> str:
@@ -409,7 +411,7 @@ class TokenService:
         if ciphertext is None:
             raise TokenUnreadable(row.id)
         try:
-            return self._ring.decrypt(ciphertext, owner=row.id, field=column)
+            return self._ctx.ring.decrypt(ciphertext, owner=row.id, field=column)
         except DecryptionFailed as error:
             # No traceback: the failure is the message (and it never holds data).
             log.error("stored token does not decrypt", extra={"account_id": str(row.id), "error": str(error)})  # noqa: TRY400
@@ -426,9 +428,9 @@ class TokenService:
         Safe on every replica at once: refreshes take the row lock and re-check, and each flag or warning is a
         conditional UPDATE that only one replica wins. Returns how many accounts were refreshed.
         """
-        now = self._clock()
+        now = self._ctx.clock()
         horizon = now + dt.timedelta(seconds=self._policy.ahead_seconds)
-        async with self._engine.connect() as conn:
+        async with self._ctx.engine.connect() as conn:
             due = await repository.due_for_refresh(conn, horizon, now, self._policy.batch_size)
         refreshed = 0
         for account_id in due:
@@ -450,10 +452,10 @@ class TokenService:
         return 1
 
     async def _flag_and_warn(self) -> None:
-        now = self._clock()
+        now = self._ctx.clock()
         warn_before = now + dt.timedelta(seconds=self._policy.reauth_warning_seconds)
         cause = Cause()
-        async with self._engine.begin() as conn:
+        async with self._ctx.engine.begin() as conn:
             reason = "the access token expired and there is no refresh grant"
             expired = await repository.flag_expired_unrefreshable(conn, now, reason)
             written = [events.reauth_required(row, cause, now, reason, row.expires_at) for row in expired]
@@ -461,12 +463,12 @@ class TokenService:
                 ends = row.expires_at if row.refresh_token is None else row.refresh_expires_at
                 reason = f"the {row.platform.value} grant cannot be extended and ends at {ends:%Y-%m-%d %H:%M} UTC"
                 written.append(events.reauth_required(row, cause, now, reason, ends))
-            await self._writer.write(conn, written)
+            await self._ctx.writer.write(conn, written)
             await repository.prune_states(conn, now - STATE_RETENTION)
 
     async def refresh_gauge(self) -> None:
-        async with self._engine.connect() as conn:
-            self._metrics.set_needing_reauth(await repository.count_needing_reauth(conn))
+        async with self._ctx.engine.connect() as conn:
+            self._ctx.metrics.set_needing_reauth(await repository.count_needing_reauth(conn))
 
     async def run(self, stop: asyncio.Event, interval_seconds: float) -> None:
         """The background loop: :meth:`sweep` every ``interval_seconds`` until ``stop`` is set."""
