@@ -297,7 +297,8 @@ async def test_a_refresh_refusing_heralds_own_client_never_flags_the_account(
     assert row["status"] == "active"
     [event] = await event_log.of_type(account["id"], "token.refresh_failed")
     assert event["transient"] is True
-    assert not await event_log.of_type(account["id"], "reauth_required", timeout=0.5)
+    await events_settled(harness, event_log)
+    assert not await event_log.of_type(account["id"], "reauth_required", until=0)
 
 
 async def test_requests_during_the_back_off_do_not_call_the_platform(harness: Harness) -> None:

@@ -30,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.contracts.platform import Platform
 from herald.kit.auth import TeamPrincipal
-from herald.kit.clock import Clock, utc_now
 from herald.kit.logging import redact
 from herald.platforms.base import ErrorClass, Identity, OAuthClient, PlatformError, TokenSet
 from herald.tokens import events, repository
