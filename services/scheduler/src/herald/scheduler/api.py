@@ -12,10 +12,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, SecretStr
+from pydantic import SecretStr
 
 from herald.contracts.platform import Platform
 from herald.kit.auth import ApiKeyStore, TeamPrincipal, team_principal
+from herald.kit.validation import ApiDatetime
 from herald.scheduler.errors import Conflict, InvalidField, NotFound, SchedulerError
 from herald.scheduler.models import DistributionStatus
 from herald.scheduler.repository import DistributionFilter
@@ -105,10 +106,10 @@ def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -
         platform: Platform | None = None,
         account_id: uuid.UUID | None = None,
         content_id: uuid.UUID | None = None,
-        scheduled_from: Annotated[AwareDatetime | None, Query(description="Inclusive.")] = None,
-        scheduled_before: Annotated[AwareDatetime | None, Query(description="Exclusive.")] = None,
+        scheduled_from: Annotated[ApiDatetime | None, Query(description="Inclusive, RFC 3339 with offset.")] = None,
+        scheduled_before: Annotated[ApiDatetime | None, Query(description="Exclusive, RFC 3339 with offset.")] = None,
         limit: Annotated[int, Query(ge=1, le=max_page_size)] = 50,
-        cursor: str | None = None,
+        cursor: Annotated[str | None, Query(max_length=1000)] = None,
     ) -> DistributionPageOut:
         """The team's distributions in due-time order, filtered, one page at a time (keyset pagination)."""
         where = DistributionFilter(tuple(status_), platform, account_id, content_id, scheduled_from, scheduled_before)

@@ -7,10 +7,11 @@ import uuid
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import OverLengthPolicy
+from herald.kit.api import ApiModel
 from herald.scheduler.models import (
     Attempt,
     Content,
@@ -29,8 +30,8 @@ Link = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)]
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422 naming it, not silently ignored
+class _Request(ApiModel):
+    """A request body: unknown fields and text PostgreSQL cannot store answer 422 (see :class:`ApiModel`)."""
 
 
 class NewContentIn(_Request):
