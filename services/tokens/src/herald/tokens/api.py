@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from herald.contracts.platform import Platform
+from herald.kit.api import NOT_FOUND, TEAM_API_RESPONSES, UNAUTHORIZED, ApiModel
 from herald.kit.auth import ServicePrincipal, TeamPrincipal
 from herald.tokens.accounts import AccountDirectory
 from herald.tokens.connect import ConnectService
@@ -37,6 +38,7 @@ from herald.tokens.errors import (
     AuthorizationDenied,
     CallerForbidden,
     ConnectFailed,
+    ConnectNotConfigured,
     InvalidRedirectUri,
     InvalidState,
     PlatformNotConfigured,
@@ -51,7 +53,7 @@ ServiceAuth = Callable[[Request], Awaitable[ServicePrincipal]]
 TeamAuth = Callable[[Request], Awaitable[TeamPrincipal]]
 
 
-class ReauthIn(BaseModel):
+class ReauthIn(ApiModel):
     """A publisher's report that the platform refused an account's grant (revoked: a human must reconnect)."""
 
     rejected_access_token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
@@ -78,7 +80,7 @@ class AccessTokenOut(BaseModel):
         )
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(ApiModel):
     rejected_access_token_sha256: str | None = Field(
         default=None,
         pattern=r"^[0-9a-fA-F]{64}$",
@@ -86,7 +88,7 @@ class RefreshIn(BaseModel):
     )
 
 
-class ConnectIn(BaseModel):
+class ConnectIn(ApiModel):
     redirect_uri: str | None = Field(
         default=None, max_length=2000, description="Where the platform sends the user back (default: our callback)."
     )
@@ -145,7 +147,11 @@ class AccountsOut(BaseModel):
 
 
 def internal_router(tokens: TokenService, service_auth: ServiceAuth) -> APIRouter:
-    router = APIRouter(prefix="/internal/v1", tags=["internal"])
+    router = APIRouter(
+        prefix="/internal/v1",
+        tags=["internal"],
+        responses={401: UNAUTHORIZED, 403: {"description": "Another platform's account."}, 404: NOT_FOUND},
+    )
     Caller = Annotated[ServicePrincipal, Depends(service_auth)]
     Correlation = Annotated[
         str | None,
@@ -187,7 +193,7 @@ def internal_router(tokens: TokenService, service_auth: ServiceAuth) -> APIRoute
 
 
 def team_router(connect: ConnectService, directory: AccountDirectory, team_auth: TeamAuth) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["accounts"])
+    router = APIRouter(prefix="/v1", tags=["accounts"], responses=TEAM_API_RESPONSES)
     Team = Annotated[TeamPrincipal, Depends(team_auth)]
 
     @router.post("/accounts/connect/{platform}", response_model=AuthorizationOut)
@@ -250,6 +256,8 @@ def error_response(failure: TokensError) -> JSONResponse:
             return _problem(500, "token_unreadable", failure.message)
         case PlatformNotConfigured():
             return _problem(503, "platform_not_configured", failure.message)
+        case ConnectNotConfigured():
+            return _problem(503, "connect_not_configured", failure.message)
         case InvalidRedirectUri():
             detail = [{"loc": ["body", "redirect_uri"], "msg": failure.message, "type": "value_error"}]
             return JSONResponse({"detail": detail}, status_code=422)
