@@ -1,18 +1,16 @@
 """The scheduler's HTTP API (``/v1``): thin routes that parse, call the use case and map its errors.
 
-Every route except the admin one is authenticated with a team API key (``Authorization: Bearer hk_...``) and sees
+Every route here is authenticated (the admin routes are in :mod:`herald.kit.admin`) with a team API key (``Authorization: Bearer hk_...``) and sees
 only that team's data: another team's ids answer 404. Bad input answers 422 with FastAPI's shape,
 ``{"detail": [{"loc": ["body", "<field>"], "msg": "...", "type": "..."}]}``, whether pydantic or a use case
 found the problem.
 """
 
-import hmac
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import SecretStr
 
 from herald.contracts.platform import Platform
 from herald.kit.auth import ApiKeyStore, TeamPrincipal, team_principal
@@ -26,8 +24,6 @@ from herald.scheduler.schemas import (
     DistributionDetailOut,
     DistributionOut,
     DistributionPageOut,
-    NewApiKeyIn,
-    NewApiKeyOut,
     NewContentIn,
     ReasonIn,
     ScheduleIn,
@@ -41,7 +37,6 @@ ERRORS: dict[int | str, dict[str, str]] = {
     409: {"description": "The resource's state does not allow this."},
     422: {"description": "Invalid input; `detail[].loc` names the field."},
 }
-BOOTSTRAP_HEADER = "X-Herald-Bootstrap-Secret"
 
 
 def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -> APIRouter:
@@ -138,31 +133,6 @@ def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -
         return DistributionOut.of(await scheduler.publish_now(who, distribution_id))
 
     return api
-
-
-def admin_router(api_keys: ApiKeyStore, bootstrap_secret: SecretStr) -> APIRouter:
-    """``POST /v1/admin/api-keys``, protected by the bootstrap secret (``HERALD_BOOTSTRAP_SECRET``)."""
-    admin = APIRouter(prefix="/v1/admin", tags=["admin"])
-    expected = bootstrap_secret.get_secret_value().encode()
-
-    async def bootstrap(
-        secret: Annotated[str | None, Header(alias=BOOTSTRAP_HEADER, include_in_schema=True)] = None,
-    ) -> None:
-        if not secret or not hmac.compare_digest(secret.encode(), expected):
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=f"missing or wrong {BOOTSTRAP_HEADER}")
-
-    @admin.post(
-        "/api-keys",
-        status_code=status.HTTP_201_CREATED,
-        dependencies=[Depends(bootstrap)],
-        responses={401: {"description": f"Missing or wrong {BOOTSTRAP_HEADER}."}},
-    )
-    async def create_api_key(body: NewApiKeyIn) -> NewApiKeyOut:
-        """Create a team API key; the key is returned once and only its hash is stored."""
-        principal, key = await api_keys.create(body.team_id or uuid.uuid4(), body.name)
-        return NewApiKeyOut(team_id=principal.team_id, key_id=principal.key_id, api_key=key)
-
-    return admin
 
 
 async def _scheduler_error(_request: Request, exc: Exception) -> JSONResponse:

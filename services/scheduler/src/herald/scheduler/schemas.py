@@ -248,14 +248,3 @@ class DistributionDetailOut(DistributionOut):
 class DistributionPageOut(BaseModel):
     items: list[DistributionOut]
     next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
-
-
-class NewApiKeyIn(_Request):
-    team_id: uuid.UUID | None = Field(default=None, description="The team; a new team id when omitted.")
-    name: str = Field(default="default", min_length=1, max_length=200)
-
-
-class NewApiKeyOut(BaseModel):
-    team_id: uuid.UUID
-    key_id: str
-    api_key: str = Field(description="Shown once; only its hash is stored.")
