@@ -1,9 +1,10 @@
 """The scheduler's HTTP API (``/v1``): thin routes that parse, call the use case and map its errors.
 
 Every route here is authenticated with a team API key (``Authorization: Bearer hk_...``) and sees only that team's
-data (the admin routes, protected by the bootstrap secret, are in :mod:`herald.kit.admin`): another team's ids answer 404. Bad input answers 422 with FastAPI's shape,
-``{"detail": [{"loc": ["body", "<field>"], "msg": "...", "type": "..."}]}``, whether pydantic or a use case
-found the problem.
+data: another team's ids answer 404 (the admin routes, protected by the bootstrap secret, are in
+:mod:`herald.kit.admin`). Bad input answers 422 with FastAPI's shape,
+``{"detail": [{"loc": ["body", "<field>"], "msg": "...", "type": "..."}]}``, whether pydantic or a use case found
+the problem.
 """
 
 import uuid
