@@ -236,7 +236,7 @@ async def delete_work_queues(amqp_url: str, *names: str) -> None:
     try:
         channel = await connection.channel()
         for name in names:
-            for queue in (name, f"{name}.dead"):
+            for queue in (name, f"{name}.dead", f"{name}.dead.watch"):
                 await channel.queue_delete(queue)
     finally:
         await connection.close()

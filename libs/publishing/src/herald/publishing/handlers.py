@@ -46,9 +46,12 @@ class PublisherHandler:
     async def __call__(self, message: RabbitMessage) -> None:
         try:
             await self._handle(message)
-        except Exception:
-            # Our own dependency failed (database, broker): put it back after a pause. A message that fails every
-            # time is parked by the queue's delivery limit, so this cannot loop forever.
+        except Exception as error:
+            # Its content at fault (e.g. a value PostgreSQL refuses), or its last delivery: parked once, with the
+            # reason, by the intake (which counts it).
+            if await self._intake.failed(message, error):
+                return
+            # Our own dependency failed (database, broker): put it back after a pause.
             log.exception("publishing failed; requeueing", extra={"message_id": message.message_id})
             await asyncio.sleep(REQUEUE_PAUSE_SECONDS)
             await message.nack(requeue=True)
@@ -56,8 +59,7 @@ class PublisherHandler:
     async def _handle(self, message: RabbitMessage) -> None:
         received = await self._intake.read(message)
         if received is None:
-            self._metrics.parked.labels(self._topology.work_queue, "malformed").inc()
-            return
+            return  # parked, counted and acknowledged by the intake
         event = received.event
         token = correlation_id.set(getattr(event, "correlation_id", None))
         try:
@@ -104,7 +106,6 @@ class PublisherHandler:
                 )  # confirmed before the original is acknowledged
                 await message.ack()
             case Action.PARK:
-                self._metrics.parked.labels(self._topology.work_queue, str(decision.category)).inc()
                 await self._intake.park(
                     message,
                     decision.reason,

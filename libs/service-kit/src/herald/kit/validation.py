@@ -136,3 +136,24 @@ def iana_zone(name: str) -> ZoneInfo:
         shown = name[:64].encode("unicode_escape").decode()
         raise ValueError(f"unknown IANA time zone {shown!r} (e.g. 'Europe/Berlin', 'UTC')")
     return ZoneInfo(name)
+
+
+def value_problems(value: Any, path: str = "") -> Iterator[str]:
+    """Every string PostgreSQL could not store and every instant out of range inside ``value`` (a model dump)."""
+    if isinstance(value, str):
+        if (problem := text_problem(value)) is not None:
+            yield f"{path or 'value'}: text {problem}"
+    elif (
+        isinstance(value, dt.datetime) and value.tzinfo is not None
+    ):  # naive ones are not instants Herald computes with
+        try:
+            check_instant(value)
+        except ValueError as error:
+            yield f"{path or 'value'}: {error}"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from value_problems(key, f"{path}.{key}" if path else str(key))
+            yield from value_problems(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple | set | frozenset):
+        for index, item in enumerate(value):
+            yield from value_problems(item, f"{path}[{index}]")

@@ -46,7 +46,9 @@ def build(settings: SchedulerSettings) -> tuple[ServiceRuntime, FastAPI]:
         interval_seconds=settings.housekeeping_interval_seconds,
     )
     runtime.add_background(tracker.housekeeping)
-    handlers.register(broker, Intake(broker, publisher, settings.work_queue), tracker, settings)
+    intake = Intake(broker, publisher, settings.work_queue, registry=runtime.registry)
+    intake.watch_dead_letters()
+    handlers.register(broker, intake, tracker, settings)
     runtime.on_start(partial(handlers.declare, broker, settings))
 
     relay = OutboxRelay(
