@@ -12,15 +12,17 @@ keep hostile input away from a 500.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from herald.kit.validation import text_problem, unsafe_text
@@ -31,6 +33,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE"})
 _VALIDATION_SCHEMA = {"$ref": "#/components/schemas/HTTPValidationError"}
 _MESSAGE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -74,6 +77,21 @@ def _printable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_printable(v) for v in value]
     return value
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    # Starlette's 405 lists the methods of the first route on the path only (GET and POST on one path are two
+    # routes): answer with every method the OpenAPI document gives the path.
+    allowed: set[str] = set()
+    path = request.url.path
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            allowed |= {method.upper() for method in operations if method.upper() in _METHODS}
+    if not allowed:
+        return await http_exception_handler(request, exc)  # type: ignore[arg-type]
+    return JSONResponse(
+        {"detail": "Method Not Allowed"}, status_code=405, headers={"Allow": ", ".join(sorted(allowed))}
+    )
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -132,6 +150,7 @@ def _document(schema: dict[str, Any]) -> dict[str, Any]:
 def install_api_defaults(app: FastAPI) -> None:
     """Make ``app`` refuse unstorable text at the edge, never fail rendering a 422, and document what it answers."""
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(405, _method_not_allowed)
     app.add_middleware(UnstorableTextGuard)
 
     def openapi() -> dict[str, Any]:

@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import OverLengthPolicy
@@ -26,7 +26,14 @@ from herald.scheduler.timezones import RequestedTime
 
 Title = Annotated[str, Field(min_length=1, max_length=300)]
 Text = Annotated[str, Field(min_length=1, max_length=100_000)]
-Link = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)]
+# No whitespace or control character, spelt out so that Python, Rust (pydantic) and ECMA (JSON Schema) regexes agree.
+Link = Annotated[
+    str,
+    Field(
+        pattern=r"^https?://[^\s\x00-\x1f\x7f-\x9f\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]+$",
+        max_length=2048,
+    ),
+]
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
@@ -55,6 +62,13 @@ class ReasonIn(_Request):
 
 class TimeIn(_Request):
     """When to publish: ``publish_at`` with a UTC offset, or ``local_time`` plus ``timezone``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [{"required": ["publish_at"]}, {"required": ["local_time", "timezone"]}],
+            "not": {"required": ["publish_at", "local_time"]},
+        }
+    )
 
     publish_at: str | None = Field(
         default=None,

@@ -196,7 +196,11 @@ def team_router(connect: ConnectService, directory: AccountDirectory, team_auth:
     router = APIRouter(prefix="/v1", tags=["accounts"], responses=TEAM_API_RESPONSES)
     Team = Annotated[TeamPrincipal, Depends(team_auth)]
 
-    @router.post("/accounts/connect/{platform}", response_model=AuthorizationOut)
+    @router.post(
+        "/accounts/connect/{platform}",
+        response_model=AuthorizationOut,
+        responses={503: {"description": "The platform, or the redirect allow-list, is not configured."}},
+    )
     async def start_connect(
         platform: Platform, team: Team, body: Annotated[ConnectIn | None, Body()] = None
     ) -> AuthorizationOut:
@@ -205,7 +209,17 @@ def team_router(connect: ConnectService, directory: AccountDirectory, team_auth:
             authorization_url=started.authorization_url, state=started.state, expires_at=started.expires_at
         )
 
-    @router.get("/oauth/{platform}/callback", response_model=AccountsOut)
+    @router.get(
+        "/oauth/{platform}/callback",
+        response_model=AccountsOut,
+        responses={
+            400: {
+                "description": "The state is forged, unknown, already used or expired (`invalid_state`), or the user"
+                " refused consent (`authorization_denied`)."
+            },
+            502: {"description": "The platform's code exchange or identity lookup failed (`connect_failed`)."},
+        },
+    )
     async def callback(
         platform: Platform,
         state: Annotated[str, Query(min_length=1, max_length=500)],

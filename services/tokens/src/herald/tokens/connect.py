@@ -216,6 +216,12 @@ class ConnectService:
                 return await call
         except PlatformError as failure:
             transient = failure.error_class in _TRANSIENT
+            if grant == "authorization_code" and not transient and 400 <= (failure.http_status or 0) < 500:
+                # The platform refused the code itself (expired, already used, made up): the caller's input, a 400
+                # like a refused consent, not a failure of the platform. The state is spent: connect again.
+                raise AuthorizationDenied(
+                    redact(f"the platform refused the authorization code: {failure.message}")[:300]
+                ) from None
             raise ConnectFailed(redact(failure.message), transient=transient) from None
         except TimeoutError:
             raise ConnectFailed(f"{platform.value} did not answer in time", transient=True) from None
