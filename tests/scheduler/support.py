@@ -31,7 +31,7 @@ from herald.scheduler.settings import SchedulerSettings
 
 BOOTSTRAP_SECRET = secrets.token_urlsafe(24)
 SINK_QUEUE = "scheduler-tests.sink"
-SINK_BINDINGS = ("distribution.#", "content.#", "publish.requested.#", "api_key.#")
+SINK_BINDINGS = ("distribution.#", "content.#", "publish.requested.#", "api_key.#", "message.#")
 """Everything the scheduler emits is routable during the tests, as the audit service's ``#`` binding makes it."""
 
 

@@ -248,22 +248,26 @@ class Intake:
 
     async def failed(self, message: RabbitMessage, error: BaseException, received: ReceivedEvent | None = None) -> bool:
         """A handler failed on ``message``: park it (and return ``True``) if its content is at fault or this was the
-        last delivery the queue allows; else return ``False`` and the caller requeues it."""
+        last delivery the queue allows; else, or if parking itself failed (the broker is away), return ``False``
+        and the caller requeues it."""
         event = received.event if received is not None else None
         team_id = getattr(event, "team_id", None)
         correlation_id = getattr(event, "correlation_id", None)
         reason = content_fault(error)
-        if reason is not None:
-            category = error.category if isinstance(error, UnprocessableMessage) else ParkCategory.MALFORMED
-            await self.park(message, reason, category, team_id=team_id, correlation_id=correlation_id)
-            return True
+        category = error.category if isinstance(error, UnprocessableMessage) else ParkCategory.MALFORMED
         delivery_count = (message.headers or {}).get("x-delivery-count")
-        if isinstance(delivery_count, int) and delivery_count >= self.delivery_limit:
+        if reason is None and isinstance(delivery_count, int) and delivery_count >= self.delivery_limit:
             last = f"{type(error).__name__}: {_first_line(error)}"
             reason = f"failed on all {delivery_count + 1} deliveries; last error: {last}"
-            await self.park(message, reason, ParkCategory.POISON, team_id=team_id, correlation_id=correlation_id)
-            return True
-        return False
+            category = ParkCategory.POISON
+        if reason is None:
+            return False
+        try:
+            await self.park(message, reason, category, team_id=team_id, correlation_id=correlation_id)
+        except Exception:
+            log.exception("parking failed; the message is requeued", extra={"queue": self.queue})
+            return False
+        return True
 
     def watch_dead_letters(self, *, prefetch: int = 10) -> None:
         """Subscribe to ``<queue>.dead.watch`` (declared by :func:`declare_work_queue`): count and report what the
