@@ -32,6 +32,9 @@ _PATTERNS = [
     # PostgreSQL errors quote the data that failed: the row ("Failing row contains (...)"), the key
     # ("Key (name)=(value) already exists") or the text ('invalid input syntax for type uuid: "..."'). User data.
     re.compile(r"(DETAIL:\s*)[^\n]*"),
+    # asyncpg's own encoding errors quote the argument (and uuid's message quotes it again).
+    re.compile(r"(invalid input for query argument \$\d+: )[^\n]*"),
+    re.compile(r"(invalid UUID )'[^'\n]*'"),
     re.compile(r"(invalid input (?:syntax|value) for (?:type |enum )?[\w .\"]*?: )\"[^\n]*"),
 ]
 _SECRET_FIELD = re.compile(r"(?i)token|secret|password|passwd|api_?key|authorization|credential")
