@@ -38,7 +38,7 @@ from tests.tokens.conftest import settings_for as tokens_settings
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 MAX_EXAMPLES = int(os.environ.get("HERALD_SCHEMATHESIS_EXAMPLES", "15"))
 """Test cases per operation and phase; the whole module stays within about two minutes on two loaded cores."""
-SECONDS = int(os.environ.get("HERALD_SCHEMATHESIS_SECONDS", "30"))
+SECONDS = int(os.environ.get("HERALD_SCHEMATHESIS_SECONDS", "25"))
 """The budget of one API's run (the internal tokens API gets half)."""
 
 
