@@ -97,7 +97,7 @@ class TokenClient:
         if response.status_code == 404:
             raise ReauthRequired(f"account {account_id} is unknown to the token service (never connected, or deleted)")
         if response.status_code in (401, 403):
-            # 404: the account is gone; 401/403: our credential or platform does not match. Neither heals by waiting.
+            # Our credential or platform does not match: waiting does not heal it.
             raise ReauthRequired(f"token service answered {response.status_code} for account {account_id}")
         if response.status_code != 200:
             retry_after = response.headers.get("retry-after")
