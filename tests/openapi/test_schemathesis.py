@@ -103,7 +103,10 @@ def schemathesis(url: str, *headers: str, tmp: Path, seconds: int = SECONDS, onl
         command += ["-H", header]
     if only is not None:
         command += ["--include-path-regex", only]
-    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=seconds + 120)
+    tmp.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(  # in tmp: schemathesis keeps a cache (.schemathesis/) in its working directory
+        command, capture_output=True, text=True, check=False, timeout=seconds + 120, cwd=tmp
+    )
     assert done.returncode == 0, done.stdout[-12_000:] + done.stderr[-3000:]
 
 
