@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from herald.audit.api import audit_router
 from herald.audit.export import ExportFormat, guarded
+from herald.audit.models import StoredRecord
+from herald.audit.repository import AuditRepository, EventFilter
+from herald.audit.service import AuditQueries
+from herald.kit import db
+from herald.kit.api import install_api_defaults
+from herald.kit.auth import IDENTITY_SCHEMA, ApiKeyStore
+from herald.kit.settings import ServiceSettings
 from tests.audit.conftest import RunningAudit, TeamKey
 
 EDGE_INSTANTS = ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "9999-06-01T00:00:00Z"]
@@ -86,3 +96,29 @@ async def test_the_openapi_document_lists_the_errors_the_api_answers(audit: Runn
     timeline = schema["paths"]["/v1/audit/distributions/{distribution_id}/timeline"]["get"]
     assert {"401", "404", "422"} <= set(timeline["responses"])
     assert list(schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+
+
+class _UnreadableLog(AuditQueries):
+    """Our own query object whose first export page fails (the database went away between auth and the export)."""
+
+    def __init__(self) -> None:
+        super().__init__(cast(AuditRepository, None), export_page_size=50)
+
+    async def export(self, team_id: uuid.UUID, filters: EventFilter) -> AsyncIterator[StoredRecord]:
+        raise ConnectionResetError("the database went away")
+        yield  # pragma: no cover - makes this an async generator
+
+
+async def test_an_export_that_cannot_start_answers_503_before_any_byte(database_url: str, new_team: TeamKey) -> None:
+    _, key = await new_team()
+    engine = db.create_engine(ServiceSettings(database_url=database_url), IDENTITY_SCHEMA, pool_size=1)
+    app = FastAPI()
+    install_api_defaults(app)
+    app.include_router(audit_router(_UnreadableLog(), ApiKeyStore(engine), max_limit=100))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://audit") as client:
+            response = await client.get("/v1/audit/export", headers={"Authorization": f"Bearer {key}"})
+    finally:
+        await engine.dispose()
+    assert response.status_code == 503
+    assert response.json() == {"detail": "the audit log could not be read; retry later"}
