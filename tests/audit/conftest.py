@@ -58,7 +58,7 @@ async def delete_queues(amqp_url: str, queue: str) -> None:
     connection = await aio_pika.connect_robust(amqp_url)
     try:
         channel = await connection.channel()
-        for name in (queue, f"{queue}.dead"):
+        for name in (queue, f"{queue}.dead", f"{queue}.dead.watch"):
             await channel.queue_delete(name)
     finally:
         await connection.close()

@@ -12,6 +12,7 @@ from herald.contracts import (
     EVENT_CLASSES,
     FailureReason,
     MessageParked,
+    MessagePurged,
     MessageReplayed,
     Platform,
     PublishRequested,
@@ -21,7 +22,7 @@ from herald.contracts import (
 )
 from herald.contracts.examples import EXAMPLES, example_for
 
-MESSAGE_EVENTS = {MessageParked, MessageReplayed}
+MESSAGE_EVENTS = {MessageParked, MessageReplayed, MessagePurged}
 
 
 def _payload(cls: type[Any], **changes: Any) -> dict[str, Any]:

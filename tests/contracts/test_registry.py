@@ -33,6 +33,9 @@ REQUIRED_TYPES = {
     "com.herald.token.refresh_failed.v1",
     "com.herald.message.parked.v1",
     "com.herald.message.replayed.v1",
+    "com.herald.message.purged.v1",
+    "com.herald.api_key.created.v1",
+    "com.herald.api_key.revoked.v1",
 }
 CE_TYPE = re.compile(r"^com\.herald\.[a-z]+(_[a-z]+)*\.[a-z]+(_[a-z]+)*\.v[1-9][0-9]*$")
 

@@ -23,8 +23,9 @@ from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from prometheus_client import CollectorRegistry
 
+from herald.contracts.base import Event
 from herald.contracts.examples import example_for
-from herald.contracts.operations import MessageParked, MessageReplayed, ParkCategory
+from herald.contracts.operations import MessageParked, MessagePurged, MessageReplayed, ParkCategory
 from herald.contracts.publishing import PublishRequested
 from herald.contracts.routing import EVENTS_EXCHANGE, binding_key
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
@@ -78,8 +79,11 @@ class Lot:
         return status, json.loads(text) if text.startswith(("[", "{")) else text
 
     async def replayed_events(self) -> list[dict[str, Any]]:
-        """The ``MessageReplayed`` events published so far (the command's publishes are confirmed before it
-        returns): a marker sent to the events queue now arrives behind every one of them."""
+        return await self.operation_events(MessageReplayed)
+
+    async def operation_events(self, cls: type[Event]) -> list[dict[str, Any]]:
+        """The ``cls`` events published so far (the command's publishes are confirmed before it returns): a marker
+        sent to the events queue now arrives behind every one of them."""
         marker = f"marker-{uuid.uuid4().hex[:8]}"
         await self.channel.default_exchange.publish(aio_pika.Message(b"{}", message_id=marker), self.events.name)
         found: list[dict[str, Any]] = []
@@ -89,7 +93,7 @@ class Lot:
                 await message.ack()
                 if message.message_id == marker:
                     return True
-                if message.headers.get("cloudEvents_type") == MessageReplayed.ce_type():
+                if message.headers.get("cloudEvents_type") == cls.ce_type():
                     found.append(json.loads(message.body))
             return False
 
@@ -167,7 +171,7 @@ async def lot(amqp_url: str) -> AsyncIterator[Lot]:
     connection = await aio_pika.connect_robust(amqp_url)
     channel = await connection.channel()
     events = await channel.declare_queue(exclusive=True)
-    for cls in (MessageParked, MessageReplayed):
+    for cls in (MessageParked, MessageReplayed, MessagePurged):
         await events.bind(EVENTS_EXCHANGE, routing_key=binding_key(cls))
     settings = OperatorSettings(amqp_url=amqp_url, management_url=_management_url(amqp_url))
     lot = Lot(settings, connection, channel, name, events, example_for(PublishRequested), "")
@@ -307,8 +311,18 @@ async def test_purge_needs_yes_then_removes_what_was_asked(lot: Lot) -> None:
     assert status == 2
     assert await lot.count(lot.parking) == 3
 
-    status, purged = await lot.cli("parked", "purge", lot.work, "--yes", "--message-id", "poison-1")
+    status, purged = await lot.cli(
+        "parked", "purge", lot.work, "--yes", "--message-id", "poison-1", "--note", "content deleted"
+    )
     assert (status, purged) == (0, {"purged": 1, "not_found": []})
+    [event] = await lot.operation_events(MessagePurged)
+    assert (event["original_message_id"], event["parking_queue"], event["note"]) == (
+        "poison-1",
+        lot.parking,
+        "content deleted",
+    )
+    assert event["actor"] == "service:operator"
+    assert event["parked_reason"]
     status, purged = await lot.cli("parked", "purge", lot.work, "--yes", "--message-id", "poison-1")
     assert (status, purged) == (1, {"purged": 0, "not_found": ["poison-1"]})
     await lot.holds(lot.parking, 2)
@@ -316,6 +330,7 @@ async def test_purge_needs_yes_then_removes_what_was_asked(lot: Lot) -> None:
     status, purged = await lot.cli("parked", "purge", lot.work, "--yes")
     assert (status, purged) == (0, {"purged": 2, "not_found": []})
     assert await lot.count(lot.parking) == 0
+    assert len(await lot.operation_events(MessagePurged)) == 2  # every deletion is recorded
 
 
 async def test_without_the_management_api_the_known_parking_queues_are_checked(amqp_url: str) -> None:

@@ -236,3 +236,12 @@ async def test_a_recorded_failure_is_re_emitted_identically_after_a_crash(stack:
     assert again == first  # the same event, time included, so the audit log deduplicates it
     assert first["reason"] == "permanent"
     assert [p for p in await stack.posts() if p["text"] == request.text] == []
+
+
+async def test_a_request_for_an_account_that_does_not_exist_fails_with_that_reason(stack: Stack) -> None:
+    request = stack.request(account_id=uuid.uuid4())
+    await stack.send(request)
+    seen = await stack.outcomes_for(request.distribution_id, FAILED)
+    assert kinds(seen) == [FAILED]
+    assert seen[0][1]["reason"] == "reconnect_required"
+    assert f"account {request.account_id} is unknown to the token service" in seen[0][1]["message"]

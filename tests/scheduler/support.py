@@ -23,16 +23,16 @@ from herald.contracts.base import Event, service_actor
 from herald.contracts.envelope import ReceivedEvent, read_amqp
 from herald.contracts.platform import Platform
 from herald.contracts.routing import EVENTS_EXCHANGE
+from herald.kit.admin import BOOTSTRAP_HEADER
 from herald.kit.broker import EventPublisher
 from herald.kit.runtime import ServiceRuntime
-from herald.scheduler.api import BOOTSTRAP_HEADER
 from herald.scheduler.main import build
 from herald.scheduler.settings import SchedulerSettings
 from tests.support.eventually import eventually
 
 BOOTSTRAP_SECRET = secrets.token_urlsafe(24)
 SINK_QUEUE = "scheduler-tests.sink"
-SINK_BINDINGS = ("distribution.#", "content.#", "publish.requested.#")
+SINK_BINDINGS = ("distribution.#", "content.#", "publish.requested.#", "api_key.#", "message.#")
 """Everything the scheduler emits is routable during the tests, as the audit service's ``#`` binding makes it."""
 
 
@@ -235,7 +235,7 @@ async def delete_work_queues(amqp_url: str, *names: str) -> None:
     try:
         channel = await connection.channel()
         for name in names:
-            for queue in (name, f"{name}.dead"):
+            for queue in (name, f"{name}.dead", f"{name}.dead.watch"):
                 await channel.queue_delete(queue)
     finally:
         await connection.close()

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from herald.scheduler.api import BOOTSTRAP_HEADER
+from herald.kit.admin import BOOTSTRAP_HEADER
 from tests.scheduler.support import BOOTSTRAP_SECRET, Team, new_team, now
 
 

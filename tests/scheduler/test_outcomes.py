@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from herald.contracts.base import service_actor
+from herald.contracts.operations import MessageParked
 from herald.contracts.publishing import (
     FailureReason,
     PublishFailed,
@@ -17,6 +18,7 @@ from herald.contracts.publishing import (
     PublishSucceeded,
     PublishUnconfirmed,
 )
+from herald.contracts.routing import binding_key
 from tests.scheduler.support import Broker, Team, now, wait_until, watching
 
 Outcome = PublishSucceeded | PublishRetryScheduled | PublishFailed | PublishUnconfirmed
@@ -192,13 +194,19 @@ async def test_a_success_after_a_late_cancellation_wins(
     assert refused.status_code == 409
 
 
-async def test_outcomes_for_unknown_or_foreign_distributions_are_ignored(
-    queued: PublishRequested, deliver: Deliver, broker: Broker
+async def test_outcomes_for_unknown_or_foreign_distributions_are_parked_with_their_reason(
+    queued: PublishRequested, deliver: Deliver, broker: Broker, amqp_url: str
 ) -> None:
     stranger = queued.model_copy(update={"distribution_id": uuid.uuid4()})
     foreign = queued.model_copy(update={"team_id": uuid.uuid4()})
-    await broker.publish(outcome(stranger, "succeeded", 1, T0))
-    await broker.publish(outcome(foreign, "succeeded", 1, T0))
+    async with watching(amqp_url, binding_key(MessageParked)) as parks:
+        stranger_id = await broker.publish(outcome(stranger, "succeeded", 1, T0))
+        foreign_id = await broker.publish(outcome(foreign, "succeeded", 1, T0))
+        reports = await parks.wait_for(MessageParked, count=2)
+    by_id = {report.original_message_id: report for report in reports}
+    assert f"no distribution {stranger.distribution_id}" in by_id[stranger_id].reason
+    assert f"of team {foreign.team_id}" in by_id[foreign_id].reason
+    assert {report.queue for report in reports} == {"scheduler"}
     got = await deliver(queued, once(outcome(queued, "retry", 1, T0)), total=1)
     assert got["status"] == "retrying"
     assert len(got["attempts"]) == 1

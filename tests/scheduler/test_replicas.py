@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import PublishRequested
 from herald.kit import db
+from herald.kit.admin import BOOTSTRAP_HEADER
 from herald.kit.settings import ServiceSettings
 from herald.operator.local import Process
 from herald.operator.local_starter import LocalStarter
-from herald.scheduler.api import BOOTSTRAP_HEADER
 from tests.scheduler.support import BOOTSTRAP_SECRET, Broker, Team, delete_work_queues, now, watching
 from tests.support.eventually import PROCESS_READY_SECONDS
 

@@ -48,6 +48,7 @@ from tests.support.eventually import eventually
 from tests.support.servers import reserve_port, serve
 
 PUBLISHERS = {platform: f"publisher-{platform.value}" for platform in Platform}
+ALLOWED_REDIRECT_URI = "https://app.example.com/accounts/connected"
 KEY_1 = base64.b64encode(b"1" * 32).decode()
 KEY_2 = base64.b64encode(b"2" * 32).decode()
 
@@ -187,6 +188,7 @@ def settings_for(
         "amqp_url": amqp_url,
         "http_port": port,
         "public_base_url": f"http://127.0.0.1:{port}",
+        "allowed_redirect_uris": (ALLOWED_REDIRECT_URI,),  # outside development, connecting needs an allow-list
         "db_pool_size": 10,
         "token_keys": {"k1": KEY_1},
         "token_primary_key": "k1",

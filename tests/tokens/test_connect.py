@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from herald.contracts.platform import Platform
-from tests.tokens.conftest import EventLog, Harness, events_settled
+from tests.support.servers import reserve_port
+from tests.tokens.conftest import ALLOWED_REDIRECT_URI, EventLog, Harness, events_settled, start_service
 
 
 def _name(prefix: str) -> str:
@@ -212,3 +213,48 @@ async def test_disconnect_erases_tokens_and_is_announced_once(harness: Harness, 
     await event_log.of_type(account["id"], "account.disconnected")
     await events_settled(harness, event_log)  # a second announcement would have arrived ahead of the marker
     assert len(await event_log.of_type(account["id"], "account.disconnected", until=0)) == 1
+
+
+async def test_only_allow_listed_redirect_uris_are_accepted(harness: Harness) -> None:
+    _, team = await harness.team()
+    url = f"{harness.url}/v1/accounts/connect/x"
+    allowed = await harness.client.post(url, headers=team, json={"redirect_uri": ALLOWED_REDIRECT_URI})
+    assert allowed.status_code == 200, allowed.text
+    assert parse_qs(urlsplit(allowed.json()["authorization_url"]).query)["redirect_uri"] == [ALLOWED_REDIRECT_URI]
+
+    elsewhere = await harness.client.post(url, headers=team, json={"redirect_uri": "https://attacker.example/cb"})
+    assert elsewhere.status_code == 422
+    assert "allowed redirect" in elsewhere.json()["detail"][0]["msg"]
+    broken = await harness.client.post(url, headers=team, json={"redirect_uri": "http://[::1/cb"})
+    assert broken.status_code == 422
+
+
+async def test_connect_bodies_refuse_unknown_fields_and_unstorable_text(harness: Harness) -> None:
+    _, team = await harness.team()
+    url = f"{harness.url}/v1/accounts/connect/x"
+    unknown = await harness.client.post(url, headers=team, json={"redirect": ALLOWED_REDIRECT_URI})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0]["type"] == "extra_forbidden"
+    nul = await harness.client.post(url, headers=team, json={"redirect_uri": "https://a.example/\u0000"})
+    assert nul.status_code == 422
+    assert "NUL" in nul.json()["detail"][0]["msg"]
+    surrogate = await harness.client.post(
+        url, headers={**team, "content-type": "application/json"}, content=b'{"redirect_uri": "\\ud800"}'
+    )
+    assert surrogate.status_code == 422
+    callback = await harness.client.get(f"{harness.url}/v1/oauth/x/callback", params={"state": "a\x00b"})
+    assert callback.status_code == 422
+    assert callback.json()["detail"][0]["loc"] == ["query", "state"]
+
+
+async def test_outside_development_connecting_needs_a_redirect_allow_list(harness: Harness) -> None:
+    port = reserve_port()
+    settings = harness.settings.model_copy(
+        update={"http_port": port, "public_base_url": f"http://127.0.0.1:{port}", "allowed_redirect_uris": ()}
+    )
+    _, team = await harness.team()
+    with start_service(settings) as url:
+        refused = await harness.client.post(f"{url}/v1/accounts/connect/x", headers=team, json={})
+    assert refused.status_code == 503
+    assert refused.json()["detail"]["error"] == "connect_not_configured"
+    assert "HERALD_ALLOWED_REDIRECT_URIS" in refused.json()["detail"]["message"]

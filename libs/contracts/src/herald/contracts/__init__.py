@@ -45,7 +45,8 @@ from herald.contracts.envelope import (
     to_amqp,
 )
 from herald.contracts.errors import ContractError, MalformedEvent, UnknownEventType
-from herald.contracts.operations import MessageParked, MessageReplayed, ParkCategory
+from herald.contracts.identity import ApiKeyCreated, ApiKeyRevoked, KeyChannel
+from herald.contracts.operations import MessageParked, MessagePurged, MessageReplayed, ParkCategory
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import (
     FailureReason,
@@ -81,6 +82,8 @@ __all__ = [
     "AccountReauthRequired",
     "AmqpEnvelope",
     "AnyEvent",
+    "ApiKeyCreated",
+    "ApiKeyRevoked",
     "CloudEventAttributes",
     "ContentApprovalWithdrawn",
     "ContentApproved",
@@ -91,8 +94,10 @@ __all__ = [
     "DistributionScheduled",
     "Event",
     "FailureReason",
+    "KeyChannel",
     "MalformedEvent",
     "MessageParked",
+    "MessagePurged",
     "MessageReplayed",
     "OverLengthPolicy",
     "ParkCategory",

@@ -39,7 +39,10 @@ _KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00: a validation error naming the field, not a crash
+        raise ValueError("date-time is out of range once converted to UTC") from None
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]

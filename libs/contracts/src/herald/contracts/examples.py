@@ -26,7 +26,8 @@ from herald.contracts.distribution import (
     DistributionRescheduled,
     DistributionScheduled,
 )
-from herald.contracts.operations import MessageParked, MessageReplayed, ParkCategory
+from herald.contracts.identity import ApiKeyCreated, ApiKeyRevoked, KeyChannel
+from herald.contracts.operations import MessageParked, MessagePurged, MessageReplayed, ParkCategory
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import (
     FailureReason,
@@ -212,6 +213,32 @@ EXAMPLES: tuple[Event, ...] = (
         parking_queue="publisher.linkedin.dead",
         target_queue="publisher.linkedin",
         note="text fixed in the database; replaying",
+    ),
+    MessagePurged(
+        **_PARKED_MESSAGE,
+        actor="service:operator",
+        occurred_at=_at(50),
+        parking_queue="publisher.linkedin.dead",
+        parked_reason="com.herald.publish.requested.v1: invalid payload: text: String should have at least 1 character",
+        note="the content was deleted; nothing to replay",
+    ),
+    ApiKeyCreated(
+        team_id=TEAM_ID,
+        correlation_id="admin-3f9c2d1e",
+        actor="service:operator",
+        occurred_at=_at(-600),
+        key_id="3f9c2d1e0a7b",
+        name="ci pipeline",
+        channel=KeyChannel.ADMIN_API,
+    ),
+    ApiKeyRevoked(
+        team_id=TEAM_ID,
+        correlation_id="admin-3f9c2d1e",
+        actor="service:operator",
+        occurred_at=_at(60),
+        key_id="3f9c2d1e0a7b",
+        name="ci pipeline",
+        channel=KeyChannel.ADMIN_API,
     ),
 )
 """One example per registered event version, in registry order."""

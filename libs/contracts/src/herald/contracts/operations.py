@@ -1,4 +1,4 @@
-"""Message handling events: a consumer parked a message it could not handle, an operator replayed one.
+"""Message handling events: a consumer parked a message it could not handle, an operator replayed or purged one.
 
 These are the only events whose ``team_id`` is optional: a parked message may be so malformed that its team is
 unknown (bad JSON, unknown type, no ``team_id``), and parking it must still be recorded. Producers set it whenever
@@ -76,3 +76,18 @@ class MessageReplayed(_MessageEvent):
     """The queue it was sent back to."""
     note: str | None = None
     """The operator's note, e.g. why replaying should now succeed."""
+
+
+class MessagePurged(_MessageEvent):
+    """An operator deleted a parked message for good (it cannot be recovered)."""
+
+    TYPE = "com.herald.message.purged"
+    VERSION = 1
+    PRODUCERS = ("operator-tooling",)
+
+    parking_queue: str = Field(min_length=1)
+    """The parking queue the message was deleted from."""
+    parked_reason: str | None = None
+    """Why it had been parked, as its ``herald-parked-reason`` header said (absent for the broker's dead-letters)."""
+    note: str | None = None
+    """The operator's note, e.g. why the message is not worth replaying."""

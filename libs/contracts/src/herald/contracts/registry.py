@@ -27,7 +27,8 @@ from herald.contracts.distribution import (
     DistributionScheduled,
 )
 from herald.contracts.errors import UnknownEventType
-from herald.contracts.operations import MessageParked, MessageReplayed
+from herald.contracts.identity import ApiKeyCreated, ApiKeyRevoked
+from herald.contracts.operations import MessageParked, MessagePurged, MessageReplayed
 from herald.contracts.publishing import (
     PublishFailed,
     PublishRequested,
@@ -55,6 +56,9 @@ AnyEvent: TypeAlias = (
     | TokenRefreshFailed
     | MessageParked
     | MessageReplayed
+    | MessagePurged
+    | ApiKeyCreated
+    | ApiKeyRevoked
 )
 """Any Herald event, for ``match`` statements and annotations."""
 

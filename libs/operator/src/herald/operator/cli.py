@@ -6,8 +6,8 @@
     herald parked show QUEUE [--limit N] [--body]        parked messages with their reasons (left in place)
     herald parked replay QUEUE [--message-id ID ...] [--limit N] [--to QUEUE] [--note TEXT]
                                                          send them back to their work queue, audited
-    herald parked purge QUEUE --yes [--message-id ID ...]
-                                                         delete them for good
+    herald parked purge QUEUE --yes [--message-id ID ...] [--note TEXT]
+                                                         delete them for good (each recorded: MessagePurged)
 
 ``QUEUE`` is a parking queue (``publisher.x.dead``) or the work queue it belongs to (``publisher.x``). Add
 ``--json`` (before ``parked``) for machine-readable output. The broker comes from ``HERALD_AMQP_URL`` (the vhost is
@@ -30,6 +30,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from herald.kit.broker import PublishNotConfirmed
 from herald.kit.settings import load_settings
 from herald.operator.messages import ParkedMessage, parking_queue_name
 from herald.operator.parking import ParkingLot, QueueNotFound, ReplayReport
@@ -66,6 +67,7 @@ def parser() -> argparse.ArgumentParser:
     purge.add_argument("queue")
     purge.add_argument("--message-id", action="append", default=[], dest="message_ids", metavar="ID")
     purge.add_argument("--yes", action="store_true", help="confirm: the messages cannot be recovered")
+    purge.add_argument("--note", default=None, help="why they are not worth replaying (recorded in the audit log)")
     return root
 
 
@@ -108,11 +110,15 @@ async def run(argv: Sequence[str], settings: OperatorSettings, stream: TextIO = 
                     )
                     return _replayed(out, report)
                 case _:
-                    removed = await lot.purge(parking_queue_name(args.queue), args.message_ids)
+                    note = args.note or f"purged by {_operator()}"
+                    removed = await lot.purge(parking_queue_name(args.queue), args.message_ids, note)
                     return _purged(out, removed, args.message_ids)
     except QueueNotFound as exc:
         out.line(f"herald: {exc}")
         return 2
+    except PublishNotConfirmed as exc:
+        out.line(f"herald: stopped: a purge could not be recorded for the audit log, the rest stays parked ({exc})")
+        return 1
 
 
 async def _list(lot: ParkingLot, out: Output) -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from herald.contracts.base import service_actor
-from herald.contracts.operations import MessageReplayed
+from herald.contracts.operations import MessagePurged, MessageReplayed
 from herald.contracts.routing import dead_letter_routing_key
 from herald.kit.consumers import (
     ATTEMPT_HEADER,
@@ -178,6 +178,22 @@ def replayed_event(parked: ParkedMessage, target_queue: str, note: str | None, n
         routing_key=parked.routing_key,
         parking_queue=parked.parking_queue,
         target_queue=target_queue,
+        note=note,
+    )
+
+
+def purged_event(parked: ParkedMessage, note: str | None, now: dt.datetime) -> MessagePurged:
+    """The ``MessagePurged`` event that records one deletion (for the audit log)."""
+    return MessagePurged(
+        team_id=_uuid_or_none(parked.team_id),
+        correlation_id=(parked.correlation_id or parked.message_id or "operator-purge")[:255],
+        actor=service_actor("operator"),
+        occurred_at=now,
+        original_message_id=parked.message_id,
+        original_type=parked.event_type,
+        routing_key=parked.routing_key,
+        parking_queue=parked.parking_queue,
+        parked_reason=parked.reason[:2000] or None,
         note=note,
     )
 

@@ -36,6 +36,7 @@ from herald.kit.consumers import REPLAYED_AT_HEADER
 from herald.operator.messages import (
     DEAD_SUFFIX,
     ParkedMessage,
+    purged_event,
     replay_headers,
     replayed_event,
     text,
@@ -246,13 +247,19 @@ class ParkingLot:
 
     # -- purge ----------------------------------------------------------------------------------------------------
 
-    async def purge(self, queue: str, message_ids: Collection[str] = ()) -> list[str | None]:
-        """Delete parked messages for good: all of them, or those in ``message_ids``. Returns the removed ids."""
-        async with self._channel() as channel:
+    async def purge(self, queue: str, message_ids: Collection[str] = (), note: str | None = None) -> list[str | None]:
+        """Delete parked messages for good: all of them, or those in ``message_ids``. Returns the removed ids.
+
+        Each deletion is recorded first: ``MessagePurged`` is published (and confirmed) before the message is
+        acknowledged, so a message whose event cannot be published stays parked (:class:`PublishFailed` is raised).
+        """
+        async with self._channel() as channel, self._events() as events:
             parking = await self._passive(channel, queue)
             removed: list[str | None] = []
             async for message in self._fetch(parking):
                 if not message_ids or message.message_id in message_ids:
+                    parked = _parked(queue, message)
+                    await events.publish(purged_event(parked, note, utc_now()))
                     await message.ack()
                     removed.append(message.message_id)
             return removed

@@ -53,9 +53,13 @@ def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
         in_flight_grace=dt.timedelta(seconds=settings.in_flight_grace_seconds),
         service_name=settings.service_name,
     )
+    intake = Intake(
+        broker, runtime.events, topology.work_queue, registry=runtime.registry, delivery_limit=settings.delivery_limit
+    )
+    intake.watch_dead_letters()
     handler = PublisherHandler(
         broker=broker,
-        intake=Intake(broker, runtime.events, topology.work_queue),
+        intake=intake,
         pipeline=pipeline,
         ledger=ledger,
         outcomes=runtime.events,

@@ -54,9 +54,12 @@ class PublisherHandler:
     async def __call__(self, message: RabbitMessage) -> None:
         try:
             await self._handle(message)
-        except Exception:
-            # Our own dependency failed (database, broker): put it back after a pause. A message that fails every
-            # time is parked by the queue's delivery limit, so this cannot loop forever.
+        except Exception as error:
+            # Its content at fault (e.g. a value PostgreSQL refuses), or its last delivery: parked once, with the
+            # reason, by the intake (which counts it).
+            if await self._intake.failed(message, error):
+                return
+            # Our own dependency failed (database, broker): put it back after a pause.
             log.exception("publishing failed; requeueing", extra={"message_id": message.message_id})
             await asyncio.sleep(REQUEUE_PAUSE_SECONDS)
             await message.nack(requeue=True)
@@ -64,8 +67,7 @@ class PublisherHandler:
     async def _handle(self, message: RabbitMessage) -> None:
         received = await self._intake.read(message)
         if received is None:
-            self._metrics.parked.labels(self._topology.work_queue, "malformed").inc()
-            return
+            return  # parked, counted and acknowledged by the intake
         event = received.event
         token = correlation_id.set(getattr(event, "correlation_id", None))
         try:
@@ -111,7 +113,6 @@ class PublisherHandler:
                 )  # confirmed before the original is acknowledged
                 await message.ack()
             case Park(reason=reason, category=category):
-                self._metrics.parked.labels(self._topology.work_queue, str(category)).inc()
                 await self._intake.park(
                     message, reason, category, team_id=request.team_id, correlation_id=request.correlation_id
                 )

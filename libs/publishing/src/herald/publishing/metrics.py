@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from herald.contracts.operations import ParkCategory
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import FailureReason
+from herald.kit.consumers import parked_messages_counter
 
 OUTCOMES = ("published", "retry", "failed", "unconfirmed")
 HOLD_SCOPES = ("account", "app")
@@ -77,12 +78,7 @@ class PublisherMetrics:
                 ["platform", "tier_ms"],
                 registry=registry,
             ),
-            parked=Counter(
-                "herald_parked_messages_total",
-                "Messages moved to a parking queue.",
-                ["queue", "category"],
-                registry=registry,
-            ),
+            parked=parked_messages_counter(registry),  # the intake counts every park, once
             reconciliations=Counter(
                 "herald_reconciliations_total",
                 "Read-backs after an unknown outcome, by result (found, absent, resend, later, undetermined).",

@@ -104,8 +104,10 @@ class TokenClient:
             raise TokenUnavailable(f"token service unreachable: {type(exc).__name__}") from None
         if response.status_code == 409:
             raise ReauthRequired(str(response.json().get("detail", "reauth required")))
-        if response.status_code in (404, 401, 403):
-            # 404: the account is gone; 401/403: our credential or platform does not match. Neither heals by waiting.
+        if response.status_code == 404:
+            raise ReauthRequired(f"account {account_id} is unknown to the token service (never connected, or deleted)")
+        if response.status_code in (401, 403):
+            # Our credential or platform does not match: waiting does not heal it.
             raise ReauthRequired(f"token service answered {response.status_code} for account {account_id}")
         if response.status_code != 200:
             retry_after = response.headers.get("retry-after")

@@ -11,6 +11,7 @@ Service credentials
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -19,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi import HTTPException, Request, status
 from sqlalchemy import text
@@ -76,24 +78,24 @@ class ApiKeyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create(self, team_id: uuid.UUID, name: str) -> tuple[TeamPrincipal, str]:
-        """Create a key; the plaintext is returned once and never stored."""
+    async def create(
+        self, team_id: uuid.UUID, name: str, *, before_commit: KeyHook | None = None
+    ) -> tuple[TeamPrincipal, str]:
+        """Create a key; the plaintext is returned once and never stored. ``before_commit`` runs (e.g. publishes
+        the audit event) before the key exists for anyone else; if it raises, the key is not created."""
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
+        now = utc_now()
         async with self._engine.begin() as conn:
             await conn.execute(
                 text(
                     "INSERT INTO identity.api_keys (key_id, team_id, name, secret_sha256, created_at)"
                     " VALUES (:key_id, :team_id, :name, :hash, :now)"
                 ),
-                {
-                    "key_id": key_id,
-                    "team_id": team_id,
-                    "name": name,
-                    "hash": sha256_hex(secret),
-                    "now": utc_now(),
-                },
+                {"key_id": key_id, "team_id": team_id, "name": name, "hash": sha256_hex(secret), "now": now},
             )
+            if before_commit is not None:
+                await before_commit(ApiKeyInfo(key_id, team_id, name, now, None))
         return TeamPrincipal(team_id, key_id), f"hk_{key_id}_{secret}"
 
     async def verify(self, presented: str) -> TeamPrincipal | None:
@@ -115,13 +117,69 @@ class ApiKeyStore:
             return None
         return TeamPrincipal(row.team_id, key_id)
 
-    async def revoke(self, key_id: str) -> bool:
+    async def revoke(self, key_id: str, *, before_commit: KeyHook | None = None) -> ApiKeyInfo | None:
+        """Revoke a key; ``None`` if there is no such key. Revoking a revoked key changes nothing.
+
+        ``before_commit`` runs (e.g. publishes the audit event) with the row locked, only when this call revokes
+        it; if it raises, the key stays valid.
+        """
         async with self._engine.begin() as conn:
-            result = await conn.execute(
-                text("UPDATE identity.api_keys SET revoked_at = now() WHERE key_id = :k AND revoked_at IS NULL"),
-                {"k": key_id},
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT key_id, team_id, name, created_at, revoked_at FROM identity.api_keys"
+                        " WHERE key_id = :k FOR UPDATE"
+                    ),
+                    {"k": key_id},
+                )
+            ).first()
+            if row is None:
+                return None
+            if row.revoked_at is not None:
+                return _info(row)
+            revoked = (
+                await conn.execute(
+                    text(
+                        "UPDATE identity.api_keys SET revoked_at = now() WHERE key_id = :k"
+                        " RETURNING key_id, team_id, name, created_at, revoked_at"
+                    ),
+                    {"k": key_id},
+                )
+            ).one()
+            if before_commit is not None:
+                await before_commit(_info(revoked))
+            return _info(revoked)
+
+    async def list(self, team_id: uuid.UUID | None = None, *, limit: int = 1000) -> list[ApiKeyInfo]:
+        """Keys (never their secrets), newest first; one team's when ``team_id`` is given."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT key_id, team_id, name, created_at, revoked_at FROM identity.api_keys"
+                    " WHERE CAST(:team AS uuid) IS NULL OR team_id = CAST(:team AS uuid)"
+                    " ORDER BY created_at DESC, key_id LIMIT :limit"
+                ),
+                {"team": team_id, "limit": limit},
             )
-        return bool(result.rowcount)
+            return [_info(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """What may be shown about a key: everything but its secret."""
+
+    key_id: str
+    team_id: uuid.UUID
+    name: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+KeyHook = Callable[[ApiKeyInfo], Awaitable[None]]
+
+
+def _info(row: Any) -> ApiKeyInfo:
+    return ApiKeyInfo(row.key_id, row.team_id, row.name, row.created_at, row.revoked_at)
 
 
 def team_principal(store: ApiKeyStore) -> Callable[[Request], Awaitable[TeamPrincipal]]:

@@ -5,21 +5,37 @@ Every consumer queue is a quorum queue bound to ``herald.events``. It dead-lette
 limit stops a message that crashes the consumer from looping forever (it is parked as poison).
 
 :class:`Intake` turns a delivery into a contract event. A message that is not a valid Herald event (missing
-CloudEvents headers, bad JSON, failing validation, unknown type or version) is copied to the parking queue with
-its reason in ``herald-parked-*`` headers, reported with a ``MessageParked`` event, and acknowledged: the
-consumer goes on with the next message and nothing is lost.
+CloudEvents headers, bad JSON, failing validation, unknown type or version) or that a handler could not process
+(a header Herald reads that is wrong, text PostgreSQL refuses, an instant out of range: see
+:mod:`herald.kit.intake_checks`) is copied to the parking queue with its reason in ``herald-parked-*`` headers,
+reported with a ``MessageParked`` event, counted in ``herald_parked_messages_total{queue, category}`` and
+acknowledged: the consumer goes on with the next message and nothing is lost.
+
+When a handler fails, :meth:`Intake.failed` decides: a failure caused by the message's content
+(:func:`content_fault`) parks it at once with that reason; any other failure (the database is down) is requeued,
+except on the last delivery the queue's limit allows, where the intake parks it with the real reason rather than
+letting the broker dead-letter it with its generic one. What the broker still dead-letters by itself (a consumer
+that crashed on every delivery) reaches ``<queue>.dead.watch`` too: :meth:`Intake.watch_dead_letters` counts and
+reports it.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
+import asyncpg
+from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker, RabbitQueue
+from faststream.rabbit.annotations import RabbitMessage as Delivery  # what FastStream injects into a handler
 from faststream.rabbit.message import RabbitMessage
 from faststream.rabbit.schemas import QueueType
 from faststream.rabbit.schemas.queue import QuorumQueueArgs
+from prometheus_client import CollectorRegistry, Counter
+from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 
 from herald.contracts.base import SYSTEM_ACTOR
 from herald.contracts.envelope import ReceivedEvent, read_amqp
@@ -28,7 +44,9 @@ from herald.contracts.operations import MessageParked, ParkCategory
 from herald.contracts.routing import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, dead_letter_routing_key
 from herald.kit.broker import EventPublisher
 from herald.kit.clock import utc_now
+from herald.kit.intake_checks import event_problem, header_problem
 from herald.kit.logging import redact
+from herald.kit.validation import text_problem
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +61,58 @@ ATTEMPT_HEADER = "herald-attempt"
 RETRY_REASON_HEADER = "herald-retry-reason"
 REPLAYED_AT_HEADER = "herald-replayed-at"
 """Set by ``herald parked replay``: an operator sent this message back after a fix."""
+WATCH_SUFFIX = ".watch"
+"""``<queue>.dead.watch``: a copy of everything dead-lettered from ``<queue>``, so the broker's own parks are seen."""
+WATCH_MAX_LENGTH = 10_000
+
+_counters: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
+
+
+def parked_messages_counter(registry: CollectorRegistry) -> Counter:
+    """``herald_parked_messages_total{queue, category}`` in ``registry`` (one per registry, however often asked)."""
+    counter = _counters.get(registry)
+    if counter is None:
+        counter = Counter(
+            "herald_parked_messages_total",
+            "Messages moved to a parking queue, by queue and category (counted once, by the consumer or the watch).",
+            ["queue", "category"],
+            registry=registry,
+        )
+        _counters[registry] = counter
+    return counter
+
+
+class UnprocessableMessage(Exception):
+    """Raised by a handler: the message's content makes it impossible to process (park it with this reason)."""
+
+    def __init__(self, reason: str, category: ParkCategory = ParkCategory.MALFORMED) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.category = category
+
+
+def content_fault(error: BaseException) -> str | None:
+    """Why ``error`` comes from the message's content (retrying cannot help), or ``None`` if it may be transient.
+
+    PostgreSQL's data exceptions (SQLSTATE class 22: a value it cannot store or compare), arithmetic overflow on the
+    message's instants, text that cannot be encoded, and models built from the content that fail validation.
+    """
+    if isinstance(error, UnprocessableMessage):
+        return error.reason
+    if isinstance(error, DataError | asyncpg.DataError):
+        return f"PostgreSQL refused a value of the message ({_first_line(error)})"
+    if isinstance(error, OverflowError):
+        return f"a date-time of the message is out of range ({error})"
+    if isinstance(error, UnicodeError):
+        return f"the message carries text that cannot be encoded ({type(error).__name__})"
+    if isinstance(error, ValidationError):
+        return f"a value of the message is invalid ({error.error_count()} error(s): {_first_line(error)})"
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error)
+    return redact(text.splitlines()[0] if text else type(error).__name__)[:300]
 
 
 def work_queue_arguments(name: str, *, delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> QuorumQueueArgs:
@@ -85,9 +155,33 @@ async def declare_work_queue(
     parking_name = dead_letter_routing_key(name)
     parking = await broker.declare_queue(RabbitQueue(parking_name, queue_type=QueueType.QUORUM, durable=True))
     await parking.bind(DEAD_LETTER_EXCHANGE, routing_key=parking_name)
+    watch = await broker.declare_queue(
+        RabbitQueue(
+            parking_name + WATCH_SUFFIX,
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            arguments={"x-max-length": WATCH_MAX_LENGTH, "x-overflow": "drop-head"},
+        )
+    )
+    await watch.bind(DEAD_LETTER_EXCHANGE, routing_key=parking_name)
     queue = await broker.declare_queue(_declared_queue(name, delivery_limit))
     for key in binding_keys:
         await queue.bind(EVENTS_EXCHANGE, routing_key=key)
+
+
+def _text_problem(received: ReceivedEvent, name: str) -> str | None:
+    value = getattr(received.attributes, name)
+    return text_problem(value) if isinstance(value, str) else None
+
+
+def _first_routing_key(headers: dict[str, Any]) -> str | None:
+    deaths = headers.get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        keys = deaths[0].get("routing-keys")
+        if isinstance(keys, list) and keys:
+            key = keys[0]
+            return key.decode(errors="replace") if isinstance(key, bytes) else str(key)
+    return None
 
 
 def _category(error: ContractError) -> ParkCategory:
@@ -97,18 +191,126 @@ def _category(error: ContractError) -> ParkCategory:
 class Intake:
     """Reads Herald events from one queue and parks what it cannot read."""
 
-    def __init__(self, broker: RabbitBroker, events: EventPublisher, queue: str) -> None:
+    def __init__(
+        self,
+        broker: RabbitBroker,
+        events: EventPublisher,
+        queue: str,
+        *,
+        registry: CollectorRegistry | None = None,
+        delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
+    ) -> None:
         self._broker = broker
         self._events = events
         self.queue = queue
+        self.delivery_limit = delivery_limit
+        self.parked = parked_messages_counter(registry or CollectorRegistry())
+        for category in ParkCategory:
+            self.parked.labels(queue, category.value)  # every series exists from the start (rate() sees the first)
 
     async def read(self, message: RabbitMessage) -> ReceivedEvent | None:
-        """The event in ``message``, or ``None`` if it was parked (and acknowledged) instead."""
+        """The event in ``message``, or ``None`` if it was parked (and acknowledged) instead.
+
+        Every header and attribute is checked here, before any handler sees the message.
+        """
+        headers = message.headers or {}
+        problem = header_problem(headers, message_id=message.message_id, correlation_id=message.correlation_id)
+        if problem is not None:
+            await self.park(message, problem, ParkCategory.MALFORMED)
+            return None
         try:
-            return read_amqp(message.body, message.headers, content_type=message.content_type)
+            received = read_amqp(message.body, headers, content_type=message.content_type)
         except ContractError as error:
             await self.park(message, str(error), _category(error))
             return None
+        except (ValueError, TypeError, OverflowError, UnicodeError) as error:  # e.g. a time that overflows in UTC
+            await self.park(message, f"unreadable CloudEvents attributes or payload: {error}", ParkCategory.MALFORMED)
+            return None
+        problem = event_problem(received.event, received.attributes.time)
+        if problem is None:
+            problem = next(
+                (
+                    f"CloudEvents {name} {p}"
+                    for name in ("id", "source", "type")
+                    if (p := _text_problem(received, name))
+                ),
+                None,
+            )
+        if problem is not None:
+            await self.park(
+                message,
+                f"{received.attributes.type}: {problem}",
+                ParkCategory.MALFORMED,
+                team_id=getattr(received.event, "team_id", None),
+            )
+            return None
+        return received
+
+    async def failed(self, message: RabbitMessage, error: BaseException, received: ReceivedEvent | None = None) -> bool:
+        """A handler failed on ``message``: park it (and return ``True``) if its content is at fault or this was the
+        last delivery the queue allows; else, or if parking itself failed (the broker is away), return ``False``
+        and the caller requeues it."""
+        event = received.event if received is not None else None
+        team_id = getattr(event, "team_id", None)
+        correlation_id = getattr(event, "correlation_id", None)
+        reason = content_fault(error)
+        category = error.category if isinstance(error, UnprocessableMessage) else ParkCategory.MALFORMED
+        delivery_count = (message.headers or {}).get("x-delivery-count")
+        if reason is None and isinstance(delivery_count, int) and delivery_count >= self.delivery_limit:
+            last = f"{type(error).__name__}: {_first_line(error)}"
+            reason = f"failed on all {delivery_count + 1} deliveries; last error: {last}"
+            category = ParkCategory.POISON
+        if reason is None:
+            return False
+        try:
+            await self.park(message, reason, category, team_id=team_id, correlation_id=correlation_id)
+        except Exception:
+            log.exception("parking failed; the message is requeued", extra={"queue": self.queue})
+            return False
+        return True
+
+    def watch_dead_letters(self, *, prefetch: int = 10) -> None:
+        """Subscribe to ``<queue>.dead.watch`` (declared by :func:`declare_work_queue`): count and report what the
+        broker dead-lettered by itself; what this intake parked was counted and reported already. Call before the
+        broker starts."""
+
+        @self._broker.subscriber(
+            RabbitQueue(dead_letter_routing_key(self.queue) + WATCH_SUFFIX, queue_type=QueueType.QUORUM, declare=False),
+            ack_policy=AckPolicy.MANUAL,
+            title=f"{self.queue}:dead-letter-watch",
+        )
+        async def watch(message: Delivery) -> None:
+            headers = message.headers or {}
+            if PARKED_CATEGORY_HEADER not in headers:
+                await self._report_broker_dead_letter(message, headers)
+            await message.ack()
+
+    async def _report_broker_dead_letter(self, message: RabbitMessage, headers: dict[str, Any]) -> None:
+        why = headers.get("x-first-death-reason")
+        why = why.decode(errors="replace") if isinstance(why, bytes) else str(why or "unknown")
+        count = headers.get("x-delivery-count")
+        original_type = headers.get("cloudEvents_type")
+        reason = f"dead-lettered by the broker ({why})" + (
+            f" after {count + 1} deliveries: the consumer failed or crashed on each" if isinstance(count, int) else ""
+        )
+        category = ParkCategory.POISON if why == "delivery_limit" else ParkCategory.MALFORMED
+        self.parked.labels(self.queue, category.value).inc()
+        await self._events.publish(
+            MessageParked(
+                team_id=None,
+                correlation_id=message.correlation_id or message.message_id or "unknown",
+                actor=SYSTEM_ACTOR,
+                occurred_at=utc_now(),
+                original_message_id=message.message_id or None,
+                original_type=original_type if isinstance(original_type, str) else None,
+                routing_key=_first_routing_key(headers) or message.raw_message.routing_key or "",
+                queue=self.queue,
+                category=category,
+                reason=reason,
+                delivery_count=count + 1 if isinstance(count, int) else None,
+            )
+        )
+        log.warning("message dead-lettered by the broker", extra={"queue": self.queue, "reason": reason})
 
     async def park(
         self,
@@ -158,5 +360,6 @@ class Intake:
                 delivery_count=delivery_count if isinstance(delivery_count, int) else None,
             )
         )
+        self.parked.labels(self.queue, category.value).inc()
         log.warning("message parked", extra={"queue": self.queue, "reason": reason, "message_id": message.message_id})
         await message.ack()

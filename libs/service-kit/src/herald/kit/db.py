@@ -20,7 +20,16 @@ def create_engine(settings: ServiceSettings, schema: str, *, pool_size: int | No
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=0,
         pool_pre_ping=True,
-        connect_args={"server_settings": {"search_path": schema, "application_name": settings.service_name}},
+        # Errors are logged and raised without their bound parameters: those are user data (post text, names).
+        hide_parameters=True,
+        connect_args={
+            "server_settings": {
+                "search_path": schema,
+                "application_name": settings.service_name,
+                # The server's own log of a failed statement must not carry its parameters either.
+                "log_parameter_max_length_on_error": "0",
+            }
+        },
     )
 
 

@@ -3,7 +3,8 @@
 Every record is one JSON object per line: time, level, service, logger, message, correlation_id (from a context
 variable set per request and per message), and any ``extra`` fields. Before a record is written, the
 :class:`RedactingFilter` scrubs bearer tokens, OAuth token fields, API keys, passwords in URLs and any secret value
-registered with :func:`register_secret`.
+registered with :func:`register_secret`, and the user data PostgreSQL quotes in its error messages (engines also hide
+bound parameters, see :mod:`herald.kit.db`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ _PATTERNS = [
     re.compile(r"(?i)(://[^:/\s]+:)[^@/\s]+(@)"),  # credentials in URLs
     re.compile(r"([?&](?:code|state)=)[^&\s\"']+"),  # OAuth callback parameters: short-lived credentials
     re.compile(r"\b(hk|svc)_[A-Za-z0-9]+_[A-Za-z0-9_-]{16,}"),  # Herald team API keys and service credentials
+    # PostgreSQL errors quote the data that failed: the row ("Failing row contains (...)"), the key
+    # ("Key (name)=(value) already exists") or the text ('invalid input syntax for type uuid: "..."'). User data.
+    re.compile(r"(DETAIL:\s*)[^\n]*"),
+    # asyncpg's own encoding errors quote the argument (and uuid's message quotes it again).
+    re.compile(r"(invalid input for query argument \$\d+: )[^\n]*"),
+    re.compile(r"(invalid UUID )'[^'\n]*'"),
+    re.compile(r"(invalid input (?:syntax|value) for (?:type |enum )?[\w .\"]*?: )\"[^\n]*"),
 ]
 _SECRET_FIELD = re.compile(r"(?i)token|secret|password|passwd|api_?key|authorization|credential")
 _known_secrets: set[str] = set()

@@ -68,7 +68,7 @@ def run_env(target_metadata: MetaData | None) -> None:
             context.run_migrations()
 
     async def main() -> None:
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, hide_parameters=True)
         try:
             async with engine.begin() as conn:
                 await conn.run_sync(migrate)

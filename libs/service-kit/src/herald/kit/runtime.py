@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from uvicorn.config import STARTUP_FAILURE
 
 from herald.kit import db
+from herald.kit.api import install_api_defaults
 from herald.kit.auth import IDENTITY_MIGRATIONS, IDENTITY_SCHEMA, ApiKeyStore
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.health import ReadinessCheck, health_router
@@ -147,6 +148,7 @@ class ServiceRuntime:
     def create_app(self, title: str, routers: Iterable[APIRouter] = (), description: str = "") -> FastAPI:
         """A FastAPI app with the operational endpoints and the given routers, driven by this runtime."""
         app = FastAPI(title=title, description=description, lifespan=self.lifespan)
+        install_api_defaults(app)
         app.include_router(health_router(self._checks, self.registry))
         for router in routers:
             app.include_router(router)

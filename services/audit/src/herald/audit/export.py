@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections.abc import AsyncIterator
 from enum import StrEnum
 from typing import Final
@@ -28,6 +29,11 @@ CSV_COLUMNS: Final = (
 )
 _FORMULA_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
 ROWS_PER_CHUNK: Final = 200
+INCOMPLETE: Final = (
+    "the export failed before its end and is incomplete; retry it (e.g. from the last occurred_at received)"
+)
+
+log = logging.getLogger(__name__)
 
 
 class ExportFormat(StrEnum):
@@ -67,3 +73,23 @@ async def render(rows: AsyncIterator[StoredRecord], export_format: ExportFormat)
             chunk.clear()
     if chunk:
         yield "".join(chunk)
+
+
+def error_line(export_format: ExportFormat) -> str:
+    """The last line of an export that failed after it started: the client sees that it is incomplete."""
+    if export_format is ExportFormat.NDJSON:
+        return json.dumps({"error": "export_incomplete", "message": INCOMPLETE}) + "\n"
+    return f"#error: {INCOMPLETE}\r\n"
+
+
+async def guarded(first: str, chunks: AsyncIterator[str], export_format: ExportFormat) -> AsyncIterator[str]:
+    """``first`` then ``chunks``; a failure midway ends the body with :func:`error_line`, then aborts the transfer
+    (so a client that ignores the line still sees an incomplete response rather than a clean end)."""
+    yield first
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except Exception:
+        log.exception("audit export failed midway; the client is told it is incomplete")
+        yield error_line(export_format)
+        raise

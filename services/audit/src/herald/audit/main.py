@@ -48,7 +48,10 @@ def build(settings: AuditSettings) -> tuple[ServiceRuntime, FastAPI]:
         ahead_months=settings.partitions_ahead_months,
         interval_seconds=settings.maintenance_interval_seconds,
     )
-    intake = Intake(broker, events, settings.queue_name)
+    intake = Intake(
+        broker, events, settings.queue_name, registry=runtime.registry, delivery_limit=settings.delivery_limit
+    )
+    intake.watch_dead_letters()
     register_handlers(broker, intake, recorder, prefetch_count=settings.prefetch_count)
 
     async def declare_queue() -> None:

@@ -63,6 +63,9 @@ class Action(StrEnum):
     TOKEN_REFRESH_FAILED = "token_refresh_failed"
     MESSAGE_PARKED = "message_parked"
     MESSAGE_REPLAYED = "message_replayed"
+    MESSAGE_PURGED = "message_purged"
+    API_KEY_CREATED = "api_key_created"
+    API_KEY_REVOKED = "api_key_revoked"
     EVENT_RECORDED = "event_recorded"
     """Fallback for an event type this service has no mapping for yet (a test forbids relying on it)."""
 
@@ -74,6 +77,7 @@ class Entity(StrEnum):
     CONTENT_DISTRIBUTION = "ContentDistribution"
     SOCIAL_MEDIA_ACCOUNT = "SocialMediaAccount"
     MESSAGE = "Message"
+    API_KEY = "ApiKey"
     EVENT = "Event"
 
 

@@ -35,7 +35,8 @@ from herald.contracts.distribution import (
     DistributionScheduled,
 )
 from herald.contracts.envelope import ReceivedEvent
-from herald.contracts.operations import MessageParked, MessageReplayed
+from herald.contracts.identity import ApiKeyCreated, ApiKeyRevoked
+from herald.contracts.operations import MessageParked, MessagePurged, MessageReplayed
 from herald.contracts.publishing import (
     PublishFailed,
     PublishRequested,
@@ -259,7 +260,7 @@ def _refresh_failed(event: TokenRefreshFailed) -> Description:
     )
 
 
-def _message(event: MessageParked | MessageReplayed, action: Action, **extra: Any) -> Description:
+def _message(event: MessageParked | MessageReplayed | MessagePurged, action: Action, **extra: Any) -> Description:
     metadata = {
         "OriginalMessageId": event.original_message_id,
         "OriginalType": event.original_type,
@@ -290,6 +291,20 @@ def _replayed(event: MessageReplayed) -> Description:
     )
 
 
+def _purged(event: MessagePurged) -> Description:
+    return _message(
+        event,
+        Action.MESSAGE_PURGED,
+        ParkingQueue=event.parking_queue,
+        ParkedReason=_short(event.parked_reason),
+        Note=_short(event.note),
+    )
+
+
+def _api_key(event: ApiKeyCreated | ApiKeyRevoked, action: Action) -> Description:
+    return Description(action, Entity.API_KEY, event.key_id, {"Name": event.name, "Channel": event.channel.value})
+
+
 DESCRIBERS: Mapping[type[Event], Callable[[Any], Description]] = {
     ContentApproved: _content_approved,
     ContentApprovalWithdrawn: _content_withdrawn,
@@ -309,6 +324,9 @@ DESCRIBERS: Mapping[type[Event], Callable[[Any], Description]] = {
     TokenRefreshFailed: _refresh_failed,
     MessageParked: _parked,
     MessageReplayed: _replayed,
+    MessagePurged: _purged,
+    ApiKeyCreated: lambda event: _api_key(event, Action.API_KEY_CREATED),
+    ApiKeyRevoked: lambda event: _api_key(event, Action.API_KEY_REVOKED),
 }
 """One describer per event class. Keep it complete: the registry test iterates ``EVENT_CLASSES``."""
 

@@ -21,6 +21,7 @@ from herald.audit.models import StoredRecord
 from herald.audit.partitions import Month, expired, wanted
 from herald.audit.repository import AuditRepository, EventFilter, Position
 from herald.kit.clock import Clock, utc_now
+from herald.kit.validation import check_instant, text_problem
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,12 @@ def decode_cursor(cursor: str) -> tuple[Position, bool]:
         event_id, descending = payload["id"], payload["desc"]
     except (binascii.Error, ValueError, UnicodeDecodeError, KeyError, TypeError) as error:
         raise InvalidCursor("not a cursor returned by this API") from error
-    if occurred_at.tzinfo is None or not isinstance(event_id, str) or not isinstance(descending, bool):
+    if not isinstance(event_id, str) or not isinstance(descending, bool) or text_problem(event_id) is not None:
         raise InvalidCursor("not a cursor returned by this API")
-    return Position(occurred_at, event_id), descending
+    try:
+        return Position(check_instant(occurred_at), event_id), descending
+    except ValueError:
+        raise InvalidCursor("not a cursor returned by this API") from None
 
 
 @dataclass(frozen=True)

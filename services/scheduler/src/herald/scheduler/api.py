@@ -1,21 +1,21 @@
 """The scheduler's HTTP API (``/v1``): thin routes that parse, call the use case and map its errors.
 
-Every route except the admin one is authenticated with a team API key (``Authorization: Bearer hk_...``) and sees
-only that team's data: another team's ids answer 404. Bad input answers 422 with FastAPI's shape,
-``{"detail": [{"loc": ["body", "<field>"], "msg": "...", "type": "..."}]}``, whether pydantic or a use case
-found the problem.
+Every route here is authenticated with a team API key (``Authorization: Bearer hk_...``) and sees only that team's
+data: another team's ids answer 404 (the admin routes, protected by the bootstrap secret, are in
+:mod:`herald.kit.admin`). Bad input answers 422 with FastAPI's shape,
+``{"detail": [{"loc": ["body", "<field>"], "msg": "...", "type": "..."}]}``, whether pydantic or a use case found
+the problem.
 """
 
-import hmac
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, SecretStr
 
 from herald.contracts.platform import Platform
 from herald.kit.auth import ApiKeyStore, TeamPrincipal, team_principal
+from herald.kit.validation import ApiDatetime
 from herald.scheduler.errors import Conflict, InvalidField, NotFound, SchedulerError
 from herald.scheduler.models import DistributionStatus
 from herald.scheduler.repository import DistributionFilter
@@ -25,8 +25,6 @@ from herald.scheduler.schemas import (
     DistributionDetailOut,
     DistributionOut,
     DistributionPageOut,
-    NewApiKeyIn,
-    NewApiKeyOut,
     NewContentIn,
     ReasonIn,
     ScheduleIn,
@@ -40,7 +38,6 @@ ERRORS: dict[int | str, dict[str, str]] = {
     409: {"description": "The resource's state does not allow this."},
     422: {"description": "Invalid input; `detail[].loc` names the field."},
 }
-BOOTSTRAP_HEADER = "X-Herald-Bootstrap-Secret"
 
 
 def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -> APIRouter:
@@ -105,10 +102,10 @@ def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -
         platform: Platform | None = None,
         account_id: uuid.UUID | None = None,
         content_id: uuid.UUID | None = None,
-        scheduled_from: Annotated[AwareDatetime | None, Query(description="Inclusive.")] = None,
-        scheduled_before: Annotated[AwareDatetime | None, Query(description="Exclusive.")] = None,
+        scheduled_from: Annotated[ApiDatetime | None, Query(description="Inclusive, RFC 3339 with offset.")] = None,
+        scheduled_before: Annotated[ApiDatetime | None, Query(description="Exclusive, RFC 3339 with offset.")] = None,
         limit: Annotated[int, Query(ge=1, le=max_page_size)] = 50,
-        cursor: str | None = None,
+        cursor: Annotated[str | None, Query(max_length=1000)] = None,
     ) -> DistributionPageOut:
         """The team's distributions in due-time order, filtered, one page at a time (keyset pagination)."""
         where = DistributionFilter(tuple(status_), platform, account_id, content_id, scheduled_from, scheduled_before)
@@ -137,31 +134,6 @@ def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -
         return DistributionOut.of(await scheduler.publish_now(who, distribution_id))
 
     return api
-
-
-def admin_router(api_keys: ApiKeyStore, bootstrap_secret: SecretStr) -> APIRouter:
-    """``POST /v1/admin/api-keys``, protected by the bootstrap secret (``HERALD_BOOTSTRAP_SECRET``)."""
-    admin = APIRouter(prefix="/v1/admin", tags=["admin"])
-    expected = bootstrap_secret.get_secret_value().encode()
-
-    async def bootstrap(
-        secret: Annotated[str | None, Header(alias=BOOTSTRAP_HEADER, include_in_schema=True)] = None,
-    ) -> None:
-        if not secret or not hmac.compare_digest(secret.encode(), expected):
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=f"missing or wrong {BOOTSTRAP_HEADER}")
-
-    @admin.post(
-        "/api-keys",
-        status_code=status.HTTP_201_CREATED,
-        dependencies=[Depends(bootstrap)],
-        responses={401: {"description": f"Missing or wrong {BOOTSTRAP_HEADER}."}},
-    )
-    async def create_api_key(body: NewApiKeyIn) -> NewApiKeyOut:
-        """Create a team API key; the key is returned once and only its hash is stored."""
-        principal, key = await api_keys.create(body.team_id or uuid.uuid4(), body.name)
-        return NewApiKeyOut(team_id=principal.team_id, key_id=principal.key_id, api_key=key)
-
-    return admin
 
 
 async def _scheduler_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -41,14 +41,17 @@ def register(broker: RabbitBroker, intake: Intake, tracker: Tracker, settings: S
         ack_policy=AckPolicy.MANUAL,
     )
     async def handle(message: RabbitMessage) -> None:
+        received = None
         try:
             received = await intake.read(message)
             if received is None:
                 return  # parked and acknowledged by the intake
             await tracker.apply(received)
-        except Exception:
+        except Exception as error:
+            # Its content at fault, or its last delivery: parked once, with the reason.
+            if await intake.failed(message, error, received):
+                return
             # Most likely the database (or the broker, while parking) is unavailable: requeue after a pause.
-            # A message that fails every time is parked by the queue's delivery limit.
             log.exception("event not applied, requeued", extra={"message_id": message.message_id})
             await asyncio.sleep(settings.consumer_retry_pause_seconds)
             await message.nack(requeue=True)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from herald.contracts.identity import KeyChannel
+from herald.kit.admin import KeyAdmin, admin_router
 from herald.kit.consumers import Intake
 from herald.kit.outbox import OutboxRelay
 from herald.kit.runtime import ServiceRuntime
@@ -42,7 +44,9 @@ def build(settings: SchedulerSettings) -> tuple[ServiceRuntime, FastAPI]:
         interval_seconds=settings.housekeeping_interval_seconds,
     )
     runtime.add_background(tracker.housekeeping)
-    handlers.register(broker, Intake(broker, publisher, settings.work_queue), tracker, settings)
+    intake = Intake(broker, publisher, settings.work_queue, registry=runtime.registry)
+    intake.watch_dead_letters()
+    handlers.register(broker, intake, tracker, settings)
     runtime.on_start(partial(handlers.declare, broker, settings))
 
     relay = OutboxRelay(
@@ -61,7 +65,7 @@ def build(settings: SchedulerSettings) -> tuple[ServiceRuntime, FastAPI]:
         "Herald scheduler",
         [
             api.router(scheduler, api_keys, max_page_size=settings.max_page_size),
-            api.admin_router(api_keys, settings.bootstrap_secret),
+            admin_router(KeyAdmin(api_keys, publisher, KeyChannel.ADMIN_API), settings.bootstrap_secret),
         ],
         description=DESCRIPTION,
     )

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import OverLengthPolicy
+from herald.kit.api import ApiModel
 from herald.scheduler.models import (
     Attempt,
     Content,
@@ -25,12 +26,19 @@ from herald.scheduler.timezones import RequestedTime
 
 Title = Annotated[str, Field(min_length=1, max_length=300)]
 Text = Annotated[str, Field(min_length=1, max_length=100_000)]
-Link = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)]
+# No whitespace or control character, spelt out so that Python, Rust (pydantic) and ECMA (JSON Schema) regexes agree.
+Link = Annotated[
+    str,
+    Field(
+        pattern=r"^https?://[^\s\x00-\x1f\x7f-\x9f\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]+$",
+        max_length=2048,
+    ),
+]
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422 naming it, not silently ignored
+class _Request(ApiModel):
+    """A request body: unknown fields and text PostgreSQL cannot store answer 422 (see :class:`ApiModel`)."""
 
 
 class NewContentIn(_Request):
@@ -54,6 +62,13 @@ class ReasonIn(_Request):
 
 class TimeIn(_Request):
     """When to publish: ``publish_at`` with a UTC offset, or ``local_time`` plus ``timezone``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [{"required": ["publish_at"]}, {"required": ["local_time", "timezone"]}],
+            "not": {"required": ["publish_at", "local_time"]},
+        }
+    )
 
     publish_at: str | None = Field(
         default=None,
@@ -247,14 +262,3 @@ class DistributionDetailOut(DistributionOut):
 class DistributionPageOut(BaseModel):
     items: list[DistributionOut]
     next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
-
-
-class NewApiKeyIn(_Request):
-    team_id: uuid.UUID | None = Field(default=None, description="The team; a new team id when omitted.")
-    name: str = Field(default="default", min_length=1, max_length=200)
-
-
-class NewApiKeyOut(BaseModel):
-    team_id: uuid.UUID
-    key_id: str
-    api_key: str = Field(description="Shown once; only its hash is stored.")

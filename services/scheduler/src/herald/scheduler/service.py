@@ -21,6 +21,7 @@ from herald.contracts.platform import Platform
 from herald.contracts.publishing import OverLengthPolicy
 from herald.kit.auth import TeamPrincipal
 from herald.kit.clock import Clock, utc_now
+from herald.kit.validation import check_instant
 from herald.platforms.base import ContentRules, ContentRuleViolation, Draft
 from herald.scheduler import events
 from herald.scheduler import repository as repo
@@ -418,6 +419,7 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
         parsed, parsed_id = dt.datetime.fromisoformat(at), uuid.UUID(distribution_id)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise invalid from None
-    if parsed.tzinfo is None:
-        raise invalid
-    return parsed, parsed_id
+    try:
+        return check_instant(parsed), parsed_id
+    except ValueError:
+        raise invalid from None

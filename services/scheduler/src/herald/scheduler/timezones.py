@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from herald.kit.validation import check_instant, check_local_instant, iana_zone, text_problem
 from herald.scheduler.errors import InvalidField
 from herald.scheduler.models import DstResolution
-
-MAX_ZONE_NAME = 64
 
 
 @dataclass(frozen=True)
@@ -44,13 +43,11 @@ class ResolvedTime:
 
 
 def zone(name: str) -> ZoneInfo:
-    """The IANA zone ``name``, or :class:`InvalidField` on ``timezone``."""
-    if not name or len(name) > MAX_ZONE_NAME or name.startswith("/"):
-        raise InvalidField("timezone", f"unknown IANA time zone {name!r}")
+    """The IANA zone ``name`` (exactly as the IANA database spells it), or :class:`InvalidField` on ``timezone``."""
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise InvalidField("timezone", f"unknown IANA time zone {name!r} (e.g. 'Europe/Berlin', 'UTC')") from None
+        return iana_zone(name)
+    except ValueError as error:
+        raise InvalidField("timezone", str(error)) from None
 
 
 def resolve(requested: RequestedTime) -> ResolvedTime:
@@ -73,6 +70,10 @@ def resolve(requested: RequestedTime) -> ResolvedTime:
 
 def localise(naive: dt.datetime, tz: ZoneInfo, resolution: DstResolution) -> dt.datetime:
     """The UTC instant of wall-clock ``naive`` in ``tz``; DST gaps and overlaps need ``resolution``."""
+    try:
+        check_local_instant(naive, tz)
+    except ValueError as error:
+        raise InvalidField("local_time", f"{naive.isoformat()} in {tz.key}: {error}") from None
     first = naive.replace(tzinfo=tz, fold=0)
     second = naive.replace(tzinfo=tz, fold=1)
     candidates = sorted({first.astimezone(dt.UTC), second.astimezone(dt.UTC)})
@@ -103,10 +104,15 @@ def _absolute(value: str) -> dt.datetime:
             "publish_at",
             f"{value!r} has no UTC offset: add one (e.g. '+02:00' or 'Z'), or send local_time with timezone",
         )
-    return parsed.astimezone(dt.UTC)
+    try:
+        return check_instant(parsed)
+    except ValueError as error:
+        raise InvalidField("publish_at", str(error)) from None
 
 
 def _parse(field: str, value: str) -> dt.datetime:
+    if (problem := text_problem(value)) is not None:
+        raise InvalidField(field, f"text {problem}")
     try:
         return dt.datetime.fromisoformat(value)
     except ValueError:

@@ -27,6 +27,7 @@ from herald.contracts.accounts import AccountConnected, AccountDisconnected, Acc
 from herald.contracts.base import SYSTEM_ACTOR, Event
 from herald.contracts.envelope import ReceivedEvent
 from herald.contracts.publishing import PublishFailed, PublishRetryScheduled, PublishSucceeded, PublishUnconfirmed
+from herald.kit.consumers import UnprocessableMessage
 from herald.kit.pg_notify import wait_first
 from herald.scheduler import events
 from herald.scheduler import repository as repo
@@ -187,8 +188,10 @@ class Tracker:
     async def _outcome(self, conn: AsyncConnection, event_id: str, event: OutcomeEvent) -> None:
         current = await repo.distribution_by_id(conn, event.distribution_id)
         if current is None or current.team_id != event.team_id:
-            log.warning("outcome for an unknown distribution", extra={"distribution_id": str(event.distribution_id)})
-            return
+            # Nothing to apply it to: parked with the reason (reported and audited), not silently dropped.
+            raise UnprocessableMessage(
+                f"{event.ce_type()}: no distribution {event.distribution_id} of team {event.team_id}"
+            )
         report = report_of(event)
         status = decide(Standing.of(current), report.outcome, report.order)
         await repo.insert_attempt(

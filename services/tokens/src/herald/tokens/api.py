@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from herald.contracts.platform import Platform
+from herald.kit.api import NOT_FOUND, TEAM_API_RESPONSES, UNAUTHORIZED, ApiModel
 from herald.kit.auth import ServicePrincipal, TeamPrincipal
 from herald.tokens.accounts import AccountDirectory
 from herald.tokens.connect import ConnectService
@@ -37,6 +38,7 @@ from herald.tokens.errors import (
     AuthorizationDenied,
     CallerForbidden,
     ConnectFailed,
+    ConnectNotConfigured,
     InvalidRedirectUri,
     InvalidState,
     PlatformNotConfigured,
@@ -51,7 +53,7 @@ ServiceAuth = Callable[[Request], Awaitable[ServicePrincipal]]
 TeamAuth = Callable[[Request], Awaitable[TeamPrincipal]]
 
 
-class ReauthIn(BaseModel):
+class ReauthIn(ApiModel):
     """A publisher's report that the platform refused an account's grant (revoked: a human must reconnect)."""
 
     rejected_access_token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
@@ -78,7 +80,7 @@ class AccessTokenOut(BaseModel):
         )
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(ApiModel):
     rejected_access_token_sha256: str | None = Field(
         default=None,
         pattern=r"^[0-9a-fA-F]{64}$",
@@ -86,7 +88,7 @@ class RefreshIn(BaseModel):
     )
 
 
-class ConnectIn(BaseModel):
+class ConnectIn(ApiModel):
     redirect_uri: str | None = Field(
         default=None, max_length=2000, description="Where the platform sends the user back (default: our callback)."
     )
@@ -145,7 +147,11 @@ class AccountsOut(BaseModel):
 
 
 def internal_router(tokens: TokenService, service_auth: ServiceAuth) -> APIRouter:
-    router = APIRouter(prefix="/internal/v1", tags=["internal"])
+    router = APIRouter(
+        prefix="/internal/v1",
+        tags=["internal"],
+        responses={401: UNAUTHORIZED, 403: {"description": "Another platform's account."}, 404: NOT_FOUND},
+    )
     Caller = Annotated[ServicePrincipal, Depends(service_auth)]
     Correlation = Annotated[
         str | None,
@@ -187,10 +193,14 @@ def internal_router(tokens: TokenService, service_auth: ServiceAuth) -> APIRoute
 
 
 def team_router(connect: ConnectService, directory: AccountDirectory, team_auth: TeamAuth) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["accounts"])
+    router = APIRouter(prefix="/v1", tags=["accounts"], responses=TEAM_API_RESPONSES)
     Team = Annotated[TeamPrincipal, Depends(team_auth)]
 
-    @router.post("/accounts/connect/{platform}", response_model=AuthorizationOut)
+    @router.post(
+        "/accounts/connect/{platform}",
+        response_model=AuthorizationOut,
+        responses={503: {"description": "The platform, or the redirect allow-list, is not configured."}},
+    )
     async def start_connect(
         platform: Platform, team: Team, body: Annotated[ConnectIn | None, Body()] = None
     ) -> AuthorizationOut:
@@ -199,7 +209,17 @@ def team_router(connect: ConnectService, directory: AccountDirectory, team_auth:
             authorization_url=started.authorization_url, state=started.state, expires_at=started.expires_at
         )
 
-    @router.get("/oauth/{platform}/callback", response_model=AccountsOut)
+    @router.get(
+        "/oauth/{platform}/callback",
+        response_model=AccountsOut,
+        responses={
+            400: {
+                "description": "The state is forged, unknown, already used or expired (`invalid_state`), or the user"
+                " refused consent (`authorization_denied`)."
+            },
+            502: {"description": "The platform's code exchange or identity lookup failed (`connect_failed`)."},
+        },
+    )
     async def callback(
         platform: Platform,
         state: Annotated[str, Query(min_length=1, max_length=500)],
@@ -250,6 +270,8 @@ def error_response(failure: TokensError) -> JSONResponse:
             return _problem(500, "token_unreadable", failure.message)
         case PlatformNotConfigured():
             return _problem(503, "platform_not_configured", failure.message)
+        case ConnectNotConfigured():
+            return _problem(503, "connect_not_configured", failure.message)
         case InvalidRedirectUri():
             detail = [{"loc": ["body", "redirect_uri"], "msg": failure.message, "type": "value_error"}]
             return JSONResponse({"detail": detail}, status_code=422)

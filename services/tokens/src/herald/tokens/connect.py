@@ -37,6 +37,7 @@ from herald.tokens.crypto import DecryptionFailed
 from herald.tokens.errors import (
     AuthorizationDenied,
     ConnectFailed,
+    ConnectNotConfigured,
     InvalidRedirectUri,
     InvalidState,
     PlatformNotConfigured,
@@ -61,6 +62,8 @@ class ConnectPolicy:
     allowed_redirect_uris: frozenset[str]
     state_ttl_seconds: float
     timeout_seconds: float
+    require_allow_list: bool = False
+    """Refuse to start a connect flow while ``allowed_redirect_uris`` is empty (every environment but development)."""
 
     @classmethod
     def from_settings(cls, settings: TokensSettings) -> ConnectPolicy:
@@ -69,6 +72,7 @@ class ConnectPolicy:
             allowed_redirect_uris=frozenset(settings.allowed_redirect_uris),
             state_ttl_seconds=settings.oauth_state_ttl_seconds,
             timeout_seconds=settings.refresh_timeout_seconds,
+            require_allow_list=not settings.is_development,
         )
 
 
@@ -98,6 +102,11 @@ class ConnectService:
 
     async def start(self, team: TeamPrincipal, platform: Platform, redirect_uri: str | None) -> AuthorizationStart:
         """The consent URL for ``platform``, with a fresh state bound to ``team``."""
+        if self._policy.require_allow_list and not self._policy.allowed_redirect_uris:
+            raise ConnectNotConfigured(
+                "connecting accounts is disabled: set HERALD_ALLOWED_REDIRECT_URIS (the redirect URIs this deployment"
+                " may send users back to) outside development"
+            )
         client = self._client(platform)
         redirect = self._redirect_uri(platform, redirect_uri)
         nonce = secrets.token_urlsafe(32)
@@ -129,7 +138,10 @@ class ConnectService:
         default = self._policy.callback_urls[platform]
         if redirect_uri is None or redirect_uri == default:
             return default
-        parts = urlsplit(redirect_uri)
+        try:
+            parts = urlsplit(redirect_uri)
+        except ValueError:  # e.g. an unterminated IPv6 literal
+            raise InvalidRedirectUri("redirect_uri is not a valid URL") from None
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
             raise InvalidRedirectUri("redirect_uri must be an absolute http(s) URL without a fragment")
         if self._policy.allowed_redirect_uris and redirect_uri not in self._policy.allowed_redirect_uris:
@@ -196,6 +208,12 @@ class ConnectService:
                     extra={"platform": platform.value, "reason": redact(failure.message)},
                 )
             transient = failure.error_class in _TRANSIENT
+            if grant == "authorization_code" and not transient and 400 <= (failure.http_status or 0) < 500:
+                # The platform refused the code itself (expired, already used, made up): the caller's input, a 400
+                # like a refused consent, not a failure of the platform. The state is spent: connect again.
+                raise AuthorizationDenied(
+                    redact(f"the platform refused the authorization code: {failure.message}")[:300]
+                ) from None
             raise ConnectFailed(redact(failure.message), transient=transient) from None
         except TimeoutError:
             raise ConnectFailed(f"{platform.value} did not answer in time", transient=True) from None

@@ -6,6 +6,7 @@
 ``RefreshUnavailable``        503 + ``Retry-After``: the platform's token endpoint failed transiently.
 ``TokenUnreadable``           500: a stored ciphertext does not decrypt (missing key, or moved between rows).
 ``PlatformNotConfigured``     503: this deployment has no client credentials for the platform.
+``ConnectNotConfigured``      503: outside development, no redirect allow-list is configured: connecting is refused.
 ``InvalidRedirectUri``        422: a connect request named a redirect URI that is not allowed.
 ``InvalidState``              400: an OAuth callback's state is forged, unknown, used, expired or for another platform.
 ``AuthorizationDenied``       400: the platform's consent screen answered with an error (e.g. the user cancelled).
@@ -65,6 +66,11 @@ class PlatformNotConfigured(TokensError):
     def __init__(self, platform: Platform) -> None:
         super().__init__(f"platform {platform.value} is not configured on this service")
         self.platform = platform
+
+
+class ConnectNotConfigured(TokensError):
+    """Outside development an empty redirect allow-list would let a connect request send the user, with a fresh
+    authorization code, to any URL: the flow refuses to start until ``HERALD_ALLOWED_REDIRECT_URIS`` is set."""
 
 
 class InvalidRedirectUri(TokensError):
