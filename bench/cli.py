@@ -7,6 +7,9 @@ Phases, in order, on one isolated vhost and database with every process started 
 3. audit ingest, 4. precision, 5. burst, 6. scale (see each module in :mod:`bench.phases`);
 7. a whole-run check that nothing was lost or published twice.
 
+``--phases`` runs a subset (e.g. ``--phases audit_ingest``): Herald starts only if a Herald phase is chosen, and
+accounts are connected only for the phases that schedule posts.
+
 Results: a table on stdout, ``bench/results/<timestamp>.json`` and ``bench/results/latest.json``.
 """
 
@@ -45,6 +48,20 @@ from tests.conftest import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, isolated_data
 
 RESULTS = ROOT / "bench" / "results"
 IDLE_SETTLE_SECONDS = 5
+PHASES = ("reference", "audit_ingest", "precision", "burst", "scale")
+"""Every phase, in the order a run measures them."""
+SCHEDULING_PHASES = frozenset({"precision", "burst", "scale"})
+"""The phases that schedule posts (they need connected accounts, and the whole-run check follows them)."""
+HERALD_PHASES = frozenset(PHASES) - {"reference"}
+
+
+def phase_list(text: str) -> frozenset[str]:
+    """``--phases a,b``: a comma-separated subset of :data:`PHASES`."""
+    chosen = frozenset(name.strip() for name in text.split(",") if name.strip())
+    unknown = chosen - frozenset(PHASES)
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"choose among {', '.join(PHASES)} (got {text!r})")
+    return chosen
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -53,6 +70,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="short smoke run (smaller sizes, shorter durations)")
     parser.add_argument("--profile", action="store_true", help="py-spy profile of every service during the burst")
+    parser.add_argument(
+        "--phases",
+        type=phase_list,
+        default=frozenset(PHASES),
+        help=f"comma-separated subset of {', '.join(PHASES)} (default: all)",
+    )
     parser.add_argument("--log-level", default="INFO", help="HERALD_LOG_LEVEL of the services (default INFO)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
@@ -111,12 +134,14 @@ async def verify(h: Harness, scheduled: int) -> dict[str, Any]:
     }
 
 
-async def prepare(h: Harness, results: dict[str, Any]) -> None:
-    """Accounts through the OAuth flow, a schedule-rate calibration, then idle RSS once everything is quiet."""
-    h.accounts = await connect_all(h.api, h.db, h.options.accounts_per_platform, h.run_id)
-    say(f"{len(h.accounts)} accounts connected")
-    results["accounts"] = {p.value: sum(a.platform is p for a in h.accounts) for p in Platform}
-    results["calibration"] = (await h.calibrate()).as_json()
+async def prepare(h: Harness, results: dict[str, Any], phases: frozenset[str]) -> None:
+    """Accounts through the OAuth flow and a schedule-rate calibration (if a phase schedules posts), then idle RSS
+    once everything is quiet."""
+    if phases & SCHEDULING_PHASES:
+        h.accounts = await connect_all(h.api, h.db, h.options.accounts_per_platform, h.run_id)
+        say(f"{len(h.accounts)} accounts connected")
+        results["accounts"] = {p.value: sum(a.platform is p for a in h.accounts) for p in Platform}
+        results["calibration"] = (await h.calibrate()).as_json()
     await asyncio.sleep(IDLE_SETTLE_SECONDS)
     samples = []
     for _ in range(3):
@@ -126,24 +151,36 @@ async def prepare(h: Harness, results: dict[str, Any]) -> None:
     results["memory"] = {"idle_rss_mib": idle}
 
 
-async def measure(h: Harness, sentinel: Sentinel, results: dict[str, Any]) -> None:
-    """The phases, each watched for broker or database restarts, then the whole-run check."""
+async def measure(h: Harness, sentinel: Sentinel, results: dict[str, Any], phases: frozenset[str]) -> None:
+    """The chosen phases, each watched for broker or database restarts, then the whole-run check."""
     o = h.options
-    results["audit_ingest"] = await sentinel.watch(audit_ingest.run(h, o.audit_events))
-    results["precision"] = await sentinel.watch(precision.run(h, o.precision_rate, o.precision_seconds))
-    profile_dir = Path(tempfile.mkdtemp(prefix="herald-bench-profile-")) if o.profile else None
-    results["burst"] = await sentinel.watch(burst.run(h, o.burst_size, profile_dir))
-    results["scale"] = await sentinel.watch(scale.run(h, o.scale_sizes, o.probe_rate, o.probe_seconds))
-    released = o.precision_rate * o.precision_seconds + o.burst_size
-    released += len(o.scale_sizes) * o.probe_rate * o.probe_seconds
-    results["verification"] = await verify(h, released)
+    released = 0
+    if "audit_ingest" in phases:
+        results["audit_ingest"] = await sentinel.watch(audit_ingest.run(h, o.audit_events))
+    if "precision" in phases:
+        results["precision"] = await sentinel.watch(precision.run(h, o.precision_rate, o.precision_seconds))
+        released += o.precision_rate * o.precision_seconds
+    if "burst" in phases:
+        profile_dir = Path(tempfile.mkdtemp(prefix="herald-bench-profile-")) if o.profile else None
+        results["burst"] = await sentinel.watch(burst.run(h, o.burst_size, profile_dir))
+        released += o.burst_size
+    if "scale" in phases:
+        results["scale"] = await sentinel.watch(scale.run(h, o.scale_sizes, o.probe_rate, o.probe_seconds))
+        released += len(o.scale_sizes) * o.probe_rate * o.probe_seconds
+    if phases & SCHEDULING_PHASES:
+        results["verification"] = await verify(h, released)
 
 
-async def run(options: Options, stack: Stack, run_id: str, results: dict[str, Any], log_level: str) -> None:
+async def run(
+    options: Options, stack: Stack, run_id: str, results: dict[str, Any], log_level: str, phases: frozenset[str]
+) -> None:
     mgmt_url, auth = management(stack.amqp_url)
     results["machine"] = await machine.describe(stack.database_url, mgmt_url, auth)
     say(f"machine: {results['machine']}")
-    results["reference"] = reference(stack.amqp_url, options.reference_count)  # before Herald: a quiet broker
+    if "reference" in phases:
+        results["reference"] = reference(stack.amqp_url, options.reference_count)  # before Herald: a quiet broker
+    if not phases & HERALD_PHASES:
+        return
 
     entries = processes(stack, pages=options.accounts_per_platform, service_env={"HERALD_LOG_LEVEL": log_level})
     say(f"starting {len(entries)} processes (logs in {stack.logs})")
@@ -156,20 +193,22 @@ async def run(options: Options, stack: Stack, run_id: str, results: dict[str, An
         db = await Database.open(stack.database_url)
         resources.push_async_callback(db.close)
         h = Harness(options, stack, api, db, Monitor(stack.pids()), run_id)
-        await prepare(h, results)
+        await prepare(h, results, phases)
         sentinel = Sentinel(stack.amqp_url, db)
         resources.push_async_callback(sentinel.close)
-        await measure(h, sentinel, results)
+        await measure(h, sentinel, results, phases)
         say("stopping Herald")
 
 
 def write(results: dict[str, Any], directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     stamp = results["started_at"].replace(":", "").replace("-", "")[:15]
-    path = directory / f"{stamp}{'-quick' if results['mode'] == 'quick' else ''}.json"
+    partial = len(results.get("phases", PHASES)) < len(PHASES)
+    path = directory / f"{stamp}{'-quick' if results['mode'] == 'quick' else ''}{'-partial' if partial else ''}.json"
     text = json.dumps(results, indent=2, default=str)
     path.write_text(text + "\n")
-    (directory / "latest.json").write_text(text + "\n")
+    if not partial:  # latest.json is the last whole run (the README's figures come from one)
+        (directory / "latest.json").write_text(text + "\n")
     return path
 
 
@@ -228,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "options": dataclasses.asdict(options),
         "service_log_level": args.log_level,
+        "phases": [name for name in PHASES if name in args.phases],
         "revision": revision(),
         "complete": False,
     }
@@ -239,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             isolated_database(args.database_url, f"herald_bench_{run_id}") as database_url,
         ):
             stack = Stack(free_ports(), amqp_url, database_url, logs)
-            asyncio.run(run(options, stack, run_id, results, args.log_level))
+            asyncio.run(run(options, stack, run_id, results, args.log_level, args.phases))
         results["complete"] = True
     except Exception as error:  # keep what was measured, say what broke, exit non-zero
         results["error"] = f"{type(error).__name__}: {error}"
@@ -250,5 +290,5 @@ def main(argv: list[str] | None = None) -> int:
     analyse(results)
     path = write(results, args.results)
     print(report.render(results))
-    print(f"\nresults: {path} (and {args.results / 'latest.json'}); service logs: {logs}")
+    print(f"\nresults: {path}; service logs: {logs}")
     return code
