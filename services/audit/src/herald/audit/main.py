@@ -7,14 +7,14 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from herald.audit.api import audit_router
-from herald.audit.handlers import register_handlers
+from herald.audit.ingest import AuditIngest, RecordWriter, WritePolicy
 from herald.audit.metrics import AuditMetrics
-from herald.audit.recorder import BatchPolicy, BatchRecorder
 from herald.audit.repository import AuditRepository
 from herald.audit.service import AuditQueries, PartitionMaintenance
 from herald.audit.settings import AuditSettings
 from herald.contracts.routing import AUDIT_BINDING
-from herald.kit.consumers import Intake, declare_work_queue
+from herald.kit.batch import BatchWindow
+from herald.kit.consumers import declare_work_queue
 from herald.kit.runtime import ServiceRuntime
 from herald.kit.settings import load_settings
 
@@ -30,16 +30,24 @@ def build(settings: AuditSettings) -> tuple[ServiceRuntime, FastAPI]:
         raise RuntimeError("the audit service needs a broker, a database and the API-key store")
     metrics = AuditMetrics(runtime.registry)
     repository = AuditRepository(engine)
-    recorder = BatchRecorder(
+    writer = RecordWriter(
         repository,
         metrics,
-        BatchPolicy(
-            max_size=settings.batch_max_size,
-            max_wait=settings.batch_max_wait_seconds,
+        WritePolicy(
             write_timeout=settings.write_timeout_seconds,
             retry_initial=settings.retry_initial_seconds,
             retry_max=settings.retry_max_seconds,
         ),
+    )
+    ingest = AuditIngest(
+        broker,
+        events,
+        writer,
+        metrics,
+        amqp_url=settings.amqp_url.get_secret_value(),
+        queue=settings.queue_name,
+        prefetch=settings.prefetch_count,
+        window=BatchWindow(max_size=settings.batch_max_size, max_wait=settings.batch_max_wait_seconds),
     )
     maintenance = PartitionMaintenance(
         repository,
@@ -48,8 +56,6 @@ def build(settings: AuditSettings) -> tuple[ServiceRuntime, FastAPI]:
         ahead_months=settings.partitions_ahead_months,
         interval_seconds=settings.maintenance_interval_seconds,
     )
-    intake = Intake(broker, events, settings.queue_name)
-    register_handlers(broker, intake, recorder, prefetch_count=settings.prefetch_count)
 
     async def declare_queue() -> None:
         await declare_work_queue(broker, settings.queue_name, [AUDIT_BINDING], delivery_limit=settings.delivery_limit)
@@ -59,9 +65,9 @@ def build(settings: AuditSettings) -> tuple[ServiceRuntime, FastAPI]:
 
     runtime.on_start(declare_queue)
     runtime.on_start(prepare_partitions)
-    runtime.add_background(recorder.run)
+    runtime.add_background(ingest.run)
     runtime.add_background(maintenance.run)
-    runtime.add_readiness_check("audit_writer", recorder.ready)
+    runtime.add_readiness_check("audit_writer", ingest.ready)
     queries = AuditQueries(repository, export_page_size=settings.export_page_size)
     app = runtime.create_app(
         "Herald audit",

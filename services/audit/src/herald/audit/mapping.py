@@ -1,6 +1,6 @@
 """How each Herald event becomes an audit record: action, entity, entity id and metadata.
 
-Every event class in the contracts registry has a describer here (``tests/audit/test_records.py`` fails for one
+Every event class in the contracts registry has a describer here (``tests/audit/test_mapping.py`` fails for one
 that has none). An event type this service does not know yet is still recorded, with the generic
 ``event_recorded`` action, so a contracts upgrade never loses audit rows.
 

@@ -1,0 +1,270 @@
+"""Consuming a work queue in batches: gather deliveries, handle them together, settle them with one ``basic.ack``.
+
+:class:`BatchConsumer` reads one queue with aio-pika on a connection of its own (no FastStream dependency injection
+per message: at thousands of messages a second that resolution costs more than the work). Deliveries are gathered
+until ``max_size`` have arrived or ``max_wait`` seconds have passed since the first one, whichever comes first, so a
+lone message waits at most ``max_wait``. The handler gets the batch and answers how to settle each message; the
+consumer then settles the exceptions one by one (reject, requeue) and acknowledges everything else with a single
+``basic.ack(multiple=True)`` on the highest delivery tag.
+
+That multiple acknowledgement covers exactly this batch: delivery tags grow in arrival order on a channel, batches
+are taken in arrival order and handled one at a time, and every earlier batch is already settled. A batch that the
+handler cannot finish (it raises) is left unacknowledged: when the consumer stops, the channel closes and the broker
+redelivers it, so the handler must be idempotent (dedup by event id). The prefetch window bounds what is held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from faststream.rabbit import RabbitBroker
+
+from herald.contracts.base import SYSTEM_ACTOR
+from herald.contracts.operations import MessageParked, ParkCategory
+from herald.contracts.routing import DEAD_LETTER_EXCHANGE, dead_letter_routing_key
+from herald.kit.broker import EventPublisher
+from herald.kit.consumers import (
+    PARKED_AT_HEADER,
+    PARKED_CATEGORY_HEADER,
+    PARKED_FROM_HEADER,
+    PARKED_REASON_HEADER,
+)
+from herald.kit.logging import redact
+
+log = logging.getLogger(__name__)
+
+PARK_TIMEOUT_SECONDS = 10
+RESTART_PAUSE_SECONDS = 1.0
+
+
+class BatchAbandoned(Exception):
+    """Raised by a handler that gives up on a batch because the service is stopping (e.g. PostgreSQL is away):
+    the consumer stops at once and leaves that batch, and everything after it, to be redelivered."""
+
+
+class Settle(Enum):
+    """How to settle one delivery of a batch (anything not named is acknowledged)."""
+
+    ACK = "ack"
+    REJECT = "reject"
+    """Dead-letter it (``basic.reject``, no requeue): the queue's DLX routes it to the parking queue."""
+    REQUEUE = "requeue"
+    """Give it back to the queue to be delivered again (``basic.nack``, requeue)."""
+
+
+Delivery = AbstractIncomingMessage
+BatchHandler = Callable[[Sequence[Delivery]], Awaitable[Mapping[int, Settle]]]
+"""Handles a batch; returns the settlement of the deliveries (by index) that must not simply be acknowledged.
+Raising leaves the whole batch unacknowledged (it is redelivered after the consumer stops)."""
+
+
+@dataclass(frozen=True)
+class BatchWindow:
+    max_size: int
+    """Deliveries per batch at most."""
+    max_wait: float
+    """Seconds the first delivery of a batch waits for company: the latency a batch adds, at most."""
+
+
+class BatchConsumer:
+    """Consumes ``queue`` (declared elsewhere, passively opened here) and feeds ``handle`` in batches."""
+
+    def __init__(self, amqp_url: str, queue: str, *, prefetch: int, window: BatchWindow, handle: BatchHandler) -> None:
+        if prefetch < window.max_size:
+            raise ValueError("the prefetch window must hold at least one batch")
+        self._amqp_url = amqp_url
+        self._queue_name = queue
+        self._prefetch = prefetch
+        self._window = window
+        self._handle = handle
+        self._pending: list[Delivery] = []
+        self._arrived = asyncio.Event()
+        self._connection: AbstractRobustConnection | None = None
+
+    @property
+    def pending(self) -> int:
+        """Deliveries received and not yet handed to the handler."""
+        return len(self._pending)
+
+    async def ready(self) -> bool:
+        """Readiness: the consumer's connection is open."""
+        return self._connection is not None and not self._connection.is_closed
+
+    async def _on_delivery(self, message: Delivery) -> None:
+        self._pending.append(message)
+        if len(self._pending) == 1 or len(self._pending) >= self._window.max_size:
+            self._arrived.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop``, then hand what was already received to the handler once more and close.
+
+        If the handler fails unexpectedly, the connection is closed (the broker requeues everything unacknowledged:
+        no later multiple ack may cover a batch that was not committed) and consuming starts again after a pause.
+        """
+        while not stop.is_set():
+            try:
+                await self._session(stop)
+                return
+            except BatchAbandoned:
+                log.warning("stopping with %d unacknowledged messages; the broker redelivers them", self.pending)
+                return
+            except Exception:
+                log.exception("batch consumer failed; reconnecting (unacknowledged messages are redelivered)")
+                self._pending.clear()
+                try:
+                    async with asyncio.timeout(RESTART_PAUSE_SECONDS):
+                        await stop.wait()
+                except TimeoutError:
+                    pass
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        self._pending.clear()
+        self._connection = await aio_pika.connect_robust(self._amqp_url)
+        try:
+            channel = await self._connection.channel(publisher_confirms=False)
+            await channel.set_qos(prefetch_count=self._prefetch)
+            queue: AbstractQueue = await channel.declare_queue(self._queue_name, passive=True)
+            tag = await queue.consume(self._on_delivery, no_ack=False)
+            watcher = asyncio.create_task(self._wake_on(stop))
+            try:
+                while not stop.is_set():
+                    await self._gather(stop)
+                    await self._next_batch()
+            finally:
+                watcher.cancel()
+                await self._stop_consuming(queue, tag)
+            while self._pending:
+                await self._next_batch()
+        finally:
+            await self._connection.close()
+
+    async def _stop_consuming(self, queue: AbstractQueue, tag: str) -> None:
+        try:
+            await queue.cancel(tag, timeout=5)
+        except Exception as error:  # a closed channel consumes nothing anyway
+            log.warning("could not cancel the batch consumer", extra={"error": repr(error)[:200]})
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._arrived.set()
+
+    async def _gather(self, stop: asyncio.Event) -> None:
+        """Wait for a first delivery, then for a full batch or the end of the wait, whichever comes first."""
+        while not self._pending and not stop.is_set():
+            self._arrived.clear()
+            await self._arrived.wait()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._window.max_wait
+        while len(self._pending) < self._window.max_size and not stop.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._arrived.wait()
+            except TimeoutError:
+                return
+
+    async def _next_batch(self) -> None:
+        size = self._window.max_size
+        batch, self._pending = self._pending[:size], self._pending[size:]
+        if not batch:
+            return
+        verdicts = await self._handle(batch)  # raising leaves the batch unacknowledged (see run)
+        await settle(batch, verdicts)
+
+
+async def settle(batch: Sequence[Delivery], verdicts: Mapping[int, Settle]) -> None:
+    """Settle the exceptions one by one, then acknowledge the rest with one multiple ack per channel.
+
+    A delivery whose channel has closed since (the connection recovered) cannot be settled: the broker has already
+    put it back in the queue, and its redelivery is deduplicated by the handler.
+    """
+    last_ack: dict[int, Delivery] = {}
+    for index, message in enumerate(batch):
+        verdict = verdicts.get(index, Settle.ACK)
+        try:
+            if verdict is Settle.REJECT:
+                await message.reject(requeue=False)
+            elif verdict is Settle.REQUEUE:
+                await message.nack(requeue=True)
+            else:
+                last_ack[id(_channel_of(message))] = message  # later deliveries have higher tags
+        except aio_pika.exceptions.ChannelInvalidStateError:
+            continue
+    for message in last_ack.values():
+        try:
+            await message.ack(multiple=True)
+        except aio_pika.exceptions.ChannelInvalidStateError:
+            log.info("channel closed before the batch was acknowledged; the broker redelivers it (deduplicated)")
+
+
+def _channel_of(message: Delivery) -> AbstractChannel | object:
+    try:
+        return message.channel
+    except aio_pika.exceptions.ChannelInvalidStateError:
+        return message  # its own group: acknowledging it fails quietly
+
+
+async def park(
+    broker: RabbitBroker,
+    events: EventPublisher,
+    queue: str,
+    message: Delivery,
+    reason: str,
+    category: ParkCategory,
+    *,
+    team_id: Any = None,
+    correlation_id: str | None = None,
+) -> None:
+    """Copy ``message`` to the parking queue ``<queue>.dead`` with ``reason`` and report it with ``MessageParked``
+    (what :meth:`herald.kit.consumers.Intake.park` does for a FastStream message). The caller settles the original
+    (acknowledges it) only after this returns; if it raises, nothing was acknowledged."""
+    reason = redact(reason)[:500]
+    original_headers: dict[str, Any] = dict(message.headers or {})
+    headers = {k: v for k, v in original_headers.items() if not k.startswith("x-")}
+    headers |= {
+        PARKED_REASON_HEADER: reason,
+        PARKED_CATEGORY_HEADER: category.value,
+        PARKED_AT_HEADER: dt.datetime.now(dt.UTC).isoformat(),
+        PARKED_FROM_HEADER: queue,
+    }
+    await broker.publish(
+        message.body,
+        exchange=DEAD_LETTER_EXCHANGE,
+        routing_key=dead_letter_routing_key(queue),
+        headers=headers,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        content_type=message.content_type,
+        persist=True,
+        mandatory=True,
+        timeout=PARK_TIMEOUT_SECONDS,
+    )
+    original_type = headers.get("cloudEvents_type")
+    delivery_count = original_headers.get("x-delivery-count")
+    await events.publish(
+        MessageParked(
+            team_id=team_id,
+            correlation_id=correlation_id or message.correlation_id or message.message_id or "unknown",
+            actor=SYSTEM_ACTOR,
+            occurred_at=dt.datetime.now(dt.UTC),
+            original_message_id=message.message_id or None,
+            original_type=original_type if isinstance(original_type, str) else None,
+            routing_key=message.routing_key or "",
+            queue=queue,
+            category=category,
+            reason=reason,
+            delivery_count=delivery_count if isinstance(delivery_count, int) else None,
+        )
+    )
+    log.warning("message parked", extra={"queue": queue, "reason": reason, "message_id": message.message_id})
