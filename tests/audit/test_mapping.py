@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 
-from herald.audit.models import Action, Entity
 from herald.audit.mapping import DESCRIBERS, describe, scrub, to_record
+from herald.audit.models import Action, Entity
 from herald.contracts.base import Event
 from herald.contracts.envelope import CloudEventAttributes, ReceivedEvent
 from herald.contracts.examples import DISTRIBUTION_ID, TEAM_ID, example_for

@@ -1,7 +1,9 @@
 """Consuming a work queue in batches: gather deliveries, handle them together, settle them with one ``basic.ack``.
 
-:class:`BatchConsumer` reads one queue with aio-pika on a connection of its own (no FastStream dependency injection
-per message: at thousands of messages a second that resolution costs more than the work). Deliveries are gathered
+:class:`BatchConsumer` reads one queue with aiormq (the AMQP client under aio-pika and FastStream) on a connection
+of its own: no FastStream dependency injection and no aio-pika message object per delivery, which at thousands of
+messages a second cost more than the work. If the connection drops, everything unacknowledged goes back to the
+queue and the consumer reconnects after a pause. Deliveries are gathered
 until ``max_size`` have arrived or ``max_wait`` seconds have passed since the first one, whichever comes first, so a
 lone message waits at most ``max_wait``. The handler gets the batch and answers how to settle each message; the
 consumer then settles the exceptions one by one (reject, requeue) and acknowledges everything else with a single
@@ -23,8 +25,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+import aiormq
+from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from faststream.rabbit import RabbitBroker
 
 from herald.contracts.base import SYSTEM_ACTOR
@@ -60,7 +62,32 @@ class Settle(Enum):
     """Give it back to the queue to be delivered again (``basic.nack``, requeue)."""
 
 
-Delivery = AbstractIncomingMessage
+class Delivery:
+    """One delivery: what a handler reads (body, headers, properties) and what settling it needs (tag, channel)."""
+
+    __slots__ = (
+        "body",
+        "channel",
+        "content_type",
+        "correlation_id",
+        "delivery_tag",
+        "headers",
+        "message_id",
+        "routing_key",
+    )
+
+    def __init__(self, message: DeliveredMessage) -> None:
+        properties = message.header.properties
+        self.body: bytes = message.body
+        self.headers: dict[str, Any] = dict(properties.headers or {})
+        self.message_id: str | None = properties.message_id
+        self.correlation_id: str | None = properties.correlation_id
+        self.content_type: str | None = properties.content_type
+        self.routing_key: str = message.routing_key or ""
+        self.delivery_tag: int = message.delivery_tag or 0
+        self.channel: AbstractChannel = message.channel
+
+
 BatchHandler = Callable[[Sequence[Delivery]], Awaitable[Mapping[int, Settle]]]
 """Handles a batch; returns the settlement of the deliveries (by index) that must not simply be acknowledged.
 Raising leaves the whole batch unacknowledged (it is redelivered after the consumer stops)."""
@@ -87,7 +114,7 @@ class BatchConsumer:
         self._handle = handle
         self._pending: list[Delivery] = []
         self._arrived = asyncio.Event()
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
 
     @property
     def pending(self) -> int:
@@ -98,8 +125,8 @@ class BatchConsumer:
         """Readiness: the consumer's connection is open."""
         return self._connection is not None and not self._connection.is_closed
 
-    async def _on_delivery(self, message: Delivery) -> None:
-        self._pending.append(message)
+    async def _on_delivery(self, message: DeliveredMessage) -> None:
+        self._pending.append(Delivery(message))
         if len(self._pending) == 1 or len(self._pending) >= self._window.max_size:
             self._arrived.set()
 
@@ -127,28 +154,33 @@ class BatchConsumer:
 
     async def _session(self, stop: asyncio.Event) -> None:
         self._pending.clear()
-        self._connection = await aio_pika.connect_robust(self._amqp_url)
+        self._connection = await aiormq.connect(self._amqp_url)
         try:
-            channel = await self._connection.channel(publisher_confirms=False)
-            await channel.set_qos(prefetch_count=self._prefetch)
-            queue: AbstractQueue = await channel.declare_queue(self._queue_name, passive=True)
-            tag = await queue.consume(self._on_delivery, no_ack=False)
+            channel = await self._connection.channel()
+            await channel.basic_qos(prefetch_count=self._prefetch)
+            await channel.queue_declare(self._queue_name, passive=True)
+            consume = await channel.basic_consume(self._queue_name, self._on_delivery, no_ack=False)
+            channel.closing.add_done_callback(lambda _: self._arrived.set())
             watcher = asyncio.create_task(self._wake_on(stop))
             try:
                 while not stop.is_set():
                     await self._gather(stop)
+                    if channel.is_closed:
+                        raise ConnectionError("the consumer's channel closed")
                     await self._next_batch()
             finally:
                 watcher.cancel()
-                await self._stop_consuming(queue, tag)
-            while self._pending:
+                if not channel.is_closed and consume.consumer_tag:
+                    await self._stop_consuming(channel, consume.consumer_tag)
+            while self._pending and not channel.is_closed:
                 await self._next_batch()
         finally:
             await self._connection.close()
 
-    async def _stop_consuming(self, queue: AbstractQueue, tag: str) -> None:
+    async def _stop_consuming(self, channel: AbstractChannel, tag: str) -> None:
         try:
-            await queue.cancel(tag, timeout=5)
+            async with asyncio.timeout(5):
+                await channel.basic_cancel(tag)
         except Exception as error:  # a closed channel consumes nothing anyway
             log.warning("could not cancel the batch consumer", extra={"error": repr(error)[:200]})
 
@@ -186,33 +218,25 @@ class BatchConsumer:
 async def settle(batch: Sequence[Delivery], verdicts: Mapping[int, Settle]) -> None:
     """Settle the exceptions one by one, then acknowledge the rest with one multiple ack per channel.
 
-    A delivery whose channel has closed since (the connection recovered) cannot be settled: the broker has already
-    put it back in the queue, and its redelivery is deduplicated by the handler.
+    A delivery whose channel has closed since cannot be settled: the broker has already put it back in the queue,
+    and its redelivery is deduplicated by the handler.
     """
     last_ack: dict[int, Delivery] = {}
     for index, message in enumerate(batch):
         verdict = verdicts.get(index, Settle.ACK)
-        try:
-            if verdict is Settle.REJECT:
-                await message.reject(requeue=False)
-            elif verdict is Settle.REQUEUE:
-                await message.nack(requeue=True)
-            else:
-                last_ack[id(_channel_of(message))] = message  # later deliveries have higher tags
-        except aio_pika.exceptions.ChannelInvalidStateError:
+        if message.channel.is_closed:
             continue
+        if verdict is Settle.REJECT:
+            await message.channel.basic_reject(message.delivery_tag, requeue=False)
+        elif verdict is Settle.REQUEUE:
+            await message.channel.basic_nack(message.delivery_tag, requeue=True)
+        else:
+            last_ack[id(message.channel)] = message  # later deliveries have higher tags
     for message in last_ack.values():
         try:
-            await message.ack(multiple=True)
-        except aio_pika.exceptions.ChannelInvalidStateError:
+            await message.channel.basic_ack(message.delivery_tag, multiple=True)
+        except aiormq.exceptions.AMQPError:
             log.info("channel closed before the batch was acknowledged; the broker redelivers it (deduplicated)")
-
-
-def _channel_of(message: Delivery) -> AbstractChannel | object:
-    try:
-        return message.channel
-    except aio_pika.exceptions.ChannelInvalidStateError:
-        return message  # its own group: acknowledging it fails quietly
 
 
 async def park(
