@@ -3,6 +3,7 @@
 Phases, in order, on one isolated vhost and database with every process started fresh:
 
 1. the machine, and the broker's physical reference (before Herald starts, on a quiet broker);
+   the Celery peer's burst (:mod:`bench.peer`, its own program in its own virtual environment, also before Herald);
 2. Herald starts (services + sandboxes as processes); accounts are connected through the OAuth flow; idle RSS;
 3. audit ingest, 4. precision, 5. burst, 6. scale (see each module in :mod:`bench.phases`);
 7. a whole-run check that nothing was lost or published twice.
@@ -34,7 +35,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bench import findings, machine, report
+from bench import findings, machine, peer, report
 from bench.accounts import connect_all
 from bench.client import HeraldApi
 from bench.database import TERMINAL, Database
@@ -48,11 +49,11 @@ from tests.conftest import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, isolated_data
 
 RESULTS = ROOT / "bench" / "results"
 IDLE_SETTLE_SECONDS = 5
-PHASES = ("reference", "audit_ingest", "precision", "burst", "scale")
+PHASES = ("reference", "peer", "audit_ingest", "precision", "burst", "scale")
 """Every phase, in the order a run measures them."""
 SCHEDULING_PHASES = frozenset({"precision", "burst", "scale"})
 """The phases that schedule posts (they need connected accounts, and the whole-run check follows them)."""
-HERALD_PHASES = frozenset(PHASES) - {"reference"}
+HERALD_PHASES = frozenset(PHASES) - {"reference", "peer"}
 
 
 def phase_list(text: str) -> frozenset[str]:
@@ -75,6 +76,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=phase_list,
         default=frozenset(PHASES),
         help=f"comma-separated subset of {', '.join(PHASES)} (default: all)",
+    )
+    parser.add_argument(
+        "--peer",
+        type=Path,
+        default=None,
+        help=f"the Celery peer's folder (default ${peer.ENV_VAR}, else ../shared/peer-bench next to the repository)",
+    )
+    parser.add_argument(
+        "--peer-venv-root",
+        type=Path,
+        default=None,
+        help="where the peer's virtual environment is created and kept (default ~/.cache/herald-bench)",
     )
     parser.add_argument("--log-level", default="INFO", help="HERALD_LOG_LEVEL of the services (default INFO)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
@@ -171,14 +184,27 @@ async def measure(h: Harness, sentinel: Sentinel, results: dict[str, Any], phase
         results["verification"] = await verify(h, released)
 
 
-async def run(
-    options: Options, stack: Stack, run_id: str, results: dict[str, Any], log_level: str, phases: frozenset[str]
-) -> None:
+def peer_phase(args: argparse.Namespace, options: Options, stack: Stack) -> dict[str, Any]:
+    """The Celery peer's burst of the same size as Herald's, on this run's vhost and database."""
+    return peer.run(
+        peer.locate(args.peer),
+        args.peer_venv_root or peer.default_venv_root(),
+        amqp_url=stack.amqp_url,
+        database_url=stack.database_url,
+        posts=options.burst_size,
+        runs=1 if options.quick else 3,
+    )
+
+
+async def run(options: Options, stack: Stack, run_id: str, results: dict[str, Any], args: argparse.Namespace) -> None:
+    log_level, phases = args.log_level, args.phases
     mgmt_url, auth = management(stack.amqp_url)
     results["machine"] = await machine.describe(stack.database_url, mgmt_url, auth)
     say(f"machine: {results['machine']}")
     if "reference" in phases:
         results["reference"] = reference(stack.amqp_url, options.reference_count)  # before Herald: a quiet broker
+    if "peer" in phases:
+        results["peer"] = peer_phase(args, options, stack)  # before Herald too: the peer gets a quiet machine
     if not phases & HERALD_PHASES:
         return
 
@@ -279,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             isolated_database(args.database_url, f"herald_bench_{run_id}") as database_url,
         ):
             stack = Stack(free_ports(), amqp_url, database_url, logs)
-            asyncio.run(run(options, stack, run_id, results, args.log_level, args.phases))
+            asyncio.run(run(options, stack, run_id, results, args))
         results["complete"] = True
     except Exception as error:  # keep what was measured, say what broke, exit non-zero
         results["error"] = f"{type(error).__name__}: {error}"
