@@ -115,6 +115,8 @@ class BatchConsumer:
         self._pending: list[Delivery] = []
         self._arrived = asyncio.Event()
         self._connection: AbstractConnection | None = None
+        self.connection_name = f"herald-batch-consumer:{queue}"
+        """How the connection is named on the broker (management UI, ``rabbitmqctl list_connections``)."""
 
     @property
     def pending(self) -> int:
@@ -154,28 +156,35 @@ class BatchConsumer:
 
     async def _session(self, stop: asyncio.Event) -> None:
         self._pending.clear()
-        self._connection = await aiormq.connect(self._amqp_url)
+        connection = self._connection = await aiormq.connect(
+            self._amqp_url, client_properties={"connection_name": self.connection_name}
+        )
         try:
-            channel = await self._connection.channel()
+            channel = await connection.channel()
             await channel.basic_qos(prefetch_count=self._prefetch)
             await channel.queue_declare(self._queue_name, passive=True)
             consume = await channel.basic_consume(self._queue_name, self._on_delivery, no_ack=False)
-            channel.closing.add_done_callback(lambda _: self._arrived.set())
+
+            def lost() -> bool:
+                return channel.is_closed or connection.is_closed
+
+            for closing in (channel.closing, connection.closing):
+                closing.add_done_callback(lambda _: self._arrived.set())
             watcher = asyncio.create_task(self._wake_on(stop))
             try:
                 while not stop.is_set():
-                    await self._gather(stop)
-                    if channel.is_closed:
-                        raise ConnectionError("the consumer's channel closed")
+                    await self._gather(stop, lost)
+                    if lost():
+                        raise ConnectionError("the batch consumer's connection or channel closed")
                     await self._next_batch()
             finally:
                 watcher.cancel()
-                if not channel.is_closed and consume.consumer_tag:
+                if not lost() and consume.consumer_tag:
                     await self._stop_consuming(channel, consume.consumer_tag)
-            while self._pending and not channel.is_closed:
+            while self._pending and not lost():
                 await self._next_batch()
         finally:
-            await self._connection.close()
+            await connection.close()
 
     async def _stop_consuming(self, channel: AbstractChannel, tag: str) -> None:
         try:
@@ -188,14 +197,15 @@ class BatchConsumer:
         await stop.wait()
         self._arrived.set()
 
-    async def _gather(self, stop: asyncio.Event) -> None:
-        """Wait for a first delivery, then for a full batch or the end of the wait, whichever comes first."""
-        while not self._pending and not stop.is_set():
+    async def _gather(self, stop: asyncio.Event, lost: Callable[[], bool]) -> None:
+        """Wait for a first delivery, then for a full batch or the end of the wait, whichever comes first (or for
+        ``stop``, or the connection to be lost)."""
+        while not self._pending and not stop.is_set() and not lost():
             self._arrived.clear()
             await self._arrived.wait()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._window.max_wait
-        while len(self._pending) < self._window.max_size and not stop.is_set():
+        while len(self._pending) < self._window.max_size and not stop.is_set() and not lost():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
