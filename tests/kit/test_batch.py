@@ -2,11 +2,14 @@
 acknowledged with one multiple ack, and a batch that fails redelivered without the batches committed before it."""
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit
 
 import aio_pika
+import httpx
 import pytest
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CollectorRegistry
@@ -148,4 +151,42 @@ async def test_a_failed_batch_is_redelivered_without_the_batches_committed_befor
     assert recorder.batches[1] == second  # the attempt that failed ...
     assert sorted(recorder.batches[2]) == sorted(second)  # ... and its redelivery, alone
     assert len(recorder.batches) == 3  # the committed batch never came back
+    assert await queue.counts() == (0, 0)
+
+
+def _management(amqp_url: str) -> tuple[str, tuple[str, str]]:
+    parts = urlsplit(amqp_url)
+    port = os.environ.get("HERALD_TEST_RABBIT_MGMT_PORT", "15672")
+    return f"http://{parts.hostname}:{port}/api", (parts.username or "guest", parts.password or "guest")
+
+
+async def _close_connections_named(amqp_url: str, name: str) -> int:
+    """Have the broker close every connection whose client named it ``name`` (as an operator or a restart would).
+    The management API lists a new connection once its statistics have been emitted, so wait for it."""
+    api, auth = _management(amqp_url)
+    async with httpx.AsyncClient(auth=auth, timeout=10) as client, asyncio.timeout(30):
+        while True:
+            connections = (await client.get(f"{api}/connections")).raise_for_status().json()
+            named = {c["name"]: (c.get("client_properties") or {}).get("connection_name") for c in connections}
+            found = [connection for connection, client_name in named.items() if client_name == name]
+            if found:
+                break
+            await asyncio.sleep(0.2)
+        for connection in found:
+            await client.delete(f"{api}/connections/{quote(connection, safe='')}")
+    return len(found)
+
+
+async def test_after_the_broker_drops_the_connection_it_reconnects_and_loses_nothing(queue: Queue) -> None:
+    recorder = Recorder()
+    running = _start(queue, recorder, BatchWindow(max_size=3, max_wait=5), prefetch=10)
+    try:
+        await queue.publish(["c0", "c1", "c2"])
+        await _until(lambda: recorder.committed == ["c0", "c1", "c2"])
+        assert await _close_connections_named(queue.amqp_url, running.consumer.connection_name) == 1
+        await queue.publish(["c3", "c4", "c5"])
+        await _until(lambda: sorted(recorder.committed) == [f"c{i}" for i in range(6)])
+    finally:
+        await running.close()
+    assert len(recorder.committed) == 6  # each once
     assert await queue.counts() == (0, 0)
