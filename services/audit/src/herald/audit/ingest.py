@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -158,20 +159,25 @@ class RecordWriter:
         self._metrics.batch_rows.observe(len(records))
         results: list[Result] = []
         first_seen: set[str] = set()
+        written: Counter[str] = Counter()
         lag = self._metrics.lag
         for record in records:
             event_id = record.event_id
             if event_id in rejected:
-                self._metrics.rejected.inc()
                 results.append(Result(Outcome.REJECTED, rejected[event_id]))
             elif event_id in inserted and event_id not in first_seen:
                 first_seen.add(event_id)
-                self._metrics.written.labels(record.action.value).inc()
+                written[record.action.value] += 1
                 lag.observe(max(0.0, (at - record.occurred_at).total_seconds()))
                 results.append(Result(Outcome.WRITTEN))
             else:
-                self._metrics.duplicates.inc()
                 results.append(Result(Outcome.DUPLICATE))
+        for action, count in written.items():  # one labelled increment per action, not per row
+            self._metrics.written.labels(action).inc(count)
+        if rejected_count := sum(r.outcome is Outcome.REJECTED for r in results):
+            self._metrics.rejected.inc(rejected_count)
+        if duplicates := len(results) - rejected_count - written.total():
+            self._metrics.duplicates.inc(duplicates)
         return results
 
 
