@@ -122,6 +122,8 @@ class RecordWriter:
                         await stop.wait()
                 except TimeoutError:
                     pass
+                if stop.is_set():  # no new attempt: it could outlast the graceful timeout
+                    raise BatchAbandoned("stopping before the batch could be committed") from error
                 delay = min(delay * 2, self._policy.retry_max)
             else:
                 if self._failing:
