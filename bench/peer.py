@@ -134,4 +134,15 @@ def summarise(summary: dict[str, Any]) -> dict[str, Any]:
         "lateness_ms": {k: median.get(f"lateness_ms.{k}") for k in ("p50", "p95", "p99", "max")},
         "posts_per_second_each_run": [r.get("posts_per_s") for r in runs],
         "cpu_percent_each_run": [r.get("cpu_pct") for r in runs],
+        "others_percent_of_machine_each_run": [_others(r.get("cpu_pct") or {}) for r in runs],
     }
+
+
+def _others(cpu: dict[str, Any]) -> float | None:
+    """The share of the machine that processes other than the peer's (and the broker and database) used during a
+    burst: its ``total`` is the whole machine (200 = both cores busy), the rest are the peer's parts."""
+    total = cpu.get("total")
+    if not isinstance(total, int | float) or total <= 0:
+        return None
+    ours = sum(v for k, v in cpu.items() if k != "total" and isinstance(v, int | float))
+    return round(max(total - ours, 0) / total, 2)

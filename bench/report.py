@@ -156,6 +156,8 @@ def _claim(claim: dict[str, Any] | None) -> str:
 
 
 def _reference(t: Table, ref: dict[str, Any]) -> None:
+    if not ref:
+        return
     t.section("reference: the broker on this machine (raw aio-pika, quorum queue, persistent, confirms)")
     for loop in ("asyncio", "uvloop"):
         r = ref.get(loop)
@@ -204,6 +206,9 @@ def _peer(t: Table, peer: dict[str, Any], herald: dict[str, Any] | None) -> None
     note = f"{peer.get('config')}, median of {peer.get('runs')} burst(s) {peer.get('posts_per_second_each_run')}"
     t.row(f"{_fmt(peer.get('posts'))} posts, posts per second", _fmt(peer.get("posts_per_second")), note)
     t.row("lateness p50 / p95 / p99 / max", _ms({"count": 1, **(peer.get("lateness_ms") or {})}))
+    others = [f"{share:.0%}" for share in peer.get("others_percent_of_machine_each_run") or [] if share is not None]
+    if others:
+        t.row("machine used by other processes meanwhile", " / ".join(others), "each burst; its rate depends on it")
     checks = "passed" if peer.get("ok") else "FAILED"
     t.row("its checks (every post once, every audit row)", checks, peer.get("error") or "")
     rate = (herald or {}).get("posts_per_second")
@@ -315,7 +320,8 @@ def render(results: dict[str, Any]) -> str:
     machine = results.get("machine", {})
     head = [
         f"Herald benchmark {results.get('run_id', '')} ({results.get('mode', '')} run),"
-        f" started {results.get('started_at', '')}",
+        f" started {results.get('started_at', '')}"
+        + (f"; phases: {', '.join(results['phases'])}" if results.get("phases") else ""),
         f"machine: {machine.get('cpu_model')}, {machine.get('cores')} cores, {machine.get('memory_gib')} GiB,"
         f" Python {machine.get('python')}, RabbitMQ {machine.get('rabbitmq')}, PostgreSQL {machine.get('postgresql')},"
         f" load average at start {machine.get('load_average_at_start')}",

@@ -21,7 +21,7 @@ SUMMARY = {
             "config": {"name": "threads-2x16"},
             "all_ok": True,
             "median": {"posts_per_s": 400.0, "wall_s": 25.0, "enqueue_s": 3.0, "lateness_ms.p99": 24000.0},
-            "runs": [{"posts_per_s": 390.0, "cpu_pct": {"workers": 150}}, {"posts_per_s": 400.0}],
+            "runs": [{"posts_per_s": 390.0, "cpu_pct": {"workers": 120, "total": 200}}, {"posts_per_s": 400.0}],
         }
     ],
 }
@@ -53,6 +53,7 @@ def test_the_peers_figures_are_its_best_configurations_median() -> None:
     assert figures["ok"] is True
     assert figures["lateness_ms"]["p99"] == 24000.0
     assert figures["posts_per_second_each_run"] == [390.0, 400.0]
+    assert figures["others_percent_of_machine_each_run"] == [0.4, None]  # 80 of 200: the rest of the machine
 
 
 def test_the_ratio_is_herald_over_the_peer_and_is_reported_whatever_it_is() -> None:
