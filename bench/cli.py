@@ -3,9 +3,13 @@
 Phases, in order, on one isolated vhost and database with every process started fresh:
 
 1. the machine, and the broker's physical reference (before Herald starts, on a quiet broker);
+   the Celery peer's burst (:mod:`bench.peer`, its own program in its own virtual environment, also before Herald);
 2. Herald starts (services + sandboxes as processes); accounts are connected through the OAuth flow; idle RSS;
 3. audit ingest, 4. precision, 5. burst, 6. scale (see each module in :mod:`bench.phases`);
 7. a whole-run check that nothing was lost or published twice.
+
+``--phases`` runs a subset (e.g. ``--phases audit_ingest``): Herald starts only if a Herald phase is chosen, and
+accounts are connected only for the phases that schedule posts.
 
 Results: a table on stdout, ``bench/results/<timestamp>.json`` and ``bench/results/latest.json``.
 """
@@ -31,7 +35,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bench import findings, machine, report
+from bench import findings, machine, peer, report
 from bench.accounts import connect_all
 from bench.client import HeraldApi
 from bench.database import TERMINAL, Database
@@ -45,6 +49,20 @@ from tests.conftest import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, isolated_data
 
 RESULTS = ROOT / "bench" / "results"
 IDLE_SETTLE_SECONDS = 5
+PHASES = ("reference", "peer", "audit_ingest", "precision", "burst", "scale")
+"""Every phase, in the order a run measures them."""
+SCHEDULING_PHASES = frozenset({"precision", "burst", "scale"})
+"""The phases that schedule posts (they need connected accounts, and the whole-run check follows them)."""
+HERALD_PHASES = frozenset(PHASES) - {"reference", "peer"}
+
+
+def phase_list(text: str) -> frozenset[str]:
+    """``--phases a,b``: a comma-separated subset of :data:`PHASES`."""
+    chosen = frozenset(name.strip() for name in text.split(",") if name.strip())
+    unknown = chosen - frozenset(PHASES)
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"choose among {', '.join(PHASES)} (got {text!r})")
+    return chosen
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -53,6 +71,24 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="short smoke run (smaller sizes, shorter durations)")
     parser.add_argument("--profile", action="store_true", help="py-spy profile of every service during the burst")
+    parser.add_argument(
+        "--phases",
+        type=phase_list,
+        default=frozenset(PHASES),
+        help=f"comma-separated subset of {', '.join(PHASES)} (default: all)",
+    )
+    parser.add_argument(
+        "--peer",
+        type=Path,
+        default=None,
+        help=f"the Celery peer's folder (default ${peer.ENV_VAR}, else ../shared/peer-bench next to the repository)",
+    )
+    parser.add_argument(
+        "--peer-venv-root",
+        type=Path,
+        default=None,
+        help="where the peer's virtual environment is created and kept (default ~/.cache/herald-bench)",
+    )
     parser.add_argument("--log-level", default="INFO", help="HERALD_LOG_LEVEL of the services (default INFO)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
@@ -111,12 +147,14 @@ async def verify(h: Harness, scheduled: int) -> dict[str, Any]:
     }
 
 
-async def prepare(h: Harness, results: dict[str, Any]) -> None:
-    """Accounts through the OAuth flow, a schedule-rate calibration, then idle RSS once everything is quiet."""
-    h.accounts = await connect_all(h.api, h.db, h.options.accounts_per_platform, h.run_id)
-    say(f"{len(h.accounts)} accounts connected")
-    results["accounts"] = {p.value: sum(a.platform is p for a in h.accounts) for p in Platform}
-    results["calibration"] = (await h.calibrate()).as_json()
+async def prepare(h: Harness, results: dict[str, Any], phases: frozenset[str]) -> None:
+    """Accounts through the OAuth flow and a schedule-rate calibration (if a phase schedules posts), then idle RSS
+    once everything is quiet."""
+    if phases & SCHEDULING_PHASES:
+        h.accounts = await connect_all(h.api, h.db, h.options.accounts_per_platform, h.run_id)
+        say(f"{len(h.accounts)} accounts connected")
+        results["accounts"] = {p.value: sum(a.platform is p for a in h.accounts) for p in Platform}
+        results["calibration"] = (await h.calibrate()).as_json()
     await asyncio.sleep(IDLE_SETTLE_SECONDS)
     samples = []
     for _ in range(3):
@@ -126,24 +164,49 @@ async def prepare(h: Harness, results: dict[str, Any]) -> None:
     results["memory"] = {"idle_rss_mib": idle}
 
 
-async def measure(h: Harness, sentinel: Sentinel, results: dict[str, Any]) -> None:
-    """The phases, each watched for broker or database restarts, then the whole-run check."""
+async def measure(h: Harness, sentinel: Sentinel, results: dict[str, Any], phases: frozenset[str]) -> None:
+    """The chosen phases, each watched for broker or database restarts, then the whole-run check."""
     o = h.options
-    results["audit_ingest"] = await sentinel.watch(audit_ingest.run(h, o.audit_events))
-    results["precision"] = await sentinel.watch(precision.run(h, o.precision_rate, o.precision_seconds))
-    profile_dir = Path(tempfile.mkdtemp(prefix="herald-bench-profile-")) if o.profile else None
-    results["burst"] = await sentinel.watch(burst.run(h, o.burst_size, profile_dir))
-    results["scale"] = await sentinel.watch(scale.run(h, o.scale_sizes, o.probe_rate, o.probe_seconds))
-    released = o.precision_rate * o.precision_seconds + o.burst_size
-    released += len(o.scale_sizes) * o.probe_rate * o.probe_seconds
-    results["verification"] = await verify(h, released)
+    released = 0
+    if "audit_ingest" in phases:
+        results["audit_ingest"] = await sentinel.watch(audit_ingest.run(h, o.audit_events))
+    if "precision" in phases:
+        results["precision"] = await sentinel.watch(precision.run(h, o.precision_rate, o.precision_seconds))
+        released += o.precision_rate * o.precision_seconds
+    if "burst" in phases:
+        profile_dir = Path(tempfile.mkdtemp(prefix="herald-bench-profile-")) if o.profile else None
+        results["burst"] = await sentinel.watch(burst.run(h, o.burst_size, profile_dir))
+        released += o.burst_size
+    if "scale" in phases:
+        results["scale"] = await sentinel.watch(scale.run(h, o.scale_sizes, o.probe_rate, o.probe_seconds))
+        released += len(o.scale_sizes) * o.probe_rate * o.probe_seconds
+    if phases & SCHEDULING_PHASES:
+        results["verification"] = await verify(h, released)
 
 
-async def run(options: Options, stack: Stack, run_id: str, results: dict[str, Any], log_level: str) -> None:
+def peer_phase(args: argparse.Namespace, options: Options, stack: Stack) -> dict[str, Any]:
+    """The Celery peer's burst of the same size as Herald's, on this run's vhost and database."""
+    return peer.run(
+        peer.locate(args.peer),
+        args.peer_venv_root or peer.default_venv_root(),
+        amqp_url=stack.amqp_url,
+        database_url=stack.database_url,
+        posts=options.burst_size,
+        runs=1 if options.quick else 3,
+    )
+
+
+async def run(options: Options, stack: Stack, run_id: str, results: dict[str, Any], args: argparse.Namespace) -> None:
+    log_level, phases = args.log_level, args.phases
     mgmt_url, auth = management(stack.amqp_url)
     results["machine"] = await machine.describe(stack.database_url, mgmt_url, auth)
     say(f"machine: {results['machine']}")
-    results["reference"] = reference(stack.amqp_url, options.reference_count)  # before Herald: a quiet broker
+    if "reference" in phases:
+        results["reference"] = reference(stack.amqp_url, options.reference_count)  # before Herald: a quiet broker
+    if "peer" in phases:
+        results["peer"] = peer_phase(args, options, stack)  # before Herald too: the peer gets a quiet machine
+    if not phases & HERALD_PHASES:
+        return
 
     entries = processes(stack, pages=options.accounts_per_platform, service_env={"HERALD_LOG_LEVEL": log_level})
     say(f"starting {len(entries)} processes (logs in {stack.logs})")
@@ -156,20 +219,22 @@ async def run(options: Options, stack: Stack, run_id: str, results: dict[str, An
         db = await Database.open(stack.database_url)
         resources.push_async_callback(db.close)
         h = Harness(options, stack, api, db, Monitor(stack.pids()), run_id)
-        await prepare(h, results)
+        await prepare(h, results, phases)
         sentinel = Sentinel(stack.amqp_url, db)
         resources.push_async_callback(sentinel.close)
-        await measure(h, sentinel, results)
+        await measure(h, sentinel, results, phases)
         say("stopping Herald")
 
 
 def write(results: dict[str, Any], directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     stamp = results["started_at"].replace(":", "").replace("-", "")[:15]
-    path = directory / f"{stamp}{'-quick' if results['mode'] == 'quick' else ''}.json"
+    partial = len(results.get("phases", PHASES)) < len(PHASES)
+    path = directory / f"{stamp}{'-quick' if results['mode'] == 'quick' else ''}{'-partial' if partial else ''}.json"
     text = json.dumps(results, indent=2, default=str)
     path.write_text(text + "\n")
-    (directory / "latest.json").write_text(text + "\n")
+    if not partial:  # latest.json is the last whole run (the README's figures come from one)
+        (directory / "latest.json").write_text(text + "\n")
     return path
 
 
@@ -228,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "options": dataclasses.asdict(options),
         "service_log_level": args.log_level,
+        "phases": [name for name in PHASES if name in args.phases],
         "revision": revision(),
         "complete": False,
     }
@@ -239,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             isolated_database(args.database_url, f"herald_bench_{run_id}") as database_url,
         ):
             stack = Stack(amqp_url, database_url, logs)
-            asyncio.run(run(options, stack, run_id, results, args.log_level))
+            asyncio.run(run(options, stack, run_id, results, args))
         results["complete"] = True
     except Exception as error:  # keep what was measured, say what broke, exit non-zero
         results["error"] = f"{type(error).__name__}: {error}"
@@ -250,5 +316,5 @@ def main(argv: list[str] | None = None) -> int:
     analyse(results)
     path = write(results, args.results)
     print(report.render(results))
-    print(f"\nresults: {path} (and {args.results / 'latest.json'}); service logs: {logs}")
+    print(f"\nresults: {path}; service logs: {logs}")
     return code

@@ -61,6 +61,15 @@ def targets(results: dict[str, Any]) -> list[Target]:
     return [Target(t.name, t.goal, t.value, t.unit, None) if phases.get(t.name) in hit else t for t in found]
 
 
+def peer_ratio(results: dict[str, Any]) -> float | None:
+    """Herald's burst rate divided by the Celery peer's, measured in the same run (``None`` if either is missing)."""
+    herald = lookup(results, "burst", "posts_per_second")
+    other = lookup(results, "peer", "posts_per_second")
+    if not herald or not other or not lookup(results, "peer", "ran"):
+        return None
+    return round(float(herald) / float(other), 3)
+
+
 def _targets(results: dict[str, Any]) -> list[Target]:
     found: list[Target] = []
     burst = lookup(results, "burst", "posts_per_second")
@@ -81,7 +90,11 @@ def _targets(results: dict[str, Any]) -> list[Target]:
         found.append(Target("claim latency", goal, ratio, "x", None if ratio is None else flat))
     audit = lookup(results, "audit_ingest", "events_per_second")
     found.append(
-        Target("audit ingest", ">= 10,000 events/s", audit, "events/s", None if audit is None else audit >= 10000)
+        Target("audit ingest", ">= 5,000 events/s", audit, "events/s", None if audit is None else audit >= 5000)
+    )
+    ratio = peer_ratio(results)
+    found.append(
+        Target("burst vs the Celery peer", ">= 1.0 (Herald / peer)", ratio, "x", None if ratio is None else ratio >= 1)
     )
     idle = lookup(results, "memory", "idle_rss_mib") or {}
     services = {k: v for k, v in idle.items() if not k.startswith("sandbox-")}
@@ -144,6 +157,8 @@ def _claim(claim: dict[str, Any] | None) -> str:
 
 
 def _reference(t: Table, ref: dict[str, Any]) -> None:
+    if not ref:
+        return
     t.section("reference: the broker on this machine (raw aio-pika, quorum queue, persistent, confirms)")
     for loop in ("asyncio", "uvloop"):
         r = ref.get(loop)
@@ -182,6 +197,28 @@ def _burst(t: Table, burst: dict[str, Any], ref: dict[str, Any]) -> None:
     if per_post.get("total"):
         top = ", ".join(f"{k} {v:.1f}" for k, v in list(per_post.items())[:5] if k != "total")
         t.row("CPU per post, all processes", f"{per_post['total']:.1f} ms", top)
+
+
+def _peer(t: Table, peer: dict[str, Any], herald: dict[str, Any] | None) -> None:
+    t.section("the Celery peer: the same burst through a plain Celery + RabbitMQ worker (../shared/peer-bench)")
+    if not peer.get("ran"):
+        t.row("not run", "", str(peer.get("reason", "")))
+        return
+    note = f"{peer.get('config')}, median of {peer.get('runs')} burst(s) {peer.get('posts_per_second_each_run')}"
+    t.row(f"{_fmt(peer.get('posts'))} posts, posts per second", _fmt(peer.get("posts_per_second")), note)
+    t.row("lateness p50 / p95 / p99 / max", _ms({"count": 1, **(peer.get("lateness_ms") or {})}))
+    others = [f"{share:.0%}" for share in peer.get("others_percent_of_machine_each_run") or [] if share is not None]
+    if others:
+        t.row("machine used by other processes meanwhile", " / ".join(others), "each burst; its rate depends on it")
+    checks = "passed" if peer.get("ok") else "FAILED"
+    t.row("its checks (every post once, every audit row)", checks, peer.get("error") or "")
+    rate = (herald or {}).get("posts_per_second")
+    ratio = t.verdicts.get("burst vs the Celery peer")
+    t.row(
+        "Herald / peer burst rate",
+        f"{_fmt(ratio.value if ratio else None, 2)} x",
+        f"Herald {_fmt(rate)} posts/s; {t.target('burst vs the Celery peer')}",
+    )
 
 
 def _precision(t: Table, precision: dict[str, Any]) -> None:
@@ -234,6 +271,18 @@ def _audit(t: Table, audit: dict[str, Any]) -> None:
         t.row("audit CPU per event", f"{per_event:.2f} ms")
     counts = f"{_fmt(audit.get('events'))} / {_fmt(audit.get('rows'))} / {audit.get('seconds_to_last_row')} s"
     t.row("events / rows / seconds", counts)
+    cpu = audit.get("cpu") or {}
+    capacity = cpu.get("machine_capacity_core_seconds") or 0
+    if capacity:
+        share = (cpu.get("other_processes_core_seconds") or 0) / capacity
+        t.row("machine used by other processes meanwhile", f"{share:.0%}", "the drain rate depends on it")
+    paced = audit.get("paced")
+    if paced:
+        t.row(
+            f"latency at {_fmt(paced['rate_per_second'])} events/s, p50 / p95 / p99 / max",
+            _ms(paced.get("latency_ms")),
+            "recorded_at - occurred_at (the batch wait is bounded)",
+        )
 
 
 def _memory(t: Table, memory: dict[str, Any], peak: dict[str, Any]) -> None:
@@ -257,6 +306,8 @@ def render(results: dict[str, Any]) -> str:
     _reference(table, ref)
     if results.get("burst"):
         _burst(table, results["burst"], ref)
+    if results.get("peer"):
+        _peer(table, results["peer"], results.get("burst"))
     if results.get("precision"):
         _precision(table, results["precision"])
     if results.get("scale"):
@@ -270,7 +321,8 @@ def render(results: dict[str, Any]) -> str:
     machine = results.get("machine", {})
     head = [
         f"Herald benchmark {results.get('run_id', '')} ({results.get('mode', '')} run),"
-        f" started {results.get('started_at', '')}",
+        f" started {results.get('started_at', '')}"
+        + (f"; phases: {', '.join(results['phases'])}" if results.get("phases") else ""),
         f"machine: {machine.get('cpu_model')}, {machine.get('cores')} cores, {machine.get('memory_gib')} GiB,"
         f" Python {machine.get('python')}, RabbitMQ {machine.get('rabbitmq')}, PostgreSQL {machine.get('postgresql')},"
         f" load average at start {machine.get('load_average_at_start')}",

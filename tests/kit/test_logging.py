@@ -20,10 +20,20 @@ pytestmark = pytest.mark.fast
         ("GET /v1/oauth/x/callback?state=st4te-value&code=c0de-value HTTP/1.1", "c0de-value"),
         ("GET /v1/oauth/x/callback?state=st4te-value&code=c0de-value HTTP/1.1", "st4te-value"),
         ("key hk_0123456789ab_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA used", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        # Upper case and the service credential: the cheap pre-check must never let one of these through.
+        ("AUTHORIZATION: BEARER Up.Per-Case_123", "Up.Per-Case_123"),
+        ("PASSWORD = 'hunter2-and-more'", "hunter2-and-more"),
+        ("AMQPS://guest:Pa55-Word@rabbit/", "Pa55-Word"),
+        ("using svc_publisher_BBBBBBBBBBBBBBBBBBBBBBBB now", "BBBBBBBBBBBBBBBBBBBBBBBB"),
     ],
 )
 def test_redact_removes_secrets(raw: str, secret: str) -> None:
     assert secret not in redact(raw)
+
+
+def test_text_without_anything_secret_looking_comes_back_unchanged() -> None:
+    text = "Published 9c9d2376-d83b-47f1-bf7d-6bd1000d8a53 at 2026-12-04T07:00:00Z (attempt 2, HTTP 201)"
+    assert redact(text) is text
 
 
 def test_registered_secret_values_are_redacted_anywhere() -> None:

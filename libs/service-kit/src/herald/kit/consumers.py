@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -64,6 +65,7 @@ REPLAYED_AT_HEADER = "herald-replayed-at"
 WATCH_SUFFIX = ".watch"
 """``<queue>.dead.watch``: a copy of everything dead-lettered from ``<queue>``, so the broker's own parks are seen."""
 WATCH_MAX_LENGTH = 10_000
+PARK_TIMEOUT_SECONDS = 10
 
 _counters: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
 
@@ -188,6 +190,119 @@ def _category(error: ContractError) -> ParkCategory:
     return ParkCategory.UNKNOWN_TYPE if isinstance(error, UnknownEventType) else ParkCategory.MALFORMED
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """Why a message cannot be read as a Herald event, and how to park it."""
+
+    reason: str
+    category: ParkCategory
+    team_id: Any = None
+
+
+def read_checked(
+    body: bytes,
+    headers: Mapping[str, Any],
+    *,
+    content_type: str | None,
+    message_id: str | None,
+    correlation_id: str | None,
+) -> ReceivedEvent | Unreadable:
+    """The event in a message, with every header and attribute checked, or why it cannot be read.
+
+    The one intake check of every consumer (the per-message :class:`Intake` and the audit's batch consumer).
+    """
+    problem = header_problem(headers, message_id=message_id, correlation_id=correlation_id)
+    if problem is not None:
+        return Unreadable(problem, ParkCategory.MALFORMED)
+    try:
+        received = read_amqp(body, dict(headers), content_type=content_type)
+    except ContractError as error:
+        return Unreadable(str(error), _category(error))
+    except (ValueError, TypeError, OverflowError, UnicodeError) as error:  # e.g. a time that overflows in UTC
+        return Unreadable(f"unreadable CloudEvents attributes or payload: {error}", ParkCategory.MALFORMED)
+    problem = event_problem(received.event, received.attributes.time)
+    if problem is None:
+        problem = next(
+            (f"CloudEvents {name} {p}" for name in ("id", "source", "type") if (p := _text_problem(received, name))),
+            None,
+        )
+    if problem is not None:
+        return Unreadable(
+            f"{received.attributes.type}: {problem}",
+            ParkCategory.MALFORMED,
+            team_id=getattr(received.event, "team_id", None),
+        )
+    return received
+
+
+@dataclass(frozen=True)
+class ParkedCopy:
+    """What parking needs of a message, whichever client delivered it."""
+
+    body: bytes
+    headers: Mapping[str, Any]
+    message_id: str | None
+    correlation_id: str | None
+    content_type: str | None
+    routing_key: str
+
+
+async def park_copy(
+    broker: RabbitBroker,
+    events: EventPublisher,
+    counter: Counter,
+    queue: str,
+    message: ParkedCopy,
+    reason: str,
+    category: ParkCategory,
+    *,
+    team_id: Any = None,
+    correlation_id: str | None = None,
+) -> None:
+    """Copy ``message`` to the parking queue ``<queue>.dead`` with ``reason``, report it (``MessageParked``) and
+    count it once. The caller acknowledges the original only after this returns; if it raises, nothing was parked
+    for good and the original stays unacknowledged."""
+    reason = redact(reason)[:500]
+    headers = {k: v for k, v in message.headers.items() if not k.startswith("x-")}
+    headers |= {
+        PARKED_REASON_HEADER: reason,
+        PARKED_CATEGORY_HEADER: category.value,
+        PARKED_AT_HEADER: utc_now().isoformat(),
+        PARKED_FROM_HEADER: queue,
+    }
+    await broker.publish(
+        message.body,
+        exchange=DEAD_LETTER_EXCHANGE,
+        routing_key=dead_letter_routing_key(queue),
+        headers=headers,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        content_type=message.content_type,
+        persist=True,
+        mandatory=True,
+        timeout=PARK_TIMEOUT_SECONDS,
+    )
+    original_type = headers.get("cloudEvents_type")
+    delivery_count = message.headers.get("x-delivery-count")
+    await events.publish(
+        MessageParked(
+            team_id=team_id,
+            correlation_id=correlation_id or message.correlation_id or message.message_id or "unknown",
+            actor=SYSTEM_ACTOR,
+            occurred_at=utc_now(),
+            original_message_id=message.message_id or None,
+            original_type=original_type if isinstance(original_type, str) else None,
+            routing_key=message.routing_key,
+            queue=queue,
+            category=category,
+            reason=reason,
+            delivery_count=delivery_count if isinstance(delivery_count, int) else None,
+        )
+    )
+    counter.labels(queue, category.value).inc()
+    log.warning("message parked", extra={"queue": queue, "reason": reason, "message_id": message.message_id})
+
+
 class Intake:
     """Reads Herald events from one queue and parks what it cannot read."""
 
@@ -213,38 +328,17 @@ class Intake:
 
         Every header and attribute is checked here, before any handler sees the message.
         """
-        headers = message.headers or {}
-        problem = header_problem(headers, message_id=message.message_id, correlation_id=message.correlation_id)
-        if problem is not None:
-            await self.park(message, problem, ParkCategory.MALFORMED)
+        checked = read_checked(
+            message.body,
+            message.headers or {},
+            content_type=message.content_type,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+        )
+        if isinstance(checked, Unreadable):
+            await self.park(message, checked.reason, checked.category, team_id=checked.team_id)
             return None
-        try:
-            received = read_amqp(message.body, headers, content_type=message.content_type)
-        except ContractError as error:
-            await self.park(message, str(error), _category(error))
-            return None
-        except (ValueError, TypeError, OverflowError, UnicodeError) as error:  # e.g. a time that overflows in UTC
-            await self.park(message, f"unreadable CloudEvents attributes or payload: {error}", ParkCategory.MALFORMED)
-            return None
-        problem = event_problem(received.event, received.attributes.time)
-        if problem is None:
-            problem = next(
-                (
-                    f"CloudEvents {name} {p}"
-                    for name in ("id", "source", "type")
-                    if (p := _text_problem(received, name))
-                ),
-                None,
-            )
-        if problem is not None:
-            await self.park(
-                message,
-                f"{received.attributes.type}: {problem}",
-                ParkCategory.MALFORMED,
-                team_id=getattr(received.event, "team_id", None),
-            )
-            return None
-        return received
+        return checked
 
     async def failed(self, message: RabbitMessage, error: BaseException, received: ReceivedEvent | None = None) -> bool:
         """A handler failed on ``message``: park it (and return ``True``) if its content is at fault or this was the
@@ -322,44 +416,23 @@ class Intake:
         correlation_id: str | None = None,
     ) -> None:
         """Copy ``message`` to the parking queue with ``reason``, report it, then acknowledge the original."""
-        reason = redact(reason)[:500]
-        raw = message.raw_message
-        headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
-        headers |= {
-            PARKED_REASON_HEADER: reason,
-            PARKED_CATEGORY_HEADER: category.value,
-            PARKED_AT_HEADER: utc_now().isoformat(),
-            PARKED_FROM_HEADER: self.queue,
-        }
-        await self._broker.publish(
+        copy = ParkedCopy(
             message.body,
-            exchange=DEAD_LETTER_EXCHANGE,
-            routing_key=dead_letter_routing_key(self.queue),
-            headers=headers,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            content_type=message.content_type,
-            persist=True,
-            mandatory=True,
-            timeout=10,
+            message.headers or {},
+            message.message_id,
+            message.correlation_id,
+            message.content_type,
+            message.raw_message.routing_key or "",
         )
-        original_type = headers.get("cloudEvents_type")
-        delivery_count = (message.headers or {}).get("x-delivery-count")
-        await self._events.publish(
-            MessageParked(
-                team_id=team_id,
-                correlation_id=correlation_id or message.correlation_id or message.message_id or "unknown",
-                actor=SYSTEM_ACTOR,
-                occurred_at=utc_now(),
-                original_message_id=message.message_id or None,
-                original_type=original_type if isinstance(original_type, str) else None,
-                routing_key=raw.routing_key or "",
-                queue=self.queue,
-                category=category,
-                reason=reason,
-                delivery_count=delivery_count if isinstance(delivery_count, int) else None,
-            )
+        await park_copy(
+            self._broker,
+            self._events,
+            self.parked,
+            self.queue,
+            copy,
+            reason,
+            category,
+            team_id=team_id,
+            correlation_id=correlation_id,
         )
-        self.parked.labels(self.queue, category.value).inc()
-        log.warning("message parked", extra={"queue": self.queue, "reason": reason, "message_id": message.message_id})
         await message.ack()

@@ -7,13 +7,13 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from herald.audit.api import audit_router
-from herald.audit.handlers import register_handlers
+from herald.audit.ingest import AuditIngest, RecordWriter, WritePolicy
 from herald.audit.metrics import AuditMetrics
-from herald.audit.recorder import BatchPolicy, BatchRecorder
 from herald.audit.repository import AuditRepository
 from herald.audit.service import AuditQueries, PartitionMaintenance
 from herald.audit.settings import AuditSettings
 from herald.contracts.routing import AUDIT_BINDING
+from herald.kit.batch import BatchWindow
 from herald.kit.consumers import Intake, declare_work_queue
 from herald.kit.runtime import ServiceRuntime
 from herald.kit.settings import load_settings
@@ -26,20 +26,33 @@ def build(settings: AuditSettings) -> tuple[ServiceRuntime, FastAPI]:
     """The runtime and the app of one audit service instance (no I/O happens until the app starts)."""
     runtime = ServiceRuntime(settings, schema=SCHEMA, migrations=MIGRATIONS, public_api=True)
     broker, events, engine, api_keys = runtime.broker, runtime.events, runtime.engine, runtime.api_keys
-    if broker is None or events is None or engine is None or api_keys is None:
-        raise RuntimeError("the audit service needs a broker, a database and the API-key store")
     metrics = AuditMetrics(runtime.registry)
     repository = AuditRepository(engine)
-    recorder = BatchRecorder(
+    writer = RecordWriter(
         repository,
         metrics,
-        BatchPolicy(
-            max_size=settings.batch_max_size,
-            max_wait=settings.batch_max_wait_seconds,
+        WritePolicy(
             write_timeout=settings.write_timeout_seconds,
             retry_initial=settings.retry_initial_seconds,
             retry_max=settings.retry_max_seconds,
         ),
+    )
+    # The batch consumer reads and parks with the kit's intake checks; the intake itself watches what the broker
+    # dead-letters on its own (delivery limit) and owns the parked-messages counter both report to.
+    intake = Intake(
+        broker, events, settings.queue_name, registry=runtime.registry, delivery_limit=settings.delivery_limit
+    )
+    intake.watch_dead_letters()
+    ingest = AuditIngest(
+        broker,
+        events,
+        writer,
+        metrics,
+        amqp_url=settings.amqp_url.get_secret_value(),
+        queue=settings.queue_name,
+        prefetch=settings.prefetch_count,
+        window=BatchWindow(max_size=settings.batch_max_size, max_wait=settings.batch_max_wait_seconds),
+        parked=intake.parked,
     )
     maintenance = PartitionMaintenance(
         repository,
@@ -48,11 +61,6 @@ def build(settings: AuditSettings) -> tuple[ServiceRuntime, FastAPI]:
         ahead_months=settings.partitions_ahead_months,
         interval_seconds=settings.maintenance_interval_seconds,
     )
-    intake = Intake(
-        broker, events, settings.queue_name, registry=runtime.registry, delivery_limit=settings.delivery_limit
-    )
-    intake.watch_dead_letters()
-    register_handlers(broker, intake, recorder, prefetch_count=settings.prefetch_count)
 
     async def declare_queue() -> None:
         await declare_work_queue(broker, settings.queue_name, [AUDIT_BINDING], delivery_limit=settings.delivery_limit)
@@ -62,9 +70,9 @@ def build(settings: AuditSettings) -> tuple[ServiceRuntime, FastAPI]:
 
     runtime.on_start(declare_queue)
     runtime.on_start(prepare_partitions)
-    runtime.add_background(recorder.run)
+    runtime.add_background(ingest.run)
     runtime.add_background(maintenance.run)
-    runtime.add_readiness_check("audit_writer", recorder.ready)
+    runtime.add_readiness_check("audit_writer", ingest.ready)
     queries = AuditQueries(repository, export_page_size=settings.export_page_size)
     app = runtime.create_app(
         "Herald audit",

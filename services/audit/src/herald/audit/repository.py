@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -16,7 +17,6 @@ from contextlib import asynccontextmanager
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Row, and_, bindparam, select, text, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -53,6 +53,53 @@ class Position:
     event_id: str
 
 
+_COLUMNS: Final = (
+    "event_id",
+    "occurred_at",
+    "event_type",
+    "source",
+    "team_id",
+    "actor",
+    "action",
+    "entity",
+    "entity_id",
+    "platform",
+    "correlation_id",
+    "metadata",
+)
+_INSERT: Final = text(
+    "INSERT INTO events (recorded_at, event_id, occurred_at, event_type, source, team_id, actor, action, entity,"
+    " entity_id, platform, correlation_id, metadata)"
+    " SELECT CAST(:recorded_at AS timestamptz), r.event_id, r.occurred_at, r.event_type, r.source, r.team_id,"
+    " r.actor, r.action, r.entity, r.entity_id, r.platform, r.correlation_id, CAST(r.metadata AS jsonb)"
+    " FROM unnest(CAST(:event_id AS text[]), CAST(:occurred_at AS timestamptz[]), CAST(:event_type AS text[]),"
+    " CAST(:source AS text[]), CAST(:team_id AS uuid[]), CAST(:actor AS text[]), CAST(:action AS text[]),"
+    " CAST(:entity AS text[]), CAST(:entity_id AS text[]), CAST(:platform AS text[]),"
+    " CAST(:correlation_id AS text[]), CAST(:metadata AS text[]))"
+    " AS r(event_id, occurred_at, event_type, source, team_id, actor, action, entity, entity_id, platform,"
+    " correlation_id, metadata)"
+    " ON CONFLICT (event_id, occurred_at) DO NOTHING RETURNING event_id"
+)
+"""One prepared statement for any batch: a column array per parameter (``metadata`` as JSON text)."""
+
+
+def _row_values(record: AuditRecord) -> tuple[Any, ...]:
+    return (
+        record.event_id,
+        record.occurred_at,
+        record.event_type,
+        record.source,
+        record.team_id,
+        record.actor,
+        record.action.value,
+        record.entity.value,
+        record.entity_id,
+        record.platform,
+        record.correlation_id,
+        json.dumps(record.metadata, separators=(",", ":")),
+    )
+
+
 def _sqlstate(error: DBAPIError) -> str:
     return str(getattr(error.orig, "sqlstate", None) or "")
 
@@ -76,26 +123,26 @@ class AuditRepository:
             yield conn
 
     async def insert(self, records: Sequence[AuditRecord], recorded_at: dt.datetime) -> set[str]:
-        """Insert ``records`` in one statement, skipping event ids already stored; return the ids inserted.
+        """Insert ``records`` in one set-based statement, skipping event ids already stored; return the ids inserted.
 
-        Raises :class:`RowsRejected` when PostgreSQL refuses the data; any other error (connection lost, timeout)
-        propagates unchanged and means "try again later".
+        The rows travel as one array per column (``unnest``), so the statement is the same prepared one whatever the
+        batch size, and nothing is compiled per batch. Raises :class:`RowsRejected` when PostgreSQL refuses the
+        data; any other error (connection lost, timeout) propagates unchanged and means "try again later".
         """
         if not records:
             return set()
-        values = [{**dataclasses.asdict(r), "recorded_at": recorded_at} for r in records]
-        statement = (
-            pg_insert(events)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["event_id", "occurred_at"])
-            .returning(events.c.event_id)
-        )
+        params: dict[str, Any] = {name: [] for name in _COLUMNS}
+        columns = [params[name] for name in _COLUMNS]
+        for record in records:
+            for column, value in zip(columns, _row_values(record), strict=True):
+                column.append(value)
+        params["recorded_at"] = recorded_at
         try:
             async with self._engine.begin() as conn:
                 await self._ensure_partitions(conn, {Month.of(r.occurred_at) for r in records})
                 await conn.execute(text(f'SET LOCAL ROLE "{self._role}"'))
-                result = await conn.execute(statement)
-                return {row.event_id for row in result}
+                result = await conn.execute(_INSERT, params)
+                return {row[0] for row in result}
         except DBAPIError as error:
             if _sqlstate(error).startswith(_ROW_ERROR_CLASSES):
                 # First line only: PostgreSQL's DETAIL repeats the whole row, which is no reason text.

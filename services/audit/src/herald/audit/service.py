@@ -1,6 +1,6 @@
 """The audit service's read use cases (team-scoped queries, timeline, export) and partition maintenance.
 
-Writing is in :mod:`herald.audit.recorder`. Every query is scoped to the caller's team: rows of other teams, and
+Writing is in :mod:`herald.audit.ingest`. Every query is scoped to the caller's team: rows of other teams, and
 ``message_parked`` rows whose team is unknown, are never returned.
 """
 

@@ -22,10 +22,11 @@ class AuditSettings(ServiceSettings):
     delivery_limit: int = Field(default=50, ge=1)
     """Quorum delivery limit. Generous: audit messages are redelivered by restarts, not crashes. A queue argument:
     changing it for an existing queue fails at start-up (PRECONDITION_FAILED) until the queue is re-created."""
-    batch_max_size: int = Field(default=500, ge=1, le=2000)
-    """Rows per INSERT (each row is 13 parameters; PostgreSQL allows 32767 per statement)."""
+    batch_max_size: int = Field(default=500, ge=1, le=5000)
+    """Deliveries per batch, written with one INSERT (the rows travel as one array per column)."""
     batch_max_wait_seconds: float = Field(default=0.05, gt=0)
-    """How long the first message of a batch waits for company before the batch is written."""
+    """How long the first message of a batch waits for company before the batch is written: the latency batching
+    adds at most (under a backlog, batches fill before the wait is over)."""
     write_timeout_seconds: float = Field(default=10.0, gt=0)
     """Bound on one batch write (a PostgreSQL that hangs instead of refusing must not hang the writer)."""
     retry_initial_seconds: float = Field(default=0.2, gt=0)

@@ -1,6 +1,6 @@
 """How each Herald event becomes an audit record: action, entity, entity id and metadata.
 
-Every event class in the contracts registry has a describer here (``tests/audit/test_records.py`` fails for one
+Every event class in the contracts registry has a describer here (``tests/audit/test_mapping.py`` fails for one
 that has none). An event type this service does not know yet is still recorded, with the generic
 ``event_recorded`` action, so a contracts upgrade never loses audit rows.
 
@@ -13,6 +13,7 @@ defence. Free text is cut short (a response excerpt is for diagnosis, not a copy
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
@@ -351,12 +352,19 @@ def _clean_text(value: str) -> str:
     return redact(_no_nul(value))
 
 
+@functools.lru_cache(maxsize=4096)
+def _key(name: str) -> tuple[str, bool]:
+    """A metadata key as stored, and whether its value is a secret. Keys come from the describers above (a few
+    dozen constants), so each is worked out once instead of for every event."""
+    return _clean_text(name), is_secret_field(name)
+
+
 def scrub(value: Any, key: str = "") -> Any:
     """``value`` with every string redacted, and any field whose name says "secret" blanked."""
     if isinstance(value, str):
-        return REDACTED if key and is_secret_field(key) else _clean_text(value)
+        return REDACTED if key and _key(key)[1] else _clean_text(value)
     if isinstance(value, dict):
-        return {_clean_text(str(k)): scrub(v, str(k)) for k, v in value.items()}
+        return {_key(str(k))[0]: scrub(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [scrub(v) for v in value]
     return value

@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 
+from herald.audit.mapping import DESCRIBERS, describe, scrub, to_record
 from herald.audit.models import Action, Entity
-from herald.audit.records import DESCRIBERS, describe, scrub, to_record
 from herald.contracts.base import Event
 from herald.contracts.envelope import CloudEventAttributes, ReceivedEvent
 from herald.contracts.examples import DISTRIBUTION_ID, TEAM_ID, example_for
@@ -23,7 +23,7 @@ def _received(event: AnyEvent, event_id: str = "evt-1") -> ReceivedEvent:
 
 @pytest.mark.parametrize("event_cls", EVENT_CLASSES, ids=lambda cls: cls.ce_type())
 def test_every_registered_event_type_has_its_own_mapping(event_cls: type[Event]) -> None:
-    assert event_cls in DESCRIBERS, f"{event_cls.__name__} has no audit mapping in herald.audit.records.DESCRIBERS"
+    assert event_cls in DESCRIBERS, f"{event_cls.__name__} has no audit mapping in herald.audit.mapping.DESCRIBERS"
     description = describe(example_for(event_cls))
     assert description.action is not Action.EVENT_RECORDED
     assert description.entity is not Entity.EVENT

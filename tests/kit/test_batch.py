@@ -1,0 +1,192 @@
+"""The batch consumer on the real RabbitMQ: batches bounded in size and wait, exceptions settled one by one, the rest
+acknowledged with one multiple ack, and a batch that fails redelivered without the batches committed before it."""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit
+
+import aio_pika
+import httpx
+import pytest
+from faststream.rabbit import RabbitBroker
+from prometheus_client import CollectorRegistry
+
+from herald.kit.batch import BatchConsumer, BatchWindow, Delivery, Settle
+from herald.kit.broker import build_broker, declare_exchanges
+from herald.kit.consumers import declare_work_queue
+from herald.kit.settings import ServiceSettings
+
+
+@dataclass
+class Recorder:
+    """A handler that "commits" message ids, with scripted verdicts or failures per call."""
+
+    verdicts: list[dict[int, Settle]] = field(default_factory=list)
+    failures: int = 0
+    batches: list[list[str]] = field(default_factory=list)
+    committed: list[str] = field(default_factory=list)
+
+    async def handle(self, batch: Sequence[Delivery]) -> Mapping[int, Settle]:
+        ids = [m.message_id or "" for m in batch]
+        self.batches.append(ids)
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("the database went away mid-batch")
+        verdicts = self.verdicts.pop(0) if self.verdicts else {}
+        self.committed += [i for n, i in enumerate(ids) if verdicts.get(n, Settle.ACK) is Settle.ACK]
+        return verdicts
+
+
+@dataclass
+class Queue:
+    name: str
+    amqp_url: str
+
+    async def publish(self, ids: Sequence[str]) -> None:
+        connection = await aio_pika.connect(self.amqp_url)
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            for message_id in ids:
+                message = aio_pika.Message(message_id.encode(), message_id=message_id, delivery_mode=2)
+                await channel.default_exchange.publish(message, routing_key=self.name)
+        finally:
+            await connection.close()
+
+    async def counts(self) -> tuple[int, int]:
+        """Messages in the queue (ready, i.e. not held unacknowledged by a consumer) and in its parking queue."""
+        connection = await aio_pika.connect(self.amqp_url)
+        try:
+            channel = await connection.channel()
+            work = await channel.declare_queue(self.name, passive=True)
+            parking = await channel.declare_queue(f"{self.name}.dead", passive=True)
+            return work.declaration_result.message_count or 0, parking.declaration_result.message_count or 0
+        finally:
+            await connection.close()
+
+
+@pytest.fixture
+async def queue(amqp_url: str) -> AsyncIterator[Queue]:
+    name = f"kit-batch-{uuid.uuid4().hex[:6]}"
+    settings = ServiceSettings(amqp_url=amqp_url, service_name="kit-test")
+    broker: RabbitBroker = build_broker(settings, CollectorRegistry())
+    await broker.connect()
+    await declare_exchanges(broker)
+    await declare_work_queue(broker, name, [])
+    yield Queue(name, amqp_url)
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    for queue_name in (name, f"{name}.dead"):
+        await channel.queue_delete(queue_name)
+    await connection.close()
+    await broker.stop()
+
+
+async def _until(condition: object, timeout: float = 20) -> None:
+    assert callable(condition)
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+@dataclass
+class Running:
+    consumer: BatchConsumer
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 20)
+
+
+def _start(queue: Queue, recorder: Recorder, window: BatchWindow, prefetch: int = 100) -> Running:
+    consumer = BatchConsumer(queue.amqp_url, queue.name, prefetch=prefetch, window=window, handle=recorder.handle)
+    stop = asyncio.Event()
+    return Running(consumer, stop, asyncio.create_task(consumer.run(stop)))
+
+
+async def test_exceptions_are_settled_one_by_one_and_the_rest_acknowledged_once(queue: Queue) -> None:
+    ids = [f"m{i}" for i in range(10)]
+    await queue.publish(ids)  # waiting before the consumer starts: one full batch
+    recorder = Recorder(verdicts=[{3: Settle.REJECT, 5: Settle.REQUEUE}])
+    running = _start(queue, recorder, BatchWindow(max_size=10, max_wait=5))
+    try:
+        await _until(lambda: "m5" in recorder.committed)  # requeued, delivered again, then acknowledged
+        assert recorder.batches[0] == ids
+        assert await queue.counts() == (0, 1)  # everything settled: m3 dead-lettered to the parking queue
+    finally:
+        await running.close()
+    assert sorted(recorder.committed) == sorted(i for i in ids if i != "m3")
+    assert recorder.committed.count("m5") == 1
+    assert await queue.counts() == (0, 1)  # nothing was left unacknowledged to come back after the consumer stopped
+
+
+async def test_a_lone_message_is_handled_after_the_wait_in_a_batch_of_its_own(queue: Queue) -> None:
+    await queue.publish(["solo"])
+    recorder = Recorder()
+    running = _start(queue, recorder, BatchWindow(max_size=100, max_wait=0.05))
+    try:
+        await _until(lambda: recorder.committed == ["solo"])
+        assert recorder.batches == [["solo"]]
+    finally:
+        await running.close()
+
+
+async def test_a_failed_batch_is_redelivered_without_the_batches_committed_before_it(queue: Queue) -> None:
+    recorder = Recorder()
+    running = _start(queue, recorder, BatchWindow(max_size=5, max_wait=5), prefetch=20)
+    try:
+        first = [f"a{i}" for i in range(5)]
+        await queue.publish(first)
+        await _until(lambda: recorder.committed == first)
+        recorder.failures = 1  # the next batch fails part-way: nothing of it is acknowledged
+        second = [f"b{i}" for i in range(5)]
+        await queue.publish(second)
+        await _until(lambda: sorted(recorder.committed) == sorted(first + second))
+    finally:
+        await running.close()
+    assert recorder.batches[1] == second  # the attempt that failed ...
+    assert sorted(recorder.batches[2]) == sorted(second)  # ... and its redelivery, alone
+    assert len(recorder.batches) == 3  # the committed batch never came back
+    assert await queue.counts() == (0, 0)
+
+
+def _management(amqp_url: str) -> tuple[str, tuple[str, str]]:
+    parts = urlsplit(amqp_url)
+    port = os.environ.get("HERALD_TEST_RABBIT_MGMT_PORT", "15672")
+    return f"http://{parts.hostname}:{port}/api", (parts.username or "guest", parts.password or "guest")
+
+
+async def _close_connections_named(amqp_url: str, name: str) -> int:
+    """Have the broker close every connection whose client named it ``name`` (as an operator or a restart would).
+    The management API lists a new connection once its statistics have been emitted, so wait for it."""
+    api, auth = _management(amqp_url)
+    async with httpx.AsyncClient(auth=auth, timeout=10) as client, asyncio.timeout(30):
+        while True:
+            connections = (await client.get(f"{api}/connections")).raise_for_status().json()
+            named = {c["name"]: (c.get("client_properties") or {}).get("connection_name") for c in connections}
+            found = [connection for connection, client_name in named.items() if client_name == name]
+            if found:
+                break
+            await asyncio.sleep(0.2)
+        for connection in found:
+            await client.delete(f"{api}/connections/{quote(connection, safe='')}")
+    return len(found)
+
+
+async def test_after_the_broker_drops_the_connection_it_reconnects_and_loses_nothing(queue: Queue) -> None:
+    recorder = Recorder()
+    running = _start(queue, recorder, BatchWindow(max_size=3, max_wait=5), prefetch=10)
+    try:
+        await queue.publish(["c0", "c1", "c2"])
+        await _until(lambda: recorder.committed == ["c0", "c1", "c2"])
+        assert await _close_connections_named(queue.amqp_url, running.consumer.connection_name) == 1
+        await queue.publish(["c3", "c4", "c5"])
+        await _until(lambda: sorted(recorder.committed) == [f"c{i}" for i in range(6)])
+    finally:
+        await running.close()
+    assert len(recorder.committed) == 6  # each once
+    assert await queue.counts() == (0, 0)
