@@ -56,7 +56,11 @@ class ServiceRuntime:
         self._public_api = public_api
         self.broker: RabbitBroker | None = build_broker(settings, self.registry) if uses_broker else None
         self.engine: AsyncEngine | None = db.create_engine(settings, schema) if schema else None
-        self.api_keys: ApiKeyStore | None = ApiKeyStore(self.engine) if public_api and self.engine else None
+        self.api_keys: ApiKeyStore | None = (
+            ApiKeyStore(self.engine, cache_seconds=settings.api_key_cache_seconds)
+            if public_api and self.engine
+            else None
+        )
         self.events: EventPublisher | None = (
             EventPublisher(
                 self.broker, source=f"herald/{settings.service_name}", timeout=settings.publish_timeout_seconds
