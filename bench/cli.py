@@ -4,8 +4,12 @@ Phases, in order, on one isolated vhost and database with every process started 
 
 1. the machine, and the broker's physical reference (before Herald starts, on a quiet broker);
 2. Herald starts (services + sandboxes as processes); accounts are connected through the OAuth flow; idle RSS;
-3. audit ingest, 4. precision, 5. burst, 6. scale (see each module in :mod:`bench.phases`);
-7. a whole-run check that nothing was lost or published twice.
+3. audit ingest, 4. precision, 5. burst, 6. scale, 7. scheduling through the API (see each module in
+   :mod:`bench.phases`);
+8. a whole-run check that nothing was lost or published twice.
+
+``--phases`` runs only some of the measuring phases (the broker reference is one); start-up, accounts, calibration
+and idle RSS always run. Such a partial run writes its own results file and leaves ``latest.json`` alone.
 
 Results: a table on stdout, ``bench/results/<timestamp>.json`` and ``bench/results/latest.json``.
 """
@@ -36,8 +40,8 @@ from bench.accounts import connect_all
 from bench.client import HeraldApi
 from bench.database import TERMINAL, Database
 from bench.disturbance import Sentinel
-from bench.harness import Harness, Options, say
-from bench.phases import audit_ingest, burst, precision, scale
+from bench.harness import PHASES, Harness, Options, say
+from bench.phases import audit_ingest, burst, precision, scale, scheduling
 from bench.resources import Monitor
 from bench.stack import ROOT, Stack, free_ports, processes, start, stop, wait_ready
 from herald.contracts.platform import Platform
@@ -54,6 +58,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short smoke run (smaller sizes, shorter durations)")
     parser.add_argument("--profile", action="store_true", help="py-spy profile of every service during the burst")
     parser.add_argument("--log-level", default="INFO", help="HERALD_LOG_LEVEL of the services (default INFO)")
+    parser.add_argument(
+        "--phases",
+        nargs="+",
+        choices=PHASES,
+        default=list(PHASES),
+        help="run only these measuring phases (default: all); latest.json is then left alone",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
         "--render",
@@ -129,13 +140,21 @@ async def prepare(h: Harness, results: dict[str, Any]) -> None:
 async def measure(h: Harness, sentinel: Sentinel, results: dict[str, Any]) -> None:
     """The phases, each watched for broker or database restarts, then the whole-run check."""
     o = h.options
-    results["audit_ingest"] = await sentinel.watch(audit_ingest.run(h, o.audit_events))
-    results["precision"] = await sentinel.watch(precision.run(h, o.precision_rate, o.precision_seconds))
-    profile_dir = Path(tempfile.mkdtemp(prefix="herald-bench-profile-")) if o.profile else None
-    results["burst"] = await sentinel.watch(burst.run(h, o.burst_size, profile_dir))
-    results["scale"] = await sentinel.watch(scale.run(h, o.scale_sizes, o.probe_rate, o.probe_seconds))
-    released = o.precision_rate * o.precision_seconds + o.burst_size
-    released += len(o.scale_sizes) * o.probe_rate * o.probe_seconds
+    released = 0
+    if "audit_ingest" in o.phases:
+        results["audit_ingest"] = await sentinel.watch(audit_ingest.run(h, o.audit_events))
+    if "precision" in o.phases:
+        results["precision"] = await sentinel.watch(precision.run(h, o.precision_rate, o.precision_seconds))
+        released += o.precision_rate * o.precision_seconds
+    if "burst" in o.phases:
+        profile_dir = Path(tempfile.mkdtemp(prefix="herald-bench-profile-")) if o.profile else None
+        results["burst"] = await sentinel.watch(burst.run(h, o.burst_size, profile_dir))
+        released += o.burst_size
+    if "scale" in o.phases:
+        results["scale"] = await sentinel.watch(scale.run(h, o.scale_sizes, o.probe_rate, o.probe_seconds))
+        released += len(o.scale_sizes) * o.probe_rate * o.probe_seconds
+    if "scheduling" in o.phases:  # last: its distributions are never due, but their events load the audit service
+        results["scheduling"] = await sentinel.watch(scheduling.run(h, o.scheduling_calls, o.scheduling_bulk_requests))
     results["verification"] = await verify(h, released)
 
 
@@ -143,7 +162,8 @@ async def run(options: Options, stack: Stack, run_id: str, results: dict[str, An
     mgmt_url, auth = management(stack.amqp_url)
     results["machine"] = await machine.describe(stack.database_url, mgmt_url, auth)
     say(f"machine: {results['machine']}")
-    results["reference"] = reference(stack.amqp_url, options.reference_count)  # before Herald: a quiet broker
+    if "reference" in options.phases:
+        results["reference"] = reference(stack.amqp_url, options.reference_count)  # before Herald: a quiet broker
 
     entries = processes(stack, pages=options.accounts_per_platform, service_env={"HERALD_LOG_LEVEL": log_level})
     say(f"starting {len(entries)} processes (logs in {stack.logs})")
@@ -166,10 +186,12 @@ async def run(options: Options, stack: Stack, run_id: str, results: dict[str, An
 def write(results: dict[str, Any], directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     stamp = results["started_at"].replace(":", "").replace("-", "")[:15]
-    path = directory / f"{stamp}{'-quick' if results['mode'] == 'quick' else ''}.json"
+    partial = set(results["options"].get("phases", PHASES)) != set(PHASES)
+    path = directory / f"{stamp}{'-quick' if results['mode'] == 'quick' else ''}{'-partial' if partial else ''}.json"
     text = json.dumps(results, indent=2, default=str)
     path.write_text(text + "\n")
-    (directory / "latest.json").write_text(text + "\n")
+    if not partial:  # latest.json is the last run of every phase
+        (directory / "latest.json").write_text(text + "\n")
     return path
 
 
@@ -218,7 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.render:
         return render_file(args.render)
-    options = Options.quick_run(profile=args.profile) if args.quick else Options(profile=args.profile)
+    chosen = tuple(p for p in PHASES if p in args.phases)
+    options = (
+        Options.quick_run(profile=args.profile, phases=chosen)
+        if args.quick
+        else Options(profile=args.profile, phases=chosen)
+    )
     run_id = uuid.uuid4().hex[:8]
     started = dt.datetime.now(dt.UTC)
     results: dict[str, Any] = {

@@ -56,6 +56,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
     found = _targets(results)
     phases = {"burst throughput": "burst", "lateness p99 at 100 posts/s": "precision", "claim latency": "scale"}
     phases["audit ingest"] = "audit_ingest"
+    phases["single create p99 (32 clients)"] = phases["bulk scheduling"] = "scheduling"
     hit = disturbed(results)
     return [Target(t.name, t.goal, t.value, t.unit, None) if phases.get(t.name) in hit else t for t in found]
 
@@ -81,6 +82,20 @@ def _targets(results: dict[str, Any]) -> list[Target]:
     audit = _get(results, "audit_ingest", "events_per_second")
     found.append(
         Target("audit ingest", ">= 10,000 events/s", audit, "events/s", None if audit is None else audit >= 10000)
+    )
+    single = _get(results, "scheduling", "single", "latency_ms", "p99")
+    found.append(
+        Target("single create p99 (32 clients)", "< 50 ms", single, "ms", None if single is None else single < 50)
+    )
+    bulk = _get(results, "scheduling", "bulk", "distributions_per_second")
+    found.append(
+        Target(
+            "bulk scheduling",
+            ">= 2,000 distributions/s",
+            bulk,
+            "distributions/s",
+            None if bulk is None else bulk >= 2000,
+        )
     )
     idle = _get(results, "memory", "idle_rss_mib") or {}
     services = {k: v for k, v in idle.items() if not k.startswith("sandbox-")}
@@ -235,6 +250,29 @@ def _audit(t: Table, audit: dict[str, Any]) -> None:
     t.row("events / rows / seconds", counts)
 
 
+def _scheduling(t: Table, scheduling: dict[str, Any], calibration: dict[str, Any] | None) -> None:
+    t.section("scheduling through the API (a year ahead, on draft content)")
+    if calibration:
+        note = f"{calibration['count']} calls, {calibration['concurrency']} clients, at start-up"
+        t.row("calibration: single creates per second", _fmt(calibration["per_second"], 0), note)
+        t.row("calibration: latency p50 / p95 / p99 / max", _ms(calibration["latency_ms"]))
+    single = scheduling["single"]
+    note = f"{single['count']:,} calls, {single['concurrency']} clients; scheduler CPU"
+    note += f" {_fmt(single.get('scheduler_cpu_ms_per_call'), 2)} ms per call"
+    t.row("single creates per second", _fmt(single["per_second"], 0), note)
+    t.row(
+        "single create latency p50 / p95 / p99 / max",
+        _ms(single["latency_ms"]),
+        t.target("single create p99 (32 clients)"),
+    )
+    bulk = scheduling["bulk"]
+    requests = bulk["requests"]
+    note = f"{requests['count']} requests of {bulk['items_per_request']:,}, {requests['concurrency']} at a time;"
+    note += f" scheduler CPU {_fmt(bulk.get('scheduler_cpu_ms_per_distribution'), 3)} ms per distribution"
+    t.row("bulk: distributions per second", _fmt(bulk["distributions_per_second"], 0), note)
+    t.row("bulk: request latency p50 / p95 / p99 / max", _ms(requests["latency_ms"]), t.target("bulk scheduling"))
+
+
 def _memory(t: Table, memory: dict[str, Any], peak: dict[str, Any]) -> None:
     t.section("memory: RSS per process, MiB (idle / peak under the burst)")
     for name, idle in memory.get("idle_rss_mib", {}).items():
@@ -262,6 +300,8 @@ def render(results: dict[str, Any]) -> str:
         _scale(table, results["scale"])
     if results.get("audit_ingest"):
         _audit(table, results["audit_ingest"])
+    if results.get("scheduling"):
+        _scheduling(table, results["scheduling"], results.get("calibration"))
     if results.get("memory"):
         _memory(table, results["memory"], (results.get("burst") or {}).get("peak_rss_mib", {}))
     if results.get("verification"):

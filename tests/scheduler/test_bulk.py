@@ -261,3 +261,20 @@ async def test_the_largest_request_is_written_whole(
             )
         ).scalar_one()
     assert events == BULK_MAX_ITEMS
+
+
+async def test_the_openapi_document_describes_bulk_scheduling(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    bulk = document["paths"][BULK]["post"]
+    schemas = document["components"]["schemas"]
+
+    assert bulk["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/BulkScheduleIn")
+    assert bulk["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/BulkScheduleOut")
+    assert bulk["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ProblemsOut")
+    items = schemas["BulkScheduleIn"]["properties"]["items"]
+    assert (items["minItems"], items["maxItems"]) == (1, BULK_MAX_ITEMS)
+    assert items["items"]["$ref"].endswith("/ScheduleIn")
+    assert schemas["BulkScheduleOut"]["properties"]["items"]["items"]["$ref"].endswith("/DistributionOut")
+    assert set(schemas["ProblemOut"]["required"]) == {"loc", "msg", "type"}
+    single = document["paths"]["/v1/distributions"]["post"]["responses"]["201"]
+    assert single["content"]["application/json"]["schema"]["$ref"].endswith("/DistributionOut")
