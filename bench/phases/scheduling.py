@@ -1,7 +1,12 @@
 """Scheduling through the API: how fast a team schedules distributions, one per request and in bulk.
 
 * single creates: ``POST /v1/distributions`` from ``concurrency`` (32) clients in a closed loop (each sends its
-  next request when the last is answered); calls per second and each call's latency (p50 / p95 / p99);
+  next request when the last is answered); calls per second and each call's latency (p50 / p95 / p99). In a closed
+  loop the latency is the clients' count over the throughput (Little's law), so it also measures how fast the
+  whole machine can go;
+* single creates paced at ``PACED_RATE`` per second from up to 32 clients (an open loop: each call is due at its
+  time, and its latency counts from then, so waiting for a free client is included): the latency of a create
+  when the system is not saturated;
 * bulk: ``POST /v1/distributions/bulk`` with the largest batch the API takes, from ``BULK_CLIENTS`` clients at
   once; distributions per second from the first request to the last answer, and each request's latency.
 
@@ -12,20 +17,26 @@ sends a ``DistributionScheduled`` event to the audit service.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
-from bench.client import Account, bounded
+from bench.client import Account, Seeding, bounded
 from bench.harness import Harness, say, utcnow
 from bench.resources import CpuMeter
+from bench.stats import summarise
 from herald.scheduler.schemas import BULK_MAX_ITEMS
 
 WARM_UP_CALLS = 100
+PACED_RATE = 100
+PACED_SECONDS = 10
 """Untimed single creates first: the scheduler's connection pool, statement caches and key cache fill up."""
 BULK_CLIENTS = 2
 CONTENTS = 10
+T = TypeVar("T")
 
 
 async def run(h: Harness, single_calls: int, bulk_requests: int) -> dict[str, Any]:
@@ -50,6 +61,11 @@ async def run(h: Harness, single_calls: int, bulk_requests: int) -> dict[str, An
         f" {singles.latency.p99 * 1000:.0f} ms"
     )
 
+    say(f"scheduling: single creates paced at {PACED_RATE}/s for {PACED_SECONDS} s")
+    first = WARM_UP_CALLS + single_calls
+    calls = [single(first + i) for i in range(PACED_RATE * PACED_SECONDS)]
+    paced = await open_loop(calls, PACED_RATE, h.options.concurrency)
+
     def batch(r: int) -> list[tuple[str, Account, dt.datetime]]:
         first = r * BULK_MAX_ITEMS
         return [
@@ -71,6 +87,7 @@ async def run(h: Harness, single_calls: int, bulk_requests: int) -> dict[str, An
             "scheduler_cpu_ms_per_call": _scheduler_ms(single_cpu.by_process, singles.count),
             "cpu": single_cpu.as_json(),
         },
+        "single_paced": {**paced.as_json(), "rate_per_second": PACED_RATE},
         "bulk": {
             "requests": bulk.as_json(),
             "items_per_request": BULK_MAX_ITEMS,
@@ -85,3 +102,21 @@ async def run(h: Harness, single_calls: int, bulk_requests: int) -> dict[str, An
 def _scheduler_ms(by_process: dict[str, float], count: int) -> float | None:
     seconds = by_process.get("scheduler")
     return None if seconds is None or not count else round(seconds * 1000 / count, 3)
+
+
+async def open_loop(calls: Sequence[Callable[[], Awaitable[T]]], rate: float, concurrency: int) -> Seeding:
+    """Call ``calls[i]`` at ``i / rate`` seconds (or as soon as one of ``concurrency`` clients is free after that);
+    each latency counts from the call's due time."""
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    began = time.perf_counter()
+
+    async def one(i: int, call: Callable[[], Awaitable[T]]) -> None:
+        due = began + i / rate
+        await asyncio.sleep(max(due - time.perf_counter(), 0.0))
+        async with gate:
+            await call()
+        latencies.append(time.perf_counter() - due)
+
+    await asyncio.gather(*(one(i, call) for i, call in enumerate(calls)))
+    return Seeding(len(calls), time.perf_counter() - began, concurrency, summarise(latencies or [0.0]))
