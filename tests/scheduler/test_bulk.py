@@ -278,3 +278,38 @@ async def test_the_openapi_document_describes_bulk_scheduling(client: httpx.Asyn
     assert set(schemas["ProblemOut"]["required"]) == {"loc", "msg", "type"}
     single = document["paths"]["/v1/distributions"]["post"]["responses"]["201"]
     assert single["content"]["application/json"]["schema"]["$ref"].endswith("/DistributionOut")
+
+
+async def test_a_bulk_request_racing_an_archive_is_written_whole_or_not_at_all(
+    client: httpx.AsyncClient, scheduler: Instance, broker: Broker, team: Team
+) -> None:
+    """Archiving waits for a bulk request holding the content (then cancels everything it scheduled), or the bulk
+    request finds the content archived: never some distributions, never a scheduled one of archived content."""
+    targets = await accounts(scheduler, broker, team, Platform.X, Platform.LINKEDIN, Platform.META)
+    platforms = (Platform.X, Platform.LINKEDIN, Platform.META)
+    outcomes = set()
+    for attempt in range(6):
+        content_id = await new_content(client, team, f"Race {attempt}")
+        items = [item(content_id, targets[i % 3], platforms[i % 3]) for i in range(300)]
+        bulk_request = client.post(BULK, json={"items": items}, headers=team.headers)
+        archive_request = client.post(f"/v1/contents/{content_id}/archive", headers=team.headers)
+        if attempt % 2:  # let either start first
+            archived, bulk = await asyncio.gather(archive_request, bulk_request)
+        else:
+            bulk, archived = await asyncio.gather(bulk_request, archive_request)
+
+        assert archived.status_code == 200, archived.text
+        async with scheduler.engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT status, count(*) FROM distributions WHERE content_id = :c GROUP BY status"),
+                {"c": uuid.UUID(content_id)},
+            )
+            statuses = {str(status): int(count) for status, count in rows}
+        if bulk.status_code == 201:
+            assert statuses == {"cancelled": len(items)}
+        else:
+            assert bulk.status_code == 422, bulk.text
+            assert {d["msg"] for d in bulk.json()["detail"]} == {"content is archived"}
+            assert statuses == {}
+        outcomes.add(bulk.status_code)
+    print(f"\nbulk request outcomes racing an archive: {sorted(outcomes)}")
