@@ -11,6 +11,7 @@ asked to stop, the broker stops taking deliveries and waits up to the graceful t
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
@@ -145,6 +146,11 @@ class ServiceRuntime:
     def serve(self, app: FastAPI) -> None:
         """Serve until SIGTERM/SIGINT, with JSON logs."""
         configure_logging(self.settings.service_name, self.settings.log_level)
+        # Everything built so far (modules, models, schemas, the app) lives as long as the process. Frozen out of the
+        # cyclic collector's sight, it is no longer walked by every full collection, each of which stalled all
+        # requests for 0.1-0.3 s under load (measured on the scheduler).
+        gc.collect()
+        gc.freeze()
         uvicorn.run(
             app,
             host=self.settings.http_host,
