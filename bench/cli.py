@@ -5,11 +5,13 @@ Phases, in order, on one isolated vhost and database with every process started 
 1. the machine, and the broker's physical reference (before Herald starts, on a quiet broker);
    the Celery peer's burst (:mod:`bench.peer`, its own program in its own virtual environment, also before Herald);
 2. Herald starts (services + sandboxes as processes); accounts are connected through the OAuth flow; idle RSS;
-3. audit ingest, 4. precision, 5. burst, 6. scale (see each module in :mod:`bench.phases`);
-7. a whole-run check that nothing was lost or published twice.
+3. audit ingest, 4. precision, 5. burst, 6. scale, 7. scheduling through the API (see each module in
+   :mod:`bench.phases`);
+8. a whole-run check that nothing was lost or published twice.
 
-``--phases`` runs a subset (e.g. ``--phases audit_ingest``): Herald starts only if a Herald phase is chosen, and
-accounts are connected only for the phases that schedule posts.
+``--phases a,b`` runs only some phases (the broker reference and the peer are phases too): Herald starts only if
+one of its phases is chosen, and accounts are connected only for the phases that schedule posts. Such a partial run
+writes its own results file and leaves ``latest.json`` alone.
 
 Results: a table on stdout, ``bench/results/<timestamp>.json`` and ``bench/results/latest.json``.
 """
@@ -40,8 +42,8 @@ from bench.accounts import connect_all
 from bench.client import HeraldApi
 from bench.database import TERMINAL, Database
 from bench.disturbance import Sentinel
-from bench.harness import Harness, Options, say
-from bench.phases import audit_ingest, burst, precision, scale
+from bench.harness import PHASES, Harness, Options, say
+from bench.phases import audit_ingest, burst, precision, scale, scheduling
 from bench.resources import Monitor
 from bench.stack import ROOT, Stack, processes
 from herald.contracts.platform import Platform
@@ -49,10 +51,10 @@ from tests.conftest import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, isolated_data
 
 RESULTS = ROOT / "bench" / "results"
 IDLE_SETTLE_SECONDS = 5
-PHASES = ("reference", "peer", "audit_ingest", "precision", "burst", "scale")
-"""Every phase, in the order a run measures them."""
-SCHEDULING_PHASES = frozenset({"precision", "burst", "scale"})
-"""The phases that schedule posts (they need connected accounts, and the whole-run check follows them)."""
+SCHEDULING_PHASES = frozenset({"precision", "burst", "scale", "scheduling"})
+"""The phases that schedule posts (they need connected accounts)."""
+RELEASING_PHASES = frozenset({"precision", "burst", "scale"})
+"""The phases whose posts become due (the whole-run check follows them)."""
 HERALD_PHASES = frozenset(PHASES) - {"reference", "peer"}
 
 
@@ -180,7 +182,9 @@ async def measure(h: Harness, sentinel: Sentinel, results: dict[str, Any], phase
     if "scale" in phases:
         results["scale"] = await sentinel.watch(scale.run(h, o.scale_sizes, o.probe_rate, o.probe_seconds))
         released += len(o.scale_sizes) * o.probe_rate * o.probe_seconds
-    if phases & SCHEDULING_PHASES:
+    if "scheduling" in phases:  # last: its distributions are never due, but their events load the audit service
+        results["scheduling"] = await sentinel.watch(scheduling.run(h, o.scheduling_calls, o.scheduling_bulk_requests))
+    if phases & RELEASING_PHASES:
         results["verification"] = await verify(h, released)
 
 
@@ -229,11 +233,11 @@ async def run(options: Options, stack: Stack, run_id: str, results: dict[str, An
 def write(results: dict[str, Any], directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     stamp = results["started_at"].replace(":", "").replace("-", "")[:15]
-    partial = len(results.get("phases", PHASES)) < len(PHASES)
+    partial = set(results["options"].get("phases", PHASES)) != set(PHASES)
     path = directory / f"{stamp}{'-quick' if results['mode'] == 'quick' else ''}{'-partial' if partial else ''}.json"
     text = json.dumps(results, indent=2, default=str)
     path.write_text(text + "\n")
-    if not partial:  # latest.json is the last whole run (the README's figures come from one)
+    if not partial:  # latest.json is the last run of every phase (the README's figures come from one)
         (directory / "latest.json").write_text(text + "\n")
     return path
 
@@ -283,7 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.render:
         return render_file(args.render)
-    options = Options.quick_run(profile=args.profile) if args.quick else Options(profile=args.profile)
+    chosen = tuple(p for p in PHASES if p in args.phases)
+    options = (
+        Options.quick_run(profile=args.profile, phases=chosen)
+        if args.quick
+        else Options(profile=args.profile, phases=chosen)
+    )
     run_id = uuid.uuid4().hex[:8]
     started = dt.datetime.now(dt.UTC)
     results: dict[str, Any] = {

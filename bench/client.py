@@ -109,6 +109,17 @@ class HeraldApi:
         response = await self.client.post(f"{self.stack.url('scheduler')}/v1/distributions", json=body)
         return str(_ok(response, 201)["distribution_id"])
 
+    async def schedule_many(self, items: Sequence[tuple[str, Account, dt.datetime]]) -> list[str]:
+        """``POST /v1/distributions/bulk``: every ``(content id, account, time)`` in one request, all or none."""
+        body = {
+            "items": [
+                {"content_id": c, "platform": a.platform.value, "account_id": a.id, "publish_at": at.isoformat()}
+                for c, a, at in items
+            ]
+        }
+        response = await self.client.post(f"{self.stack.url('scheduler')}/v1/distributions/bulk", json=body)
+        return [str(d["distribution_id"]) for d in _ok(response, 201)["items"]]
+
     async def distributions(self, scheduled_from: dt.datetime, scheduled_before: dt.datetime) -> list[dict[str, Any]]:
         """Every distribution due in ``[scheduled_from, scheduled_before)``, page by page (keyset pagination)."""
         found: list[dict[str, Any]] = []

@@ -20,6 +20,8 @@ from bench.stats import Buckets, bucket_delta, histogram_buckets, histogram_quan
 CLAIM_METRIC = "herald_due_loop_lateness_seconds"
 SETTLE_POLL_SECONDS = 0.25
 CALIBRATION_CALLS = 200
+PHASES = ("reference", "peer", "audit_ingest", "precision", "burst", "scale", "scheduling")
+"""The measuring phases, in the order they run (``--phases`` picks some)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,10 @@ class Options:
     probe_rate: int = 20
     probe_seconds: int = 10
     settle_timeout_seconds: float = 900
+    scheduling_calls: int = 2_000
+    scheduling_bulk_requests: int = 20
     profile: bool = False
+    phases: tuple[str, ...] = PHASES
 
     @classmethod
     def quick_run(cls, **overrides: Any) -> Options:
@@ -52,6 +57,8 @@ class Options:
             "probe_rate": 10,
             "probe_seconds": 5,
             "settle_timeout_seconds": 300,
+            "scheduling_calls": 500,
+            "scheduling_bulk_requests": 5,
         }
         return cls(**(sizes | overrides))
 

@@ -1,5 +1,6 @@
 """Team API keys and service credentials, on the real PostgreSQL."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -76,6 +77,48 @@ async def test_a_tampered_secret_or_revoked_key_is_refused(store: ApiKeyStore) -
     assert await store.verify(key) == principal
     assert await store.revoke(principal.key_id)
     assert await store.verify(key) is None
+
+
+async def test_a_verified_key_is_remembered_for_its_ttl_then_checked_again(
+    store: ApiKeyStore, database_url: str
+) -> None:
+    """Revoked behind the store's back (another process), a remembered key keeps working until its TTL ends; one
+    store without the cache and one whose TTL has passed ask the database and refuse it."""
+    principal, key = await store.create(uuid.uuid4(), "ci")
+    engine = db.create_engine(ServiceSettings(database_url=database_url), IDENTITY_SCHEMA, pool_size=1)
+    remembering = ApiKeyStore(engine, cache_seconds=600)
+    short = ApiKeyStore(engine, cache_seconds=0.2)
+    try:
+        assert await remembering.verify(key) == principal
+        assert await short.verify(key) == principal
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE identity.api_keys SET revoked_at = now() WHERE key_id = :k"), {"k": principal.key_id}
+            )
+        assert await remembering.verify(key) == principal, "the remembered key asked the database"
+        assert await store.verify(key) is None
+        await asyncio.sleep(0.5)
+        assert await short.verify(key) is None
+    finally:
+        await engine.dispose()
+
+
+async def test_a_remembered_key_id_does_not_vouch_for_another_secret_and_revoking_forgets_it(
+    database_url: str,
+) -> None:
+    await upgrade(database_url, IDENTITY_MIGRATIONS, IDENTITY_SCHEMA)
+    engine = db.create_engine(ServiceSettings(database_url=database_url), IDENTITY_SCHEMA, pool_size=1)
+    remembering = ApiKeyStore(engine, cache_seconds=600)
+    try:
+        principal, key = await remembering.create(uuid.uuid4(), "ci")
+        assert await remembering.verify(key) == principal
+        tampered = key[:-1] + ("A" if key[-1] != "A" else "B")
+        assert await remembering.verify(tampered) is None
+        assert await remembering.verify(key) == principal
+        assert await remembering.revoke(principal.key_id)
+        assert await remembering.verify(key) is None
+    finally:
+        await engine.dispose()
 
 
 async def test_service_credentials() -> None:

@@ -4,6 +4,9 @@ Team API keys
     ``hk_<key id>_<secret>``. Only a SHA-256 of the secret is stored (the secret is 256 random bits, so a slow
     password hash buys nothing). Keys live in the ``identity`` schema, which this kit owns and migrates; every
     service with a public API checks keys through :func:`team_principal` and sees only its caller's team.
+    A key verified against the database is remembered (its SHA-256, never the secret) for a few seconds
+    (``HERALD_API_KEY_CACHE_SECONDS``), so a busy client costs no database round trip per request; a key revoked
+    elsewhere stops working in that process within that time (at once when revoked through the same store).
 Service credentials
     ``svc_<service name>_<secret>``, sent as a bearer token on internal calls. The receiving service is
     configured with the SHA-256 of each caller's secret (``HERALD_SERVICE_CREDENTIALS``), never the secret.
@@ -16,6 +19,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +36,8 @@ IDENTITY_SCHEMA = "identity"
 IDENTITY_MIGRATIONS = Path(__file__).parent / "identity_migrations"
 _API_KEY = re.compile(r"^hk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
 _SERVICE_TOKEN = re.compile(r"^svc_([a-z0-9-]+)_([A-Za-z0-9_-]{43})$")
+CACHED_KEYS_MAX = 10_000
+"""Verified keys remembered per process at most (the oldest is forgotten first)."""
 
 
 def sha256_hex(secret: str) -> str:
@@ -72,11 +78,26 @@ def _bearer(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-class ApiKeyStore:
-    """Team API keys in the ``identity`` schema."""
+@dataclass(frozen=True)
+class _Verified:
+    secret_sha256: str
+    principal: TeamPrincipal
+    until: float
+    """``time.monotonic()`` after which the database is asked again."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+
+class ApiKeyStore:
+    """Team API keys in the ``identity`` schema.
+
+    ``cache_seconds`` > 0 remembers each key verified against the database for that long, as the SHA-256 of its
+    secret (what the database holds), so repeated requests with one key skip the lookup. Only successes are
+    remembered: an unknown or wrong key always asks the database.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, cache_seconds: float = 0.0) -> None:
         self._engine = engine
+        self._cache_seconds = cache_seconds
+        self._verified: dict[str, _Verified] = {}
 
     async def create(
         self, team_id: uuid.UUID, name: str, *, before_commit: KeyHook | None = None
@@ -103,6 +124,10 @@ class ApiKeyStore:
         if match is None:
             return None
         key_id, secret = match.groups()
+        digest = sha256_hex(secret)
+        known = self._verified.get(key_id)
+        if known is not None and known.until > time.monotonic() and hmac.compare_digest(known.secret_sha256, digest):
+            return known.principal
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -113,9 +138,19 @@ class ApiKeyStore:
                     {"key_id": key_id},
                 )
             ).first()
-        if row is None or not hmac.compare_digest(row.secret_sha256, sha256_hex(secret)):
+        if row is None or not hmac.compare_digest(row.secret_sha256, digest):
+            self._verified.pop(key_id, None)
             return None
-        return TeamPrincipal(row.team_id, key_id)
+        principal = TeamPrincipal(row.team_id, key_id)
+        if self._cache_seconds > 0:
+            self._remember(key_id, _Verified(digest, principal, time.monotonic() + self._cache_seconds))
+        return principal
+
+    def _remember(self, key_id: str, verified: _Verified) -> None:
+        self._verified.pop(key_id, None)  # re-inserted last: the dict's order is the order to forget in
+        while len(self._verified) >= CACHED_KEYS_MAX:
+            del self._verified[next(iter(self._verified))]
+        self._verified[key_id] = verified
 
     async def revoke(self, key_id: str, *, before_commit: KeyHook | None = None) -> ApiKeyInfo | None:
         """Revoke a key; ``None`` if there is no such key. Revoking a revoked key changes nothing.
@@ -123,6 +158,7 @@ class ApiKeyStore:
         ``before_commit`` runs (e.g. publishes the audit event) with the row locked, only when this call revokes
         it; if it raises, the key stays valid.
         """
+        self._verified.pop(key_id, None)
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(

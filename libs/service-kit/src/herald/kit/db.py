@@ -7,19 +7,21 @@ the service's models and queries are unqualified.
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from typing import Any
+
+from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from herald.kit.settings import ServiceSettings
 
 
 def create_engine(settings: ServiceSettings, schema: str, *, pool_size: int | None = None) -> AsyncEngine:
     """An asyncpg engine whose sessions see ``schema`` first. Open in a lifespan; dispose on shutdown."""
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url.get_secret_value(),
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=0,
-        pool_pre_ping=True,
         # Errors are logged and raised without their bound parameters: those are user data (post text, names).
         hide_parameters=True,
         connect_args={
@@ -31,6 +33,22 @@ def create_engine(settings: ServiceSettings, schema: str, *, pool_size: int | No
             }
         },
     )
+    event.listen(engine.sync_engine, "checkout", _replace_if_closed)
+    return engine
+
+
+def _replace_if_closed(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """At checkout, a pooled connection the server has closed (restart, ``pg_terminate_backend``, idle timeout) is
+    replaced by a new one before anyone uses it.
+
+    asyncpg marks a connection closed as soon as the event loop reads the server's goodbye, so this costs nothing,
+    where SQLAlchemy's ``pool_pre_ping`` costs three round trips per checkout with asyncpg (``BEGIN``, a query,
+    ``ROLLBACK``): about a tenth of the CPU of a short API call. A connection that breaks while in use raises as
+    it would have anyway, and SQLAlchemy discards it.
+    """
+    driver = record.driver_connection
+    if driver is None or driver.is_closed():
+        raise exc.DisconnectionError("the server closed this pooled connection")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import time
 import uuid
@@ -182,6 +183,31 @@ async def add_many(
     if not envelopes:
         return
     await conn_or_session.execute(table.insert(), [_row(envelope) for envelope in envelopes])
+
+
+async def add_set(connection: Any, envelopes: Sequence[AmqpEnvelope], *, table: Table = OUTBOX) -> None:
+    """Like :func:`add_many` on a bare asyncpg connection, inside the transaction open on it: one
+    ``INSERT ... SELECT FROM unnest(...)`` binding one array per column, so writing a thousand events costs one
+    statement and one round trip (set-based writers such as bulk scheduling)."""
+    if not envelopes:
+        return
+    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
+    ids, exchanges, keys, types, content_types, bodies, headers = columns
+    for envelope in envelopes:
+        ids.append(uuid.UUID(envelope.message_id))
+        exchanges.append(envelope.exchange)
+        keys.append(envelope.routing_key)
+        types.append(envelope.type)
+        content_types.append(envelope.content_type)
+        bodies.append(envelope.body)
+        headers.append(json.dumps(dict(envelope.headers)))
+    await connection.execute(
+        f"INSERT INTO {table.name} (id, exchange, routing_key, message_type, content_type, body, headers)"  # noqa: S608 - our table name
+        " SELECT i, e, k, t, c, b, h::jsonb"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[])"
+        " AS u(i, e, k, t, c, b, h)",
+        *columns,
+    )
 
 
 def _row(envelope: AmqpEnvelope) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 import sys
@@ -68,7 +69,11 @@ class ServiceRuntime:
             self.broker, source=f"herald/{settings.service_name}", timeout=settings.publish_timeout_seconds
         )
         self._engine: AsyncEngine | None = db.create_engine(settings, schema) if schema else None
-        self._api_keys: ApiKeyStore | None = ApiKeyStore(self._engine) if public_api and self._engine else None
+        self._api_keys: ApiKeyStore | None = (
+            ApiKeyStore(self._engine, cache_seconds=settings.api_key_cache_seconds)
+            if public_api and self._engine
+            else None
+        )
         self._loops: list[BackgroundLoop] = []
         self._on_start: list[StartHook] = []
         self._on_stop: list[StartHook] = []
@@ -157,6 +162,11 @@ class ServiceRuntime:
     def serve(self, app: FastAPI) -> None:
         """Serve until SIGTERM/SIGINT, with JSON logs, on ``http_host:http_port`` or the inherited ``http_fd``."""
         configure_logging(self.settings.service_name, self.settings.log_level)
+        # Everything built so far (modules, models, schemas, the app) lives as long as the process. Frozen out of the
+        # cyclic collector's sight, it is no longer walked by every full collection, each of which stalled all
+        # requests for 0.1-0.3 s under load (measured on the scheduler).
+        gc.collect()
+        gc.freeze()
         config = uvicorn.Config(
             app,
             host=self.settings.http_host,

@@ -33,6 +33,9 @@ class ServiceSettings(BaseSettings):
     amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     db_pool_size: int = Field(default=10, ge=1)
+    api_key_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long a verified team API key is remembered per process (0: ask the database on every request); a key
+    revoked in another process keeps working here for at most this long."""
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
     http_fd: int | None = Field(default=None, ge=0)

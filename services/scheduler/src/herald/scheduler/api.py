@@ -10,22 +10,26 @@ the problem.
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from herald.contracts.platform import Platform
 from herald.kit.auth import ApiKeyStore, TeamPrincipal, team_principal
 from herald.kit.validation import ApiDatetime
-from herald.scheduler.errors import Conflict, InvalidField, NotFound, SchedulerError
+from herald.scheduler.errors import Conflict, InvalidField, InvalidItems, NotFound, SchedulerError
 from herald.scheduler.models import DistributionStatus
 from herald.scheduler.repository import DistributionFilter
 from herald.scheduler.schemas import (
+    BulkScheduleIn,
+    BulkScheduleOut,
     ContentOut,
     ContentPatchIn,
     DistributionDetailOut,
     DistributionOut,
     DistributionPageOut,
     NewContentIn,
+    ProblemsOut,
     ReasonIn,
     ScheduleIn,
     TimeIn,
@@ -77,23 +81,31 @@ def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -
         """Archive content (idempotent), cancelling its distributions that have not been published."""
         return ContentOut.of(await scheduler.archive(who, content_id))
 
-    @api.post("/distributions", status_code=status.HTTP_201_CREATED, tags=["distributions"])
-    async def schedule(body: ScheduleIn, who: Principal) -> DistributionOut:
+    @api.post(
+        "/distributions", status_code=status.HTTP_201_CREATED, tags=["distributions"], response_model=DistributionOut
+    )
+    async def schedule(body: ScheduleIn, who: Principal) -> Response:
         """Schedule content on one account. Checked now: the zone and DST, the account (this team's, on this
         platform, connected), the platform's content rules, and that the time is not further in the past than
         the misfire policy allows."""
-        command = ScheduleCommand(
-            content_id=body.content_id,
-            platform=body.platform,
-            account_id=body.account_id,
-            when=body.requested(),
-            max_attempts=body.retry.max_attempts,
-            base_delay_seconds=body.retry.base_delay_seconds,
-            misfire_policy=body.misfire.policy,
-            misfire_window_seconds=body.misfire.window_seconds,
-            over_length=body.over_length,
-        )
-        return DistributionOut.of(await scheduler.schedule(who, command))
+        return _created(DistributionOut.of(await scheduler.schedule(who, _command(body))))
+
+    @api.post(
+        "/distributions/bulk",
+        status_code=status.HTTP_201_CREATED,
+        tags=["distributions"],
+        response_model=BulkScheduleOut,
+        responses={422: {"model": ProblemsOut, "description": "Nothing was scheduled; `detail` names each problem."}},
+    )
+    async def schedule_bulk(body: BulkScheduleIn, who: Principal) -> Response:
+        """Schedule many distributions in one request, all or none (e.g. one content item to many accounts, each
+        at its own time or at the same local time in each account's zone). Each item is checked like
+        `POST /v1/distributions`; if any fails, the answer is a 422 naming every failing item
+        (`detail[].loc` = `["body", "items", <index>, "<field>"]`) and nothing is scheduled. Otherwise the
+        distributions are created in one transaction, with a `DistributionScheduled` event each, and returned in
+        the order of the items."""
+        created = await scheduler.schedule_many(who, [_command(item) for item in body.items])
+        return _created(BulkScheduleOut(items=[DistributionOut.of(d) for d in created]))
 
     @api.get("/distributions", tags=["distributions"])
     async def list_distributions(
@@ -136,9 +148,37 @@ def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -
     return api
 
 
+def _command(body: ScheduleIn) -> ScheduleCommand:
+    return ScheduleCommand(
+        content_id=body.content_id,
+        platform=body.platform,
+        account_id=body.account_id,
+        when=body.requested(),
+        max_attempts=body.retry.max_attempts,
+        base_delay_seconds=body.retry.base_delay_seconds,
+        misfire_policy=body.misfire.policy,
+        misfire_window_seconds=body.misfire.window_seconds,
+        over_length=body.over_length,
+    )
+
+
+def _created(body: BaseModel) -> Response:
+    """A 201 with ``body`` serialised once (the route's ``response_model`` documents it; FastAPI would validate
+    the model it was just built from again)."""
+    return Response(body.model_dump_json(), status_code=status.HTTP_201_CREATED, media_type="application/json")
+
+
 async def _scheduler_error(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, InvalidField):
-        detail = [{"loc": [exc.location, exc.field], "msg": exc.message, "type": "value_error"}]
+        detail: list[dict[str, object]] = [
+            {"loc": [exc.location, exc.field], "msg": exc.message, "type": "value_error"}
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+    if isinstance(exc, InvalidItems):
+        detail = [
+            {"loc": [p.location, "items", index, p.field], "msg": p.message, "type": "value_error"}
+            for index, p in exc.problems
+        ]
         return JSONResponse({"detail": detail}, status_code=422)
     code = status.HTTP_404_NOT_FOUND if isinstance(exc, NotFound) else status.HTTP_409_CONFLICT
     message = exc.message if isinstance(exc, Conflict | NotFound) else str(exc)

@@ -2,6 +2,7 @@
 
 ``NotFound``      404: no such resource for this team (another team's ids are indistinguishable from unknown ones).
 ``InvalidField``  422: a request field is wrong; ``field`` names it and ``message`` says what is wrong.
+``InvalidItems``  422: items of a batch request are wrong; each problem names its item (index) and field.
 ``Conflict``      409: the request is well-formed but the resource's state forbids it (e.g. cancelling a
                   published distribution).
 """
@@ -30,3 +31,12 @@ class InvalidField(SchedulerError):
 
 class Conflict(SchedulerError):
     pass
+
+
+class InvalidItems(SchedulerError):
+    """Items of a batch request are wrong: ``problems`` holds ``(index of the item, what is wrong with it)``, in
+    item order, at most one per item (the first check it fails)."""
+
+    def __init__(self, problems: list[tuple[int, InvalidField]]) -> None:
+        super().__init__(f"{len(problems)} invalid item(s)")
+        self.problems = problems

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,6 +37,14 @@ async def emit(conn: AsyncConnection, envelopes: EnvelopeFactory, *events: Event
     """Write ``events`` to the outbox in ``conn``'s transaction; returns their event ids."""
     built = [envelopes(event) for event in events]
     await outbox.add_many(conn, built, table=outbox_table)
+    return [envelope.message_id for envelope in built]
+
+
+async def emit_set(db: Any, envelopes: EnvelopeFactory, *events: Event) -> list[str]:
+    """:func:`emit` on the bare asyncpg connection of :func:`herald.scheduler.repository.driver_transaction`, in one
+    statement however many events there are."""
+    built = [envelopes(event) for event in events]
+    await outbox.add_set(db, built, table=outbox_table)
     return [envelope.message_id for envelope in built]
 
 

@@ -16,7 +16,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, fields
 from enum import Enum, StrEnum
-from typing import Any, Self, get_type_hints
+from typing import Any, Protocol, Self, get_type_hints
 
 from sqlalchemy import (
     Boolean,
@@ -208,12 +208,21 @@ processed_events = Table(
 )
 
 
+class Record(Protocol):
+    """A row read by column name: SQLAlchemy's ``Row._mapping`` or an asyncpg ``Record``."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
+
 class _FromRow:
     """Build a frozen dataclass from a result row, turning stored strings back into their enums."""
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Self:
-        mapping = row._mapping
+        return cls.from_record(row._mapping)
+
+    @classmethod
+    def from_record(cls, mapping: Record) -> Self:
         values: dict[str, Any] = {}
         for name, enum in _columns(cls):
             value = mapping[name]

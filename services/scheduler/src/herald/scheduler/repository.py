@@ -1,16 +1,22 @@
-"""The scheduler's SQL (SQLAlchemy Core on the async engine). Every function runs in the caller's transaction."""
+"""The scheduler's SQL (SQLAlchemy Core on the async engine). Every function runs in the caller's transaction.
+
+Scheduling (single and bulk) is the API's hot path: it runs on the bare asyncpg connection
+(:func:`driver_transaction`), with set-based statements that bind one array per column, so a request costs the same
+few round trips whether it schedules one distribution or a thousand.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from herald.contracts.platform import Platform
 from herald.scheduler.models import (
@@ -43,18 +49,6 @@ async def content_for_update(conn: AsyncConnection, team_id: uuid.UUID, content_
     return None if row is None else Content.from_row(row)
 
 
-async def content_for_share(conn: AsyncConnection, team_id: uuid.UUID, content_id: uuid.UUID) -> Content | None:
-    """The team's content, protected from changes (not from other readers) until the end of the transaction:
-    many distributions of one content item can be scheduled at once, but not while it is edited or archived."""
-    query = (
-        select(contents)
-        .where(contents.c.content_id == content_id, contents.c.team_id == team_id)
-        .with_for_update(read=True)
-    )
-    row = (await conn.execute(query)).first()
-    return None if row is None else Content.from_row(row)
-
-
 async def get_content(conn: AsyncConnection, team_id: uuid.UUID, content_id: uuid.UUID) -> Content | None:
     query = select(contents).where(contents.c.content_id == content_id, contents.c.team_id == team_id)
     row = (await conn.execute(query)).first()
@@ -74,9 +68,79 @@ async def update_content(conn: AsyncConnection, content_id: uuid.UUID, values: d
 # -- distributions --------------------------------------------------------------------------------------------
 
 
-async def insert_distribution(conn: AsyncConnection, values: dict[str, Any]) -> Distribution:
-    row = (await conn.execute(distributions.insert().values(**values).returning(*distributions.c))).one()
-    return Distribution.from_row(row)
+# -- set-based scheduling, on the bare asyncpg connection -----------------------------------------------------
+
+Driver = Any
+"""An ``asyncpg.Connection`` with a transaction open (asyncpg ships no type information)."""
+
+
+@asynccontextmanager
+async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[Driver]:
+    """A transaction on the asyncpg connection under one of the engine's pooled connections (checked out, and so
+    pinged, as usual). SQLAlchemy never begins a transaction of its own on it here: this one is the only one, and
+    it is committed when the block ends or rolled back if it raises."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver: Driver = raw.driver_connection
+        async with driver.transaction():
+            yield driver
+
+
+async def contents_for_share_set(
+    db: Driver, team_id: uuid.UUID, content_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Content]:
+    """The team's contents among ``content_ids``, protected from changes (not from other readers) until commit:
+    many distributions of one content item can be scheduled at once, but not while it is edited or archived.
+    Locked in id order, so that concurrent batches lock them in the same order."""
+    rows = await db.fetch(
+        "SELECT * FROM contents WHERE content_id = ANY($1::uuid[]) AND team_id = $2 ORDER BY content_id FOR SHARE",
+        list(set(content_ids)),
+        team_id,
+    )
+    return {row["content_id"]: Content.from_record(row) for row in rows}
+
+
+async def accounts_set(db: Driver, account_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Account]:
+    """The projected accounts among ``account_ids`` (of any team: the caller checks the team)."""
+    rows = await db.fetch("SELECT * FROM accounts WHERE account_id = ANY($1::uuid[])", list(set(account_ids)))
+    return {row["account_id"]: Account.from_record(row) for row in rows}
+
+
+_NEW_DISTRIBUTION_COLUMNS = (
+    ("distribution_id", "uuid"),
+    ("team_id", "uuid"),
+    ("content_id", "uuid"),
+    ("account_id", "uuid"),
+    ("platform", "text"),
+    ("status", "text"),
+    ("scheduled_at", "timestamptz"),
+    ("timezone", "text"),
+    ("local_time", "text"),
+    ("max_attempts", "int"),
+    ("base_delay_seconds", "int"),
+    ("misfire_policy", "text"),
+    ("misfire_window_seconds", "int"),
+    ("over_length", "text"),
+)
+_INSERT_DISTRIBUTIONS = (
+    f"INSERT INTO distributions ({', '.join(name for name, _ in _NEW_DISTRIBUTION_COLUMNS)})"  # noqa: S608 - constants
+    f" SELECT * FROM unnest({', '.join(f'${i}::{kind}[]' for i, (_, kind) in enumerate(_NEW_DISTRIBUTION_COLUMNS, 1))})"
+    " RETURNING *"
+)
+
+
+async def insert_distributions_set(db: Driver, rows: Sequence[dict[str, Any]]) -> list[Distribution]:
+    """Insert new distributions (one dict per row, keyed by the column names above) in one statement; returns
+    them in the order given."""
+    columns = [[row[name] for row in rows] for name, _ in _NEW_DISTRIBUTION_COLUMNS]
+    inserted = await db.fetch(_INSERT_DISTRIBUTIONS, *columns)
+    by_id = {record["distribution_id"]: Distribution.from_record(record) for record in inserted}
+    return [by_id[row["distribution_id"]] for row in rows]
+
+
+async def notify_set(db: Driver, channel: str) -> None:
+    """:func:`notify` on the bare connection."""
+    await db.execute("SELECT pg_notify($1, '')", channel)
 
 
 async def distribution_for_update(
@@ -324,11 +388,6 @@ async def distribution_by_id(conn: AsyncConnection, distribution_id: uuid.UUID) 
 
 
 # -- the accounts projection ----------------------------------------------------------------------------------
-
-
-async def get_account(conn: AsyncConnection, account_id: uuid.UUID) -> Account | None:
-    row = (await conn.execute(select(accounts).where(accounts.c.account_id == account_id))).first()
-    return None if row is None else Account.from_row(row)
 
 
 async def project_account(conn: AsyncConnection, values: dict[str, Any]) -> bool:

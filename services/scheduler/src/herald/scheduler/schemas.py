@@ -262,3 +262,43 @@ class DistributionDetailOut(DistributionOut):
 class DistributionPageOut(BaseModel):
     items: list[DistributionOut]
     next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
+
+
+# -- bulk scheduling ------------------------------------------------------------------------------------------
+
+BULK_MAX_ITEMS = 1000
+"""Distributions one bulk request may schedule (more is a 422 on ``items``)."""
+
+
+class BulkScheduleIn(_Request):
+    """Many distributions at once, all or none. Each item is exactly the body of ``POST /v1/distributions``, so
+    each can have its own content, account, time and zone (e.g. one content item to many accounts, each at 09:00
+    in the account's own ``timezone``)."""
+
+    items: list[ScheduleIn] = Field(
+        min_length=1,
+        max_length=BULK_MAX_ITEMS,
+        description=f"1 to {BULK_MAX_ITEMS} distributions, each checked like a single schedule.",
+    )
+
+
+class BulkScheduleOut(BaseModel):
+    items: list[DistributionOut] = Field(description="The distributions created, in the order of the request's items.")
+
+
+class ProblemOut(BaseModel):
+    """One thing wrong with a request (FastAPI's validation error item)."""
+
+    loc: list[str | int] = Field(
+        description='Where: e.g. `["body", "publish_at"]`, or `["body", "items", 3, "account_id"]` for the item at'
+        " index 3 of a bulk request.",
+        examples=[["body", "items", 3, "account_id"]],
+    )
+    msg: str = Field(examples=["no such connected account for this team (connect it first)"])
+    type: str = Field(description="`value_error` for checks of the scheduler; pydantic's error type otherwise.")
+
+
+class ProblemsOut(BaseModel):
+    """A 422: every problem found (for a bulk request, in every failing item; then nothing was scheduled)."""
+
+    detail: list[ProblemOut]

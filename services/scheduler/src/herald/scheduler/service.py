@@ -11,7 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -25,13 +25,14 @@ from herald.kit.validation import check_instant
 from herald.platforms.base import ContentRules, ContentRuleViolation, Draft
 from herald.scheduler import events
 from herald.scheduler import repository as repo
-from herald.scheduler.errors import Conflict, InvalidField, NotFound
+from herald.scheduler.errors import Conflict, InvalidField, InvalidItems, NotFound
 from herald.scheduler.events import EnvelopeFactory
 from herald.scheduler.models import (
     CANCELLABLE,
     IN_FLIGHT,
     RESCHEDULABLE,
     SENT,
+    Account,
     AccountStatus,
     Attempt,
     Content,
@@ -209,6 +210,66 @@ class Scheduler:
     # -- distributions ----------------------------------------------------------------------------------------
 
     async def schedule(self, principal: TeamPrincipal, command: ScheduleCommand) -> Distribution:
+        """Schedule content on one account: :meth:`schedule_many` with one item (its problem raised as
+        :class:`InvalidField`)."""
+        try:
+            (distribution,) = await self.schedule_many(principal, [command])
+        except InvalidItems as invalid:
+            raise invalid.problems[0][1] from None
+        return distribution
+
+    async def schedule_many(self, principal: TeamPrincipal, commands: Sequence[ScheduleCommand]) -> list[Distribution]:
+        """Schedule every command, or none.
+
+        Each is checked like a single schedule: the time (zone, DST), ``over_length``, the content (this team's,
+        not archived), the account (this team's, on the platform, not disconnected), the platform's content rules,
+        and that the time is not further in the past than the misfire policy allows. If any item fails,
+        :class:`InvalidItems` names each failing item and nothing is written. Otherwise one transaction inserts
+        them all (one statement) with a ``DistributionScheduled`` each in the outbox (one statement); the
+        distributions are returned in the order of ``commands``.
+        """
+        actor, now = self._who(principal)
+        problems: list[tuple[int, InvalidField]] = []
+        timed: list[tuple[int, ScheduleCommand, ResolvedTime, int]] = []
+        for index, command in enumerate(commands):
+            try:
+                timed.append((index, command, *self._check_request(command)))
+            except InvalidField as problem:
+                problems.append((index, problem))
+        if not timed:
+            if problems:
+                raise InvalidItems(problems)
+            return []
+        async with repo.driver_transaction(self._engine) as db:
+            contents = await repo.contents_for_share_set(db, principal.team_id, (c.content_id for _, c, _, _ in timed))
+            accounts = await repo.accounts_set(db, (c.account_id for _, c, _, _ in timed))
+            rules_checked: dict[tuple[uuid.UUID, Platform, OverLengthPolicy], InvalidField | None] = {}
+            rows: list[dict[str, object]] = []
+            for index, command, when, window in timed:
+                try:
+                    content = _schedulable(contents.get(command.content_id))
+                    _check_account(principal, command, accounts.get(command.account_id))
+                    rules = (content.content_id, command.platform, command.over_length)
+                    if rules not in rules_checked:  # one content item to many accounts is checked once per platform
+                        rules_checked[rules] = self._rule_violation(content, command.platform, command.over_length)
+                    if (violation := rules_checked[rules]) is not None:
+                        raise violation
+                    self._check_not_too_late(when, command.misfire_policy, window, now=now)
+                except InvalidField as problem:
+                    problems.append((index, problem))
+                    continue
+                rows.append(_new_distribution(principal, command, when, window))
+            if problems:
+                raise InvalidItems(sorted(problems, key=lambda p: p[0]))
+            distributions = await repo.insert_distributions_set(db, rows)
+            await events.emit_set(db, self._envelopes, *(events.scheduled(d, actor, now) for d in distributions))
+            horizon = now + dt.timedelta(seconds=self._settings.due_max_sleep_seconds)
+            if any(d.scheduled_at <= horizon for d in distributions):
+                await repo.notify_set(db, self._due_channel)  # the due loop may be asleep past these due times
+        return distributions
+
+    def _check_request(self, command: ScheduleCommand) -> tuple[ResolvedTime, int]:
+        """What can be checked without the database: the time and ``over_length``; also the misfire window."""
         when = resolve(command.when)
         if command.platform is not Platform.X and command.over_length is not OverLengthPolicy.REJECT:
             raise InvalidField(
@@ -217,37 +278,7 @@ class Scheduler:
         window = self._settings.default_misfire_window_seconds
         if command.misfire_window_seconds is not None:
             window = command.misfire_window_seconds
-        async with self._engine.begin() as conn:
-            content = await repo.content_for_share(conn, principal.team_id, command.content_id)
-            if content is None:
-                raise InvalidField("content_id", "no such content")
-            if content.status is ContentStatus.ARCHIVED:
-                raise InvalidField("content_id", "content is archived")
-            await self._check_account(conn, principal, command)
-            self._check_rules(command.platform, content.text, content.link, command.over_length)
-            self._check_not_too_late(when, command.misfire_policy, window)
-            distribution = await repo.insert_distribution(
-                conn,
-                {
-                    "distribution_id": uuid.uuid4(),
-                    "team_id": principal.team_id,
-                    "content_id": content.content_id,
-                    "account_id": command.account_id,
-                    "platform": command.platform.value,
-                    "status": DistributionStatus.SCHEDULED.value,
-                    "scheduled_at": when.at,
-                    "timezone": when.timezone,
-                    "local_time": when.local_time,
-                    "max_attempts": command.max_attempts,
-                    "base_delay_seconds": command.base_delay_seconds,
-                    "misfire_policy": command.misfire_policy.value,
-                    "misfire_window_seconds": window,
-                    "over_length": command.over_length.value,
-                },
-            )
-            await self._emit(conn, events.scheduled(distribution, *self._who(principal)))
-            await self._wake_if_near(conn, when.at)
-            return distribution
+        return when, window
 
     async def reschedule(
         self, principal: TeamPrincipal, distribution_id: uuid.UUID, requested: RequestedTime
@@ -372,15 +403,6 @@ class Scheduler:
         )
         await self._emit(conn, *(events.cancelled(d, reason, actor, now) for d in targets))
 
-    async def _check_account(self, conn: AsyncConnection, principal: TeamPrincipal, command: ScheduleCommand) -> None:
-        account = await repo.get_account(conn, command.account_id)
-        if account is None or account.team_id != principal.team_id:
-            raise InvalidField("account_id", "no such connected account for this team (connect it first)")
-        if account.platform is not command.platform:
-            raise InvalidField("account_id", f"the account is a {account.platform} account, not {command.platform}")
-        if account.status is AccountStatus.DISCONNECTED:
-            raise InvalidField("account_id", "the account is disconnected: reconnect it first")
-
     def _check_rules(self, platform: Platform, text: str, link: str | None, over_length: OverLengthPolicy) -> None:
         draft = Draft(text=text, link=link, over_length=over_length)
         try:
@@ -388,10 +410,21 @@ class Scheduler:
         except ContentRuleViolation as violation:
             raise InvalidField("text", f"{platform}: {violation.message}") from None
 
-    def _check_not_too_late(self, when: ResolvedTime, policy: MisfirePolicy, window: int) -> None:
+    def _rule_violation(
+        self, content: Content, platform: Platform, over_length: OverLengthPolicy
+    ) -> InvalidField | None:
+        try:
+            self._check_rules(platform, content.text, content.link, over_length)
+        except InvalidField as violation:
+            return violation
+        return None
+
+    def _check_not_too_late(
+        self, when: ResolvedTime, policy: MisfirePolicy, window: int, *, now: dt.datetime | None = None
+    ) -> None:
         threshold = self._settings.misfire_threshold_seconds
         allowed = max(threshold, window) if policy is MisfirePolicy.PUBLISH_LATE else threshold
-        late = (self._clock() - when.at).total_seconds()
+        late = ((now or self._clock()) - when.at).total_seconds()
         if late > allowed:
             raise InvalidField(
                 when.field,
@@ -404,6 +437,44 @@ class Scheduler:
         # sooner than that must wake it.
         if at <= self._clock() + dt.timedelta(seconds=self._settings.due_max_sleep_seconds):
             await repo.notify(conn, self._due_channel)
+
+
+def _schedulable(content: Content | None) -> Content:
+    if content is None:
+        raise InvalidField("content_id", "no such content")
+    if content.status is ContentStatus.ARCHIVED:
+        raise InvalidField("content_id", "content is archived")
+    return content
+
+
+def _check_account(principal: TeamPrincipal, command: ScheduleCommand, account: Account | None) -> None:
+    if account is None or account.team_id != principal.team_id:
+        raise InvalidField("account_id", "no such connected account for this team (connect it first)")
+    if account.platform is not command.platform:
+        raise InvalidField("account_id", f"the account is a {account.platform} account, not {command.platform}")
+    if account.status is AccountStatus.DISCONNECTED:
+        raise InvalidField("account_id", "the account is disconnected: reconnect it first")
+
+
+def _new_distribution(
+    principal: TeamPrincipal, command: ScheduleCommand, when: ResolvedTime, window: int
+) -> dict[str, object]:
+    return {
+        "distribution_id": uuid.uuid4(),
+        "team_id": principal.team_id,
+        "content_id": command.content_id,
+        "account_id": command.account_id,
+        "platform": command.platform.value,
+        "status": DistributionStatus.SCHEDULED.value,
+        "scheduled_at": when.at,
+        "timezone": when.timezone,
+        "local_time": when.local_time,
+        "max_attempts": command.max_attempts,
+        "base_delay_seconds": command.base_delay_seconds,
+        "misfire_policy": command.misfire_policy.value,
+        "misfire_window_seconds": window,
+        "over_length": command.over_length.value,
+    }
 
 
 def encode_cursor(scheduled_at: dt.datetime, distribution_id: uuid.UUID) -> str:

@@ -1,0 +1,32 @@
+"""The kit's engine on the real PostgreSQL: pooled connections the server has closed are replaced, not used."""
+
+import asyncio
+import uuid
+
+import asyncpg
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from herald.kit import db
+from herald.kit.settings import ServiceSettings
+
+
+async def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout(database_url: str) -> None:
+    name = f"kit-db-{uuid.uuid4().hex[:8]}"
+    settings = ServiceSettings(database_url=SecretStr(database_url), service_name=name)
+    engine = db.create_engine(settings, "public", pool_size=1)
+    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        async with engine.connect() as conn:
+            first = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        # What a PostgreSQL restart or an administrator does to every idle connection of the pool.
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", first)
+        await asyncio.sleep(0.5)  # the event loop reads the server's goodbye on the idle pooled connection
+
+        async with engine.connect() as conn:
+            second = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert second != first
+        assert await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", name) == 1
+    finally:
+        await admin.close()
+        await engine.dispose()
