@@ -12,7 +12,13 @@ from pathlib import Path
 import aio_pika
 import httpx
 
+from herald.contracts import ContentApproved, service_source
+from herald.contracts.generate import DEFAULT_ROOT
+from herald.kit.runtime import ServiceRuntime
+from herald.kit.settings import ServiceSettings
 from tests.support.servers import free_port
+
+CONTRACT_SCHEMAS = DEFAULT_ROOT / "schemas"
 
 
 async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
@@ -88,3 +94,13 @@ async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tm
     log_lines = [json.loads(line) for line in output.decode().splitlines() if line.startswith("{")]
     assert any(entry["message"] == "service stopped" for entry in log_lines)
     assert all(entry["service"] == "sample" for entry in log_lines)
+
+
+def test_events_carry_the_contract_source() -> None:
+    """Services publish with ``/herald/<service>`` as CloudEvents source, as the contracts README and AsyncAPI say."""
+    runtime = ServiceRuntime(ServiceSettings(service_name="kit-sample"), uses_broker=True)  # builds, connects nothing
+    assert runtime.events is not None
+    example = CONTRACT_SCHEMAS / ContentApproved.ce_type().removesuffix(".v1") / "v1.example.json"
+    event = ContentApproved.model_validate_json(example.read_text())
+    assert runtime.events.envelope(event).headers["cloudEvents_source"] == service_source("kit-sample")
+    assert service_source("kit-sample") == "/herald/kit-sample"

@@ -23,6 +23,7 @@ from faststream.rabbit import RabbitBroker
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from herald.contracts.envelope import service_source
 from herald.kit import db
 from herald.kit.auth import IDENTITY_MIGRATIONS, IDENTITY_SCHEMA, ApiKeyStore
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
@@ -59,7 +60,7 @@ class ServiceRuntime:
         self.api_keys: ApiKeyStore | None = ApiKeyStore(self.engine) if public_api and self.engine else None
         self.events: EventPublisher | None = (
             EventPublisher(
-                self.broker, source=f"herald/{settings.service_name}", timeout=settings.publish_timeout_seconds
+                self.broker, source=service_source(settings.service_name), timeout=settings.publish_timeout_seconds
             )
             if self.broker
             else None
