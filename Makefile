@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: prereqs install run demo test lint typecheck contracts-generate clean bench chaos
+.PHONY: prereqs install run demo test lint typecheck contracts-generate clean bench chaos compose-test
 
 prereqs:  ## uv + the locked workspace, RabbitMQ's management/prometheus plugins, promtool/prometheus, Node test oracles
 	@PYTHON="$(PYTHON)" bash deploy/prereqs.sh
@@ -34,6 +34,9 @@ bench: install  ## the benchmark on real processes: table on stdout, JSON in ben
 
 contracts-generate: install  ## regenerate the committed AsyncAPI document and JSON Schemas
 	$(UV) run --frozen python -m herald.contracts.generate
+
+compose-test: install  ## docker compose for real: offline base image, every image, the stack, the journey, a publisher killed
+	UV="$(UV)" bash deploy/compose-test/run.sh $(COMPOSE_TEST_ARGS)
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
