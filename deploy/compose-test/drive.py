@@ -96,9 +96,9 @@ class Report:
             raise CheckFailed(f"{name}: {detail}")
 
     def render(self) -> str:
-        lines = ["", "Step timings", f"  {'step':<58} {'seconds':>8}  note"]
-        lines += [f"  {name:<58} {seconds:>8.1f}  {note}" for name, seconds, note in self.steps]
-        lines.append(f"  {'total':<58} {sum(s for _, s, _ in self.steps):>8.1f}")
+        lines = ["", "Step timings", f"  {'step':<72} {'seconds':>8}  note"]
+        lines += [f"  {name:<72} {seconds:>8.1f}  {note}" for name, seconds, note in self.steps]
+        lines.append(f"  {'total':<72} {sum(s for _, s, _ in self.steps):>8.1f}")
         lines += ["", "Image sizes", f"  {'image':<40} {'MB':>8}"]
         lines += [f"  {image:<40} {size / 1e6:>8.1f}" for image, size in sorted(self.images.items())]
         passed = sum(ok for _, ok, _ in self.checks)
