@@ -517,6 +517,10 @@ def burst_and_kill(report: Report, client: httpx.Client, accounts: dict[str, dic
         report.check("each distribution recorded the id of its one post", not wrong, str(wrong))
         figures = {"posts": size, "x_done_at_kill": done_at_kill, "back_healthy_s": round(back, 1)}
         figures |= {"settled_s": round(settled, 1), "duplicates": len(duplicates), "lost": len(lost)}
+        # Creates the X sandbox served in all (journey included): more than its posts means a re-send after a
+        # read-back found nothing, which is allowed; the sandbox's posts above are what must not double.
+        stats = httpx.get(f"{SANDBOX['x']}/_sandbox/stats", timeout=10).json()
+        figures["x_create_calls"] = sum(stats.get("create_requests", {}).values())
         report.notes["kill"] = figures
         note.append(", ".join(f"{k}={v}" for k, v in figures.items()))
 
