@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One build for every Herald image, from the uv workspace and its lock file:
 #
 #   docker build --build-arg SERVICE=scheduler --build-arg SERVICE_MODULE=herald.scheduler -t herald/scheduler .
@@ -8,6 +7,14 @@
 # installed (`uv sync --package`), as wheels, into /app/.venv; the image runs `python -m $SERVICE_MODULE` unless a
 # command is given (docker-compose.yml and deploy/k8s pass one). It runs as the unprivileged user 10001 and writes
 # nothing outside /tmp, so it works with a read-only root filesystem.
+#
+# No `# syntax=` line: BuildKit's built-in Dockerfile frontend (Docker 20.10+) handles `RUN --mount=type=cache`, and
+# a syntax directive would make every build fetch a frontend image from a registry. Without a registry, build on a
+# local base image that has python3 3.11 (with pip), e.g. the one `make compose-test` makes offline:
+#
+#   deploy/compose-test/base-image.sh herald-local/bookworm-python:3.11
+#   docker build --build-arg PYTHON_IMAGE=herald-local/bookworm-python:3.11 --build-arg SERVICE=scheduler \
+#       --build-arg SERVICE_MODULE=herald.scheduler -t herald/scheduler:dev .
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -17,7 +24,7 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/app/.venv
-RUN pip install --no-cache-dir uv==0.13.9
+RUN python3 -m pip install --no-cache-dir uv==0.13.9
 WORKDIR /src
 
 # Third-party dependencies first: this layer is rebuilt only when the lock file or a pyproject.toml changes.

@@ -3,11 +3,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
-.PHONY: install run demo test test-fast lint typecheck contracts-generate clean bench chaos
+.PHONY: prereqs install run demo test test-fast lint typecheck contracts-generate clean bench chaos compose-test
 
-install:  ## install uv (if missing) and the locked workspace
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --frozen
+prereqs:  ## uv + the locked workspace, RabbitMQ's management/prometheus plugins, promtool/prometheus, Node test oracles
+	@PYTHON="$(PYTHON)" bash deploy/prereqs.sh
+
+install: prereqs  ## everything the other targets need (deploy/prereqs.sh says what it checked and did)
 
 run: install  ## start every Herald process against the local PostgreSQL and RabbitMQ (Ctrl-C stops)
 	$(UV) run --frozen python deploy/local/run.py
@@ -36,6 +37,9 @@ bench: install  ## the benchmark on real processes: table on stdout, JSON in ben
 
 contracts-generate: install  ## regenerate the committed AsyncAPI document and JSON Schemas
 	$(UV) run --frozen python -m herald.contracts.generate
+
+compose-test: install  ## docker compose for real: offline base image, every image, the stack, the journey, a publisher killed
+	UV="$(UV)" bash deploy/compose-test/run.sh $(COMPOSE_TEST_ARGS)
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

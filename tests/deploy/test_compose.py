@@ -1,5 +1,5 @@
-"""docker-compose.yml, parsed and checked against the services themselves (no Docker engine here: compose itself
-was never run). Every service is present with its real module, port, health check and settings; every
+"""docker-compose.yml, parsed and checked against the services themselves (``make compose-test`` also runs it for
+real, with deploy/compose-test). Every service is present with its real module, port, health check and settings; every
 ``HERALD_*`` variable is a field of the service's settings class and loads; credentials match one another."""
 
 from __future__ import annotations

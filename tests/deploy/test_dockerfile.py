@@ -1,6 +1,7 @@
 """The Dockerfile, read by Docker's own parser (the ``dockerfile`` package): a multi-stage build from the locked uv
-workspace, one package per image, non-root at run time; and every image compose builds is a workspace package
-that contains the module it runs. No Docker engine here, so the image itself was never built."""
+workspace, one package per image, non-root at run time, buildable offline; and every image compose builds is a
+workspace package that contains the module it runs. The images themselves are built and run by ``make compose-test``
+(deploy/compose-test)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,15 @@ def workspace_packages() -> dict[str, Path]:
             if pyproject.exists():
                 packages[tomllib.loads(pyproject.read_text())["project"]["name"]] = directory
     return packages
+
+
+def test_no_syntax_directive_so_the_build_needs_no_registry() -> None:
+    # `# syntax=...` makes BuildKit pull a frontend image before anything else; the built-in frontend suffices.
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    directives = [line for line in lines if line.replace(" ", "").lower().startswith("#syntax=")]
+    assert directives == []
+    (installs,) = [c.value[0] for c in COMMANDS if c.cmd == "RUN" and "install" in c.value[0] and "uv==" in c.value[0]]
+    assert installs.startswith("python3 -m pip ")  # a Debian base image has python3 but no `pip` on PATH
 
 
 def test_a_build_stage_and_a_runtime_stage_from_the_same_python() -> None:

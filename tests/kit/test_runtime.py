@@ -9,9 +9,15 @@ from pathlib import Path
 import aio_pika
 import httpx
 
+from herald.contracts import ContentApproved, service_source
+from herald.contracts.generate import DEFAULT_ROOT
+from herald.kit.runtime import ServiceRuntime
+from herald.kit.settings import ServiceSettings
 from herald.operator.local import Process
 from herald.operator.local_starter import LocalStarter
 from tests.support.eventually import PROCESS_READY_SECONDS, eventually, immediately
+
+CONTRACT_SCHEMAS = DEFAULT_ROOT / "schemas"
 
 
 async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tmp_path: Path) -> None:
@@ -66,3 +72,12 @@ async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tm
     log_lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert any(entry["message"] == "service stopped" for entry in log_lines)
     assert all(entry["service"] == "sample" for entry in log_lines)
+
+
+def test_events_carry_the_contract_source() -> None:
+    """Services publish with ``/herald/<service>`` as CloudEvents source, as the contracts README and AsyncAPI say."""
+    runtime = ServiceRuntime(ServiceSettings(service_name="kit-sample"))  # builds, connects nothing
+    example = CONTRACT_SCHEMAS / ContentApproved.ce_type().removesuffix(".v1") / "v1.example.json"
+    event = ContentApproved.model_validate_json(example.read_text())
+    assert runtime.events.envelope(event).headers["cloudEvents_source"] == service_source("kit-sample")
+    assert service_source("kit-sample") == "/herald/kit-sample"

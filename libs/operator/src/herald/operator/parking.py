@@ -29,6 +29,7 @@ from aio_pika.exceptions import AMQPError, ChannelClosed
 from aiormq.exceptions import ChannelNotFoundEntity
 from prometheus_client import CollectorRegistry
 
+from herald.contracts.envelope import service_source
 from herald.contracts.platform import Platform
 from herald.kit.broker import EventPublisher, PublishNotConfirmed, build_broker
 from herald.kit.clock import utc_now
@@ -281,7 +282,9 @@ class ParkingLot:
         await broker.connect()
         try:
             yield EventPublisher(
-                broker, source=f"herald/{self._settings.service_name}", timeout=self._settings.publish_timeout_seconds
+                broker,
+                source=service_source(self._settings.service_name),
+                timeout=self._settings.publish_timeout_seconds,
             )
         finally:
             await broker.stop()

@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 from uvicorn.config import STARTUP_FAILURE
 
+from herald.contracts.envelope import service_source
 from herald.kit import db
 from herald.kit.api import install_api_defaults
 from herald.kit.auth import IDENTITY_MIGRATIONS, IDENTITY_SCHEMA, ApiKeyStore
@@ -66,7 +67,7 @@ class ServiceRuntime:
         self._public_api = public_api
         self.broker: RabbitBroker = build_broker(settings, self.registry)
         self.events = EventPublisher(
-            self.broker, source=f"herald/{settings.service_name}", timeout=settings.publish_timeout_seconds
+            self.broker, source=service_source(settings.service_name), timeout=settings.publish_timeout_seconds
         )
         self._engine: AsyncEngine | None = db.create_engine(settings, schema) if schema else None
         self._api_keys: ApiKeyStore | None = (

@@ -14,10 +14,11 @@ Failures
     :class:`~herald.contracts.accounts.AccountReauthRequired`: later requests answer 409 without calling the
     platform, so the event cannot repeat.
 Accounts that cannot be refreshed
-    Meta Page tokens (no expiry, no refresh grant: docs/platforms.md, "Meta: OAuth") are handed out as they are; a
-    forced refresh of one means the Page token was rejected, which only a reconnect fixes. LinkedIn apps without
-    programmatic refresh get no refresh token: the background sweep warns (``AccountReauthRequired`` with the expiry
-    ahead) ``reauth_warning_seconds`` before the grant ends, and flags the account when it has ended.
+    Meta Page tokens (no expiry, no refresh grant: docs/platforms.md, "Meta: OAuth", from
+    https://developers.facebook.com/docs/facebook-login/guides/access-tokens/get-long-lived) are handed out as they
+    are; a forced refresh of one means the Page token was rejected, which only a reconnect fixes. LinkedIn apps
+    without programmatic refresh get no refresh token: the background sweep warns (``AccountReauthRequired`` with
+    the expiry ahead) ``reauth_warning_seconds`` before the grant ends, and flags the account when it has ended.
 """
 
 from __future__ import annotations
