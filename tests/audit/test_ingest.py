@@ -14,6 +14,7 @@ from herald.audit.metrics import AuditMetrics
 from herald.audit.models import Action, AuditRecord, Entity
 from herald.audit.repository import RowsRejected
 from herald.kit.batch import BatchAbandoned
+from tests.support.eventually import eventually, immediately
 
 NOW = dt.datetime(2025, 3, 14, 12, tzinfo=dt.UTC)
 
@@ -97,9 +98,8 @@ async def test_while_the_store_is_down_the_write_waits_and_readiness_drops(
 ) -> None:
     store.down = True
     task = asyncio.create_task(writer.write([_record(f"held-{i}") for i in range(15)], asyncio.Event()))
-    async with asyncio.timeout(5):
-        while store.attempts < 3:  # retried, and still no outcome (so no message is acknowledged)
-            await asyncio.sleep(0.01)
+    # retried, and still no outcome (so no message is acknowledged)
+    await eventually(immediately(lambda: store.attempts >= 3), what="three attempts on the store")
     assert not task.done()
     assert await writer.ready() is False
     store.down = False
@@ -124,9 +124,7 @@ async def test_stopping_while_the_store_is_down_abandons_the_batch(writer: Recor
     store.down = True
     stop = asyncio.Event()
     task = asyncio.create_task(writer.write([_record("held")], stop))
-    async with asyncio.timeout(5):
-        while store.attempts < 1:
-            await asyncio.sleep(0.01)
+    await eventually(immediately(lambda: store.attempts >= 1), what="an attempt on the store")
     stop.set()
     with pytest.raises(BatchAbandoned):
         await asyncio.wait_for(task, 2)  # the consumer leaves its messages unacknowledged: redelivered later

@@ -1,7 +1,6 @@
 """Batches on the real RabbitMQ and PostgreSQL: a batch with a malformed message and a row PostgreSQL refuses
 among valid events parks those two, writes every other event once, and leaves nothing to be redelivered."""
 
-import asyncio
 import re
 import uuid
 
@@ -14,6 +13,7 @@ from herald.contracts.publishing import PublishRequested, PublishSucceeded
 from herald.contracts.routing import EVENTS_EXCHANGE
 from herald.kit.broker import EventPublisher
 from tests.audit.conftest import RunningAudit, for_team, wait_for_rows
+from tests.support.eventually import eventually
 
 VALID = 60
 
@@ -60,11 +60,15 @@ async def test_bad_messages_in_a_batch_are_parked_and_the_rest_written_once(
 
         await wait_for_rows(pg, team, VALID + 1, timeout=20)  # the valid events and the report about the refused one
         parked_reports = "SELECT count(*) FROM audit.events WHERE action = 'message_parked' AND entity_id = ANY($1)"
-        async with asyncio.timeout(20):
-            while await pg.fetchval(parked_reports, [refused.message_id, malformed_id]) < 2:
-                await asyncio.sleep(0.05)
-            while await _counts(amqp_url, queue) != (0, 2):  # settled: nothing ready, both bad ones parked
-                await asyncio.sleep(0.05)
+
+        async def both_reported() -> bool:
+            return bool(await pg.fetchval(parked_reports, [refused.message_id, malformed_id]) >= 2)
+
+        async def settled() -> bool:  # nothing ready, both bad ones parked
+            return await _counts(amqp_url, queue) == (0, 2)
+
+        await eventually(both_reported, what="both bad ones reported as parked")
+        await eventually(settled, what="the queue settled: nothing ready, both bad ones parked")
 
         rows = await pg.fetch("SELECT event_id, action FROM audit.events WHERE team_id = $1", team)
         ids = [r["event_id"] for r in rows if r["action"] == "publish_requested"]

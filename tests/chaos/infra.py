@@ -40,7 +40,7 @@ def _rabbit_back() -> None:
         _run("rabbitmqctl", "start_app")
         if time.monotonic() > deadline:
             raise AssertionError("RabbitMQ did not come back after the restart")
-        time.sleep(1)
+        time.sleep(1)  # between attempts to start it again (bounded by the deadline), not a wait to assert on
 
 
 @asynccontextmanager
@@ -54,7 +54,7 @@ async def rabbit_outage(outage_seconds: float = 2.0) -> AsyncIterator[float]:
         stopped = await asyncio.to_thread(_run, "rabbitmqctl", "stop_app")
         assert stopped.returncode == 0, f"rabbitmqctl stop_app: {stopped.stderr}"
         took = time.monotonic() - began
-        await asyncio.sleep(outage_seconds)
+        await asyncio.sleep(outage_seconds)  # the fault itself: how long the broker stays down
         await asyncio.to_thread(_rabbit_back)
         yield took
     finally:
@@ -81,7 +81,7 @@ def _postgres_back() -> None:
         _pg_ctl("start")
         if time.monotonic() > deadline:
             raise AssertionError("PostgreSQL did not come back after the restart")
-        time.sleep(0.5)
+        time.sleep(0.5)  # between attempts to start it again (bounded by the deadline), not a wait to assert on
 
 
 async def restart_postgres() -> float:

@@ -37,7 +37,7 @@ async def test_sigkill_mid_batch_then_restart(herald: Deployment, service: str) 
     batch.mark_fault()
     herald.stack.kill(service)
     down = time.monotonic()
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the fault itself: the service stays dead a while (not a wait before an assertion)
     await herald.stack.restart(service)
     outage = time.monotonic() - down
 

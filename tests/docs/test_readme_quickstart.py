@@ -55,7 +55,7 @@ def stack_lock() -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     pytest.fail(f"{LOCK} held by another whole-stack run for {LOCK_WAIT_SECONDS // 60} minutes")
-                time.sleep(1)
+                time.sleep(1)  # between tries for the machine-wide lock another stack run holds (bounded)
         try:
             yield
         finally:
@@ -92,7 +92,7 @@ def _make_run(log: Path, amqp_url: str, database_url: str) -> Iterator[Path]:
                 except httpx.TransportError:
                     pass
                 assert time.monotonic() < deadline, f":{port} not ready:\n{log.read_text()[-3000:]}"
-                time.sleep(0.5)
+                time.sleep(0.5)  # a synchronous readiness poll (bounded by the deadline), not a fixed wait
         yield log
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -23,7 +23,7 @@ def main() -> None:
 
     @runtime.broker.subscriber(RabbitQueue(os.environ["SAMPLE_QUEUE"], durable=True), channel=Channel(prefetch_count=2))
     async def handle(message: RabbitMessage) -> None:
-        await asyncio.sleep(delay)
+        await asyncio.sleep(delay)  # a deliberately slow handler, so a test can stop the service mid-message
         with out.open("a") as f:
             f.write(f"{message.message_id}\n")
 

@@ -4,7 +4,7 @@ acknowledged with one multiple ack, and a batch that fails redelivered without t
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
@@ -18,6 +18,7 @@ from herald.kit.batch import BatchConsumer, BatchWindow, Delivery, Settle
 from herald.kit.broker import build_broker, declare_exchanges
 from herald.kit.consumers import declare_work_queue
 from herald.kit.settings import ServiceSettings
+from tests.support.eventually import eventually, immediately
 
 
 @dataclass
@@ -84,11 +85,8 @@ async def queue(amqp_url: str) -> AsyncIterator[Queue]:
     await broker.stop()
 
 
-async def _until(condition: object, timeout: float = 20) -> None:
-    assert callable(condition)
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
+async def _until(condition: Callable[[], object]) -> None:
+    await eventually(immediately(condition))
 
 
 @dataclass
@@ -164,14 +162,14 @@ async def _close_connections_named(amqp_url: str, name: str) -> int:
     """Have the broker close every connection whose client named it ``name`` (as an operator or a restart would).
     The management API lists a new connection once its statistics have been emitted, so wait for it."""
     api, auth = _management(amqp_url)
-    async with httpx.AsyncClient(auth=auth, timeout=10) as client, asyncio.timeout(30):
-        while True:
+    async with httpx.AsyncClient(auth=auth, timeout=10) as client:
+
+        async def listed() -> list[str]:
             connections = (await client.get(f"{api}/connections")).raise_for_status().json()
             named = {c["name"]: (c.get("client_properties") or {}).get("connection_name") for c in connections}
-            found = [connection for connection, client_name in named.items() if client_name == name]
-            if found:
-                break
-            await asyncio.sleep(0.2)
+            return [connection for connection, client_name in named.items() if client_name == name]
+
+        found = await eventually(listed, interval=0.2, what=f"a connection named {name} listed")
         for connection in found:
             await client.delete(f"{api}/connections/{quote(connection, safe='')}")
     return len(found)

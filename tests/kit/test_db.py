@@ -1,6 +1,5 @@
 """The kit's engine on the real PostgreSQL: pooled connections the server has closed are replaced, not used."""
 
-import asyncio
 import uuid
 
 import asyncpg
@@ -9,6 +8,7 @@ from sqlalchemy import text
 
 from herald.kit import db
 from herald.kit.settings import ServiceSettings
+from tests.support.eventually import eventually, immediately
 
 
 async def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout(database_url: str) -> None:
@@ -19,9 +19,12 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout(dat
     try:
         async with engine.connect() as conn:
             first = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            pooled = (await conn.get_raw_connection()).driver_connection
+        assert isinstance(pooled, asyncpg.Connection)
         # What a PostgreSQL restart or an administrator does to every idle connection of the pool.
         assert await admin.fetchval("SELECT pg_terminate_backend($1)", first)
-        await asyncio.sleep(0.5)  # the event loop reads the server's goodbye on the idle pooled connection
+        # The event loop reads the server's goodbye on the idle pooled connection (a restart's happens the same way).
+        await eventually(immediately(pooled.is_closed), what="the pooled connection marked closed")
 
         async with engine.connect() as conn:
             second = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()

@@ -6,7 +6,6 @@ never crash the consumer, and end either handled or parked exactly once."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections import Counter as Tally
@@ -27,7 +26,7 @@ from herald.contracts.envelope import ReceivedEvent
 from herald.contracts.examples import example_for
 from herald.contracts.operations import MessageParked, ParkCategory
 from herald.contracts.publishing import PublishRequested
-from herald.contracts.routing import EVENTS_EXCHANGE, binding_key
+from herald.contracts.routing import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, binding_key, dead_letter_routing_key
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.consumers import (
     PARKED_CATEGORY_HEADER,
@@ -38,6 +37,7 @@ from herald.kit.consumers import (
     work_queue,
 )
 from herald.kit.settings import ServiceSettings
+from tests.support.eventually import eventually, immediately
 
 ROUTING_KEY = "publish.requested.v1.x"
 DELIVERY_LIMIT = 2
@@ -82,10 +82,11 @@ class Consumer:
         )
         return message_id
 
-    async def settled(self, message_id: str, timeout: float = 20) -> None:
-        async with asyncio.timeout(timeout):
-            while not (self.handled[message_id] or self.intake.parks[message_id]):
-                await asyncio.sleep(0.02)
+    async def settled(self, message_id: str) -> None:
+        await eventually(
+            immediately(lambda: self.handled[message_id] or self.intake.parks[message_id]),
+            what=f"{message_id} handled or parked",
+        )
 
     async def parking_queue(self) -> dict[str, aio_pika.abc.AbstractIncomingMessage]:
         queue = await self.channel.declare_queue(f"{self.name}.dead", passive=True)
@@ -149,10 +150,25 @@ def _valid(consumer: Consumer) -> tuple[bytes, dict[str, Any]]:
 
 
 async def _reports_for(consumer: Consumer, message_id: str, count: int = 1) -> list[dict[str, Any]]:
-    async with asyncio.timeout(10):
-        while len(found := [r for r in consumer.reports if r["original_message_id"] == message_id]) < count:
-            await asyncio.sleep(0.02)
-    return found
+    def found() -> list[dict[str, Any]]:
+        reports = [r for r in consumer.reports if r["original_message_id"] == message_id]
+        return reports if len(reports) >= count else []
+
+    return await eventually(immediately(found), what=f"{count} report(s) on {message_id}")
+
+
+async def _dead_letter_watch_marker(consumer: Consumer) -> None:
+    """Send a broker-style dead letter behind whatever the dead-letter watch already holds and wait for its report:
+    the watch handles its queue in order and reports through the same publisher, so a report (or count) it was going
+    to make for anything ahead of the marker has been made by then. The marker counts as malformed, not poison."""
+    marker_id = f"marker-{uuid.uuid4().hex}"
+    exchange = await consumer.channel.get_exchange(DEAD_LETTER_EXCHANGE)
+    await exchange.publish(
+        aio_pika.Message(b"{}", headers={"x-first-death-reason": "test-marker"}, message_id=marker_id),
+        routing_key=dead_letter_routing_key(consumer.name),
+    )
+    [report] = await _reports_for(consumer, marker_id)
+    assert report["category"] == "malformed"
 
 
 HOSTILE_HEADERS: list[tuple[str, Any, str]] = [
@@ -254,7 +270,7 @@ async def test_a_message_failing_on_every_delivery_is_parked_by_the_intake_with_
     assert report["reason"].startswith(f"failed on all {DELIVERY_LIMIT + 1} deliveries")
     parked = (await consumer.parking_queue())[message_id]
     assert PARKED_REASON_HEADER in parked.headers  # parked by the intake, not dead-lettered by the broker
-    await asyncio.sleep(0.5)  # the dead-letter watch sees the copy too, and must not count it again
+    await _dead_letter_watch_marker(consumer)  # the watch sees the copy too, and must not count it again
     assert consumer.parked(ParkCategory.POISON) == before + 1
     assert len(await _reports_for(consumer, message_id)) == 1
 
@@ -271,11 +287,10 @@ async def test_the_brokers_own_dead_letters_are_counted_and_reported_once(consum
     try:
         queue = await channel.declare_queue(consumer.name, passive=True)
         message_id = await consumer.send(body, headers)
-        async with asyncio.timeout(20):
-            for _ in range(DELIVERY_LIMIT + 1):
-                while (message := await queue.get(fail=False)) is None:
-                    await asyncio.sleep(0.02)
-                await message.nack(requeue=True)
+        for _ in range(DELIVERY_LIMIT + 1):
+            message = await eventually(lambda: queue.get(fail=False), what=f"a delivery of {message_id}")
+            assert message is not None  # eventually returns a truthy result
+            await message.nack(requeue=True)
     finally:
         await connection.close()
         await consumer.broker.start()

@@ -19,6 +19,7 @@ from herald.sandboxes.x.config import RateLimitRule, XSandboxConfig
 from herald.sandboxes.x.problems import API_FAULTS, TOKEN_FAULTS
 from herald.sandboxes.x.tco import shorten
 from tests.platforms.test_x_support import CLIENT_ID, CLIENT_SECRET, XWorld, x_world
+from tests.support.eventually import eventually, immediately
 
 INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
 
@@ -161,7 +162,9 @@ async def test_duplicate_window_is_configurable() -> None:
     async with x_world(XSandboxConfig(duplicate_window_seconds=0)) as world:
         api = Api(world, (await world.mint("repeater"))["access_token"])
         await api.tweet({"text": "again"})
-        await asyncio.sleep(0.01)
+        posted_by = dt.datetime.now(dt.UTC)
+        # A zero window still refuses a repeat stamped the same instant: let the clock tick past the first post.
+        await eventually(immediately(lambda: dt.datetime.now(dt.UTC) > posted_by), what="the clock past the post")
         assert (await api.tweet({"text": "again"})).status_code == 201
 
 
@@ -341,8 +344,12 @@ async def test_rate_limit_fault_until_then_clears(world: XWorld, api: Api) -> No
     limited = await api.tweet({"text": "limited"})
     assert limited.status_code == 429
     assert limited.headers["x-rate-limit-reset"] == str(math.ceil(until.timestamp()))  # never before `until`
-    await asyncio.sleep(1.1)
-    assert (await api.tweet({"text": "limited"})).status_code == 201
+
+    async def accepted() -> bool:
+        return (await api.tweet({"text": "limited"})).status_code == 201
+
+    await eventually(accepted, interval=0.1, what="the rate-limit fault cleared")
+    assert dt.datetime.now(dt.UTC) >= until  # cleared, but not before `until`
 
 
 async def test_sandbox_serves_requests_quickly(api: Api) -> None:

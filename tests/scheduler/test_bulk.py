@@ -125,7 +125,13 @@ async def test_one_bad_item_fails_the_request_naming_every_bad_item_and_nothing_
 
     async with watching(amqp_url, "distribution.scheduled.v1.*") as watch:
         response = await client.post(BULK, json={"items": items}, headers=team.headers)
-        await asyncio.sleep(1)  # an event of a half-written batch would have arrived by now
+        # A marker scheduled behind the refused batch: once its event arrives, an event of a half-written batch
+        # (written to the same outbox before it, and the relay publishes the oldest rows first) would be ahead of it.
+        marker_content = await new_content(client, team, "The marker.")
+        marker = await client.post(BULK, json={"items": [item(marker_content, x)]}, headers=team.headers)
+        assert marker.status_code == 201, marker.text
+        marker_id = uuid.UUID(marker.json()["items"][0]["distribution_id"])
+        await watch.wait_for(DistributionScheduled, distribution_id=marker_id)
 
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
@@ -148,7 +154,7 @@ async def test_one_bad_item_fails_the_request_naming_every_bad_item_and_nothing_
     assert "unknown IANA time zone 'Mars/Olympus'" in messages[6]
     assert await stored(scheduler, content_id) == 0
     assert await stored(scheduler, archived_id) == 0
-    assert watch.of(DistributionScheduled, team_id=team.team_id) == []
+    assert [e.distribution_id for e in watch.of(DistributionScheduled, team_id=team.team_id)] == [marker_id]
 
 
 async def test_another_teams_content_or_account_is_unknown_to_a_bulk_request(
