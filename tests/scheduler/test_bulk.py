@@ -319,3 +319,10 @@ async def test_a_bulk_request_racing_an_archive_is_written_whole_or_not_at_all(
             assert statuses == {}
         outcomes.add(bulk.status_code)
     print(f"\nbulk request outcomes racing an archive: {sorted(outcomes)}")
+
+
+async def test_a_wrong_method_on_bulk_names_only_its_own_method(client: httpx.AsyncClient) -> None:
+    # /v1/distributions/bulk also matches the template /v1/distributions/{distribution_id} (GET): the literal wins.
+    answer = await client.request("OPTIONS", BULK)
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"

@@ -82,11 +82,15 @@ def _printable(value: Any) -> Any:
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     # Starlette's 405 lists the methods of the first route on the path only (GET and POST on one path are two
     # routes): answer with every method the OpenAPI document gives the path.
-    allowed: set[str] = set()
+    # A literal path shadows a template it also matches (``/v1/distributions/bulk`` is not a ``{distribution_id}``):
+    # only the matching paths with the fewest parameters count.
+    matches: dict[int, set[str]] = {}
     path = request.url.path
     for template, operations in request.app.openapi().get("paths", {}).items():
         if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
-            allowed |= {method.upper() for method in operations if method.upper() in _METHODS}
+            methods = {method.upper() for method in operations if method.upper() in _METHODS}
+            matches.setdefault(template.count("{"), set()).update(methods)
+    allowed = matches[min(matches)] if matches else set()
     if not allowed:
         return await http_exception_handler(request, exc)  # type: ignore[arg-type]
     return JSONResponse(
@@ -139,8 +143,10 @@ def _document(schema: dict[str, Any]) -> dict[str, Any]:
             if "requestBody" in operation:
                 responses.setdefault("400", BAD_REQUEST)
             if operation.get("parameters") or "requestBody" in operation:
-                responses.setdefault("422", {"description": INVALID["description"]})
-                responses["422"]["content"] = {"application/json": {"schema": _VALIDATION_SCHEMA}}
+                invalid = responses.setdefault("422", {"description": INVALID["description"]})
+                declared = invalid.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+                if not declared or declared.endswith("/HTTPValidationError"):  # a route's own 422 model stays
+                    invalid["content"] = {"application/json": {"schema": _VALIDATION_SCHEMA}}
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     if "HTTPValidationError" not in components:  # only when no route has parameters: keep the $ref resolvable
         components["HTTPValidationError"] = {"type": "object", "properties": {"detail": {"type": "array"}}}
