@@ -124,23 +124,23 @@ def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -
         page = await scheduler.list_distributions(who.team_id, where, cursor=cursor, limit=limit)
         return DistributionPageOut(items=[DistributionOut.of(d) for d in page.items], next_cursor=page.next_cursor)
 
-    @api.get("/distributions/{distribution_id}", tags=["distributions"])
+    @api.get("/distributions/{distribution_id:uuid}", tags=["distributions"])
     async def get_distribution(distribution_id: uuid.UUID, who: Principal) -> DistributionDetailOut:
         """One distribution with its attempt history (every publish outcome received, in order)."""
         distribution, attempts = await scheduler.get_distribution(who.team_id, distribution_id)
         return DistributionDetailOut.with_attempts(distribution, attempts)
 
-    @api.post("/distributions/{distribution_id}/cancel", tags=["distributions"])
+    @api.post("/distributions/{distribution_id:uuid}/cancel", tags=["distributions"])
     async def cancel(distribution_id: uuid.UUID, who: Principal, body: ReasonIn | None = None) -> DistributionOut:
         """Cancel (idempotent) unless already published; publishers learn it from ``DistributionCancelled``."""
         return DistributionOut.of(await scheduler.cancel(who, distribution_id, body.reason if body else None))
 
-    @api.post("/distributions/{distribution_id}/reschedule", tags=["distributions"])
+    @api.post("/distributions/{distribution_id:uuid}/reschedule", tags=["distributions"])
     async def reschedule(distribution_id: uuid.UUID, body: TimeIn, who: Principal) -> DistributionOut:
         """Move a scheduled (or missed) distribution to another time."""
         return DistributionOut.of(await scheduler.reschedule(who, distribution_id, body.requested()))
 
-    @api.post("/distributions/{distribution_id}/publish-now", tags=["distributions"])
+    @api.post("/distributions/{distribution_id:uuid}/publish-now", tags=["distributions"])
     async def publish_now(distribution_id: uuid.UUID, who: Principal) -> DistributionOut:
         """Make a scheduled (or missed) distribution of approved content due now."""
         return DistributionOut.of(await scheduler.publish_now(who, distribution_id))
