@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.rabbit import Channel
-from faststream.rabbit.annotations import RabbitMessage
 
 from herald.contracts.platform import Platform
 from herald.kit import db
-from herald.kit.consumers import Intake, work_queue
+from herald.kit.consumers import Intake, undecoded, work_queue
 from herald.kit.runtime import ServiceRuntime
 from herald.kit.settings import load_settings
 from herald.platforms.registry import build_kit
@@ -76,8 +76,9 @@ def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
         work_queue(topology.work_queue),
         channel=Channel(prefetch_count=settings.prefetch),
         ack_policy=AckPolicy.MANUAL,
+        decoder=undecoded,
     )
-    async def consume(message: RabbitMessage) -> None:
+    async def consume(message: Any) -> None:  # the RabbitMessage itself (see undecoded): nothing injected
         await handler(message)
 
     async def declare() -> None:
