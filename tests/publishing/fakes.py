@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -75,6 +75,7 @@ class FakeLedger:
         attempt: int,
         *,
         replay: str | None = None,
+        holds: Sequence[uuid.UUID] = (),
     ) -> tuple[Delivery | None, Delivery]:
         before = self.rows.get(distribution_id)
         generation = before.generation if before else ""
@@ -89,7 +90,9 @@ class FakeLedger:
             kept, status=Status.SENDING, attempt=attempt, started_at=now, generation=generation
         )
         self.transitions.append(Status.SENDING)
-        return before, Delivery(distribution_id, Status.SENDING, attempt, now, generation=generation)
+        active = [(until, key) for key in holds if (until := self._active_hold(key)) is not None]
+        held = max(active) if active else None
+        return before, Delivery(distribution_id, Status.SENDING, attempt, now, generation=generation, held=held)
 
     async def get(self, distribution_id: uuid.UUID) -> Delivery | None:
         return self.rows.get(distribution_id)
@@ -111,7 +114,10 @@ class FakeLedger:
         return self._record(distribution_id, Status.UNCONFIRMED, failure=failure)
 
     async def hold_until(self, account_id: uuid.UUID) -> dt.datetime | None:
-        until = self.holds.get(account_id)
+        return self._active_hold(account_id)
+
+    def _active_hold(self, key: uuid.UUID) -> dt.datetime | None:
+        until = self.holds.get(key)
         return until if until is not None and until > self._clock() else None
 
     async def hold(self, account_id: uuid.UUID, until: dt.datetime, reason: str) -> None:

@@ -3,6 +3,7 @@ the real ledger that the decision tests stand in for."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -42,7 +43,8 @@ async def ledger(database: str | None, clock: ManualClock) -> AsyncIterator[Deli
         return
     database_url = database
     await upgrade(database_url, MIGRATIONS, SCHEMA)
-    engine = db.create_engine(ServiceSettings(database_url=database_url, service_name="ledger-contract"), SCHEMA)
+    settings = ServiceSettings(database_url=database_url, service_name="ledger-contract")
+    engine = db.create_engine(settings, SCHEMA, autocommit=True)  # as the publisher wires it
     try:
         yield Ledger(engine, clock)
     finally:
@@ -141,3 +143,35 @@ async def test_account_holds_only_grow_and_lapse(ledger: DeliveryLedger, clock: 
     assert await ledger.hold_until(held) == later
     assert await ledger.hold_until(other) is None
     assert await ledger.hold_until(lapsed) is None
+
+
+async def test_a_claim_reports_the_latest_active_hold_it_was_asked_about(
+    ledger: DeliveryLedger, clock: ManualClock
+) -> None:
+    account, app, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await ledger.hold(account, clock() + dt.timedelta(minutes=5), "429")
+    await ledger.hold(app, clock() + dt.timedelta(hours=1), "usage cap")
+    await ledger.hold(other, clock() - dt.timedelta(hours=1), "lapsed")
+    _, after = await ledger.claim(uuid.uuid4(), uuid.UUID(int=1), account, 1, holds=(account, app))
+    assert after.held == (clock() + dt.timedelta(hours=1), app)
+    _, after = await ledger.claim(uuid.uuid4(), uuid.UUID(int=1), account, 1, holds=(account,))
+    assert after.held == (clock() + dt.timedelta(minutes=5), account)
+    _, after = await ledger.claim(uuid.uuid4(), uuid.UUID(int=1), other, 1, holds=(other,))
+    assert after.held is None
+    distribution_id = uuid.uuid4()
+    await claim(ledger, distribution_id, 1)
+    before, again = await ledger.claim(distribution_id, uuid.UUID(int=1), account, 2, holds=(account,))
+    assert before == again
+    assert again.held is None  # not claimed (in flight): no hold is read
+
+
+async def test_of_concurrent_claims_exactly_one_may_send(ledger: DeliveryLedger, clock: ManualClock) -> None:
+    async def claims(distribution_id: uuid.UUID) -> int:
+        results = await asyncio.gather(*(claim(ledger, distribution_id, n) for n in range(1, 9)))
+        return sum(after.status is Status.SENDING and (before is None or before.status is not Status.SENDING)
+                   for before, after in results)  # fmt: skip
+
+    fresh, retrying = uuid.uuid4(), uuid.uuid4()
+    await claim(ledger, retrying, 1)
+    await ledger.mark_retrying(retrying)
+    assert (await claims(fresh), await claims(retrying)) == (1, 1)

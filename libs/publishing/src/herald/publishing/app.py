@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.rabbit import Channel
-from faststream.rabbit.annotations import RabbitMessage
 
 from herald.contracts.platform import Platform
-from herald.kit.consumers import Intake, work_queue
+from herald.kit import db
+from herald.kit.consumers import Intake, undecoded, work_queue
 from herald.kit.runtime import ServiceRuntime
 from herald.kit.settings import load_settings
 from herald.platforms.registry import build_kit
@@ -30,7 +31,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
     """Wire a publisher for ``settings.platform``. Nothing is opened until the app's lifespan starts."""
     platform = settings.platform
-    runtime = ServiceRuntime(settings, schema=f"publisher_{platform.value}", migrations=MIGRATIONS)
+    schema = f"publisher_{platform.value}"
+    runtime = ServiceRuntime(settings, schema=schema, migrations=MIGRATIONS)
     broker = runtime.broker
     http = httpx.AsyncClient(
         timeout=settings.platforms.for_platform(platform).timeout_seconds,
@@ -38,7 +40,9 @@ def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
     )
     topology = PublisherTopology(platform, settings.retry_tiers_ms, settings.delivery_limit)
     metrics = PublisherMetrics.create(runtime.registry, platform, topology.work_queue)
-    ledger = Ledger(runtime.engine)
+    # The ledger's own pool: single statements without transactions (see Ledger), on the service's schema.
+    ledger_engine = db.create_engine(settings, schema, autocommit=True)
+    ledger = Ledger(ledger_engine)
     kit = build_kit(platform, settings.platforms, http)
     pipeline = PublishPipeline(
         client=kit.client,
@@ -72,8 +76,9 @@ def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
         work_queue(topology.work_queue),
         channel=Channel(prefetch_count=settings.prefetch),
         ack_policy=AckPolicy.MANUAL,
+        decoder=undecoded,
     )
-    async def consume(message: RabbitMessage) -> None:
+    async def consume(message: Any) -> None:  # the RabbitMessage itself (see undecoded): nothing injected
         await handler(message)
 
     async def declare() -> None:
@@ -81,6 +86,7 @@ def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
 
     runtime.on_start(declare)
     runtime.on_stop(http.aclose)
+    runtime.on_stop(ledger_engine.dispose)
     app = runtime.create_app(f"Herald publisher ({platform.value})")
     return runtime, app
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.kit.clock import Clock, utc_now
@@ -70,14 +71,67 @@ class Delivery:
     """An earlier attempt's outcome was unknown: a DUPLICATE that names a post now means that post is ours."""
     finished_at: dt.datetime | None = None
     """When it reached its terminal status: the ``occurred_at`` of its outcome event, every time it is emitted."""
+    held: tuple[dt.datetime, uuid.UUID] | None = field(default=None, compare=False)
+    """On a fresh claim only: the latest active hold among the keys the claim asked about, and its key (not a
+    column: what the claim saw of ``account_holds``, so that sending needs no second query)."""
+
+
+# Every transition is one statement on the pool's asyncpg connection, outside any explicit transaction (a single
+# statement is atomic), so a transition costs one round trip and asyncpg's prepared-statement cache; SQLAlchemy's
+# per-execute work and BEGIN/COMMIT round trips are skipped. ``$n`` parameters: asyncpg's own syntax.
+
+_CLAIM = """
+WITH prev AS MATERIALIZED (SELECT * FROM deliveries WHERE distribution_id = $1 FOR UPDATE),
+claimed AS (
+    INSERT INTO deliveries (distribution_id, team_id, account_id, status, attempt, started_at, updated_at)
+    SELECT $1, $2, $3, 'sending', $4, $5, $5 FROM (SELECT count(*) FROM prev) AS locked
+    ON CONFLICT (distribution_id) DO UPDATE SET status = 'sending', attempt = EXCLUDED.attempt,
+        started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,
+        generation = CASE WHEN deliveries.status = 'failed' THEN $6 ELSE deliveries.generation END
+    WHERE deliveries.status = 'retrying' OR (deliveries.status = 'failed' AND $6 <> '' AND $6 <> deliveries.generation)
+    RETURNING *
+),
+held AS (
+    SELECT until, account_id AS hold_key FROM account_holds
+    WHERE account_id = ANY($7::uuid[]) AND until > now() ORDER BY until DESC LIMIT 1
+)
+SELECT false AS is_claim, prev.*, NULL::timestamptz AS held_until, NULL::uuid AS hold_key FROM prev
+UNION ALL
+SELECT true, claimed.*, held.until, held.hold_key FROM claimed LEFT JOIN held ON true
+"""
+"""Look, lock, claim and read the holds in one statement. ``prev`` locks the row first (``FOR UPDATE`` returns its
+latest committed version, so *before* is exact even when another consumer just changed it); the upsert then claims
+it unless it is final or in flight (the ``WHERE`` of the table in the docstring above: ``retrying``, or ``failed``
+with a new replay marker); a claim returns the latest active hold among the keys asked for."""
+
+_GET = "SELECT * FROM deliveries WHERE distribution_id = $1"
+
+_MARK = """
+UPDATE deliveries SET status = $2, updated_at = $3, finished_at = $4, post_id = $5, post_url = $6, error_class = $7,
+    failure_reason = $8, failure_message = $9,
+    http_status = $10, response_excerpt = $11, existing_post_id = $12
+WHERE distribution_id = $1 RETURNING *
+"""
+"""Record where the distribution is now, with its outcome's details (all cleared when it goes back to ``retrying``)."""
 
 
 class Ledger:
-    """The ledger in PostgreSQL (the pipeline's :class:`~herald.publishing.ports.DeliveryLedger`)."""
+    """The ledger in PostgreSQL (the pipeline's :class:`~herald.publishing.ports.DeliveryLedger`).
+
+    Give it an engine created with ``autocommit=True`` (:func:`herald.kit.db.create_engine`): each checkout's
+    liveness ping is then one round trip instead of three. It is correct on any engine: it opens no transaction.
+    """
 
     def __init__(self, engine: AsyncEngine, clock: Clock = utc_now) -> None:
         self._engine = engine
         self._clock = clock
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """The pool's asyncpg connection itself (checked out, pinged, and returned by SQLAlchemy's pool)."""
+        async with self._engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            yield raw.driver_connection
 
     async def claim(
         self,
@@ -87,63 +141,43 @@ class Ledger:
         attempt: int,
         *,
         replay: str | None = None,
+        holds: Sequence[uuid.UUID] = (),
     ) -> tuple[Delivery | None, Delivery]:
         """Atomically look at the distribution and, unless it is terminal or in flight, mark it ``sending``.
 
         ``replay`` (an operator's replay marker) reopens a *failed* distribution once per marker. Returns
-        ``(before, after)``: what was there before (``None`` the first time) and the row now.
+        ``(before, after)``: what was there before (``None`` the first time) and the row now. A claim also reports
+        in ``after.held`` the latest active hold among ``holds`` (the account's, the app's).
         """
         now = self._clock()
-        async with self._engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    text("SELECT * FROM deliveries WHERE distribution_id = :id FOR UPDATE"), {"id": distribution_id}
-                )
-            ).first()
-            before = _delivery(row) if row else None
-            generation = before.generation if before else ""
-            reopen = before is not None and before.status is Status.FAILED and replay and replay != generation
-            if before is not None and not reopen and (before.status in TERMINAL or before.status is Status.SENDING):
-                return before, before
-            generation = replay if reopen and replay else generation
-            await conn.execute(
-                text(
-                    "INSERT INTO deliveries (distribution_id, team_id, account_id, status, attempt, started_at,"
-                    " updated_at) VALUES (:id, :team, :account, 'sending', :attempt, :now, :now)"
-                    " ON CONFLICT (distribution_id) DO UPDATE SET status = 'sending', attempt = :attempt,"
-                    " started_at = :now, updated_at = :now, generation = :generation"
-                ),
-                {
-                    "id": distribution_id,
-                    "team": team_id,
-                    "account": account_id,
-                    "attempt": attempt,
-                    "now": now,
-                    "generation": generation,
-                },
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                _CLAIM, distribution_id, team_id, account_id, attempt, now, replay or "", list(holds)
             )
-        return before, Delivery(distribution_id, Status.SENDING, attempt, now, generation=generation)
+            before = next((_delivery(r) for r in rows if not r["is_claim"]), None)
+            after = next((r for r in rows if r["is_claim"]), None)
+            if after is None and before is None:  # another consumer inserted it first: it is in flight or done
+                found = await conn.fetchrow(_GET, distribution_id)
+                before = _delivery(found)
+        if after is None:
+            assert before is not None
+            return before, before
+        held = (after["held_until"], after["hold_key"]) if after["held_until"] is not None else None
+        claimed = Delivery(distribution_id, Status.SENDING, attempt, now, generation=after["generation"], held=held)
+        return before, claimed
 
     async def mark_retrying(self, distribution_id: uuid.UUID) -> None:
         """Nothing is in flight and nothing was published: the next delivery may send."""
         await self._record(distribution_id, Status.RETRYING)
 
     async def mark_published(self, distribution_id: uuid.UUID, post: PublishedPost) -> Delivery:
-        await self._record(distribution_id, Status.PUBLISHED, post_id=post.post_id, post_url=post.url)
-        return await self._reread(distribution_id)
+        return await self._record(distribution_id, Status.PUBLISHED, post_id=post.post_id, post_url=post.url)
 
     async def mark_failed(self, distribution_id: uuid.UUID, failure: Failure) -> Delivery:
-        await self._record(distribution_id, Status.FAILED, failure=failure)
-        return await self._reread(distribution_id)
+        return await self._record(distribution_id, Status.FAILED, failure=failure)
 
     async def mark_unconfirmed(self, distribution_id: uuid.UUID, failure: Failure) -> Delivery:
-        await self._record(distribution_id, Status.UNCONFIRMED, failure=failure)
-        return await self._reread(distribution_id)
-
-    async def _reread(self, distribution_id: uuid.UUID) -> Delivery:
-        found = await self.get(distribution_id)
-        assert found is not None
-        return found
+        return await self._record(distribution_id, Status.UNCONFIRMED, failure=failure)
 
     async def _record(
         self,
@@ -153,104 +187,92 @@ class Ledger:
         post_id: str | None = None,
         post_url: str | None = None,
         failure: Failure | None = None,
-    ) -> None:
-        """Record where the distribution is now; a terminal status also records its outcome's details."""
-        finished = self._clock() if status in TERMINAL else None
-        await self._set(
-            distribution_id,
-            status,
-            post_id=post_id,
-            post_url=post_url,
-            finished_at=finished,
-            error_class=failure.error_class if failure else None,
-            failure_reason=failure.reason if failure else None,
-            failure_message=failure.message if failure else None,
-            http_status=failure.http_status if failure else None,
-            response_excerpt=failure.response_excerpt if failure else None,
-            existing_post_id=failure.existing_post_id if failure else None,
-        )
+    ) -> Delivery:
+        """Record where the distribution is now (a terminal status with its outcome's details); the row as it is."""
+        now = self._clock()
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                _MARK,
+                distribution_id,
+                status.value,
+                now,
+                now if status in TERMINAL else None,
+                post_id,
+                post_url,
+                failure.error_class if failure else None,
+                failure.reason if failure else None,
+                failure.message if failure else None,
+                failure.http_status if failure else None,
+                failure.response_excerpt if failure else None,
+                failure.existing_post_id if failure else None,
+            )
+        assert row is not None, "a distribution is claimed before any other transition"
+        return _delivery(row)
 
     async def mark_ambiguous(self, distribution_id: uuid.UUID) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                text("UPDATE deliveries SET ambiguous = true WHERE distribution_id = :id"), {"id": distribution_id}
-            )
+        async with self._connection() as conn:
+            await conn.execute("UPDATE deliveries SET ambiguous = true WHERE distribution_id = $1", distribution_id)
 
     async def cancel(self, distribution_id: uuid.UUID, team_id: uuid.UUID, account_id: uuid.UUID) -> bool:
         """Record a cancel. It wins only if the platform has not been called (nothing in flight or done)."""
         now = self._clock()
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                text(
-                    "INSERT INTO deliveries (distribution_id, team_id, account_id, status, attempt, updated_at,"
-                    " finished_at) VALUES (:id, :team, :account, 'cancelled', 0, :now, :now)"
-                    " ON CONFLICT (distribution_id) DO UPDATE SET status = 'cancelled', updated_at = :now,"
-                    " finished_at = :now WHERE deliveries.status = 'retrying'"
-                    " RETURNING distribution_id"
-                ),
-                {"id": distribution_id, "team": team_id, "account": account_id, "now": now},
+        async with self._connection() as conn:
+            won = await conn.fetchval(
+                "INSERT INTO deliveries (distribution_id, team_id, account_id, status, attempt, updated_at,"
+                " finished_at) VALUES ($1, $2, $3, 'cancelled', 0, $4, $4)"
+                " ON CONFLICT (distribution_id) DO UPDATE SET status = 'cancelled', updated_at = $4,"
+                " finished_at = $4 WHERE deliveries.status = 'retrying'"
+                " RETURNING distribution_id",
+                distribution_id,
+                team_id,
+                account_id,
+                now,
             )
-            return result.first() is not None
+        return won is not None
 
     async def get(self, distribution_id: uuid.UUID) -> Delivery | None:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    text("SELECT * FROM deliveries WHERE distribution_id = :id"), {"id": distribution_id}
-                )
-            ).first()
+        async with self._connection() as conn:
+            row = await conn.fetchrow(_GET, distribution_id)
         return _delivery(row) if row else None
 
     async def hold_until(self, account_id: uuid.UUID) -> dt.datetime | None:
-        async with self._engine.connect() as conn:
-            result = await conn.execute(
-                text("SELECT until FROM account_holds WHERE account_id = :a AND until > now()"), {"a": account_id}
+        async with self._connection() as conn:
+            until: dt.datetime | None = await conn.fetchval(
+                "SELECT until FROM account_holds WHERE account_id = $1 AND until > now()", account_id
             )
-        until: dt.datetime | None = result.scalar()
         return until
 
     async def hold(self, account_id: uuid.UUID, until: dt.datetime, reason: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._connection() as conn:
             await conn.execute(
-                text(
-                    "INSERT INTO account_holds (account_id, until, reason) VALUES (:a, :u, :r)"
-                    " ON CONFLICT (account_id) DO UPDATE SET until = GREATEST(account_holds.until, :u), reason = :r"
-                ),
-                {"a": account_id, "u": until, "r": reason[:200]},
-            )
-
-    async def _set(self, distribution_id: uuid.UUID, status: Status, **values: object) -> None:
-        assignments = ", ".join(f"{key} = :{key}" for key in values)
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                text(  # column names come from this module's keyword arguments, never from input
-                    f"UPDATE deliveries SET status = :status, updated_at = :now{', ' if values else ''}{assignments}"  # noqa: S608
-                    " WHERE distribution_id = :id"
-                ),
-                {"id": distribution_id, "status": status.value, "now": self._clock(), **values},
+                "INSERT INTO account_holds (account_id, until, reason) VALUES ($1, $2, $3)"
+                " ON CONFLICT (account_id) DO UPDATE SET until = GREATEST(account_holds.until, $2), reason = $3",
+                account_id,
+                until,
+                reason[:200],
             )
 
 
 def _delivery(row: Any) -> Delivery:
     failure = None
-    if row.failure_reason is not None:
+    if row["failure_reason"] is not None:
         failure = Failure(
-            reason=row.failure_reason,
-            message=row.failure_message or "",
-            error_class=row.error_class,
-            http_status=row.http_status,
-            response_excerpt=row.response_excerpt or "",
-            existing_post_id=row.existing_post_id,
+            reason=row["failure_reason"],
+            message=row["failure_message"] or "",
+            error_class=row["error_class"],
+            http_status=row["http_status"],
+            response_excerpt=row["response_excerpt"] or "",
+            existing_post_id=row["existing_post_id"],
         )
     return Delivery(
-        distribution_id=row.distribution_id,
-        status=Status(row.status),
-        attempt=row.attempt,
-        started_at=row.started_at,
-        post_id=row.post_id,
-        post_url=row.post_url,
+        distribution_id=row["distribution_id"],
+        status=Status(row["status"]),
+        attempt=row["attempt"],
+        started_at=row["started_at"],
+        post_id=row["post_id"],
+        post_url=row["post_url"],
         failure=failure,
-        generation=row.generation,
-        ambiguous=row.ambiguous,
-        finished_at=row.finished_at,
+        generation=row["generation"],
+        ambiguous=row["ambiguous"],
+        finished_at=row["finished_at"],
     )

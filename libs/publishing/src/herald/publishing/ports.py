@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Protocol
 
 from herald.contracts.base import Event
@@ -33,8 +34,13 @@ class DeliveryLedger(Protocol):
         attempt: int,
         *,
         replay: str | None = None,
+        holds: Sequence[uuid.UUID] = (),
     ) -> tuple[Delivery | None, Delivery]:
-        """Look at the distribution and, unless it is final or in flight, mark it ``sending``: ``(before, after)``."""
+        """Look at the distribution and, unless it is final or in flight, mark it ``sending``: ``(before, after)``.
+
+        A claim that marks it ``sending`` also reports in ``after.held`` the latest active hold among ``holds``
+        (hold keys: the account's id, :func:`~herald.publishing.retry.app_hold_id`), with its key.
+        """
         ...
 
     async def get(self, distribution_id: uuid.UUID) -> Delivery | None: ...

@@ -113,6 +113,7 @@ class PublishPipeline:
         clock: Clock = utc_now,
     ) -> None:
         self.platform = client.platform
+        self._app_hold = app_hold_id(client.platform.value)
         self._client = client
         self._rules = rules
         self._ledger = ledger
@@ -128,10 +129,15 @@ class PublishPipeline:
         """Handle one delivery: claim the distribution in the ledger, then send, or resume what is recorded."""
         request = attempt.request
         before, claimed = await self._ledger.claim(
-            request.distribution_id, request.team_id, request.account_id, attempt.number, replay=attempt.replay
+            request.distribution_id,
+            request.team_id,
+            request.account_id,
+            attempt.number,
+            replay=attempt.replay,
+            holds=(request.account_id, self._app_hold),
         )
         if claimed.status is Status.SENDING and (before is None or before.status is not Status.SENDING):
-            return await self._send(attempt, started_at=claimed.started_at or self._clock())
+            return await self._send(attempt, claimed)
         return await self._resume(attempt, claimed)
 
     async def _resume(self, attempt: Attempt, found: Delivery) -> Decision:
@@ -160,8 +166,9 @@ class PublishPipeline:
             return Retry(plan, attempt.number, "another delivery is in flight")
         return await self._reconcile(attempt.numbered(max(found.attempt, attempt.number)), started, "found in flight")
 
-    async def _send(self, attempt: Attempt, started_at: dt.datetime) -> Decision:
-        held = await self._held_until(attempt)
+    async def _send(self, attempt: Attempt, claimed: Delivery) -> Decision:
+        started_at = claimed.started_at or self._clock()
+        held = self._held_until(attempt, claimed)
         if held is not None:
             held_until, scope = held
             await self._ledger.mark_retrying(attempt.distribution_id)
@@ -329,14 +336,13 @@ class PublishPipeline:
 
     # -- holds: waits that use up no attempt (docs/operations.md, "Usage caps" and "Operator errors") -------------
 
-    async def _held_until(self, attempt: Attempt) -> tuple[dt.datetime, str] | None:
-        """The later of the account's own hold and the whole app's (a product-wide usage cap), with its scope."""
-        holds = [
-            (await self._ledger.hold_until(attempt.account_id), "account"),
-            (await self._ledger.hold_until(app_hold_id(self.platform.value)), "app"),
-        ]
-        known = [(until, scope) for until, scope in holds if until is not None]
-        return max(known) if known else None
+    def _held_until(self, attempt: Attempt, claimed: Delivery) -> tuple[dt.datetime, str] | None:
+        """The later of the account's own hold and the whole app's (a product-wide usage cap), with its scope: the
+        claim read both (``holds=``), so this asks the ledger nothing."""
+        if claimed.held is None:
+            return None
+        until, key = claimed.held
+        return until, ("account" if key == attempt.account_id else "app")
 
     def _hold_for_cap(self, attempt: Attempt, error: PlatformError) -> Retry:
         """The platform resets later than the longest tier (a usage cap): the account (or app) is held until then.

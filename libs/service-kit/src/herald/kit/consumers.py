@@ -117,6 +117,17 @@ def _first_line(error: BaseException) -> str:
     return redact(text.splitlines()[0] if text else type(error).__name__)[:300]
 
 
+async def undecoded(message: RabbitMessage) -> RabbitMessage:
+    """A subscriber's ``decoder=``: the handler is given the message itself, as its one plain parameter.
+
+    A hot handler takes ``message: Any`` with this decoder instead of the injected ``RabbitMessage`` annotation, which
+    fast_depends resolves through a synchronous ``Context`` in a worker thread per message (about 460 us of CPU per
+    message against 220 us). The body is not JSON-decoded for the handler either: :meth:`Intake.read` reads the bytes
+    itself. Acknowledgement, the intake and graceful shutdown are FastStream's as before.
+    """
+    return message
+
+
 def work_queue_arguments(name: str, *, delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> QuorumQueueArgs:
     return {
         "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,

@@ -16,10 +16,18 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from herald.kit.settings import ServiceSettings
 
 
-def create_engine(settings: ServiceSettings, schema: str, *, pool_size: int | None = None) -> AsyncEngine:
-    """An asyncpg engine whose sessions see ``schema`` first. Open in a lifespan; dispose on shutdown."""
+def create_engine(
+    settings: ServiceSettings, schema: str, *, pool_size: int | None = None, autocommit: bool = False
+) -> AsyncEngine:
+    """An asyncpg engine whose sessions see ``schema`` first. Open in a lifespan; dispose on shutdown.
+
+    ``autocommit`` is for code that only runs single statements (each atomic on its own): no BEGIN/COMMIT round
+    trips. A pooled connection the server has closed is replaced at checkout (:func:`_replace_if_closed`).
+    """
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     engine = create_async_engine(
         settings.database_url.get_secret_value(),
+        **options,
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=0,
         # Errors are logged and raised without their bound parameters: those are user data (post text, names).

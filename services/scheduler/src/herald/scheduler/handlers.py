@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
-from faststream.rabbit.annotations import RabbitMessage
 
 from herald.contracts.accounts import AccountConnected, AccountDisconnected, AccountReauthRequired
 from herald.contracts.routing import PUBLISH_OUTCOME_BINDINGS, binding_key
-from herald.kit.consumers import Intake, declare_work_queue, work_queue
+from herald.kit.consumers import Intake, declare_work_queue, undecoded, work_queue
 from herald.scheduler.settings import SchedulerSettings
 from herald.scheduler.tracking import Tracker
 
@@ -39,8 +39,9 @@ def register(broker: RabbitBroker, intake: Intake, tracker: Tracker, settings: S
         work_queue(settings.work_queue),
         channel=Channel(prefetch_count=settings.consumer_prefetch),
         ack_policy=AckPolicy.MANUAL,
+        decoder=undecoded,
     )
-    async def handle(message: RabbitMessage) -> None:
+    async def handle(message: Any) -> None:  # the RabbitMessage itself (see undecoded): nothing injected
         received = None
         try:
             received = await intake.read(message)

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, text, tuple_, update
+from sqlalchemy import Select, and_, bindparam, func, literal, select, text, true, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -368,8 +368,56 @@ async def prune_processed_events(conn: AsyncConnection, older_than: dt.timedelta
     return int(result.rowcount)
 
 
-async def insert_attempt(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(insert(attempts).values(**values).on_conflict_do_nothing(index_elements=["event_id"]))
+def _first_time_for() -> Select[Any]:
+    fresh = (
+        insert(processed_events)
+        .values(event_id=bindparam("event_id"), event_type=bindparam("event_type"))
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(processed_events.c.event_id)
+        .cte("fresh")
+    )
+    found = (
+        select(distributions)
+        .where(distributions.c.distribution_id == bindparam("distribution_id"))
+        .with_for_update()
+        .lateral("found")
+    )
+    one = select(literal(1).label("one")).subquery("one")
+    return select(select(func.count()).select_from(fresh).scalar_subquery().label("first_time"), *found.c).select_from(
+        one.outerjoin(found, true())
+    )
+
+
+_FIRST_TIME_FOR = _first_time_for()
+"""Built once: building this statement per event cost more CPU than running it."""
+
+
+async def first_time_for(
+    conn: AsyncConnection, event_id: str, event_type: str, distribution_id: uuid.UUID
+) -> tuple[bool, Distribution | None]:
+    """:func:`first_time` and a locked read of the distribution, in one statement: is the event new, and the
+    distribution it is about (``None`` if there is none)."""
+    parameters = {"event_id": event_id, "event_type": event_type, "distribution_id": distribution_id}
+    row = (await conn.execute(_FIRST_TIME_FOR, parameters)).one()
+    return bool(row.first_time), None if row.distribution_id is None else Distribution.from_row(row)
+
+
+async def record_outcome(
+    conn: AsyncConnection, attempt: dict[str, Any], distribution_id: uuid.UUID, changes: dict[str, Any] | None
+) -> None:
+    """The attempt's row (once per event id) and, when the outcome changes the distribution, its update: one
+    statement."""
+    recorded = insert(attempts).values(**attempt).on_conflict_do_nothing(index_elements=["event_id"])
+    if changes is None:
+        await conn.execute(recorded)
+        return
+    statement = (
+        update(distributions)
+        .where(distributions.c.distribution_id == distribution_id)
+        .values(**changes, updated_at=func.now())
+        .add_cte(recorded.returning(attempts.c.event_id).cte("recorded"))  # runs even though nothing reads it
+    )
+    await conn.execute(statement)
 
 
 async def attempts_of(conn: AsyncConnection, distribution_id: uuid.UUID) -> list[Attempt]:
@@ -379,12 +427,6 @@ async def attempts_of(conn: AsyncConnection, distribution_id: uuid.UUID) -> list
         .order_by(attempts.c.occurred_at, attempts.c.attempt)
     )
     return [Attempt.from_row(row) for row in await conn.execute(query)]
-
-
-async def distribution_by_id(conn: AsyncConnection, distribution_id: uuid.UUID) -> Distribution | None:
-    query = select(distributions).where(distributions.c.distribution_id == distribution_id).with_for_update()
-    row = (await conn.execute(query)).first()
-    return None if row is None else Distribution.from_row(row)
 
 
 # -- the accounts projection ----------------------------------------------------------------------------------

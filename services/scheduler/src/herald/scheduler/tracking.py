@@ -175,18 +175,24 @@ class Tracker:
         event = received.event
         if not isinstance(event, OutcomeEvent | AccountEvent):
             return False
+        event_id, event_type = received.attributes.id, received.attributes.type
         async with self._engine.begin() as conn:
-            if not await repo.first_time(conn, received.attributes.id, received.attributes.type):
-                log.info("duplicate event ignored", extra={"event_id": received.attributes.id})
+            if isinstance(event, AccountEvent):
+                first, current = await repo.first_time(conn, event_id, event_type), None
+            else:  # the dedup and the locked read of the distribution in one round trip
+                first, current = await repo.first_time_for(conn, event_id, event_type, event.distribution_id)
+            if not first:
+                log.info("duplicate event ignored", extra={"event_id": event_id})
                 return False
             if isinstance(event, AccountEvent):
                 await self._account(conn, event)
             else:
-                await self._outcome(conn, received.attributes.id, event)
+                await self._outcome(conn, event_id, event, current)
         return True
 
-    async def _outcome(self, conn: AsyncConnection, event_id: str, event: OutcomeEvent) -> None:
-        current = await repo.distribution_by_id(conn, event.distribution_id)
+    async def _outcome(
+        self, conn: AsyncConnection, event_id: str, event: OutcomeEvent, current: Distribution | None
+    ) -> None:
         if current is None or current.team_id != event.team_id:
             # Nothing to apply it to: parked with the reason (reported and audited), not silently dropped.
             raise UnprocessableMessage(
@@ -194,28 +200,22 @@ class Tracker:
             )
         report = report_of(event)
         status = decide(Standing.of(current), report.outcome, report.order)
-        await repo.insert_attempt(
-            conn,
-            report.history
-            | {
-                "event_id": event_id,
-                "distribution_id": current.distribution_id,
-                "occurred_at": report.occurred_at,
-                "applied": status is not None,
-            },
-        )
+        attempt = report.history | {
+            "event_id": event_id,
+            "distribution_id": current.distribution_id,
+            "occurred_at": report.occurred_at,
+            "applied": status is not None,
+        }
         if status is None:
+            await repo.record_outcome(conn, attempt, current.distribution_id, None)
             log.info(
                 "outcome recorded without a state change",
                 extra={"distribution_id": str(current.distribution_id), "status": current.status},
             )
             return
         order = {"last_attempt": report.attempt, "last_outcome_rank": RANK[report.outcome]}
-        await repo.update_distribution(
-            conn,
-            current.distribution_id,
-            report.changes | order | {"status": status.value, "last_outcome_at": report.occurred_at},
-        )
+        changes = report.changes | order | {"status": status.value, "last_outcome_at": report.occurred_at}
+        await repo.record_outcome(conn, attempt, current.distribution_id, changes)
 
     async def _account(self, conn: AsyncConnection, event: AccountEvent) -> None:
         status = _ACCOUNT_STATUS[type(event)]
