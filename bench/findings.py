@@ -10,33 +10,25 @@ from typing import Any
 from bench.report import disturbed, lookup, targets
 
 CORES = 2
-CONTEXT_DI_US = (460, 220)
-"""CPU per consumed message, FastStream with ``message: RabbitMessage`` (Context DI) vs ``apply_types=False``,
-measured on this machine kind (5,000 messages, manual ack, prefetch 100, logger off)."""
 RECORDED_PROFILE = {
-    "publisher": "SQLAlchemy/asyncpg ~40% of samples, httpx ~25%, AMQP client ~9%",
-    "scheduler": "SQLAlchemy/asyncpg ~55% of samples (Tracker.apply), AMQP client ~10%",
+    "publisher": "the platform call (httpx/httpcore over anyio) ~35% of samples, the ledger's asyncpg work ~26%",
+    "scheduler": "asyncpg ~37% and SQLAlchemy ~22% of samples (Tracker.apply, record_outcome), AMQP client ~10%",
     "audit": "AMQP client ~1/3 of samples, event read + mapping ~1/3, the batch INSERT the rest",
 }
 
 
 BURST_ANALYSIS = (
     "{head} Where it goes: publishers: {publisher}; by Herald call site at least {ledger} of a publisher's samples"
-    " are the ledger (libs/publishing ledger.py: 3 transactions and ~12 round trips per post - Ledger.claim, a"
-    " locking read + upsert; Ledger.hold_until, one more read per post; Ledger.mark, an update, then Ledger.get"
-    " re-reads the row) and {send} the platform call (one httpx POST per post; the HTTP client alone is {http_ms} of"
-    " the publisher's {publisher_ms} ms of CPU per post). Scheduler: {scheduler}; at least"
-    " {tracking} of its samples are Tracker.apply, which handles each outcome in its own transaction of 6"
-    " statements. Every consumer: handlers take `message: RabbitMessage`, which FastStream resolves through"
-    " fast_depends' synchronous Context.use in a worker thread per message (anyio.to_thread): {di[0]} vs {di[1]} us"
-    " of CPU per consumed message with RabbitBroker(apply_types=False). Fixes, biggest first: (1) publishers: one"
-    " statement per ledger step (the claim as one upsert with a WHERE on the current status and RETURNING, the"
-    " account hold checked in the same statement; mark with RETURNING instead of the re-read) and a lighter HTTP"
-    " client for the platform call (aiohttp, or httpcore without httpx's per-request model building);"
-    " (2) scheduler: apply outcomes in batches like audit's BatchRecorder (one transaction and one set-based update"
-    " per batch, one ack per batch); (3) herald.kit: consume without fast_depends (apply_types=False with the"
-    " message from broker.context, or an aio-pika consumer); FastStream's per-message logs are already at DEBUG;"
-    " (4) then more cores: the cost is per-post CPU, so replicas scale it once there are cores to run them."
+    " are the ledger (libs/publishing ledger.py: one statement per transition on a raw asyncpg connection - the claim"
+    " reads the account's hold in the same statement - so ~4 round trips per post) and {send} the platform call (one"
+    " httpx POST per post; the HTTP client alone is {http_ms} of the publisher's {publisher_ms} ms of CPU per post)."
+    " Scheduler: {scheduler}; at least {tracking} of its samples are Tracker.apply, which handles each outcome in its"
+    " own transaction of 2 statements. Work queues are consumed without FastStream's per-message dependency"
+    " injection. Fixes, biggest first: (1) publishers: a lighter HTTP client for the platform call (httpcore"
+    " without httpx's per-request model building, or aiohttp); (2) scheduler: apply outcomes in batches like audit's"
+    " ingest (one transaction and one set-based update per batch, one multiple ack per batch); (3) audit and every"
+    " consumer: fewer per-message objects in the AMQP client; (4) then more cores: the cost is per-post CPU, so"
+    " replicas scale it once there are cores to run them."
 )
 
 
@@ -81,7 +73,7 @@ def burst(results: dict[str, Any]) -> str:
         f"CPU-bound, not broker-bound: the run spent {total:.1f} ms of CPU per post over all processes"
         f" ({_top(per_post)} ms), which caps 2 cores at ~{CORES * 1000 / total:.0f} posts/s even with the machine"
         f" to itself (during the burst the machine was {busy / capacity:.0%} busy, {other / capacity:.0%} of it"
-        " outside this run). 1,000 posts/s needs <= 2 ms per post."
+        " outside this run). 400 posts/s needs <= 5 ms per post."
         if total and capacity
         else "CPU-bound (no CPU figures in this run)."
     )
@@ -89,12 +81,11 @@ def burst(results: dict[str, Any]) -> str:
         head=head,
         publisher=_profile_note(results, "publisher-x", RECORDED_PROFILE["publisher"]),
         scheduler=_profile_note(results, "scheduler", RECORDED_PROFILE["scheduler"]),
-        ledger=_caller_share(results, "publisher-x", "publishing.ledger.", "~30%"),
-        send=_caller_share(results, "publisher-x", "platforms.", "~22%"),
+        ledger=_caller_share(results, "publisher-x", "publishing.ledger.", "~26%"),
+        send=_caller_share(results, "publisher-x", "platforms.", "~35%"),
         tracking=_caller_share(results, "scheduler", "scheduler.tracking.", "~11%", "scheduler.repository."),
         http_ms=_component_ms(results, "publisher-x", "httpx / httpcore (HTTP client)"),
         publisher_ms=per_post.get("publisher-x", "?"),
-        di=CONTEXT_DI_US,
     )
 
 
