@@ -118,8 +118,8 @@ WHERE distribution_id = $1 RETURNING *
 class Ledger:
     """The ledger in PostgreSQL (the pipeline's :class:`~herald.publishing.ports.DeliveryLedger`).
 
-    Give it an engine created with ``autocommit=True`` (:func:`herald.kit.db.create_engine`): each checkout's
-    liveness ping is then one round trip instead of three. It is correct on any engine: it opens no transaction.
+    Give it an engine created with ``autocommit=True`` (:func:`herald.kit.db.create_engine`): no BEGIN/COMMIT round
+    trips around its single statements. It is correct on any engine: it opens no transaction of its own.
     """
 
     def __init__(self, engine: AsyncEngine, clock: Clock = utc_now) -> None:
@@ -128,7 +128,7 @@ class Ledger:
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
-        """The pool's asyncpg connection itself (checked out, pinged, and returned by SQLAlchemy's pool)."""
+        """The pool's asyncpg connection itself (checked out and returned by SQLAlchemy's pool)."""
         async with self._engine.connect() as conn:
             raw = await conn.get_raw_connection()
             yield raw.driver_connection
