@@ -224,7 +224,7 @@ class PublishPipeline:
                 return await self._hold_for_operator(attempt, error)
             case Remedy.RETRY:
                 if error.retry_at is not None:
-                    held = app_hold_id(self.platform.value) if error.app_wide else attempt.account_id
+                    held = self._app_hold if error.app_wide else attempt.account_id
                     await self._ledger.hold(held, error.retry_at, error.message)
                 await self._ledger.mark_retrying(attempt.distribution_id)
                 if beyond_tiers(self._tiers, self._clock(), error.retry_at):
