@@ -29,7 +29,6 @@ from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 
 log = logging.getLogger(__name__)
 
-PARK_TIMEOUT_SECONDS = 10
 RESTART_PAUSE_SECONDS = 1.0
 
 
