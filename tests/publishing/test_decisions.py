@@ -26,7 +26,7 @@ from herald.publishing.decisions import Ack, Decision, Park, Retry
 from herald.publishing.ledger import Delivery, Failure, Status
 from herald.publishing.service import REMEDIES
 from herald.publishing.tokens import ReauthRequired, TokenUnavailable
-from tests.publishing.fakes import GRACE, RULE_BREAKER, START, FakeClient, FakeTokens, Harness, request
+from tests.publishing.fakes import GRACE, RULE_BREAKER, START, TIERS_MS, FakeClient, FakeTokens, Harness, request
 
 pytestmark = pytest.mark.fast
 
@@ -284,6 +284,26 @@ async def test_a_read_back_failing_transiently_asks_again_later_without_sending(
     assert await harness.pipeline.process(attempt.numbered(2)) == Ack()
     assert len(client.sent) == 1
     assert client.read_backs == 2
+
+
+async def test_a_read_back_refused_for_heralds_own_configuration_waits_for_an_operator_even_on_the_last_attempt() -> (
+    None
+):
+    misconfigured = failure(ErrorClass.CONFIGURATION)
+    client = FakeClient(creates=[failure(ErrorClass.UNKNOWN_OUTCOME)], read_back=misconfigured)
+    harness = Harness.build(client)
+    attempt = Attempt(request(max_attempts=1), 1)
+    decision = await harness.pipeline.process(attempt)
+    assert isinstance(decision, Retry)
+    assert decision.next_attempt == 1  # no attempt used, never unconfirmed while an operator can fix it
+    assert decision.plan.tier_ms == TIERS_MS[-1]  # the 15-minute recheck, capped by the longest tier
+    assert decision.announcement is not None
+    assert isinstance(decision.announcement.event, PublishRetryScheduled)
+    assert decision.announcement.event.error_class == "reconcile_later"
+    assert harness.ledger.status(attempt.distribution_id) is Status.SENDING  # the next delivery reads back again
+    assert harness.sink.published == []
+    assert harness.metric("herald_configuration_errors_total", operation="read_back") == 1
+    assert len(client.sent) == 1
 
 
 async def test_a_read_back_failing_transiently_on_the_last_attempt_is_unconfirmed() -> None:
