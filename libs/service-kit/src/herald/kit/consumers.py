@@ -25,7 +25,7 @@ import logging
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from faststream import AckPolicy
@@ -246,9 +246,27 @@ def read_checked(
     return received
 
 
+class Parkable(Protocol):
+    """What parking needs of a message, whichever client delivered it (the batch consumer's ``Delivery`` has it as
+    it is; a FastStream message is wrapped in a :class:`ParkedCopy`)."""
+
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def headers(self) -> Mapping[str, Any]: ...
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def correlation_id(self) -> str | None: ...
+    @property
+    def content_type(self) -> str | None: ...
+    @property
+    def routing_key(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class ParkedCopy:
-    """What parking needs of a message, whichever client delivered it."""
+    """A FastStream message as :class:`Parkable` (its routing key lives on the raw aio-pika message)."""
 
     body: bytes
     headers: Mapping[str, Any]
@@ -263,7 +281,7 @@ async def park_copy(
     events: EventPublisher,
     counter: Counter,
     queue: str,
-    message: ParkedCopy,
+    message: Parkable,
     reason: str,
     category: ParkCategory,
     *,

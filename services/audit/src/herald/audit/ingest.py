@@ -40,7 +40,7 @@ from herald.contracts.operations import MessageParked, ParkCategory
 from herald.kit.batch import BatchAbandoned, BatchConsumer, BatchWindow, Delivery, Settle
 from herald.kit.broker import EventPublisher
 from herald.kit.clock import Clock, utc_now
-from herald.kit.consumers import ParkedCopy, Unreadable, park_copy, read_checked
+from herald.kit.consumers import Unreadable, park_copy, read_checked
 from herald.kit.logging import redact
 
 log = logging.getLogger(__name__)
@@ -259,20 +259,12 @@ class AuditIngest:
         correlation_id: str | None = None,
     ) -> Settle:
         try:
-            copy = ParkedCopy(
-                message.body,
-                message.headers,
-                message.message_id,
-                message.correlation_id,
-                message.content_type,
-                message.routing_key,
-            )
             await park_copy(
                 self._broker,
                 self._events,
                 self._parked,
                 self.queue,
-                copy,
+                message,
                 reason,
                 category,
                 team_id=team_id,
