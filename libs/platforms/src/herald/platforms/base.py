@@ -36,9 +36,12 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
+from herald.contracts.media import MediaReference, Surface
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import OverLengthPolicy as OverLengthPolicy  # noqa: PLC0414 (re-export)
 
@@ -109,6 +112,10 @@ class Draft:
     text: str
     link: str | None = None
     over_length: OverLengthPolicy = OverLengthPolicy.REJECT
+    media: tuple[MediaReference, ...] = ()
+    """Images or videos to attach, in order (media rules are checked by :class:`ContentRules` too)."""
+    surface: Surface = Surface.DEFAULT
+    """Where on the platform it is posted (Meta: a Facebook Page or Instagram), since the rules differ."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,8 @@ class PreparedPost:
 
     parts: tuple[str, ...]
     link: str | None = None
+    media: tuple[MediaReference, ...] = ()
+    """Media to attach to the (first) post, in order."""
 
     @property
     def text(self) -> str:
@@ -128,6 +137,8 @@ class Account:
     """The platform-side identity a post is published as (X user id, LinkedIn author URN, Facebook Page id)."""
 
     platform_account_id: str
+    surface: Surface = Surface.DEFAULT
+    """Meta only: whether the id is a Facebook Page or an Instagram professional account."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,52 @@ class PublishedPost:
     url: str | None = None
     published_at: dt.datetime | None = None
     thread_ids: tuple[str, ...] = ()
+
+
+class MediaSource(Protocol):
+    """Reads Herald's stored media for a platform upload (the object store, or a fake in tests)."""
+
+    def stream(self, media: MediaReference, *, chunk_bytes: int) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks of ``chunk_bytes`` (the last may be shorter)."""
+        ...
+
+    def presigned_url(self, media: MediaReference, *, expires_in_seconds: int) -> str:
+        """A short-lived GET URL a platform can fetch the object from (Instagram and Facebook fetch by URL)."""
+        ...
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    """What a platform returned for one uploaded media item, kept so a retry reuses it while it is valid.
+
+    ``state`` is the adapter's own step name (e.g. ``initialized``, ``appended``, ``finalized``, ``container``,
+    ``ready``); ``detail`` carries step data (e.g. segments sent, upload URLs), never a token.
+    """
+
+    platform_media_id: str
+    state: str
+    expires_at: dt.datetime | None = None
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+class UploadMemory(Protocol):
+    """The publisher ledger's record of upload steps for one distribution (durable before the next step)."""
+
+    async def recall(self, media: MediaReference) -> UploadRecord | None:
+        """The last recorded step for ``media`` in this distribution, if any."""
+        ...
+
+    async def remember(self, media: MediaReference, record: UploadRecord) -> None:
+        """Record a step before anything depends on it."""
+        ...
+
+
+@dataclass(frozen=True)
+class MediaContext:
+    """What a client needs to publish a post with media: where the bytes are and what was already uploaded."""
+
+    source: MediaSource
+    memory: UploadMemory
 
 
 class ContentRules(ABC):
@@ -154,8 +211,13 @@ class PlatformClient(ABC):
     platform: Platform
 
     @abstractmethod
-    async def publish(self, account: Account, access_token: str, post: PreparedPost) -> PublishedPost:
-        """Create the post. Raises :class:`PlatformError` on any failure."""
+    async def publish(
+        self, account: Account, access_token: str, post: PreparedPost, media: MediaContext | None = None
+    ) -> PublishedPost:
+        """Create the post, uploading ``post.media`` first through ``media`` (required when ``post.media``).
+
+        Raises :class:`PlatformError` on any failure.
+        """
 
     @abstractmethod
     async def find_published(

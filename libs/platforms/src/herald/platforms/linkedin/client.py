@@ -8,7 +8,15 @@ from typing import Any
 import httpx
 
 from herald.contracts.platform import Platform
-from herald.platforms.base import Account, ErrorClass, PlatformClient, PlatformError, PreparedPost, PublishedPost
+from herald.platforms.base import (
+    Account,
+    ErrorClass,
+    MediaContext,
+    PlatformClient,
+    PlatformError,
+    PreparedPost,
+    PublishedPost,
+)
 from herald.platforms.linkedin.errors import classify_response, classify_transport
 from herald.platforms.linkedin.payloads import create_body, post_url
 from herald.platforms.linkedin.readback import ReadBack
@@ -27,7 +35,9 @@ class LinkedInClient(PlatformClient):
         self._settings = settings
         self._http = http
 
-    async def publish(self, account: Account, access_token: str, post: PreparedPost) -> PublishedPost:
+    async def publish(
+        self, account: Account, access_token: str, post: PreparedPost, media: MediaContext | None = None
+    ) -> PublishedPost:
         body = create_body(account.platform_account_id, post)
         response = await self._post(body, access_token)
         if response.status_code not in (200, 201):  # 201 documented; Postiz also accepts 200

@@ -9,7 +9,15 @@ from urllib.parse import quote
 import httpx
 
 from herald.contracts.platform import Platform
-from herald.platforms.base import Account, ErrorClass, PlatformClient, PlatformError, PreparedPost, PublishedPost
+from herald.platforms.base import (
+    Account,
+    ErrorClass,
+    MediaContext,
+    PlatformClient,
+    PlatformError,
+    PreparedPost,
+    PublishedPost,
+)
 from herald.platforms.meta.rules import normalise_message
 from herald.platforms.meta.settings import MetaSettings
 from herald.platforms.meta.transport import GraphTransport, next_page
@@ -29,7 +37,9 @@ class MetaClient(PlatformClient):
         self._settings = settings
         self._graph = GraphTransport(settings, http)
 
-    async def publish(self, account: Account, access_token: str, post: PreparedPost) -> PublishedPost:
+    async def publish(
+        self, account: Account, access_token: str, post: PreparedPost, media: MediaContext | None = None
+    ) -> PublishedPost:
         """``POST /{version}/{page-id}/feed`` with ``message`` (and ``link``) → ``{"id": "{page_id}_{post_id}"}``."""
         form = {"message": post.text}
         if post.link:

@@ -9,7 +9,15 @@ from typing import Any
 import httpx
 
 from herald.contracts.platform import Platform
-from herald.platforms.base import Account, ErrorClass, PlatformClient, PlatformError, PreparedPost, PublishedPost
+from herald.platforms.base import (
+    Account,
+    ErrorClass,
+    MediaContext,
+    PlatformClient,
+    PlatformError,
+    PreparedPost,
+    PublishedPost,
+)
 from herald.platforms.x.errors import Call, classify, excerpt, transport_error
 from herald.platforms.x.matching import same_post
 from herald.platforms.x.settings import XSettings
@@ -33,7 +41,9 @@ class XClient(PlatformClient):
         self.settings = settings
         self.http = http
 
-    async def publish(self, account: Account, access_token: str, post: PreparedPost) -> PublishedPost:
+    async def publish(
+        self, account: Account, access_token: str, post: PreparedPost, media: MediaContext | None = None
+    ) -> PublishedPost:
         """Create the post; a thread is part 1, then each next part as a reply to the previous one.
 
         If a later part of a thread fails, the error is reported as ``UNKNOWN_OUTCOME`` (part 1 exists): the
