@@ -31,6 +31,7 @@ WORKDIR /src
 COPY pyproject.toml uv.lock ./
 COPY libs/contracts/pyproject.toml libs/contracts/README.md libs/contracts/
 COPY libs/service-kit/pyproject.toml libs/service-kit/
+COPY libs/objectstore/pyproject.toml libs/objectstore/README.md libs/objectstore/
 COPY libs/platforms/pyproject.toml libs/platforms/
 COPY libs/publishing/pyproject.toml libs/publishing/
 COPY libs/operator/pyproject.toml libs/operator/
