@@ -6,7 +6,7 @@ composition root, open an :class:`ObjectStore` with it, and hand publishers an :
 
 from herald.objectstore.errors import ObjectNotFound, ObjectStoreConfigError, ObjectStoreError
 from herald.objectstore.media_source import ObjectStoreMediaSource, StoredMedia
-from herald.objectstore.settings import ObjectStoreSettings, objectstore_settings_from_env
+from herald.objectstore.settings import ObjectStoreSettings, load_objectstore_settings, objectstore_settings_from_env
 from herald.objectstore.store import MultipartUpload, ObjectInfo, ObjectStore
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "ObjectStoreMediaSource",
     "ObjectStoreSettings",
     "StoredMedia",
+    "load_objectstore_settings",
     "objectstore_settings_from_env",
 ]

