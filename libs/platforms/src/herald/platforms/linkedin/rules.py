@@ -18,7 +18,9 @@ class LinkedInRules(ContentRules):
     def prepare(self, draft: Draft) -> PreparedPost:
         commentary = escape(draft.text)
         _check_length(commentary)
-        return PreparedPost(parts=(commentary,), link=draft.link)
+        # Media rules (counts, sizes, kinds per surface) are checked by the scheduler's media rules; the media pass
+        # through unchanged, in order.
+        return PreparedPost(parts=(commentary,), link=draft.link, media=draft.media)
 
 
 def _check_length(commentary: str) -> None:
