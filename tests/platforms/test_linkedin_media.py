@@ -99,9 +99,11 @@ class CrashingMemory(FakeUploadMemory):
 
     crash_at: str = ""
     crashes: int = 1
+    before_recording: bool = False  # die before the record is written instead of after
 
     async def remember(self, media: MediaReference, record: UploadRecord) -> None:
-        await super().remember(media, record)
+        if not (self.before_recording and record.state == self.crash_at and self.crashes > 0):
+            await super().remember(media, record)
         if record.state == self.crash_at and self.crashes > 0:
             self.crashes -= 1
             raise RuntimeError(f"publisher died after recording {record.state}")
@@ -120,6 +122,7 @@ async def test_a_single_image_is_uploaded_processed_and_posted_with_its_alt_text
     assert post["content"] == {"media": {"id": urn, "altText": "A lighthouse at dusk"}}
     assert urn.startswith("urn:li:image:")
     assert states(memory, item) == ["initialized", "uploaded", "available"]
+    assert token not in repr(memory.history)  # upload records never hold the access token
     sandbox = await media_state(control)
     assert sandbox["assets"] == [
         {"id": urn, "owner": MEMBER_URN, "status": "AVAILABLE", "parts": 1, "parts_received": 1, "bytes_received": 3003}
@@ -235,6 +238,25 @@ async def test_a_retry_sends_only_the_video_parts_still_missing(
     sandbox = await media_state(control)
     assert sandbox["requests"]["video.initializeUpload"] == 1
     assert sandbox["requests"]["video.upload"] == 3  # part 1 once, then parts 2 and 3
+    assert len(await stored_posts(control)) == 1
+
+
+async def test_a_retry_after_an_unrecorded_finalize_waits_instead_of_uploading_again(
+    kit: PlatformKit, control: httpx.AsyncClient, token: str
+) -> None:
+    source = FakeMediaSource()
+    memory = CrashingMemory(crash_at="finalized", before_recording=True)
+    item = video(source, 2 * PART_BYTES)
+    post = prepared(kit, "Finalized twice", [item])
+
+    with pytest.raises(RuntimeError):
+        await kit.client.publish(ACCOUNT, token, post, MediaContext(source, memory))
+    assert memory.records[item.media_id].state == "part_uploaded"
+    await kit.client.publish(ACCOUNT, token, post, MediaContext(source, memory))
+
+    sandbox = await media_state(control)
+    assert (sandbox["requests"]["video.initializeUpload"], sandbox["requests"]["video.upload"]) == (1, 2)
+    assert sandbox["requests"]["video.finalizeUpload"] == 2  # the second one refused: already finalized
     assert len(await stored_posts(control)) == 1
 
 

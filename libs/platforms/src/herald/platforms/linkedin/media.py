@@ -186,7 +186,14 @@ class MediaUploader:
             await self._memory.remember(item, upload.record(UPLOADED))
         else:
             upload = await self._put_parts(item, upload)
-            await self._finalize(upload)
+            try:
+                await self._finalize(upload)
+            except _StaleUpload:
+                # An earlier attempt may have finalized without living to record it: then LinkedIn refuses a second
+                # finalize but the video is processing (or done), and nothing has to be sent again.
+                status = await self._status(upload)
+                if status is None or status[0] == STATUS_WAITING:
+                    raise
             await self._memory.remember(item, upload.record(FINALIZED))
         return await self._until_available(item, upload, known=None, recorded=None)
 
