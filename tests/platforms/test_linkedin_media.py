@@ -260,6 +260,25 @@ async def test_a_retry_after_an_unrecorded_finalize_waits_instead_of_uploading_a
     assert len(await stored_posts(control)) == 1
 
 
+async def test_a_retry_after_an_unrecorded_image_upload_does_not_send_it_again(
+    kit: PlatformKit, control: httpx.AsyncClient, token: str
+) -> None:
+    source = FakeMediaSource()
+    memory = CrashingMemory(crash_at="uploaded", before_recording=True)
+    item = image(source)
+    post = prepared(kit, "Sent once", [item])
+
+    with pytest.raises(RuntimeError):
+        await kit.client.publish(ACCOUNT, token, post, MediaContext(source, memory))
+    await kit.client.publish(ACCOUNT, token, post, MediaContext(source, memory))
+
+    sandbox = await media_state(control)
+    assert sandbox["requests"]["image.initializeUpload"] == 1
+    assert sandbox["requests"]["image.upload"] == 2  # the retry's PUT is refused (used URL); the image is kept
+    [stored] = await stored_posts(control)
+    assert stored["content"]["media"]["id"] == memory.records[item.media_id].platform_media_id
+
+
 async def test_a_retry_after_the_upload_url_was_refused_initializes_again(
     kit: PlatformKit, control: httpx.AsyncClient, token: str
 ) -> None:

@@ -19,6 +19,9 @@ state               detail                                          on retry
 ``available``                                                       reuse the URN if LinkedIn still has it
 ==================  ==============================================  ==========================================
 
+A refused upload URL (expired or used: a non-429 4xx) means: initialize again, once; unless the asset is already past
+``WAITING_UPLOAD``, which happens when an attempt sent the bytes (or the finalize) but died before recording it.
+
 Uploads are safe to redo (a redone upload only leaves an unused asset behind), so failures of these calls are
 ``RETRY_LATER`` (5xx, 429, no answer) and never ``UNKNOWN_OUTCOME``; only the post create is not safe to redo.
 A processing failure is ``PERMANENT`` naming LinkedIn's reason.
@@ -182,20 +185,26 @@ class MediaUploader:
 
     async def _send(self, item: MediaReference, upload: Upload) -> str:
         if upload.kind == "image":
-            await self._put_image(item, upload)
+            try:
+                await self._put_image(item, upload)
+            except _StaleUpload as stale:
+                await self._unless_already_done(upload, stale)
             await self._memory.remember(item, upload.record(UPLOADED))
         else:
             upload = await self._put_parts(item, upload)
             try:
                 await self._finalize(upload)
-            except _StaleUpload:
-                # An earlier attempt may have finalized without living to record it: then LinkedIn refuses a second
-                # finalize but the video is processing (or done), and nothing has to be sent again.
-                status = await self._status(upload)
-                if status is None or status[0] == STATUS_WAITING:
-                    raise
+            except _StaleUpload as stale:
+                await self._unless_already_done(upload, stale)
             await self._memory.remember(item, upload.record(FINALIZED))
         return await self._until_available(item, upload, known=None, recorded=None)
+
+    async def _unless_already_done(self, upload: Upload, stale: _StaleUpload) -> None:
+        """After a refused PUT or finalize: fine if an earlier attempt did it without living to record it (the asset
+        is past ``WAITING_UPLOAD``, so nothing has to be sent again); otherwise the upload is stale."""
+        status = await self._status(upload)
+        if status is None or status[0] == STATUS_WAITING:
+            raise stale
 
     # --- LinkedIn calls ------------------------------------------------------------------------------------------
 
