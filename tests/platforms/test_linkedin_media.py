@@ -26,7 +26,15 @@ from herald.platforms.base import (
 from herald.platforms.linkedin import build
 from herald.sandboxes.linkedin.app import create_app
 from herald.sandboxes.linkedin.config import LinkedInSandboxConfig
-from tests.platforms.test_linkedin_support import BASE_SCOPES, MEMBER, MEMBER_URN, mint, sandbox_settings
+from tests.platforms.test_linkedin_support import (
+    BASE_SCOPES,
+    MEMBER,
+    MEMBER_URN,
+    ORGANIZATION_SCOPES,
+    ORGANIZATION_URN,
+    mint,
+    sandbox_settings,
+)
 from tests.support.media import FakeMediaSource, FakeUploadMemory
 from tests.support.servers import serve
 
@@ -129,6 +137,34 @@ async def test_a_single_image_is_uploaded_processed_and_posted_with_its_alt_text
     ]
     assert sandbox["requests"]["image.initializeUpload"] == 1
     assert sandbox["requests"]["image.upload"] == 1
+
+
+async def test_a_page_post_uploads_its_image_as_the_page(kit: PlatformKit, control: httpx.AsyncClient) -> None:
+    token = str((await mint(control, ORGANIZATION_SCOPES))["access_token"])
+    source, memory = FakeMediaSource(), FakeUploadMemory()
+    item = image(source)
+    page = Account(ORGANIZATION_URN)
+    await kit.client.publish(page, token, prepared(kit, "From the Page", [item]), MediaContext(source, memory))
+
+    [asset] = (await media_state(control))["assets"]
+    assert asset["owner"] == ORGANIZATION_URN
+    [post] = (await control.get("/_sandbox/posts", params={"account": ORGANIZATION_URN})).json()
+    assert post["content"]["media"]["id"] == asset["id"]
+
+
+async def test_an_account_that_may_not_upload_is_permanent(
+    kit: PlatformKit, control: httpx.AsyncClient, token: str
+) -> None:
+    source = FakeMediaSource()
+    with pytest.raises(PlatformError) as raised:
+        await kit.client.publish(
+            Account(ORGANIZATION_URN),
+            token,
+            prepared(kit, "No role", [image(source)]),
+            MediaContext(source, FakeUploadMemory()),
+        )
+    assert (raised.value.error_class, raised.value.http_status) == (ErrorClass.PERMANENT, 403)
+    assert (await media_state(control))["assets"] == []
 
 
 async def test_several_images_become_a_multi_image_post_in_order(
