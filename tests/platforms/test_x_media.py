@@ -120,6 +120,7 @@ async def test_failed_processing_is_permanent_and_names_xs_error(media: Media) -
     assert "InvalidMedia" in caught.value.message
     assert "Unsupported video format" in caught.value.message
     assert media.world.sandbox.state.posts.all() == []
+    assert [r.state for _, r in media.memory.history][-1] == "failed"
 
 
 async def test_a_retry_reuses_a_valid_media_id_without_reading_the_bytes_again(media: Media) -> None:

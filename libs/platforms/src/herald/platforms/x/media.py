@@ -156,6 +156,11 @@ class XMediaUploader:
             if state == "failed":
                 error = info.get("error") if isinstance(info, dict) else None
                 detail = error if isinstance(error, dict) else {}
+                # Recorded as "failed": the pipeline counts processing failures from the upload memory.
+                failed = UploadRecord(
+                    record.platform_media_id, "failed", expires_at, {"error": str(detail.get("name"))}
+                )
+                await context.memory.remember(item, failed)
                 raise PlatformError(
                     ErrorClass.PERMANENT,
                     f"X could not process media item {item.media_id} ({item.content_type}):"
