@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from herald.contracts.media import MediaKind, Surface
 from herald.contracts.platform import Platform
+from herald.objectstore import ObjectStoreConfigError
 from herald.platforms.base import ErrorClass, MediaContext, PlatformError, PreparedPost, UploadRecord
+from herald.publishing.app import open_object_store
 from herald.publishing.attempt import Attempt
 from herald.publishing.decisions import Ack, Retry
 from herald.publishing.ledger import Delivery, Status
@@ -101,3 +105,20 @@ async def test_media_without_an_object_store_waits_for_an_operator() -> None:
     assert media is None
     assert isinstance(decision, Retry)
     assert harness.metric("herald_configuration_errors_total", operation="create") == 1
+
+
+async def test_the_object_store_comes_from_herald_objectstore_settings_or_is_absent() -> None:
+    assert open_object_store({}) is None
+    env = {
+        "HERALD_OBJECTSTORE_ENDPOINT_URL": "http://127.0.0.1:8333",
+        "HERALD_OBJECTSTORE_ACCESS_KEY_ID": "key",
+        "HERALD_OBJECTSTORE_SECRET_ACCESS_KEY": "secret",
+    }
+    store = open_object_store(env)
+    assert store is not None
+    try:
+        assert store.settings.bucket == "herald-media"
+    finally:
+        await store.aclose()
+    with pytest.raises(ObjectStoreConfigError, match="HERALD_OBJECTSTORE_ACCESS_KEY_ID"):
+        open_object_store({"HERALD_OBJECTSTORE_ENDPOINT_URL": "http://127.0.0.1:8333"})
