@@ -75,10 +75,8 @@ class MemoryStore:
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         self.multiparts.pop(upload_id, None)
 
-    async def list_multipart_uploads(self, prefix: str) -> AsyncIterator[Multipart]:
-        for upload_id, upload in list(self.multiparts.items()):
-            if upload.key.startswith(prefix):
-                yield Multipart(upload.key, upload_id, upload.initiated)
+    async def list_multipart_uploads(self, prefix: str) -> list[Multipart]:
+        return [Multipart(u.key, i, u.initiated) for i, u in self.multiparts.items() if u.key.startswith(prefix)]
 
     async def head(self, key: str) -> Info | None:
         found = self.objects.get(key)

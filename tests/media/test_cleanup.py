@@ -78,7 +78,7 @@ async def test_abandoned_uploads_and_orphaned_objects_are_removed_and_audited(
             await store.put(orphan, b"left behind by a crash", "image/png")
 
             async def swept() -> bool:
-                multiparts = [m async for m in store.list_multipart_uploads(f"teams/{team_id}/")]
+                multiparts = await store.list_multipart_uploads(f"teams/{team_id}/")
                 keys = {o.key async for o in store.list(f"teams/{team_id}/")}
                 return not multiparts and keys == {f"teams/{team_id}/media/{kept.json()['id']}"}
 

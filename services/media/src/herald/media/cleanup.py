@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from herald.contracts.media import CleanupCategory
 from herald.kit.clock import utc_now
 from herald.kit.pg_notify import wait_first
 from herald.media import repository
@@ -103,7 +104,7 @@ class Cleanup:
         await self._writer.cleaned_up(
             conn,
             upload.team_id,
-            "abandoned_upload",
+            CleanupCategory.ABANDONED_UPLOAD,
             str(upload.id),
             upload_id=upload.id,
             storage_key=upload.storage_key,
@@ -120,7 +121,7 @@ class Cleanup:
             report.scanned = True
             batch: list[StoredObject] = []
             async for stored in self._store.list("teams/"):
-                if stored.last_modified < cutoff:
+                if stored.last_modified is not None and stored.last_modified < cutoff:
                     batch.append(stored)
                 if len(batch) >= BATCH:
                     report.orphaned_objects += await self._orphan_batch(conn, batch)
@@ -147,7 +148,7 @@ class Cleanup:
             await self._writer.cleaned_up(
                 conn,
                 uuid.UUID(match.group(1)),
-                "orphaned_object",
+                CleanupCategory.ORPHANED_OBJECT,
                 stored.key,
                 storage_key=stored.key,
                 bytes_freed=stored.size,
@@ -159,9 +160,9 @@ class Cleanup:
 
     async def _orphan_multiparts(self, conn: AsyncConnection, cutoff: dt.datetime) -> int:
         removed = 0
-        async for pending in self._store.list_multipart_uploads("teams/"):
+        for pending in await self._store.list_multipart_uploads("teams/"):
             match = MEDIA_KEY.match(pending.key)
-            if match is None or pending.initiated >= cutoff:
+            if match is None or pending.initiated is None or pending.initiated >= cutoff:
                 continue
             if await repository.multipart_known(conn, pending.upload_id):
                 continue
@@ -169,7 +170,7 @@ class Cleanup:
             await self._writer.cleaned_up(
                 conn,
                 uuid.UUID(match.group(1)),
-                "abandoned_upload",
+                CleanupCategory.ABANDONED_UPLOAD,
                 pending.upload_id[:1024],
                 storage_key=pending.key,
                 last_activity_at=pending.initiated,

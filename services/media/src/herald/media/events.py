@@ -7,7 +7,6 @@ kit's :class:`~herald.kit.outbox.OutboxRelay` publishes them after commit. Event
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,15 +14,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from herald.contracts import media as contracts
 from herald.contracts.base import SYSTEM_ACTOR, Event
 from herald.contracts.envelope import AmqpEnvelope
+from herald.contracts.media import CleanupCategory, MediaCleanedUp, MediaDeleted, MediaUploaded
 from herald.kit import outbox
 from herald.kit.logging import correlation_id
 from herald.media.models import MediaItem
 from herald.media.models import outbox as outbox_table
 
-log = logging.getLogger(__name__)
 Envelope = Callable[[Event], AmqpEnvelope]
 
 
@@ -44,11 +42,7 @@ class EventWriter:
     def __init__(self, envelope: Envelope) -> None:
         self._envelope = envelope
 
-    async def _write(self, conn: AsyncConnection, name: str, values: Mapping[str, Any]) -> None:
-        event_class = getattr(contracts, name, None)
-        if event_class is None:  # the contracts of this version do not define it yet
-            log.debug("media event not defined in the contracts", extra={"event": name})
-            return
+    async def _write(self, conn: AsyncConnection, event_class: type[Event], values: Mapping[str, Any]) -> None:
         event = event_class.model_validate(values)
         await outbox.add(conn, self._envelope(event), table=outbox_table)
 
@@ -57,7 +51,7 @@ class EventWriter:
     ) -> None:
         await self._write(
             conn,
-            "MediaUploaded",
+            MediaUploaded,
             {
                 **_item(item, cause),
                 "width": item.width,
@@ -69,13 +63,13 @@ class EventWriter:
         )
 
     async def deleted(self, conn: AsyncConnection, item: MediaItem, cause: Cause, reason: str) -> None:
-        await self._write(conn, "MediaDeleted", {**_item(item, cause), "reason": reason})
+        await self._write(conn, MediaDeleted, {**_item(item, cause), "reason": reason})
 
     async def cleaned_up(
         self,
         conn: AsyncConnection,
         team_id: uuid.UUID,
-        category: str,
+        category: CleanupCategory,
         target: str,
         *,
         upload_id: uuid.UUID | None = None,
@@ -85,7 +79,7 @@ class EventWriter:
     ) -> None:
         await self._write(
             conn,
-            "MediaCleanedUp",
+            MediaCleanedUp,
             {
                 **_common(team_id, Cause()),
                 "category": category,
