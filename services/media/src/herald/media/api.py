@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from pydantic import BaseModel, Field
 
 from herald.contracts.media import MediaKind, MediaReference
@@ -230,6 +231,13 @@ def team_router(
             409: {"description": "The chunk does not start at the upload's offset (given), or one is in progress."},
             413: {"description": "The chunk, or the file, is too large."},
         },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": "The chunk's bytes.",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
     )
     async def append_chunk(
         request: Request,
@@ -274,10 +282,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"a chunk may carry at most {limit} bytes", limit)
     received = bytearray()
-    async for piece in request.stream():
-        received += piece
-        if len(received) > limit:
-            raise TooLarge(f"a chunk may carry at most {limit} bytes", limit)
+    try:
+        async for piece in request.stream():
+            received += piece
+            if len(received) > limit:
+                raise TooLarge(f"a chunk may carry at most {limit} bytes", limit)
+    except ClientDisconnect:  # the client went away mid-chunk: nothing of it is kept, it resumes from HEAD's offset
+        raise InvalidInput(("body",), "the chunk was cut short") from None
     return bytes(received)
 
 
