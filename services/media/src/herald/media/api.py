@@ -23,8 +23,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
-from starlette.requests import ClientDisconnect
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
 
 from herald.contracts.media import MediaKind, MediaReference
 from herald.kit.api import TEAM_API_RESPONSES, UNAUTHORIZED, ApiModel
