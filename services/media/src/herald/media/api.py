@@ -255,7 +255,11 @@ def team_router(
         out = upload_out(request, progress.upload)
         return JSONResponse(out.model_dump(mode="json"), headers={"Upload-Offset": str(out.offset)})
 
-    @router.head("/uploads/{upload_id}", responses={200: {"description": "`Upload-Offset` and `Upload-Length`."}})
+    @router.head(
+        "/uploads/{upload_id}",
+        response_class=Response,
+        responses={200: {"description": "Headers only: `Upload-Offset` and `Upload-Length`.", "content": {}}},
+    )
     async def upload_offset(upload_id: uuid.UUID, team: Team) -> Response:
         upload = await uploads.get(team, upload_id)
         return Response(headers=_offset_headers(upload))
