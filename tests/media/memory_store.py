@@ -43,6 +43,15 @@ class MemoryStore:
         self.objects: dict[str, tuple[bytes, Info]] = {}
         self.multiparts: dict[str, _Open] = {}
 
+    async def ensure_bucket(self) -> None:
+        return None
+
+    async def bucket_exists(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        return None
+
     def _now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 

@@ -35,7 +35,8 @@ DESCRIPTION = "The media library: images and videos in the object store, typed f
 def build(
     settings: MediaSettings, store: ObjectStorage, *, holders: HolderLookup | None = None
 ) -> tuple[ServiceRuntime, FastAPI]:
-    """Wire the service around an object store client. ``holders`` replaces the scheduler lookup (tests)."""
+    """Wire the service around an object store client (created at start if missing, closed at stop).
+    ``holders`` replaces the scheduler lookup (tests)."""
     runtime = ServiceRuntime(settings, schema=SCHEMA, migrations=MIGRATIONS, public_api=True)
     if settings.service_token is not None:
         register_secret(settings.service_token.get_secret_value())
@@ -56,6 +57,9 @@ def build(
         settings=RelaySettings(poll_interval_seconds=settings.outbox_poll_interval_seconds),
     )
     cleanup = Cleanup(runtime.engine, store, writer, metrics, settings)
+    runtime.on_start(store.ensure_bucket)
+    runtime.on_stop(store.aclose)
+    runtime.add_readiness_check("objectstore", store.bucket_exists)
     runtime.add_background(relay.run)
     if settings.cleanup_enabled:
         runtime.add_background(cleanup.run)
@@ -81,5 +85,4 @@ def main() -> None:
     configure_logging(settings.service_name, settings.log_level)
     store = ObjectStore(load_objectstore_settings())
     runtime, app = build(settings, store)
-    runtime.on_start(store.ensure_bucket)
     runtime.serve(app)
