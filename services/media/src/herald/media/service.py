@@ -203,8 +203,8 @@ class MediaLibrary:
             item = await repository.insert_unless_duplicate(conn, values)
             if item is not None:
                 await self.writer.uploaded(conn, item, Cause(team.actor), upload_id)
-                if upload_id is not None:
-                    await repository.delete_upload(conn, upload_id)
+            if upload_id is not None:  # the upload is over either way: its bytes are this item or its twin
+                await repository.delete_upload(conn, upload_id)
         if item is None:
             await quietly(self.store.delete(key), "delete a duplicate object")
             twin = await self.find_duplicate(team.team_id, described.sha256)
