@@ -1,5 +1,5 @@
-"""The media service over real HTTP on the real PostgreSQL and RabbitMQ, with a stand-in scheduler it asks about
-holders (the scheduler's endpoint is not this service's) and an object store.
+"""The media service over real HTTP on the real PostgreSQL, RabbitMQ and object store (SeaweedFS, from
+``tests/support/objectstore.py``), with a stand-in scheduler it asks about holders (not its endpoint).
 
 ``harness``: one service instance for the session, cleanup loop off. Tests make their own teams, so they do not
 depend on each other. Cleanup tests start their own instance (:func:`start_media`) on a database of their own.
@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aio_pika
@@ -29,8 +29,9 @@ from herald.kit.auth import ApiKeyStore, new_service_credential
 from herald.media.main import build
 from herald.media.settings import MediaSettings
 from herald.media.storage import ObjectStorage
-from tests.media.memory_store import MemoryStore
+from herald.objectstore import ObjectStore, ObjectStoreSettings
 from tests.support.eventually import eventually
+from tests.support.objectstore import empty_and_delete_bucket
 from tests.support.servers import reserve_port, serve
 
 
@@ -96,7 +97,7 @@ class EventLog:
 class Harness:
     url: str
     settings: MediaSettings
-    store: ObjectStorage
+    store: ObjectStore
     scheduler: SchedulerStandIn
     engine: AsyncEngine
     scheduler_credential: str
@@ -179,8 +180,15 @@ async def event_log(amqp_url: str) -> AsyncIterator[EventLog]:
 
 
 @pytest.fixture(scope="session")
-def object_store() -> ObjectStorage:
-    return MemoryStore()
+async def object_store(objectstore_settings: ObjectStoreSettings) -> AsyncIterator[ObjectStore]:
+    """A bucket of this session's media tests on the session's SeaweedFS, emptied and deleted afterwards."""
+    settings = replace(objectstore_settings, bucket=f"media-tests-{uuid.uuid4().hex[:12]}")
+    async with ObjectStore(settings) as store:
+        await store.ensure_bucket()
+        try:
+            yield store
+        finally:
+            await empty_and_delete_bucket(store)
 
 
 @pytest.fixture(scope="session")
@@ -197,7 +205,7 @@ async def harness(
     database_url: str,
     amqp_url: str,
     event_log: EventLog,
-    object_store: ObjectStorage,
+    object_store: ObjectStore,
     scheduler_stand_in: tuple[SchedulerStandIn, str, str],
 ) -> AsyncIterator[Harness]:
     stand_in, scheduler_url, media_token = scheduler_stand_in
@@ -212,6 +220,6 @@ async def harness(
     )
     engine = schema_engine(database_url)
     async with httpx.AsyncClient(timeout=60) as client:
-        with start_media(settings, object_store) as url:
+        with start_media(settings, ObjectStore(object_store.settings)) as url:  # its own client, on its own loop
             yield Harness(url, settings, object_store, stand_in, engine, scheduler_token, client)
     await engine.dispose()

@@ -21,6 +21,7 @@ from herald.media.cleanup import ORPHAN_LOCK, Cleanup
 from herald.media.events import EventWriter
 from herald.media.main import MIGRATIONS, SCHEMA
 from herald.media.metrics import MediaMetrics
+from herald.objectstore import ObjectStore
 from tests.media import samples
 from tests.media.conftest import (
     EventLog,
@@ -30,7 +31,6 @@ from tests.media.conftest import (
     settings_for,
     start_media,
 )
-from tests.media.memory_store import MemoryStore
 from tests.support.eventually import eventually
 from tests.support.servers import reserve_port
 
@@ -48,9 +48,10 @@ async def test_abandoned_uploads_and_orphaned_objects_are_removed_and_audited(
     amqp_url: str,
     event_log: EventLog,
     scheduler_stand_in: tuple[SchedulerStandIn, str, str],
+    objectstore: ObjectStore,
 ) -> None:
     _, scheduler_url, token = scheduler_stand_in
-    store = MemoryStore()
+    store = objectstore  # a bucket of this test's own: the scan must not see other tests' objects
     settings = settings_for(
         own_database,
         amqp_url,
@@ -64,7 +65,7 @@ async def test_abandoned_uploads_and_orphaned_objects_are_removed_and_audited(
     )
     engine = schema_engine(own_database)
     team_id = uuid.uuid4()
-    with start_media(settings, store) as url:
+    with start_media(settings, ObjectStore(store.settings)) as url:
         _, key = await ApiKeyStore(engine).create(team_id, "tests")
         team = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(timeout=30) as client:
@@ -97,17 +98,17 @@ async def test_abandoned_uploads_and_orphaned_objects_are_removed_and_audited(
     await engine.dispose()
 
 
-def cleanup_replica(engine: AsyncEngine, store: MemoryStore, settings_url: str, amqp_url: str) -> Cleanup:
+def cleanup_replica(engine: AsyncEngine, store: ObjectStore, settings_url: str, amqp_url: str) -> Cleanup:
     settings = settings_for(settings_url, amqp_url, 0, "http://127.0.0.1:9", orphan_grace_seconds=60)
     writer = EventWriter(lambda event: to_amqp(event, source=service_source("media")))
     return Cleanup(engine, store, writer, MediaMetrics(CollectorRegistry()), settings)
 
 
 async def test_replicas_sweep_the_bucket_one_at_a_time_and_remove_each_orphan_once(
-    own_database: str, amqp_url: str
+    own_database: str, amqp_url: str, objectstore: ObjectStore
 ) -> None:
     await upgrade(own_database, MIGRATIONS, SCHEMA)
-    store = MemoryStore()
+    store = objectstore
     team_id = uuid.uuid4()
     orphans = [f"teams/{team_id}/media/{uuid.uuid4()}" for _ in range(30)]
     for key in orphans:

@@ -26,6 +26,7 @@ from herald.media.service import MediaLibrary
 from herald.media.settings import MediaSettings
 from herald.media.storage import ObjectStorage
 from herald.media.uploads import ResumableUploads
+from herald.objectstore import ObjectStore, objectstore_settings_from_env
 
 SCHEMA = "media"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -76,13 +77,11 @@ def build(
 
 
 def main() -> None:
-    from herald.objectstore import ObjectStore, load_objectstore_settings  # noqa: PLC0415 - until the lib lands
-
     parser = argparse.ArgumentParser(prog="python -m herald.media", description=__doc__)
     parser.add_argument("command", nargs="?", default="serve", choices=["serve"])
     parser.parse_args()
     settings = load_settings(MediaSettings)
     configure_logging(settings.service_name, settings.log_level)
-    store = ObjectStore(load_objectstore_settings())
+    store = ObjectStore(objectstore_settings_from_env())
     runtime, app = build(settings, store)
     runtime.serve(app)
