@@ -3,6 +3,7 @@ S3 multipart upload behind it (parts of 5 MiB and more, small chunks waiting in 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import socket
 import uuid
@@ -177,3 +178,18 @@ async def test_a_chunk_over_the_chunk_limit_is_a_413(harness: Harness) -> None:
     answer = await put(harness, team, upload, data, 0, harness.settings.max_chunk_bytes)
     assert answer.status_code == 413
     assert isinstance(answer, httpx.Response)
+
+
+async def test_the_same_chunk_sent_five_times_at_once_is_written_once(harness: Harness) -> None:
+    _, team = await harness.team()
+    data = samples.mp4(mdat_bytes=3 * MIB, salt=uuid.uuid4().bytes)
+    upload = await create(harness, team, data)
+    answers = await asyncio.gather(*(put(harness, team, upload, data, 0, MIB - 1) for _ in range(5)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 409, 409, 409, 409], [a.text for a in answers]
+    assert await offset(harness, team, upload) == MIB
+    [row] = await harness.rows("SELECT pending FROM uploads WHERE id = :i", i=uuid.UUID(str(upload["id"])))
+    assert len(row["pending"]) == 1
+    done = await put(harness, team, upload, data, MIB, len(data) - 1)
+    assert done.status_code == 201, done.text
+    assert done.json()["size_bytes"] == len(data)

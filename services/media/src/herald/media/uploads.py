@@ -34,6 +34,8 @@ from herald.media.service import MediaLibrary, Stored, quietly, refusal_reason
 from herald.media.sniffing import HEAD_BYTES
 from herald.media.storage import media_key, upload_prefix
 
+LOCK_NOT_AVAILABLE = "55P03"
+"""PostgreSQL's SQLSTATE for ``FOR UPDATE NOWAIT`` on a row another transaction holds."""
 MIN_FIRST_CHUNK = 16
 """The first chunk must carry enough bytes to tell the type (or be the whole file)."""
 STREAM_CHUNK = 1024 * 1024
@@ -99,7 +101,7 @@ class ResumableUploads:
                 try:
                     upload = await repository.get_upload(conn, team.team_id, upload_id, lock=True)
                 except DBAPIError as busy:
-                    if "LockNotAvailable" in type(busy.orig).__name__ or "lock" in str(busy.orig).lower():
+                    if getattr(busy.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
                         raise UploadBusy(f"another chunk of upload {upload_id} is being written") from None
                     raise
                 if upload is None:
