@@ -81,6 +81,11 @@ async def test_unsupported_bytes_are_refused_naming_what_they_are(harness: Harne
     assert problem["loc"] == ["body", "file"]
     assert problem["detected"] == "a PDF document"
     assert "a PDF document" in problem["msg"]
+    metrics = (await harness.client.get(f"{harness.url}/metrics")).text
+    refused = next(line for line in metrics.splitlines() if 'uploads_refused_total{reason="unsupported_type"}' in line)
+    assert float(refused.rsplit(" ", 1)[1]) >= 1
+    assert 'herald_media_upload_bytes_total{kind="image"}' in metrics
+    assert "herald_media_upload_duration_seconds_bucket" in metrics
 
 
 async def test_a_truncated_image_is_refused(harness: Harness) -> None:
