@@ -5,8 +5,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
+from herald.contracts.envelope import service_source, to_amqp
+from herald.media.cleanup import Cleanup
+from herald.media.events import EventWriter
+from herald.media.metrics import MediaMetrics
 from tests.media import samples
 from tests.media.conftest import EventLog, Harness
 
@@ -228,3 +233,19 @@ async def test_an_item_being_deleted_is_missing_to_resolve(harness: Harness) -> 
     assert answer.json() == {"items": [], "missing": [item["id"]]}
     again = await harness.client.delete(f"{harness.url}/v1/media/{item['id']}", headers=team)
     assert again.status_code == 409
+
+
+async def test_an_item_left_deleting_by_a_crash_is_restored_by_the_cleanup(harness: Harness) -> None:
+    _, team = await harness.team()
+    item = (await harness.upload(team, samples.image("PNG", 10, 10, colour=(4, 4, 41)))).json()
+    async with harness.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE media SET status = 'deleting', status_changed_at = now() - interval '1 hour' WHERE id = :i"),
+            {"i": uuid.UUID(item["id"])},
+        )
+    writer = EventWriter(lambda event: to_amqp(event, source=service_source("media")))
+    cleanup = Cleanup(harness.engine, harness.store, writer, MediaMetrics(CollectorRegistry()), harness.settings)
+    report = await cleanup.sweep()
+    assert report.restored >= 1
+    shown = await harness.client.get(f"{harness.url}/v1/media/{item['id']}", headers=team)
+    assert shown.json()["status"] == "ready"
