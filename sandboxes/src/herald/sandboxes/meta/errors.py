@@ -92,6 +92,8 @@ TOO_LONG = ErrorSpec(100, "(#100) The message is too long. The maximum length is
 INVALID_LINK = ErrorSpec(100, "(#100) The link you provided is not a valid URL.", subcode=2061006)
 SCHEDULED_PUBLISHED = ErrorSpec(100, "(#100) Cannot specify a scheduled publish time on a published post")
 INVALID_PARAMETER = ErrorSpec(100, "(#100) Invalid parameter")
+# Reading a Page's instagram_business_account without instagram_basic (sandbox wording; code 10 = permission).
+NO_IG_PERMISSION = ErrorSpec(10, "(#10) Application does not have permission for this action: instagram_basic")
 # Sandbox wording: the answer to a bad attached_media entry is not documented.
 BAD_ATTACHMENT = ErrorSpec(100, "(#100) attached_media[{index}] must be an unpublished photo of this Page")
 UNKNOWN_PATH = ErrorSpec(2500, "Unknown path components: {path}")

@@ -29,6 +29,7 @@ from herald.sandboxes.meta.errors import (
     INVALID_LINK,
     INVALID_PARAMETER,
     MISSING_CONTENT,
+    NO_IG_PERMISSION,
     NO_SUCH_FIELD,
     NO_SUCH_OBJECT,
     PAGE_RATE_LIMIT,
@@ -276,6 +277,8 @@ async def get_node(call: GraphCall, node: str) -> Response:
         fields = call.fields(POST_FIELDS, DEFAULT_POST_FIELDS, "PagePost")
         return await finish(call, fault, call.reply(_view(post, fields)))
     if post is None and (node == caller.account or _may_see(call, caller, node)):
+        if "instagram_business_account" in (call.param("fields") or "") and not caller.has_scope("instagram_basic"):
+            call.fail(NO_IG_PERMISSION)
         return await finish(call, fault, call.reply(_profile(call, node)))
     return call.fail(NO_SUCH_OBJECT.with_message(NO_SUCH_OBJECT.message.format(method="get", node=node)))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 
@@ -106,3 +106,8 @@ def next_page(body: dict[str, Any]) -> dict[str, str] | None:
         return None
     query = parse_qsl(urlsplit(next_url).query, keep_blank_values=True)
     return {key: value for key, value in query if key not in _PAGING_PARAMS_DROPPED}
+
+
+def segment(value: str) -> str:
+    """``value`` as one URL path segment (ids come from storage: quote them all the same)."""
+    return quote(value, safe="")
