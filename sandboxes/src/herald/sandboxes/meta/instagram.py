@@ -27,6 +27,7 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
+import json
 from typing import Any
 
 from starlette.responses import Response
@@ -139,7 +140,13 @@ def _required(call: GraphCall, name: str) -> str:
 
 
 def _children(call: GraphCall, ig_user_id: str) -> tuple[str, ...]:
-    ids = tuple(part.strip() for part in (call.param("children") or "").split(",") if part.strip())
+    raw = call.param("children") or ""
+    try:  # a comma-separated list, or a JSON array (what the SDKs send for list<string>)
+        decoded = json.loads(raw) if raw.startswith("[") else None
+    except ValueError:
+        decoded = None
+    parts = [str(part) for part in decoded] if isinstance(decoded, list) else raw.split(",")
+    ids = tuple(part.strip() for part in parts if part.strip())
     if not CAROUSEL_MIN <= len(ids) <= CAROUSEL_MAX:
         call.fail(INVALID_PARAMETER.with_message("(#100) A carousel needs 2 to 10 children"))
     for child_id in ids:
