@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from herald.platforms.base import ContentRules, ContentRuleViolation, Draft, PreparedPost
+from herald.platforms.meta.media_rules import check_media
 
 # Page post `message` limit (docs/platforms.md, "Meta: posting": Postiz `maxLength() { return 63206; }`, widely
 # cited; not on a Meta page). Counted in Unicode code points, as Python's len() does.
@@ -23,6 +24,7 @@ class MetaContentRules(ContentRules):
     """Meta refuses anything over the limit: the X-only over-length policy does not apply here."""
 
     def prepare(self, draft: Draft) -> PreparedPost:
+        check_media(draft.media, draft.surface)
         if not draft.text.strip():
             raise ContentRuleViolation(
                 "meta.message_required",
@@ -37,4 +39,4 @@ class MetaContentRules(ContentRules):
                 limit=MESSAGE_LIMIT,
                 actual=length,
             )
-        return PreparedPost(parts=(draft.text,), link=draft.link)
+        return PreparedPost(parts=(draft.text,), link=draft.link, media=draft.media)
