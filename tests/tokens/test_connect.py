@@ -104,7 +104,10 @@ async def test_meta_connect_stores_the_instagram_account_linked_to_a_page(
     assert issued["surface"] == "instagram"
     # Instagram is published with the linked Page's token.
     assert issued["access_token"] == (await harness.access_token(page["id"], Platform.META)).json()["access_token"]
-    assert len(await event_log.of_type(instagram["id"], "account.connected")) == 1
+    [connected] = await event_log.of_type(instagram["id"], "account.connected")
+    assert connected["surface"] == "instagram"
+    [page_connected] = await event_log.of_type(page["id"], "account.connected")
+    assert page_connected["surface"] == "facebook_page"
 
 
 async def test_reconnecting_updates_the_same_account(harness: Harness, event_log: EventLog) -> None:
