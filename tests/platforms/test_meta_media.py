@@ -15,7 +15,15 @@ import httpx
 import pytest
 
 from herald.contracts.media import MediaKind, MediaReference, Surface
-from herald.platforms.base import Account, ErrorClass, MediaContext, PlatformError, PlatformKit, PreparedPost
+from herald.platforms.base import (
+    Account,
+    ErrorClass,
+    MediaContext,
+    PlatformError,
+    PlatformKit,
+    PreparedPost,
+    UploadRecord,
+)
 from herald.platforms.meta import build
 from herald.platforms.meta.errors import classify_response
 from herald.sandboxes.meta.config import MetaSandboxConfig
@@ -373,3 +381,70 @@ async def test_instagram_needs_media(env: Env) -> None:
         await env.kit.client.publish(INSTAGRAM, env.token, post_with("Text only"), env.context())
     assert caught.value.error_class is ErrorClass.PERMANENT
     assert "instagram.media_required" in caught.value.message
+
+
+# -- Resumable Page video upload -------------------------------------------------------------------------------
+
+LONG_MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 2  # 524 bytes: six 100-byte ranges
+
+
+@dataclass
+class KilledMemory(FakeUploadMemory):
+    """Dies (like a killed publisher) on the ``die_at``-th record, after the platform call it follows was made."""
+
+    die_at: int = 0
+
+    async def remember(self, media: MediaReference, record: UploadRecord) -> None:
+        if len(self.history) + 1 == self.die_at:
+            self.die_at = 0
+            raise RuntimeError("publisher killed")
+        await super().remember(media, record)
+
+
+def resumable(env: Env) -> PlatformKit:
+    settings = sandbox_settings(env.served.base_url, video_resumable_above_bytes=0, video_chunk_bytes=64)
+    return build(settings, env.kit.client._graph._http)  # type: ignore[attr-defined]  # the same shared client
+
+
+async def test_a_large_video_goes_through_the_resumable_upload_in_the_ranges_facebook_asks(
+    source: FakeMediaSource,
+) -> None:
+    async for env in make_env(source, video_chunk_bytes=100):
+        video = env.source.add(LONG_MP4, kind=MediaKind.VIDEO, content_type="video/mp4", duration_ms=5000)
+        memory = FakeUploadMemory()
+        published = await resumable(env).client.publish(PAGE, env.token, post_with("Big", video), env.context(memory))
+        [stored] = env.posts(PAGE_ID)
+        assert stored["video_id"] == published.post_id
+        assert stored["text"] == "Big"
+        assert env.served.sandbox.uploads[published.post_id].size == len(LONG_MP4)
+        assert (env.requests("videos:start"), env.requests("videos:transfer"), env.requests("videos:finish")) == (
+            1,
+            6,
+            1,
+        )
+        states = [record.state for _, record in memory.history]
+        assert states == ["video_session"] * 7 + ["published"]
+        assert [r.detail.get("offset") for _, r in memory.history[:7]] == [
+            "0",
+            "100",
+            "200",
+            "300",
+            "400",
+            "500",
+            "524",
+        ]
+
+
+async def test_a_video_upload_killed_mid_way_resumes_where_facebook_is(source: FakeMediaSource) -> None:
+    async for env in make_env(source, video_chunk_bytes=100):
+        video = env.source.add(LONG_MP4, kind=MediaKind.VIDEO, content_type="video/mp4", duration_ms=5000)
+        memory = KilledMemory(die_at=3)  # start and the first range recorded; the second range sent, not recorded
+        kit = resumable(env)
+        with pytest.raises(RuntimeError):
+            await kit.client.publish(PAGE, env.token, post_with("Resumed", video), env.context(memory))
+        assert memory.records[video.media_id].detail["offset"] == "100"
+        published = await kit.client.publish(PAGE, env.token, post_with("Resumed", video), env.context(memory))
+        assert env.served.sandbox.uploads[published.post_id].size == len(LONG_MP4)
+        # One start only; the transfer at the stale offset 100 was refused (1363037) and the upload went on from 200.
+        assert (env.requests("videos:start"), env.requests("videos:transfer")) == (1, 2 + 1 + 4)
+        assert len(env.posts(PAGE_ID)) == 1

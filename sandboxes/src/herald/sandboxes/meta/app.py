@@ -15,7 +15,8 @@ Routes
     ``GET /{version}/{page-id}/published_posts|posts|feed``  read-back (``since``, ``until``, ``limit``, ``after``)
     ``GET|DELETE /{version}/{post-id}``, ``GET /{version}/{page-id}``
     ``POST /{version}/{page-id}/photos`` (``url`` or multipart ``source``, ``caption``, ``published``),
-    ``POST /{version}/{page-id}/videos`` (``file_url`` or ``source``, ``description``), ``attached_media`` on feed
+    ``POST /{version}/{page-id}/videos`` (``file_url`` or ``source``, ``description``; or the resumable
+    ``upload_phase=start|transfer|finish``, ranges of ``config.video_chunk_bytes``), ``attached_media`` on feed
     posts, and Instagram content publishing (``/{ig-user-id}/media``, ``/media_publish``,
     ``/content_publishing_limit``, ``GET /{container-id}``): see :mod:`herald.sandboxes.meta.media` and
     :mod:`herald.sandboxes.meta.instagram`

@@ -98,6 +98,8 @@ class MetaSandboxConfig(BaseModel):
     # Meta's pages give 100 (content publishing guide, older) and 50 (media_publish reference, current).
     publishing_limit: int = 100
     publishing_window: dt.timedelta = dt.timedelta(hours=24)
+    # The chunk a resumable Page video upload asks for next (start_offset..end_offset); Facebook picks its own.
+    video_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
     # How long the sandbox waits for a url / image_url / video_url it downloads.
     fetch_timeout_seconds: float = 10.0
 

@@ -34,11 +34,14 @@ class ErrorSpec:
     type: str = "OAuthException"
     transient: bool | None = None
     category: Category = Category.PLAIN
+    data: tuple[tuple[str, str], ...] = ()  # ``error_data`` (e.g. the offsets a video upload session expects)
 
     def body(self, fbtrace_id: str) -> dict[str, object]:
         error: dict[str, object] = {"message": self.message, "type": self.type, "code": self.code}
         if self.subcode is not None:
             error["error_subcode"] = self.subcode
+        if self.data:
+            error["error_data"] = dict(self.data)
         if self.transient is not None:
             error["is_transient"] = self.transient
         error["fbtrace_id"] = fbtrace_id
@@ -46,6 +49,9 @@ class ErrorSpec:
 
     def with_message(self, message: str) -> ErrorSpec:
         return replace(self, message=message)
+
+    def with_data(self, data: dict[str, str]) -> ErrorSpec:
+        return replace(self, data=tuple(data.items()))
 
 
 PERMISSION_MESSAGE = (

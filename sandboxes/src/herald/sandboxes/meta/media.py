@@ -24,13 +24,17 @@ from herald.sandboxes.meta.auth import PUBLISH_SCOPE, authenticate
 from herald.sandboxes.meta.call import GraphCall
 from herald.sandboxes.meta.errors import INVALID_PARAMETER, NO_SUCH_OBJECT, ErrorSpec
 from herald.sandboxes.meta.injection import finish, take_fault
-from herald.sandboxes.meta.media_state import Upload
+from herald.sandboxes.meta.media_state import Upload, VideoSession
 from herald.sandboxes.meta.posts import PERMALINK, charge_page, graph_time, resolve_node
 
 # Sandbox wording (Graph's answers to unreadable media are not documented word for word).
 BAD_IMAGE = ErrorSpec(324, "(#324) Missing or invalid image file")
 # Graph's code 352 for video formats it does not take (https://developers.facebook.com/docs/graph-api/guides/error-handling).
 BAD_VIDEO = ErrorSpec(352, "(#352) Sorry, the video file you selected is in a format that we don't support.")
+# The subcode the official SDK's chunked uploader retries on, with error_data naming the range to send.
+OFFSET_MISMATCH = ErrorSpec(
+    6001, "(#6001) There was a problem uploading your video file: wrong start_offset", subcode=1363037
+)
 FETCH_FAILED = ErrorSpec(100, "(#100) url should represent a valid URL: the file could not be downloaded ({reason})")
 
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
@@ -112,22 +116,82 @@ async def create_photo(call: GraphCall, node: str) -> Response:
 
 
 async def create_video(call: GraphCall, node: str) -> Response:
-    """``POST /{page-id}/videos`` (``file_url`` or ``source``, ``description``) → ``{"id": "<video id>"}``."""
+    """``POST /{page-id}/videos`` (``file_url`` or ``source``, ``description``) → ``{"id": "<video id>"}``, or one
+    phase of a resumable upload (``upload_phase``)."""
     page_id = resolve_node(call, node)
-    call.sandbox.media_requests[f"{page_id}/videos"] += 1
+    phase = call.param("upload_phase")
+    call.sandbox.media_requests[f"{page_id}/videos" + (f":{phase}" if phase else "")] += 1
     published = _published(call)
-    fault = await take_fault(call, Operation.CREATE if published else Operation.READ, page_id, page_id=page_id)
+    creates = published and phase in (None, "finish")
+    fault = await take_fault(call, Operation.CREATE if creates else Operation.READ, page_id, page_id=page_id)
     caller = authenticate(call)
     headers = charge_page(call, caller, page_id, PUBLISH_SCOPE)
+    if phase is not None:
+        body = await _video_phase(call, page_id, phase, published)
+        return await finish(call, fault, call.reply(body, headers=headers))
     data = await _media_bytes(call, "file_url")
+    video = _store_video(call, page_id, data, published, str(call.sandbox.state.posts.next_number()))
+    return await finish(call, fault, call.reply({"id": video.id}, headers=headers))
+
+
+def _store_video(call: GraphCall, page_id: str, data: bytes, published: bool, video_id: str) -> Upload:
     if not is_video(data):
         call.fail(BAD_VIDEO)
-    video = Upload(str(call.sandbox.state.posts.next_number()), page_id, "video", published, len(data), call.now)
+    video = Upload(video_id, page_id, "video", published, len(data), call.now)
     call.sandbox.uploads[video.id] = video
     if published:
         post = _story(call, page_id, call.param("description") or "", {"video_id": video.id, "kind": "video"})
         video.post_id = post.id
-    return await finish(call, fault, call.reply({"id": video.id}, headers=headers))
+    return video
+
+
+async def _video_phase(call: GraphCall, page_id: str, phase: str, published: bool) -> dict[str, Any]:
+    """The resumable upload: ``start`` (``file_size``) → session, video id and the first range; ``transfer``
+    (``upload_session_id``, ``start_offset``, multipart ``video_file_chunk``) → the next range, equal offsets when
+    all bytes are in; ``finish`` → ``{"success": true}`` and the video (and its story) exist. A transfer at another
+    offset than the session's is refused with subcode 1363037 and ``error_data`` naming the range to send (as the
+    official SDK's uploader expects)."""
+    sandbox = call.sandbox
+    if phase == "start":
+        size = call.int_param("file_size", 0)
+        if size <= 0:
+            call.fail(INVALID_PARAMETER.with_message("(#100) Param file_size must be a positive integer"))
+        number = str(sandbox.state.posts.next_number())
+        started = VideoSession(f"{number}0", page_id, number, size)
+        sandbox.video_sessions[started.id] = started
+        return {"video_id": started.video_id, "upload_session_id": started.id, **_range(call, started)}
+    session = sandbox.video_sessions.get(call.param("upload_session_id") or "")
+    if session is None or session.page_id != page_id:
+        call.fail(INVALID_PARAMETER.with_message("(#100) Param upload_session_id is not a valid upload session"))
+    if phase == "transfer":
+        offset = call.int_param("start_offset", -1)
+        if offset != len(session.received):
+            call.fail(OFFSET_MISMATCH.with_data(_range(call, session)))
+        chunk = (await call.request.form()).get("video_file_chunk")
+        if not isinstance(chunk, UploadFile):
+            call.fail(INVALID_PARAMETER.with_message("(#100) The video_file_chunk file is required"))
+        data = await chunk.read()
+        if len(session.received) + len(data) > session.size:
+            call.fail(INVALID_PARAMETER.with_message("(#100) The chunk goes past file_size"))
+        session.received.extend(data)
+        return _range(call, session)
+    if phase == "finish":
+        if session.finished:
+            call.fail(INVALID_PARAMETER.with_message("(#100) This upload session is already finished"))
+        if len(session.received) != session.size:
+            call.fail(INVALID_PARAMETER.with_message("(#100) The upload session is missing bytes"))
+        _store_video(call, page_id, bytes(session.received), published, session.video_id)
+        session.finished = True
+        return {"success": True}
+    return call.fail(INVALID_PARAMETER.with_message("(#100) Param upload_phase must be one of start, transfer, finish"))
+
+
+def _range(call: GraphCall, session: VideoSession) -> dict[str, str]:
+    start = len(session.received)
+    return {
+        "start_offset": str(start),
+        "end_offset": str(min(session.size, start + call.sandbox.config.video_chunk_bytes)),
+    }
 
 
 def upload_view(call: GraphCall, upload: Upload) -> Response:

@@ -35,6 +35,18 @@ class Upload:
 
 
 @dataclass
+class VideoSession:
+    """A resumable Page video upload (``upload_phase=start|transfer|finish``)."""
+
+    id: str
+    page_id: str
+    video_id: str
+    size: int
+    received: bytearray = field(default_factory=bytearray)
+    finished: bool = False
+
+
+@dataclass
 class Container:
     """An Instagram media container (``POST /{ig-user-id}/media``)."""
 

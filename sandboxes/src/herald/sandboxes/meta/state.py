@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from herald.sandboxes.control import SandboxState
 from herald.sandboxes.meta.config import MetaSandboxConfig, SandboxInstagram, SandboxPage, SandboxUser, VersionPolicy
-from herald.sandboxes.meta.media_state import Container, Upload
+from herald.sandboxes.meta.media_state import Container, Upload, VideoSession
 from herald.sandboxes.meta.usage import UsageMeter
 from herald.sandboxes.oauth import Grant
 
@@ -75,6 +75,7 @@ class MetaSandbox:
     # Media: Page photos and videos, Instagram containers, IG publish times (for content_publishing_limit).
     uploads: dict[str, Upload] = field(default_factory=dict)
     containers: dict[str, Container] = field(default_factory=dict)
+    video_sessions: dict[str, VideoSession] = field(default_factory=dict)
     ig_publishes: dict[str, list[dt.datetime]] = field(default_factory=dict)
     # Every media call counted by "{account}/{edge}" (photos, videos, media, media_publish), for retry tests.
     media_requests: Counter[str] = field(default_factory=Counter)

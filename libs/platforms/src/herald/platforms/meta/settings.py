@@ -54,6 +54,18 @@ class MetaSettings(BaseModel):
         gt=0,
         description="Lifetime of the presigned URL Facebook or Instagram fetches a media item from.",
     )
+    video_resumable_above_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=0,
+        description="Page videos larger than this are sent through the resumable upload (bytes read from Herald's "
+        "store, in the ranges Facebook asks for) instead of being fetched by Facebook from a presigned URL; 0 sends "
+        "every video that way (an object store Facebook cannot reach).",
+    )
+    video_chunk_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        gt=0,
+        description="Chunk sent when resuming a video upload before Facebook names a range.",
+    )
     container_poll_seconds: float = Field(
         default=2.0, gt=0, description="Interval between Instagram container status reads."
     )
