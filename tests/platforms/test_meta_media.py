@@ -249,6 +249,16 @@ async def test_a_url_instagram_cannot_fetch_ends_in_error(env: Env) -> None:
     assert "Media download has failed" in caught.value.message
 
 
+async def test_a_carousel_with_a_failed_child_says_which_and_why(env: Env) -> None:
+    with pytest.raises(PlatformError) as caught:
+        await env.kit.client.publish(
+            INSTAGRAM, env.token, post_with("Carousel", env.image(), env.image(PNG)), env.context()
+        )
+    assert caught.value.error_class is ErrorClass.PERMANENT
+    assert "Only JPEG" in caught.value.message
+    assert "carousel item" in caught.value.message
+
+
 async def test_an_injected_container_error_is_permanent(env: Env) -> None:
     await env.served.control.post("/_sandbox/meta/containers/faults", json={"status": "ERROR"})
     with pytest.raises(PlatformError) as caught:

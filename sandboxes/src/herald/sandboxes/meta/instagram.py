@@ -181,7 +181,11 @@ def container_view(call: GraphCall, container: Container) -> Response:
     """``GET /{container-id}`` (``status_code``, ``status``)."""
     fields = call.fields(CONTAINER_FIELDS, ("id",), "ShadowIGMediaBuilder")
     status = status_of(call.sandbox, container, call.now)
-    values = {"id": container.id, "status_code": status.value, "status": container.status_text(status)}
+    text = container.status_text(status)
+    if status is ContainerStatus.ERROR and container.error is None:  # a carousel: say which child failed and why
+        failed = [c for c in map(call.sandbox.containers.get, container.children) if c is not None and c.error]
+        text = f"{failed[0].error} (carousel item {failed[0].id})" if failed else text
+    values = {"id": container.id, "status_code": status.value, "status": text}
     return call.reply({name: values[name] for name in fields})
 
 
