@@ -153,3 +153,19 @@ async def test_page_media_refusals(served: Served, source: FakeMediaSource) -> N
     assert "attached_media[0]" in attach.json()["error"]["message"]
     other = await graph(served, "POST", f"{PAGE_ID}/photos", await served.mint(SECOND_PAGE_ID), url=url(source))
     assert other.status_code == 403
+
+
+async def test_a_running_sandbox_can_be_switched_to_a_low_publishing_limit(
+    served: Served, source: FakeMediaSource
+) -> None:
+    changed = await served.control.patch(
+        "/_sandbox/meta/settings", json={"publishing_limit": 0, "container_delay_ms": 0}
+    )
+    assert changed.json()["publishing_limit"] == 0
+    token = await served.mint(PAGE_ID)
+    container = (await graph(served, "POST", f"{IG_USER_ID}/media", token, image_url=url(source))).json()["id"]
+    await finished(served, container, token)
+    refused = await graph(served, "POST", f"{IG_USER_ID}/media_publish", token, creation_id=container)
+    assert error_of(refused) == (9, 2207042)
+    limit = (await graph(served, "GET", f"{IG_USER_ID}/content_publishing_limit", token, fields="config")).json()
+    assert limit["data"][0]["config"] == {"quota_total": 0, "quota_duration": 86400}

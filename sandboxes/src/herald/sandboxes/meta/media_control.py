@@ -19,8 +19,37 @@ class ContainerFault(BaseModel):
     count: int = Field(default=1, ge=1, le=100)
 
 
+class MediaSettings(BaseModel):
+    """Media behaviour a running sandbox can be switched to (a sandbox run as a process has the default config)."""
+
+    container_delay_ms: int | None = Field(default=None, ge=0)
+    container_ttl_seconds: float | None = Field(default=None, gt=0)
+    publishing_limit: int | None = Field(default=None, ge=0)
+    video_chunk_bytes: int | None = Field(default=None, ge=1)
+
+
 def media_control_router(sandbox: MetaSandbox) -> APIRouter:
     router = APIRouter(prefix="/_sandbox/meta", tags=["sandbox control"])
+
+    @router.patch("/settings")
+    def settings(body: MediaSettings) -> dict[str, object]:
+        update: dict[str, object] = {}
+        if body.container_delay_ms is not None:
+            update["container_delay"] = dt.timedelta(milliseconds=body.container_delay_ms)
+        if body.container_ttl_seconds is not None:
+            update["container_ttl"] = dt.timedelta(seconds=body.container_ttl_seconds)
+        if body.publishing_limit is not None:
+            update["publishing_limit"] = body.publishing_limit
+        if body.video_chunk_bytes is not None:
+            update["video_chunk_bytes"] = body.video_chunk_bytes
+        sandbox.config = sandbox.config.model_copy(update=update)
+        config = sandbox.config
+        return {
+            "container_delay_ms": int(config.container_delay.total_seconds() * 1000),
+            "container_ttl_seconds": config.container_ttl.total_seconds(),
+            "publishing_limit": config.publishing_limit,
+            "video_chunk_bytes": config.video_chunk_bytes,
+        }
 
     @router.post("/containers/faults", status_code=201)
     def arm(fault: ContainerFault) -> dict[str, list[str]]:
