@@ -258,6 +258,31 @@ async def test_editing_media_is_checked_against_scheduled_distributions(
     assert untouched.json()["media"] == []
 
 
+async def test_scheduling_content_whose_media_were_deleted_since_is_a_422(
+    scheduler: Instance, client: httpx.AsyncClient, team: Team, media: MediaStandIn, broker: Broker
+) -> None:
+    x = await broker.connect_account(scheduler.engine, team, Platform.X)
+    kept, deleted = media.add(team.team_id), media.add(team.team_id)
+    content_id = await _content(client, team, _media(kept, deleted))
+    del media.items[(team.team_id, deleted.media_id)]  # a draft does not hold its media: the item could be deleted
+    response = await client.post(
+        "/v1/distributions", json=_schedule_body(content_id, Platform.X, x), headers=team.headers
+    )
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "content_id"]
+    assert str(deleted.media_id) in problem["msg"]
+    assert str(kept.media_id) not in problem["msg"]
+    media.status = 503
+    try:
+        unavailable = await client.post(
+            "/v1/distributions", json=_schedule_body(content_id, Platform.X, x), headers=team.headers
+        )
+    finally:
+        media.status = 200
+    assert unavailable.status_code == 503
+
+
 async def _holders(client: httpx.AsyncClient, media_id: uuid.UUID, team_id: uuid.UUID, token: str) -> httpx.Response:
     return await client.get(
         f"/internal/v1/media/{media_id}/holders",

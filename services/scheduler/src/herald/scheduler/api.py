@@ -99,12 +99,16 @@ def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -
         return ContentOut.of(await scheduler.archive(who, content_id))
 
     @api.post(
-        "/distributions", status_code=status.HTTP_201_CREATED, tags=["distributions"], response_model=DistributionOut
+        "/distributions",
+        status_code=status.HTTP_201_CREATED,
+        tags=["distributions"],
+        response_model=DistributionOut,
+        responses=MEDIA_ERRORS,
     )
     async def schedule(body: ScheduleIn, who: Principal) -> Response:
         """Schedule content on one account. Checked now: the zone and DST, the account (this team's, on this
-        platform, connected), the platform's content rules, and that the time is not further in the past than
-        the misfire policy allows."""
+        platform, connected), the platform's content and media rules (on the account's surface), that the
+        content's media still exist, and that the time is not further in the past than the misfire policy allows."""
         return _created(DistributionOut.of(await scheduler.schedule(who, _command(body))))
 
     @api.post(
@@ -112,7 +116,10 @@ def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -
         status_code=status.HTTP_201_CREATED,
         tags=["distributions"],
         response_model=BulkScheduleOut,
-        responses={422: {"model": ProblemsOut, "description": "Nothing was scheduled; `detail` names each problem."}},
+        responses={
+            422: {"model": ProblemsOut, "description": "Nothing was scheduled; `detail` names each problem."},
+            **MEDIA_ERRORS,
+        },
     )
     async def schedule_bulk(body: BulkScheduleIn, who: Principal) -> Response:
         """Schedule many distributions in one request, all or none (e.g. one content item to many accounts, each

@@ -11,7 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -265,11 +265,13 @@ class Scheduler:
         async with repo.driver_transaction(self._engine) as db:
             contents = await repo.contents_for_share_set(db, principal.team_id, (c.content_id for _, c, _, _ in timed))
             accounts = await repo.accounts_set(db, (c.account_id for _, c, _, _ in timed))
+            gone = await self._deleted_media(principal.team_id, contents.values())
             rules_checked: dict[tuple[uuid.UUID, Platform, OverLengthPolicy, Surface], InvalidField | None] = {}
             rows: list[dict[str, object]] = []
             for index, command, when, window in timed:
                 try:
                     content = _schedulable(contents.get(command.content_id))
+                    _check_media_still_there(content, gone)
                     surface = _check_account(principal, command, accounts.get(command.account_id)).publish_surface
                     rules = (content.content_id, command.platform, command.over_length, surface)
                     if rules not in rules_checked:  # one content item to many accounts: checked once per surface
@@ -459,6 +461,20 @@ class Scheduler:
             return violation
         return None
 
+    async def _deleted_media(self, team_id: uuid.UUID, contents: Iterable[Content]) -> set[uuid.UUID]:
+        """The media ids of ``contents`` the media service no longer has. A draft does not hold its media (only
+        unfinished distributions do), so an item may have been deleted since the content was written: asking
+        again here refuses to schedule a post whose media are gone (one call for the whole request, none for
+        text-only content)."""
+        ids = list(dict.fromkeys(item.media_id for content in contents for item in content.media))
+        if not ids:
+            return set()
+        try:
+            resolved = await self._media.resolve(team_id, ids)
+        except MediaUnavailable as exc:
+            raise Unavailable(f"media cannot be checked now: {exc}; try again shortly") from None
+        return {media_id for media_id in ids if media_id not in resolved.found}
+
     async def _resolve_media(self, team_id: uuid.UUID, chosen: Sequence[MediaChoice]) -> list[MediaReference]:
         """The snapshot of ``chosen`` (in order, with their alt texts) from the media service: 422 naming the ids
         it does not know for this team, 503 if it cannot answer."""
@@ -501,6 +517,14 @@ def _schedulable(content: Content | None) -> Content:
     if content.status is ContentStatus.ARCHIVED:
         raise InvalidField("content_id", "content is archived")
     return content
+
+
+def _check_media_still_there(content: Content, gone: set[uuid.UUID]) -> None:
+    missing = [str(item.media_id) for item in content.media if item.media_id in gone]
+    if missing:
+        raise InvalidField(
+            "content_id", f"the content's media item(s) {', '.join(missing)} no longer exist: edit its media first"
+        )
 
 
 def _check_account(principal: TeamPrincipal, command: ScheduleCommand, account: Account | None) -> Account:
