@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import text
 
 from herald.kit import db
+from herald.kit.api import install_api_defaults
 from herald.kit.auth import (
     IDENTITY_MIGRATIONS,
     IDENTITY_SCHEMA,
@@ -22,6 +23,7 @@ from herald.kit.auth import (
 from herald.kit.migrations import upgrade
 from herald.kit.settings import ServiceSettings
 from tests.support.eventually import eventually
+from tests.support.servers import closed_port
 
 
 @pytest.fixture
@@ -142,3 +144,38 @@ async def test_service_credentials() -> None:
     assert ok.json() == {"caller": "publisher-x"}
     assert unknown.status_code == 401
     assert missing.status_code == 401
+
+
+async def test_a_database_outage_during_the_key_check_answers_503_not_500() -> None:
+    """A key the cache does not vouch for needs the database; when it is unreachable the caller is told to retry."""
+    with closed_port() as port:
+        engine = db.create_engine(
+            ServiceSettings(database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test"),
+            IDENTITY_SCHEMA,
+            pool_size=1,
+        )
+        app = _app(ApiKeyStore(engine))
+        install_api_defaults(app)
+        transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                response = await client.get("/whoami", headers={"Authorization": "Bearer hk_0123456789ab_" + "s" * 43})
+        finally:
+            await engine.dispose()
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert "database is unavailable" in response.json()["detail"]
+
+
+async def test_a_bug_still_answers_500() -> None:
+    app = FastAPI()
+    install_api_defaults(app)
+
+    @app.get("/broken")
+    async def broken() -> None:
+        raise ValueError("a bug, not an outage")
+
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/broken")
+    assert response.status_code == 500

@@ -24,6 +24,7 @@ from herald.platforms.base import (
     ContentRules,
     ContentRuleViolation,
     Draft,
+    MediaContext,
     PlatformClient,
     PlatformError,
     PreparedPost,
@@ -201,7 +202,9 @@ class FakeClient(PlatformClient):
         self.sent: list[tuple[str, str]] = []  # (access token, text) of each create
         self.read_backs = 0
 
-    async def publish(self, account: Account, access_token: str, post: PreparedPost) -> PublishedPost:
+    async def publish(
+        self, account: Account, access_token: str, post: PreparedPost, media: MediaContext | None = None
+    ) -> PublishedPost:
         self.sent.append((access_token, post.text))
         if self.creates:
             raise self.creates.pop(0)

@@ -6,24 +6,29 @@ keep hostile input away from a 500.
 * :func:`install_api_defaults` (called by :meth:`herald.kit.runtime.ServiceRuntime.create_app`) refuses such text in
   the query string and path before any route runs, renders validation errors even when the refused input cannot be
   encoded, and makes the OpenAPI document say what the service really answers: 400 for a body that cannot be read,
-  422 for invalid input, ``/metrics`` as Prometheus text.
+  422 for invalid input, ``/metrics`` as Prometheus text. A database that cannot be reached (refused, restarting,
+  connection lost, pool exhausted) answers 503 with ``Retry-After`` wherever it happens, API-key checks included.
 * :data:`TEAM_API_RESPONSES` documents 401/404/422 on routers authenticated by team API keys.
 """
 
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, model_validator
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from herald.kit.validation import text_problem, unsafe_text
 
@@ -103,6 +108,36 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": _printable(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
+DATABASE_RETRY_AFTER_SECONDS = 5
+# SQLSTATE classes of a database that is away rather than a statement that is wrong: 08 connection exception,
+# 57P01-57P03 admin/crash shutdown and "cannot connect now" (starting up or recovering).
+_OUTAGE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """True when ``exc`` says the database could not be reached, not that a statement was wrong."""
+    if isinstance(exc, PoolTimeout | ConnectionError | TimeoutError | socket.gaierror):
+        return True
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or (exc.orig is not None and is_database_outage(exc.orig))
+    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
+        state = getattr(exc, "sqlstate", None) or ""
+        return isinstance(exc, asyncpg.exceptions.ConnectionDoesNotExistError) or state.startswith(_OUTAGE_STATES)
+    cause = exc.__cause__
+    return cause is not None and is_database_outage(cause)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    if is_database_outage(exc):
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+    # Anything else is a bug: a plain 500, as without this handler (Starlette re-raises either way, so it is logged).
+    return PlainTextResponse("Internal Server Error", status_code=500)
+
+
 def _query_problem(scope: Scope) -> dict[str, Any] | None:
     raw = scope.get("query_string", b"").decode("latin-1")
     for name, value in parse_qsl(raw, keep_blank_values=True):
@@ -157,6 +192,7 @@ def install_api_defaults(app: FastAPI) -> None:
     """Make ``app`` refuse unstorable text at the edge, never fail rendering a 422, and document what it answers."""
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(405, _method_not_allowed)
+    app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(UnstorableTextGuard)
 
     def openapi() -> dict[str, Any]:
