@@ -1,6 +1,6 @@
 """LinkedIn media rules: up to 20 images (a GIF counts as an image), or 1 video (not mixed); sizes, pixels, duration.
 
-Numbers and sources: docs/platforms.md, "LinkedIn: media".
+Numbers and sources: docs/platforms.md, "LinkedIn: media rules".
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Instagram: at least one item (no text-only posts). One image is a feed post (JPE
 one video is a reel, 2 to 10 items are a carousel (images and videos may be mixed; carousel videos are shorter).
 A Meta account with no surface (``default``) is a Facebook Page: what every Meta account was before Instagram.
 
-Numbers and sources: docs/platforms.md, "Meta: media".
+Numbers and sources: docs/platforms.md, "Meta: media rules".
 """
 
 from __future__ import annotations

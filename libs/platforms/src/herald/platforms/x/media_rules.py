@@ -1,6 +1,6 @@
 """X media rules: up to 4 images, or 1 GIF, or 1 video (not mixed); per-kind size and video duration.
 
-Numbers and sources: docs/platforms.md, "X: media".
+Numbers and sources: docs/platforms.md, "X: media rules".
 """
 
 from __future__ import annotations
