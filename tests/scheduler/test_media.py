@@ -10,12 +10,24 @@ from typing import Any
 import httpx
 import pytest
 
+from herald.contracts.accounts import AccountReauthRequired
 from herald.contracts.media import MediaKind, MediaReference, Surface
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import PublishRequested
 from herald.kit.auth import new_service_credential
 from herald.scheduler.media_client import MediaClient, MediaUnavailable
-from tests.scheduler.support import MEDIA_CALLER, Broker, Instance, Team, new_team, now, watching
+from tests.scheduler.support import (
+    MEDIA_CALLER,
+    Broker,
+    Instance,
+    Team,
+    account_event,
+    new_team,
+    now,
+    wait_for_account,
+    wait_processed,
+    watching,
+)
 from tests.support.media_standin import MediaStandIn
 from tests.support.servers import closed_port
 
@@ -331,3 +343,18 @@ async def test_only_the_media_service_may_ask_for_holders(client: httpx.AsyncCli
         f"/internal/v1/media/{media_id}/holders", headers={"Authorization": f"Bearer {MEDIA_CALLER[0]}"}
     )
     assert missing_team.status_code == 422
+
+
+async def test_a_later_account_event_without_a_surface_keeps_the_accounts_surface(
+    scheduler: Instance, client: httpx.AsyncClient, team: Team, broker: Broker
+) -> None:
+    insta = await broker.connect_account(scheduler.engine, team, Platform.META, surface=Surface.INSTAGRAM)
+    reauth = account_event(AccountReauthRequired, team, Platform.META, insta)
+    await wait_processed(scheduler.engine, await broker.publish(reauth))
+    await wait_for_account(scheduler.engine, insta, "reauth_required")
+    text_only = await _content(client, team, [])
+    response = await client.post(
+        "/v1/distributions", json=_schedule_body(text_only, Platform.META, insta), headers=team.headers
+    )
+    assert response.status_code == 422
+    assert "instagram.media_required" in response.json()["detail"][0]["msg"]
