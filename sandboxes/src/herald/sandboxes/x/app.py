@@ -39,7 +39,8 @@ limits in ``config.rate_limits``; ``POST /2/tweets`` also ``x-app-limit-24hour-*
 
 Faults (``POST /_sandbox/faults``)
     ``operation``: ``create`` (POST /2/tweets), ``read`` (GET endpoints), ``token`` (the token endpoint: arm
-    with ``account: null``, the account is unknown before the grant), ``any``.
+    with ``account: null``, the account is unknown before the grant), ``upload`` (media INIT/APPEND/FINALIZE, v2
+    and v1.1), ``processing`` (any kind: the next FINALIZE's video/GIF processing ends ``failed``), ``any``.
     ``kind=error``, ``error`` one of:
         API calls: ``server_error`` (500), ``service_unavailable`` (503), ``rate_limited`` (429, reset in 15
         min), ``usage_capped`` (429 UsageCapExceeded), ``credits_depleted`` (402 CreditsDepleted),
