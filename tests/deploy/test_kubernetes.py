@@ -23,7 +23,14 @@ import yaml
 from herald.kit.settings import load_settings
 from herald.objectstore import objectstore_settings_from_env
 from tests.deploy.keda import RABBITMQ_TRIGGER_METADATA, SCHEMAS
-from tests.deploy.services import DEPLOY, SERVICES, load_yaml, load_yaml_documents, unknown_env_names
+from tests.deploy.services import (
+    DEPLOY,
+    OBJECTSTORE_USERS,
+    SERVICES,
+    load_yaml,
+    load_yaml_documents,
+    unknown_env_names,
+)
 
 K8S = DEPLOY / "k8s"
 OVERLAYS = ["local", "production"]
@@ -432,6 +439,7 @@ def test_the_local_overlay_runs_seaweedfs_and_its_users_hold_its_identity() -> N
         env = _resolved_env("local", deployments[name]["spec"]["template"]["spec"]["containers"][0])
         settings = objectstore_settings_from_env(env)
         assert settings.endpoint_url == f"http://{service['metadata']['name']}:{port['port']}"
+        assert settings.presign_endpoint_url == settings.endpoint_url  # the sandboxes fetch presigned URLs here
         assert settings.bucket == "herald-media"
         assert settings.access_key_id == identity["HERALD_OBJECTSTORE_ACCESS_KEY_ID"]
         assert settings.secret_access_key == identity["HERALD_OBJECTSTORE_SECRET_ACCESS_KEY"]
@@ -456,5 +464,5 @@ def test_production_uses_an_external_s3_with_keys_from_the_secret_store() -> Non
     for name, doc in herald_deployments("production").items():
         sources = doc["spec"]["template"]["spec"]["containers"][0]["envFrom"]
         has_store = {"configMapRef": {"name": "herald-objectstore"}} in sources
-        assert has_store == SERVICES[name].is_publisher, name
+        assert has_store == (name in OBJECTSTORE_USERS), name
         assert has_store == ({"secretRef": {"name": "herald-objectstore"}} in sources), name
