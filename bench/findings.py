@@ -245,6 +245,26 @@ def memory(results: dict[str, Any]) -> str:
     )
 
 
+def media(results: dict[str, Any]) -> str:
+    m = lookup(results, "media") or {}
+    alone, together = m.get("text_alone") or {}, m.get("together") or {}
+    text, images = together.get("text") or {}, together.get("images") or {}
+    late = (m.get("text_beside_images") or {}).get("lateness_ms") or {}
+    p99 = late.get("p99") or [None, None]
+    return (
+        f"Beside {images.get('published')} image posts ({images.get('posts_per_second')} posts/s,"
+        f" {images.get('image_mib_per_second')} MiB/s to the platforms) the text burst ran at"
+        f" {text.get('posts_per_second')} posts/s against {alone.get('posts_per_second')} alone (lateness p99"
+        f" {p99[0]} -> {p99[1]} ms). Text and image posts of one platform share its publisher's work queue and its"
+        " prefetch window, so a publisher busy streaming megabytes to a platform has fewer slots for text posts,"
+        " and on 2 cores the publishers' upload work competes with the scheduler and audit for CPU. Fixes, cheapest"
+        " first: a separate, bounded concurrency limit for uploads inside each publisher (a semaphore around the"
+        " media steps, so text posts keep the remaining prefetch slots); larger upload chunks to cut per-request"
+        " CPU; then a media work queue per platform (image posts routed apart from text) with its own consumers,"
+        " or more publisher replicas: uploads are I/O-bound, so replicas add capacity even on few cores."
+    )
+
+
 EXPLAINERS = {
     "burst throughput": burst,
     "lateness p99 at 100 posts/s": precision,
@@ -252,6 +272,7 @@ EXPLAINERS = {
     "audit ingest": audit,
     "burst vs the Celery peer": peer,
     "idle RSS per service": memory,
+    "text burst beside images": media,
 }
 
 
