@@ -6,12 +6,16 @@ one AC code, the end-of-block). The file is brought to ``size_bytes`` with comme
 decoders skip comments, so it stays a valid image of the same pixels, and the random filler makes every file
 distinct (the media service deduplicates identical bytes within a team) and incompressible (an upload moves all of
 its bytes). Layout: SOI, COM filler, DQT, SOF0, DHT (DC, AC), SOS, scan, EOI.
+
+``python3 -m bench.jpeg 1080 1080 [--bytes N] [--shade 0-255] > photo.jpg`` writes one (the README's curl journey).
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import struct
+import sys
 
 SOI, EOI = b"\xff\xd8", b"\xff\xd9"
 MAX_SEGMENT_PAYLOAD = 65_533
@@ -136,3 +140,18 @@ class _Bits:
         self.out.append(byte)
         if byte == 0xFF:
             self.out.append(0x00)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.jpeg", description="Write a JPEG to stdout.")
+    parser.add_argument("width", type=int)
+    parser.add_argument("height", type=int)
+    parser.add_argument("--bytes", type=int, default=0, help="pad the file to this size")
+    parser.add_argument("--shade", type=int, default=128, help="grey level, 0-255")
+    parser.add_argument("--seed", type=int, default=0, help="picks the padding's random bytes")
+    args = parser.parse_args(argv)
+    sys.stdout.buffer.write(jpeg(args.width, args.height, size_bytes=args.bytes, shade=args.shade, seed=args.seed))
+
+
+if __name__ == "__main__":
+    main()
