@@ -82,7 +82,7 @@ def connect(client: httpx.Client, platform: str) -> list[dict[str, Any]]:
     callback.raise_for_status()
     accounts: list[dict[str, Any]] = callback.json()["accounts"]
     for account in accounts:
-        surface = f" [{account['surface']}]" if account.get("surface") else ""
+        surface = f" [{account['surface']}]" if account.get("surface", "default") != "default" else ""
         print(f"{platform:<9} connected {account['account_name']!r} ({account['platform_account_id']}){surface}")
     return accounts
 
