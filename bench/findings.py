@@ -238,7 +238,7 @@ def peer(results: dict[str, Any]) -> str:
 
 def memory(results: dict[str, Any]) -> str:
     idle = lookup(results, "memory", "idle_rss_mib") or {}
-    worst = max((v, k) for k, v in idle.items() if not k.startswith("sandbox-"))
+    worst = max((v, k) for k, v in idle.items() if not k.startswith("sandbox-") and k != "objectstore")
     return (
         f"{worst[1]} idles at {worst[0]} MiB: every service imports FastAPI, FastStream, SQLAlchemy, pydantic and"
         " the platform SDK models at start-up; lazy imports of what a service does not use would trim it."
