@@ -248,6 +248,30 @@ def _media(t: Table, media: dict[str, Any]) -> None:
     t.row("image lateness", _ms(images.get("lateness_ms")))
     ratio = (media.get("text_beside_images") or {}).get("rate_ratio")
     t.row("text rate beside images / alone", _fmt(ratio, 2), t.target(MEDIA_TARGET))
+    shares = [busy_share(run.get("cpu")) for run in (alone, together)]
+    others = [other_share(run.get("cpu")) for run in (alone, together)]
+    if all(share is not None for share in shares):
+        t.row(
+            "machine busy: text alone / together",
+            " / ".join(f"{share:.0%}" for share in shares if share is not None),
+            "other processes: " + " / ".join(f"{share:.0%}" for share in others if share is not None),
+        )
+    cost = media.get("image_cpu_ms_per_post") or {}
+    if cost:
+        top = ", ".join(f"{name} {ms}" for name, ms in list(cost.items())[:5] if name != "total")
+        t.row("CPU per image post, beyond the text burst", f"{_fmt(cost.get('total'))} ms", top)
+
+
+def busy_share(cpu: dict[str, Any] | None) -> float | None:
+    """How busy the whole machine was over a CPU window (0..1), or None without figures."""
+    capacity = (cpu or {}).get("machine_capacity_core_seconds")
+    return float(cpu["machine_busy_core_seconds"]) / capacity if cpu and capacity else None
+
+
+def other_share(cpu: dict[str, Any] | None) -> float | None:
+    """The share of the machine processes outside the run used over a CPU window."""
+    capacity = (cpu or {}).get("machine_capacity_core_seconds")
+    return float(cpu["other_processes_core_seconds"]) / capacity if cpu and capacity else None
 
 
 def _published(batch: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from bench.client import bounded
 from bench.harness import Batch, Harness, contents_needed, lateness_json, say, utcnow
 from bench.jpeg import jpeg
+from bench.resources import CpuMeter, CpuWindow
 from bench.stats import rate
 
 IMAGE_SIZE = (1080, 1080)
@@ -40,8 +41,10 @@ async def run(h: Harness, image_posts: int, text_posts: int, image_bytes: int) -
     due = utcnow() + h.lead_time(text_posts, contents_needed(text_posts, accounts))
     alone = await h.seed("media-text-alone", [due] * text_posts)
     await h.release(alone)
+    cpu = CpuMeter(h.monitor)
     await h.settle(alone, due)
-    text_alone = await figures(h, alone, due)
+    alone_cpu = cpu.read()
+    text_alone = {**await figures(h, alone, due), "cpu": alone_cpu.as_json()}
     say(f"media: text alone {text_alone['published']} published at {text_alone['posts_per_second']} posts/s")
 
     contents = contents_needed(text_posts, accounts) + len(images)
@@ -50,7 +53,9 @@ async def run(h: Harness, image_posts: int, text_posts: int, image_bytes: int) -
     text_batch = await h.seed("media-text-beside", [due] * text_posts)
     both = merged("media-together", image_batch, text_batch)
     release = await h.release(both)
+    cpu = CpuMeter(h.monitor)
     settled = await h.settle(both, due - IMAGES_EARLIER)
+    together_cpu = cpu.read()
     beside = await figures(h, text_batch, due)
     with_images = await figures(h, image_batch, due - IMAGES_EARLIER, image_bytes)
     say(
@@ -69,10 +74,12 @@ async def run(h: Harness, image_posts: int, text_posts: int, image_bytes: int) -
             "release": release,
             "timed_out": settled.timed_out,
             "statuses": settled.statuses,
+            "cpu": together_cpu.as_json(),
             "images": with_images,
             "text": beside,
         },
         "text_beside_images": compare(text_alone, beside),
+        "image_cpu_ms_per_post": image_cost(alone_cpu, together_cpu, image_posts),
     }
 
 
@@ -150,3 +157,18 @@ def compare(alone: dict[str, Any], beside: dict[str, Any]) -> dict[str, Any]:
         "rate_ratio": ratio,
         "lateness_ms": {key: [late_alone.get(key), late_beside.get(key)] for key in ("p50", "p95", "p99", "max")},
     }
+
+
+def image_cost(alone: CpuWindow, together: CpuWindow, image_posts: int) -> dict[str, float]:
+    """CPU milliseconds an image post cost each process: what the together run used beyond the text burst alone
+    (the same text burst), divided by the image posts; largest first, with the total."""
+    if image_posts <= 0:
+        return {}
+    extra = {
+        name: max(together.by_process.get(name, 0.0) - alone.by_process.get(name, 0.0), 0.0)
+        for name in together.by_process
+    }
+    ranked = {
+        name: round(seconds * 1000 / image_posts, 1) for name, seconds in sorted(extra.items(), key=lambda kv: -kv[1])
+    }
+    return {**ranked, "total": round(sum(extra.values()) * 1000 / image_posts, 1)}

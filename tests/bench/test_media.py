@@ -11,8 +11,9 @@ import pytest
 from bench.findings import explain
 from bench.jpeg import MAX_SEGMENT_PAYLOAD, jpeg
 from bench.jpeg import dimensions as jpeg_dimensions
-from bench.phases.media import batch_figures, compare
+from bench.phases.media import batch_figures, compare, image_cost
 from bench.report import MEDIA_TARGET, render, targets
+from bench.resources import CpuWindow
 
 DUE = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
 
@@ -90,8 +91,17 @@ def test_compare_sets_the_text_burst_beside_images_against_alone() -> None:
     assert compare({"posts_per_second": None}, beside)["rate_ratio"] is None
 
 
-def _results(ratio_late: float) -> dict[str, Any]:
-    alone = batch_figures([_item("published", 1.0)] * 600, DUE, 600)
+def _cpu(busy: float, ours: float) -> dict[str, Any]:
+    return {
+        "wall_seconds": 10.0,
+        "machine_busy_core_seconds": busy,
+        "machine_capacity_core_seconds": 20.0,
+        "other_processes_core_seconds": busy - ours,
+    }
+
+
+def _results(ratio_late: float, busy: float = 19.0) -> dict[str, Any]:
+    alone = {**batch_figures([_item("published", 1.0)] * 600, DUE, 600), "cpu": _cpu(10.0, 9.0)}
     text = batch_figures([_item("published", ratio_late)] * 600, DUE, 600)
     images = batch_figures([_item("published", 3.0)] * 90, DUE, 90, image_bytes=1_000_000)
     return {
@@ -102,8 +112,14 @@ def _results(ratio_late: float) -> dict[str, Any]:
             "accounts": 30,
             "images_uploaded": {"count": 3, "seconds": 0.5, "mib_per_second": 5.7, "concurrency": 4},
             "text_alone": alone,
-            "together": {"release": {"approved_before_due": True}, "images": images, "text": text},
+            "together": {
+                "release": {"approved_before_due": True},
+                "cpu": _cpu(busy, busy - 1.0),
+                "images": images,
+                "text": text,
+            },
             "text_beside_images": compare(alone, text),
+            "image_cpu_ms_per_post": {"publisher-x": 20.0, "objectstore": 10.0, "total": 45.0},
         }
     }
 
@@ -118,6 +134,10 @@ def test_the_report_prints_both_rates_and_the_text_lateness_with_and_without_ima
     assert "30.0" in table
     assert "28.6 MiB/s of images to the platforms" in table
     assert "text lateness alone p50 / p95 / p99 / max" in table
+    assert "machine busy: text alone / together" in table
+    assert "50% / 95%" in table
+    assert "CPU per image post, beyond the text burst" in table
+    assert "publisher-x 20.0, objectstore 10.0" in table
     assert "text rate beside images / alone" in table
     assert "0.91" in table
     assert f"{MEDIA_TARGET}: 0.9 x (goal >= 0.8 x the text burst's rate alone) -> met" in table
@@ -130,7 +150,24 @@ def test_a_starved_text_burst_misses_the_target_and_gets_a_finding() -> None:
     (finding,) = [f["finding"] for f in explain(results) if f["target"] == MEDIA_TARGET]
     assert "150.0 posts/s against 600.0 alone" in finding
     assert "1000.0 -> 4000.0 ms" in finding
+    assert "95% busy" in finding
+    assert "45.0 ms of CPU beyond the text burst (publisher-x 20.0, objectstore 10.0 ms)" in finding
+    assert "the cores are the limit" in finding
+    (idle,) = [f["finding"] for f in explain(_results(ratio_late=4.0, busy=12.0)) if f["target"] == MEDIA_TARGET]
+    assert "60% busy" in idle
+    assert "the limit is concurrency, not CPU" in idle
     assert MEDIA_TARGET not in {t.name for t in targets({})}
     disturbed = _results(ratio_late=4.0)
     disturbed["media"]["disturbed"] = ["broker restarted"]
     assert {t.name: t.met for t in targets(disturbed)}[MEDIA_TARGET] is None
+
+
+def test_image_cost_is_the_cpu_beyond_the_text_burst_per_image_post() -> None:
+    alone = CpuWindow(10.0, {"publisher-x": 1.0, "scheduler": 2.0, "objectstore": 0.1}, 5.0)
+    together = CpuWindow(12.0, {"publisher-x": 3.0, "scheduler": 2.1, "objectstore": 1.1, "media": 0.0}, 9.0)
+    cost = image_cost(alone, together, 100)
+    assert list(cost) == ["publisher-x", "objectstore", "scheduler", "media", "total"]
+    assert cost["publisher-x"] == 20.0
+    assert cost["objectstore"] == 10.0
+    assert cost["total"] == 31.0
+    assert image_cost(alone, together, 0) == {}
