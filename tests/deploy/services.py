@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from herald.audit.settings import AuditSettings
 from herald.kit.settings import ServiceSettings
+from herald.media.settings import MediaSettings
 from herald.objectstore import ObjectStoreSettings
 from herald.operator.local import Process, topology
 from herald.publishing.settings import PublisherSettings
@@ -45,6 +46,7 @@ SERVICES: dict[str, Service] = {
         Service("scheduler", "herald.scheduler", 8001, SchedulerSettings),
         Service("tokens", "herald.tokens", 8002, TokensSettings),
         Service("audit", "herald.audit", 8003, AuditSettings),
+        Service("media", "herald.media", 8004, MediaSettings),
         Service("publisher-x", "herald.publisher_x", 8011, PublisherSettings),
         Service("publisher-linkedin", "herald.publisher_linkedin", 8012, PublisherSettings),
         Service("publisher-meta", "herald.publisher_meta", 8013, PublisherSettings),
