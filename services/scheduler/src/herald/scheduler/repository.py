@@ -297,6 +297,46 @@ async def approved_contents_for_share(
     return {row.content_id: Content.from_row(row) for row in await conn.execute(query)}
 
 
+_CLAIM_DUE = (
+    "SELECT d.*, now() AS claimed_at FROM distributions AS d JOIN contents AS c ON c.content_id = d.content_id"  # noqa: S608 - constants
+    f" WHERE d.status = '{DistributionStatus.SCHEDULED.value}' AND c.status = '{ContentStatus.APPROVED.value}'"
+    " AND d.scheduled_at <= now() ORDER BY d.scheduled_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED"
+)
+_APPROVED_CONTENTS_FOR_SHARE = (
+    "SELECT * FROM contents WHERE content_id = ANY($1::uuid[])"  # noqa: S608 - constants
+    f" AND status = '{ContentStatus.APPROVED.value}' FOR SHARE SKIP LOCKED"
+)
+_MARK_REQUESTED = (
+    f"UPDATE distributions AS d SET status = '{DistributionStatus.QUEUED.value}', requested_at = now(),"  # noqa: S608 - constants
+    " request_event_id = u.event_id, updated_at = now()"
+    " FROM unnest($1::uuid[], $2::text[]) AS u(distribution_id, event_id) WHERE d.distribution_id = u.distribution_id"
+)
+_SET_STATUS = "UPDATE distributions SET status = $2, updated_at = now() WHERE distribution_id = ANY($1::uuid[])"
+
+
+async def claim_due_set(db: Driver, limit: int) -> list[Claimed]:
+    """:func:`claim_due` on the bare asyncpg connection (the due loop's hot path: one prepared statement)."""
+    return [Claimed(Distribution.from_record(row), row["claimed_at"]) for row in await db.fetch(_CLAIM_DUE, limit)]
+
+
+async def approved_contents_for_share_set(db: Driver, content_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Content]:
+    """:func:`approved_contents_for_share` on the bare asyncpg connection."""
+    rows = await db.fetch(_APPROVED_CONTENTS_FOR_SHARE, list(set(content_ids)))
+    return {row["content_id"]: Content.from_record(row) for row in rows}
+
+
+async def mark_requested_set(db: Driver, requests: Sequence[tuple[uuid.UUID, str]]) -> None:
+    """:func:`mark_requested` on the bare asyncpg connection, in one statement."""
+    if requests:
+        await db.execute(_MARK_REQUESTED, [target for target, _ in requests], [event_id for _, event_id in requests])
+
+
+async def set_status_set(db: Driver, distribution_ids: Sequence[uuid.UUID], status: DistributionStatus) -> None:
+    """Set the status of ``distribution_ids`` (nothing else), in one statement on the bare asyncpg connection."""
+    if distribution_ids:
+        await db.execute(_SET_STATUS, list(distribution_ids), status.value)
+
+
 @dataclass(frozen=True)
 class DueOutlook:
     backlog: int
