@@ -76,7 +76,7 @@ class Harness:
             **({"outcome_batch_max_size": 3, "consumer_prefetch": 3, "outcome_batch_max_wait_ms": 300} | overrides),
         )
         intake = Intake(self.rabbit, self.events, self.queue, delivery_limit=DELIVERY_LIMIT)
-        return cls(self.rabbit, self.events, self.scheduler.engine, intake, tracker, settings)
+        return cls(self.rabbit, self.events, self.scheduler.engine, intake, tracker, settings, CollectorRegistry())
 
     def tracker(self, cls: type[Tracker] = Tracker) -> Any:
         return cls(self.scheduler.engine, self.events.envelope, retention=dt.timedelta(hours=1), interval_seconds=3600)

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from faststream.rabbit import RabbitBroker
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.contracts.accounts import AccountConnected, AccountDisconnected, AccountReauthRequired
@@ -65,6 +66,27 @@ async def declare(broker: RabbitBroker, settings: SchedulerSettings) -> None:
     await declare_work_queue(broker, settings.work_queue, BINDINGS)
 
 
+BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+class _Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.batch_size = Histogram(
+            "herald_scheduler_batch_size",
+            "Deliveries per work queue batch (one transaction for its outcomes, one multiple ack).",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=registry,
+        )
+        self.outcomes = Counter(
+            "herald_scheduler_outcomes_total",
+            "Publish outcomes consumed, by result: applied (recorded for the first time) or duplicate.",
+            ["result"],
+            registry=registry,
+        )
+        for result in ("applied", "duplicate"):
+            self.outcomes.labels(result)
+
+
 class WorkQueueBatches:
     """Consumes the work queue in batches and applies each event once (see the module docstring)."""
 
@@ -76,7 +98,9 @@ class WorkQueueBatches:
         intake: Intake,
         tracker: Tracker,
         settings: SchedulerSettings,
+        registry: CollectorRegistry,
     ) -> None:
+        self._metrics = _Metrics(registry)
         self._broker = broker
         self._events = events
         self._engine = engine
@@ -107,6 +131,7 @@ class WorkQueueBatches:
 
     async def handle(self, batch: Sequence[Delivery]) -> Mapping[int, Settle]:
         """Read, apply and decide the settlement of one batch (acknowledged by the consumer afterwards)."""
+        self._metrics.batch_size.observe(len(batch))
         verdicts: dict[int, Settle] = {}
         outcomes: list[tuple[int, Consumed, ReceivedEvent]] = []
         others: list[tuple[int, ReceivedEvent]] = []
@@ -164,6 +189,8 @@ class WorkQueueBatches:
                     verdicts[index] = await self._one(batch[index], received)
                 failed = True
             else:
+                self._metrics.outcomes.labels("applied").inc(applied.applied)
+                self._metrics.outcomes.labels("duplicate").inc(applied.duplicates)
                 for position, reason in (applied.unknown or {}).items():
                     index, _, received = outcomes[position]
                     event = received.event
