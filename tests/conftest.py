@@ -21,11 +21,17 @@ import asyncpg
 import httpx
 import pytest
 
-INFRASTRUCTURE_FIXTURES = frozenset({"amqp_base_url", "amqp_url", "database_base_url", "database_url"})
-"""The session fixtures that reach RabbitMQ or PostgreSQL (lazy: only tests that ask for them create anything)."""
+INFRASTRUCTURE_FIXTURES = frozenset(
+    {"amqp_base_url", "amqp_url", "database_base_url", "database_url", "objectstore_settings", "objectstore"}
+)
+"""The fixtures that reach RabbitMQ, PostgreSQL or the object store (lazy: only tests that ask for them create
+anything)."""
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 RUN_ID = uuid.uuid4().hex[:8]
+
+# Shared fixtures kept in their own modules: the object store (a SeaweedFS server per session, a bucket per test).
+pytest_plugins = ["tests.support.objectstore"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,6 +1,7 @@
 """Run every Herald process in the foreground with prefixed logs: ``make run``.
 
-The process table is :func:`herald.operator.local.topology`: the three platform sandboxes, then the services, wired
+The process table is :func:`herald.operator.local.topology`: the object store (SeaweedFS, data in ``run/objectstore``)
+and the three platform sandboxes, then the services, wired
 together with fresh development credentials for this run (each publisher gets its own token-service credential).
 Ctrl-C or SIGTERM stops everything cleanly: each process gets SIGTERM (services finish or requeue in-flight messages)
 and is killed only if it has not exited in time.
@@ -31,6 +32,7 @@ Quickstart (in a second terminal):  make demo
 Press Ctrl-C to stop everything.
 """
 READY = "Herald is ready: every service answers /readyz."
+HINTS = {"prometheus": "", "objectstore": "   (S3 API; data in run/objectstore)"}
 
 
 def dev_key_file() -> Path:
@@ -49,7 +51,7 @@ def monitoring(entries: list[Process]) -> list[Process]:
     targets = [
         arg
         for entry in entries
-        if not entry.name.startswith("sandbox-")
+        if not entry.name.startswith("sandbox-") and entry.name != "objectstore"  # no Herald /metrics there
         for arg in ("--target", f"{entry.name}=127.0.0.1:{entry.port}")
     ]
     rules, data = ROOT / "deploy" / "prometheus" / "rules", ROOT / "run" / "prometheus"
@@ -126,7 +128,7 @@ def main() -> int:
         return 1
     print("Herald is starting:", flush=True)
     for entry in (child.entry for child in supervisor.starter.children.values()):
-        hint = "" if entry.name == "prometheus" else "   (/docs, /healthz)"
+        hint = HINTS.get(entry.name, "   (/docs, /healthz)")
         print(f"  {entry.name:<{supervisor.width}}  http://127.0.0.1:{entry.port}{hint}", flush=True)
     print(QUICKSTART, flush=True)
     supervisor.pump()

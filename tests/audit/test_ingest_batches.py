@@ -52,7 +52,7 @@ async def test_bad_messages_in_a_batch_are_parked_and_the_rest_written_once(
             await publisher.publish_many([*valid[:half], refused])
             await exchange.publish(
                 aio_pika.Message(b"{not json", message_id=malformed_id, content_type="application/json"),
-                routing_key="publish.requested.v1.x",
+                routing_key="publish.requested.v2.x",
             )
             await publisher.publish_many(valid[half:])
         finally:

@@ -9,9 +9,16 @@ from herald.audit.mapping import DESCRIBERS, describe, scrub, to_record
 from herald.audit.models import Action, Entity
 from herald.contracts.base import Event
 from herald.contracts.envelope import CloudEventAttributes, ReceivedEvent
-from herald.contracts.examples import DISTRIBUTION_ID, TEAM_ID, example_for
+from herald.contracts.examples import DISTRIBUTION_ID, TEAM_ID, UPLOAD_ID, VIDEO_ID, example_for
+from herald.contracts.media import MediaCleanedUp, MediaDeleted, MediaUploaded
 from herald.contracts.operations import MessageParked
-from herald.contracts.publishing import PublishFailed, PublishRetryScheduled, PublishSucceeded
+from herald.contracts.publishing import (
+    PublishFailed,
+    PublishRequested,
+    PublishRequestedV1,
+    PublishRetryScheduled,
+    PublishSucceeded,
+)
 from herald.contracts.registry import EVENT_CLASSES, AnyEvent
 from herald.kit.logging import REDACTED
 
@@ -31,9 +38,12 @@ def test_every_registered_event_type_has_its_own_mapping(event_cls: type[Event])
 
 
 def test_each_event_type_has_a_distinct_action() -> None:
-    actions = [describe(example_for(cls)).action for cls in EVENT_CLASSES]
-    assert len(set(actions)) == len(EVENT_CLASSES)
-    assert set(actions) | {Action.EVENT_RECORDED} == set(Action)
+    # Versions of one type (publish.requested v1 and v2) record the same action; different types never do.
+    actions = {cls.TYPE: describe(example_for(cls)).action for cls in EVENT_CLASSES}
+    assert len(set(actions.values())) == len(actions)
+    assert set(actions.values()) | {Action.EVENT_RECORDED} == set(Action)
+    for cls in EVENT_CLASSES:
+        assert describe(example_for(cls)).action is actions[cls.TYPE]
 
 
 def test_an_unmapped_event_type_is_still_recorded_generically() -> None:
@@ -117,3 +127,31 @@ def test_message_parked_without_a_team_is_recorded_without_one() -> None:
     assert record.action == "message_parked"
     assert record.entity == "Message"
     assert record.metadata["Queue"] == "publisher.linkedin"
+
+
+def test_a_v2_publish_request_records_surface_and_media_ids_but_no_alt_text_or_text() -> None:
+    event = example_for(PublishRequested)
+    metadata = to_record(_received(event)).metadata
+    assert metadata["Surface"] == "default"
+    assert metadata["Media"] == [{"MediaId": str(item.media_id), "Kind": item.kind.value} for item in event.media]
+    assert event.text not in str(metadata)
+    assert all(item.alt_text is None or item.alt_text not in str(metadata) for item in event.media)
+
+
+def test_a_v1_publish_request_is_recorded_as_before() -> None:
+    record = to_record(_received(example_for(PublishRequestedV1)))
+    assert record.action == "publish_requested"
+    assert "Media" not in record.metadata
+    assert "Surface" not in record.metadata
+
+
+def test_media_events_are_recorded_on_the_media_entity() -> None:
+    uploaded = to_record(_received(example_for(MediaUploaded)))
+    assert (uploaded.action, uploaded.entity, uploaded.entity_id) == ("media_uploaded", "Media", str(VIDEO_ID))
+    assert uploaded.metadata["Sha256"] == example_for(MediaUploaded).sha256
+    assert uploaded.metadata["DurationMs"] == 42_500
+    deleted = to_record(_received(example_for(MediaDeleted)))
+    assert (deleted.action, deleted.metadata["Reason"]) == ("media_deleted", "deleted by user")
+    cleaned = to_record(_received(example_for(MediaCleanedUp)))
+    assert (cleaned.action, cleaned.entity_id) == ("media_cleaned_up", str(UPLOAD_ID))
+    assert (cleaned.metadata["Category"], cleaned.metadata["BytesFreed"]) == ("abandoned_upload", 5_242_880)

@@ -49,7 +49,7 @@ async def test_publish_requests_delivered_again_after_publishing(herald: Deploym
     its commit, as the kill and restart scenarios can provoke: the same ``PublishRequested`` is delivered again
     after its post went out. Here every request of a batch is delivered a second time, deterministically. No second
     post may appear, and the audit log must still hold every step exactly once."""
-    async with capture(herald.amqp_url, EVENTS_EXCHANGE, "publish.requested.v1.*") as copies:
+    async with capture(herald.amqp_url, EVENTS_EXCHANGE, "publish.requested.v2.*") as copies:
         batch = await Batch.schedule(
             herald.team, herald.sandboxes, "requests-redelivered", herald.default_batch(4, 6, 6), spread_seconds=3
         )

@@ -87,8 +87,8 @@ def test_check_reports_stale_missing_and_orphaned_files(tree: Path) -> None:
     assert sorted(check(tree)) == [
         "schemas/com.herald.publish.requested/v0.schema.json: committed, but no registered model generates it; "
         "restore the model",
-        f"schemas/com.herald.publish.requested/v1.example.json: missing; {run}",
-        f"schemas/com.herald.publish.requested/v1.schema.json: differs from the code; {run}",
+        f"schemas/com.herald.publish.requested/v2.example.json: missing; {run}",
+        f"schemas/com.herald.publish.requested/v2.schema.json: differs from the code; {run}",
     ]
 
 
@@ -120,8 +120,8 @@ def test_write_refuses_a_breaking_change_to_a_published_version(tree: Path) -> N
     assert (tree / schema_path(PublishRequested)).read_text() == before
     assert (tree / ASYNCAPI_PATH).read_text() == "{}\n"
     assert problems == [
-        "com.herald.publish.requested.v1: breaking change, removed_field at removed_since: the field was removed or "
-        "renamed; publish com.herald.publish.requested v2 beside v1 instead"
+        "com.herald.publish.requested.v2: breaking change, removed_field at removed_since: the field was removed or "
+        "renamed; publish com.herald.publish.requested v3 beside v2 instead"
     ]
     assert problems[0] in check(tree)
 
@@ -130,7 +130,7 @@ def test_a_committed_example_the_model_rejects_is_a_break(tree: Path) -> None:
     path = tree / example_path(PublishRequested)
     path.write_text(json.dumps({**json.loads(path.read_text()), "max_attempts": 50}))
     (problem,) = published_version_problems(tree)
-    assert problem.startswith("com.herald.publish.requested.v1: the committed example no longer validates")
+    assert problem.startswith("com.herald.publish.requested.v2: the committed example no longer validates")
     assert "max_attempts" in problem
 
 

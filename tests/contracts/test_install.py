@@ -92,4 +92,4 @@ def test_installs_alone_and_runs_with_only_pydantic(tmp_path: Path) -> None:
     )
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok publish.requested.v1.linkedin"
+    assert result.stdout.strip() == "ok publish.requested.v2.linkedin"

@@ -18,6 +18,7 @@ SECRET_NAME = re.compile(
 # Names that match the pattern but are not key material, each with the reason.
 ALLOWED = {
     "routing_key": "an AMQP routing key",
+    "storage_key": "an object's name in the media bucket, not key material (no URL, no signature)",
     # On the API key events only: the public id of a key (hk_<key id>_<secret>), which every actor already shows.
     "ApiKeyCreated.key_id": "the public id of a team API key, never its secret",
     "ApiKeyRevoked.key_id": "the public id of a team API key, never its secret",

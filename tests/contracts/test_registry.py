@@ -22,6 +22,7 @@ REQUIRED_TYPES = {
     "com.herald.content.approved.v1",
     "com.herald.content.approval_withdrawn.v1",
     "com.herald.publish.requested.v1",
+    "com.herald.publish.requested.v2",
     "com.herald.publish.succeeded.v1",
     "com.herald.publish.retry_scheduled.v1",
     "com.herald.publish.failed.v1",
@@ -36,6 +37,9 @@ REQUIRED_TYPES = {
     "com.herald.message.purged.v1",
     "com.herald.api_key.created.v1",
     "com.herald.api_key.revoked.v1",
+    "com.herald.media.uploaded.v1",
+    "com.herald.media.deleted.v1",
+    "com.herald.media.cleaned_up.v1",
 }
 CE_TYPE = re.compile(r"^com\.herald\.[a-z]+(_[a-z]+)*\.[a-z]+(_[a-z]+)*\.v[1-9][0-9]*$")
 

@@ -63,7 +63,7 @@ def test_exchange_names() -> None:
 @pytest.mark.parametrize(
     ("cls", "expected"),
     [
-        (PublishRequested, "publish.requested.v1.linkedin"),
+        (PublishRequested, "publish.requested.v2.linkedin"),
         (PublishFailed, "publish.failed.v1.linkedin"),
         (ContentApproved, "content.approved.v1"),
         (MessageParked, "message.parked.v1"),

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from herald.audit.settings import AuditSettings
 from herald.kit.settings import ServiceSettings
+from herald.objectstore import ObjectStoreSettings
 from herald.operator.local import Process, topology
 from herald.publishing.settings import PublisherSettings
 from herald.scheduler.settings import SchedulerSettings
@@ -50,6 +51,11 @@ SERVICES: dict[str, Service] = {
     )
 }
 SANDBOXES = {"sandbox-x": 9101, "sandbox-linkedin": 9102, "sandbox-meta": 9103}
+OBJECTSTORE = ("objectstore", "herald.operator.seaweedfs", 8333)
+"""The object store process (SeaweedFS's S3 gateway): name, module, port."""
+OBJECTSTORE_ENV_PREFIX = "HERALD_OBJECTSTORE_"
+OBJECTSTORE_USERS = frozenset({"publisher-x", "publisher-linkedin", "publisher-meta", "media"})
+"""The services given ``HERALD_OBJECTSTORE_*`` in compose and Kubernetes (media keeps bytes, publishers read them)."""
 
 
 def local_processes() -> list[Process]:
@@ -65,11 +71,24 @@ def load_yaml_documents(path: Path) -> list[Any]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
 
 
+def objectstore_env_names() -> frozenset[str]:
+    """The ``HERALD_OBJECTSTORE_*`` names that ``herald.objectstore.objectstore_settings_from_env`` reads."""
+    settings = ObjectStoreSettings(
+        endpoint_url="http://s3", public_endpoint_url="http://s3", access_key_id="a", secret_access_key="b"
+    )
+    return frozenset(settings.to_env())
+
+
 def unknown_env_names(settings: type[BaseModel], names: list[str]) -> list[str]:
-    """The ``HERALD_*`` names that no field of ``settings`` reads (nested fields with ``__``)."""
+    """The ``HERALD_*`` names that no field of ``settings`` reads (nested fields with ``__``); ``HERALD_OBJECTSTORE_*``
+    are read by the object store's own factory instead (``herald.objectstore``), so they are checked against it."""
     unknown = []
     for name in names:
         if not name.startswith(ENV_PREFIX):
+            continue
+        if name.startswith(OBJECTSTORE_ENV_PREFIX):
+            if name not in objectstore_env_names():
+                unknown.append(name)
             continue
         if not _reads(settings, name.removeprefix(ENV_PREFIX).lower().split("__")):
             unknown.append(name)

@@ -14,13 +14,24 @@ from urllib.parse import urlsplit
 import pytest
 
 from herald.kit.settings import load_settings
+from herald.objectstore import objectstore_settings_from_env
 from herald.publishing.settings import PublisherSettings
 from herald.tokens.settings import TokensSettings
-from tests.deploy.services import DEPLOY, ROOT, SANDBOXES, SERVICES, load_yaml, local_processes, unknown_env_names
+from tests.deploy.services import (
+    DEPLOY,
+    OBJECTSTORE,
+    OBJECTSTORE_USERS,
+    ROOT,
+    SANDBOXES,
+    SERVICES,
+    load_yaml,
+    local_processes,
+    unknown_env_names,
+)
 
 COMPOSE = load_yaml(ROOT / "docker-compose.yml")
 SERVICE_TOKEN = re.compile(r"^svc_([a-z0-9-]+)_([A-Za-z0-9_-]{43})$")  # herald.kit.auth's format
-INFRA = {"rabbitmq", "postgres", "prometheus", "grafana", "operator"}
+INFRA = {"rabbitmq", "postgres", "prometheus", "grafana", "operator", "objectstore"}
 
 
 def compose_service(name: str) -> dict[str, Any]:
@@ -34,6 +45,8 @@ def environment(name: str) -> dict[str, str]:
 
 def test_the_local_runner_agrees_with_the_service_table() -> None:
     table = {p.name: (p.module, p.port) for p in local_processes()}
+    name, module, port = OBJECTSTORE
+    assert table.pop(name) == (module, port)
     assert {name: (s.module, s.port) for name, s in SERVICES.items()} == {
         name: value for name, value in table.items() if not name.startswith("sandbox-")
     }
@@ -81,11 +94,47 @@ def test_every_variable_is_read_by_the_settings_class_and_loads(name: str, monke
 
 def test_the_checker_would_catch_a_misspelt_variable() -> None:
     assert unknown_env_names(
-        PublisherSettings, ["HERALD_TOKEN_URL", "HERALD_X__API_URL", "HERALD_X__API_BASE_URL"]
-    ) == [
-        "HERALD_TOKEN_URL",
-        "HERALD_X__API_URL",
-    ]
+        PublisherSettings,
+        [
+            "HERALD_TOKEN_URL",
+            "HERALD_X__API_URL",
+            "HERALD_X__API_BASE_URL",
+            "HERALD_OBJECTSTORE_ENDPOINT",
+            "HERALD_OBJECTSTORE_ENDPOINT_URL",
+        ],
+    ) == ["HERALD_TOKEN_URL", "HERALD_X__API_URL", "HERALD_OBJECTSTORE_ENDPOINT"]
+
+
+def test_the_object_store_runs_seaweedfs_with_the_identity_its_users_are_given() -> None:
+    name, module, port = OBJECTSTORE
+    store = compose_service(name)
+    command = store["command"]
+    assert command[:3] == ["python", "-m", module]
+    assert importlib.util.find_spec(module) is not None
+    assert command[command.index("--s3-bind") + 1] == "0.0.0.0"
+    data_dir = command[command.index("--data-dir") + 1]
+    (volume,) = store["volumes"]
+    source, target = volume.split(":")
+    assert source in COMPOSE["volumes"]
+    assert data_dir.startswith(target + "/")  # the data on the named volume, not in the read-only image
+    assert store["ports"] == [f"{port}:{port}"]
+    assert f"http://127.0.0.1:{port}/healthz" in " ".join(store["healthcheck"]["test"])
+    assert (store["user"], store["read_only"]) == ("10001:10001", True)
+    identity = {key: str(value) for key, value in store["environment"].items()}
+    users = {
+        svc
+        for svc in set(COMPOSE["services"]) - {name}
+        if any(k.startswith("HERALD_OBJECTSTORE_") for k in environment(svc))
+    }
+    assert users == OBJECTSTORE_USERS & set(COMPOSE["services"])
+    assert {"publisher-x", "publisher-linkedin", "publisher-meta"} <= users
+    for user in users:
+        settings = objectstore_settings_from_env(environment(user))
+        assert settings.endpoint_url == f"http://{name}:{port}"
+        assert settings.bucket == "herald-media"
+        assert settings.access_key_id == identity["HERALD_OBJECTSTORE_ACCESS_KEY_ID"]
+        assert settings.secret_access_key == identity["HERALD_OBJECTSTORE_SECRET_ACCESS_KEY"]
+        assert compose_service(user)["depends_on"][name] == {"condition": "service_healthy"}
 
 
 def test_publisher_credentials_match_the_token_service(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,13 +14,24 @@ from typing import Any
 
 import yaml
 
+from herald.operator.seaweedfs import SeaweedPorts
 from tests.deploy.services import ROOT, load_yaml
 
 HERE = ROOT / "deploy" / "compose-test"
 SHIPPED = load_yaml(ROOT / "docker-compose.yml")
 # Ports `make run`, the tests and the machine's own services use (the compose test must not take them), and the
 # kernel's ephemeral range, where outgoing connections may already hold a port.
-TAKEN = {5432, 5672, 15672, 15692, 9090, 3000, *range(8001, 8014), *range(9101, 9104)}
+TAKEN = {
+    5432,
+    5672,
+    15672,
+    15692,
+    9090,
+    3000,
+    *range(8001, 8014),
+    *range(9101, 9104),
+    *SeaweedPorts().__dict__.values(),
+}
 EPHEMERAL = range(32768, 61000)
 
 

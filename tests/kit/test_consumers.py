@@ -61,7 +61,7 @@ async def test_malformed_messages_are_parked_with_reason_and_consumer_goes_on(
 
     await exchange.publish(  # labelled JSON but is not: must be parked, not left unacknowledged
         aio_pika.Message(b"not json at all", message_id="bad-1", content_type="application/json"),
-        routing_key="publish.requested.v1.x",
+        routing_key="publish.requested.v2.x",
     )
     envelope = publisher.envelope(good)
     unknown: dict[str, aio_pika.abc.FieldValue] = {
@@ -70,7 +70,7 @@ async def test_malformed_messages_are_parked_with_reason_and_consumer_goes_on(
     }
     await exchange.publish(
         aio_pika.Message(envelope.body, headers=unknown, message_id="bad-2", content_type="application/json"),
-        routing_key="publish.requested.v1.x",
+        routing_key="publish.requested.v2.x",
     )
     await publisher.publish(good)
 

@@ -39,7 +39,7 @@ from herald.kit.consumers import (
 from herald.kit.settings import ServiceSettings
 from tests.support.eventually import eventually, immediately
 
-ROUTING_KEY = "publish.requested.v1.x"
+ROUTING_KEY = "publish.requested.v2.x"
 DELIVERY_LIMIT = 2
 Behaviour = Callable[[ReceivedEvent], Awaitable[None]]
 

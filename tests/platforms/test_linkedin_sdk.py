@@ -7,6 +7,7 @@ helper imported its own copy.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,6 +16,7 @@ import requests
 from linkedin_api.clients.auth.client import AuthClient
 from linkedin_api.clients.auth.utils import oauth as sdk_oauth
 from linkedin_api.clients.restli.client import RestliClient
+from linkedin_api.clients.restli.response import GetResponse
 from linkedin_api.common import constants
 
 from herald.sandboxes.linkedin.app import create_app
@@ -199,3 +201,49 @@ def test_auth_client_dead_refresh_token(sdk: str) -> None:
         "error": "invalid_request",
         "error_description": "The provided authorization grant or refresh token is invalid, expired or revoked",
     }
+
+
+def test_images_initialize_upload_action_and_get_through_the_sdk(sdk: str) -> None:
+    """The SDK's Rest.li ACTION call initializes an image upload; its GET reads the image back until AVAILABLE."""
+    client, access_token = RestliClient(), token(sdk)
+    initialized = client.action(
+        resource_path="/images",
+        action_name="initializeUpload",
+        action_params={"initializeUploadRequest": {"owner": MEMBER_URN}},
+        access_token=access_token,
+        version_string=VERSION,
+    )
+    assert initialized.status_code == 200
+    value = initialized.value
+    assert set(value) == {"uploadUrlExpiresAt", "uploadUrl", "image"}
+    image_urn = value["image"]
+
+    def image() -> GetResponse:
+        return client.get(
+            resource_path="/images/{id}", path_keys={"id": image_urn}, access_token=access_token, version_string=VERSION
+        )
+
+    waiting = image()
+    assert waiting.status_code == 200
+    assert (waiting.entity["id"], waiting.entity["owner"], waiting.entity["status"]) == (
+        image_urn,
+        MEMBER_URN,
+        "WAITING_UPLOAD",
+    )
+    uploaded = requests.put(
+        value["uploadUrl"], data=b"\x89PNG" + b"0" * 64, headers={"Authorization": f"Bearer {access_token}"}, timeout=5
+    )
+    assert uploaded.status_code == 201
+    deadline = time.monotonic() + 10
+    while image().entity["status"] != "AVAILABLE":
+        assert time.monotonic() < deadline, "the image never became AVAILABLE"
+        time.sleep(0.05)
+
+    post = client.create(
+        resource_path="/posts",
+        entity=post_body("With an image", content={"media": {"id": image_urn, "altText": "A test image"}}),
+        access_token=access_token,
+        version_string=VERSION,
+    )
+    assert post.status_code == 201
+    assert stored(sdk)[0]["content"] == {"media": {"id": image_urn, "altText": "A test image"}}

@@ -8,6 +8,7 @@ import asyncpg
 
 from herald.contracts.base import SYSTEM_ACTOR
 from herald.contracts.distribution import DistributionCancelled
+from herald.contracts.publishing import PublishRequestedV1
 from herald.contracts.routing import EVENTS_EXCHANGE
 from herald.kit.consumers import PARKED_REASON_HEADER
 from herald.operator.parking import ParkingLot
@@ -139,7 +140,7 @@ async def test_a_rate_limited_account_waits_instead_of_failing_one_by_one(stack:
 
 async def test_a_malformed_message_is_parked_and_the_consumer_goes_on(stack: Stack) -> None:
     exchange = await stack.channel.get_exchange(EVENTS_EXCHANGE)
-    await exchange.publish(aio_pika.Message(b"{oops", message_id="garbage-1"), routing_key="publish.requested.v1.x")
+    await exchange.publish(aio_pika.Message(b"{oops", message_id="garbage-1"), routing_key="publish.requested.v2.x")
     request = stack.request()
     await stack.send(request)
     await stack.outcomes_for(request.distribution_id, SUCCEEDED)
@@ -245,3 +246,11 @@ async def test_a_request_for_an_account_that_does_not_exist_fails_with_that_reas
     assert kinds(seen) == [FAILED]
     assert seen[0][1]["reason"] == "reconnect_required"
     assert f"account {request.account_id} is unknown to the token service" in seen[0][1]["message"]
+
+
+async def test_a_v1_request_on_the_legacy_key_is_still_published(stack: Stack) -> None:
+    # A scheduler not yet upgraded (or a v1 retry copy) sends publish.requested.v1: read as v2 without media.
+    request = PublishRequestedV1.model_validate(stack.request().model_dump(exclude={"surface", "media"}))
+    await stack.send(request)
+    [(_, payload, _)] = await stack.outcomes_for(request.distribution_id, SUCCEEDED)
+    assert [p["id"] for p in await stack.posts() if p["text"] == request.text] == [payload["external_post_id"]]

@@ -75,7 +75,7 @@ async def test_editing_approved_content_withdraws_its_approval(
 async def test_content_sent_for_publishing_can_no_longer_be_edited(
     amqp_url: str, client: httpx.AsyncClient, team: Team, content: dict[str, Any], x_account: uuid.UUID
 ) -> None:
-    async with watching(amqp_url, "publish.requested.v1.x") as watch:
+    async with watching(amqp_url, "publish.requested.v2.x") as watch:
         distribution_id = await schedule(client, team, content["content_id"], x_account)
         now_ = await client.post(f"/v1/distributions/{distribution_id}/publish-now", headers=team.headers)
         assert now_.status_code == 200

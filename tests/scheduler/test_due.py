@@ -49,7 +49,7 @@ async def test_a_due_distribution_is_requested_on_time_with_everything_a_publish
     assert scheduler.settings.due_max_sleep_seconds >= 30
     before = scheduler.metric("herald_due_loop_lateness_seconds_count")
     due = now() + dt.timedelta(seconds=1)
-    async with watching(amqp_url, "publish.requested.v1.*", "distribution.scheduled.v1.*") as watch:
+    async with watching(amqp_url, "publish.requested.v2.*", "distribution.scheduled.v1.*") as watch:
         distribution_id = await schedule(
             client,
             team,
@@ -92,7 +92,7 @@ async def test_distributions_of_unapproved_content_wait_for_approval(
 ) -> None:
     draft = await client.post("/v1/contents", json={"title": "Draft", "text": "Not yet"}, headers=team.headers)
     content_id = draft.json()["content_id"]
-    async with watching(amqp_url, "publish.requested.v1.*") as watch:
+    async with watching(amqp_url, "publish.requested.v2.*") as watch:
         due = now() + dt.timedelta(seconds=0.3)
         distribution_id = await schedule(client, team, content_id, x_account, due)
         await due_loop_passed(client, team, watch, x_account, due)
@@ -107,7 +107,7 @@ async def test_distributions_of_unapproved_content_wait_for_approval(
 async def test_cancelling_before_the_due_time_means_it_is_never_requested(
     amqp_url: str, client: httpx.AsyncClient, team: Team, content: dict[str, Any], x_account: uuid.UUID
 ) -> None:
-    async with watching(amqp_url, "publish.requested.v1.*", "distribution.cancelled.v1.*") as watch:
+    async with watching(amqp_url, "publish.requested.v2.*", "distribution.cancelled.v1.*") as watch:
         due = now() + dt.timedelta(seconds=1)
         distribution_id = await schedule(client, team, content["content_id"], x_account, due)
         for _ in range(2):  # idempotent
@@ -131,7 +131,7 @@ async def test_withdrawing_approval_cancels_queued_distributions_and_holds_sched
     tomorrow = now() + dt.timedelta(days=1)
     queued = await schedule(client, team, content_id, x_account, tomorrow)
     waiting = await schedule(client, team, content_id, x_account, tomorrow)
-    async with watching(amqp_url, "publish.requested.v1.*", "distribution.cancelled.v1.*") as watch:
+    async with watching(amqp_url, "publish.requested.v2.*", "distribution.cancelled.v1.*") as watch:
         await client.post(f"/v1/distributions/{queued}/publish-now", headers=team.headers)
         await watch.wait_for(PublishRequested, distribution_id=queued)
         withdrawn = await client.post(f"/v1/contents/{content_id}/withdraw-approval", headers=team.headers)
@@ -152,7 +152,7 @@ async def test_reschedule_and_publish_now(
 ) -> None:
     first = now() + dt.timedelta(days=1)
     distribution_id = await schedule(client, team, content["content_id"], x_account, first)
-    async with watching(amqp_url, "publish.requested.v1.*", "distribution.rescheduled.v1.*") as watch:
+    async with watching(amqp_url, "publish.requested.v2.*", "distribution.rescheduled.v1.*") as watch:
         moved = await client.post(
             f"/v1/distributions/{distribution_id}/reschedule",
             json={"local_time": "2031-07-01T09:30:00", "timezone": "America/New_York"},
@@ -192,7 +192,7 @@ async def test_content_being_changed_is_not_sent_until_the_change_commits(
     x_account: uuid.UUID,
 ) -> None:
     content_id = uuid.UUID(content["content_id"])
-    async with watching(amqp_url, "publish.requested.v1.*") as watch:
+    async with watching(amqp_url, "publish.requested.v2.*") as watch:
         due = now() + dt.timedelta(seconds=0.3)
         distribution_id = await schedule(client, team, content["content_id"], x_account, due)
         async with scheduler.engine.begin() as conn:  # an edit in progress holds the content row

@@ -100,7 +100,7 @@ async def test_overdue_distributions_follow_their_misfire_policy_after_an_outage
     assert outlook.seconds_to_next < -3 * 86400 + 60
 
     async with (
-        watching(amqp_url, "publish.requested.v1.*", "distribution.missed.v1.*") as watch,
+        watching(amqp_url, "publish.requested.v2.*", "distribution.missed.v1.*") as watch,
         running(settings) as second,
     ):
         requested = await watch.wait_for(PublishRequested, 2, team_id=team.team_id)

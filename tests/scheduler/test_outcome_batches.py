@@ -26,7 +26,9 @@ from sqlalchemy import text
 
 from herald.contracts.base import Event, service_actor
 from herald.contracts.envelope import ReceivedEvent
+from herald.contracts.platform import Platform
 from herald.contracts.publishing import PublishRequested, PublishRetryScheduled, PublishSucceeded
+from herald.contracts.routing import binding_key
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.consumers import PARKED_CATEGORY_HEADER, PARKED_REASON_HEADER, Intake, declare_work_queue
 from herald.kit.settings import ServiceSettings
@@ -146,7 +148,7 @@ async def queued_requests(
     client: httpx.AsyncClient, amqp_url: str, team: Team, content: dict[str, Any], account: uuid.UUID, count: int
 ) -> list[PublishRequested]:
     """``count`` distributions handed to the X publisher (queued), and the requests the publisher received."""
-    async with watching(amqp_url, "publish.requested.v1.x") as watch:
+    async with watching(amqp_url, binding_key(PublishRequested, Platform.X)) as watch:
         ids = []
         for _ in range(count):
             response = await client.post(

@@ -30,7 +30,7 @@ async def queued(
     amqp_url: str, client: httpx.AsyncClient, team: Team, content: dict[str, Any], x_account: uuid.UUID
 ) -> PublishRequested:
     """A distribution handed to the X publisher: the request the publisher received."""
-    async with watching(amqp_url, "publish.requested.v1.x") as watch:
+    async with watching(amqp_url, "publish.requested.v2.x") as watch:
         response = await client.post(
             "/v1/distributions",
             json={

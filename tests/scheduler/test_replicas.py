@@ -77,7 +77,7 @@ def claimed(metrics: str) -> float:
 async def test_two_replicas_request_every_due_distribution_exactly_once(
     amqp_url: str, env: dict[str, str], broker: Broker, engine_for: AsyncEngine, tmp_path: Path
 ) -> None:
-    async with watching(amqp_url, "publish.requested.v1.*") as watch, httpx.AsyncClient(timeout=10) as client:
+    async with watching(amqp_url, "publish.requested.v2.*") as watch, httpx.AsyncClient(timeout=10) as client:
         with replicas(env, 2, tmp_path) as starter:
             await starter.wait_ready(within=PROCESS_READY_SECONDS)
             urls = [child.url for child in starter.children.values()]

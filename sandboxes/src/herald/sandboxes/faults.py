@@ -34,6 +34,8 @@ class Operation(StrEnum):
     CREATE = "create"
     READ = "read"
     TOKEN = "token"  # the OAuth token endpoint (code exchange and refresh)
+    UPLOAD = "upload"  # a media upload call (initialize, byte upload, finalize)
+    PROCESSING = "processing"  # the platform's processing of an uploaded media item (its outcome)
     ANY = "any"
 
 

@@ -46,6 +46,16 @@ from herald.contracts.envelope import (
 )
 from herald.contracts.errors import ContractError, MalformedEvent, UnknownEventType
 from herald.contracts.identity import ApiKeyCreated, ApiKeyRevoked, KeyChannel
+from herald.contracts.media import (
+    MAX_MEDIA_ITEMS,
+    CleanupCategory,
+    MediaCleanedUp,
+    MediaDeleted,
+    MediaKind,
+    MediaReference,
+    MediaUploaded,
+    Surface,
+)
 from herald.contracts.operations import MessageParked, MessagePurged, MessageReplayed, ParkCategory
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import (
@@ -53,6 +63,7 @@ from herald.contracts.publishing import (
     OverLengthPolicy,
     PublishFailed,
     PublishRequested,
+    PublishRequestedV1,
     PublishRetryScheduled,
     PublishSucceeded,
     PublishUnconfirmed,
@@ -65,6 +76,7 @@ from herald.contracts.routing import (
     PUBLISH_OUTCOME_BINDINGS,
     binding_key,
     dead_letter_routing_key,
+    legacy_publish_requested_binding,
     publish_requested_binding,
     routing_key,
 )
@@ -74,6 +86,7 @@ __all__ = [
     "DEAD_LETTER_EXCHANGE",
     "EVENTS_EXCHANGE",
     "EVENT_CLASSES",
+    "MAX_MEDIA_ITEMS",
     "PUBLISH_OUTCOME_BINDINGS",
     "REGISTRY",
     "SYSTEM_ACTOR",
@@ -84,6 +97,7 @@ __all__ = [
     "AnyEvent",
     "ApiKeyCreated",
     "ApiKeyRevoked",
+    "CleanupCategory",
     "CloudEventAttributes",
     "ContentApprovalWithdrawn",
     "ContentApproved",
@@ -96,6 +110,11 @@ __all__ = [
     "FailureReason",
     "KeyChannel",
     "MalformedEvent",
+    "MediaCleanedUp",
+    "MediaDeleted",
+    "MediaKind",
+    "MediaReference",
+    "MediaUploaded",
     "MessageParked",
     "MessagePurged",
     "MessageReplayed",
@@ -104,10 +123,12 @@ __all__ = [
     "Platform",
     "PublishFailed",
     "PublishRequested",
+    "PublishRequestedV1",
     "PublishRetryScheduled",
     "PublishSucceeded",
     "PublishUnconfirmed",
     "ReceivedEvent",
+    "Surface",
     "TeamEvent",
     "TokenRefreshFailed",
     "TokenRefreshed",
@@ -117,6 +138,7 @@ __all__ = [
     "dead_letter_routing_key",
     "event_class",
     "from_amqp",
+    "legacy_publish_requested_binding",
     "publish_requested_binding",
     "read_amqp",
     "routing_key",

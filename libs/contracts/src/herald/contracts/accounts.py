@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import Field
 
 from herald.contracts.base import ShortText, TeamEvent, UtcDatetime
+from herald.contracts.media import Surface
 from herald.contracts.platform import Platform
 
 _TOKENS = ("tokens",)
@@ -50,6 +51,9 @@ class AccountConnected(_AccountIdentity):
     """When the current access grant expires, if it does (UTC)."""
     reconnected: bool = False
     """True when the account was connected before and a human connected it again."""
+    surface: Surface | None = None
+    """Where on the platform the account publishes (Meta: ``facebook_page`` or ``instagram``). Absent from older
+    producers: read a Meta account without it as ``facebook_page``, any other as ``default``."""
 
 
 class AccountDisconnected(_AccountIdentity):

@@ -63,7 +63,12 @@ def build_asyncapi() -> dict[str, Any]:
 
 def message_name(event_cls: type[Event]) -> str:
     """The key of an event version under ``components/messages``, e.g. ``PublishRequestedV1``."""
-    return f"{event_cls.__name__}V{event_cls.VERSION}"
+    return f"{_title(event_cls)}V{event_cls.VERSION}"
+
+
+def _title(event_cls: type[Event]) -> str:
+    """The event's name without version: the schema title (``PublishRequestedV1`` keeps ``PublishRequested``)."""
+    return event_cls.model_config.get("title") or event_cls.__name__
 
 
 def _channel_id(event_cls: type[Event]) -> str:
@@ -133,7 +138,7 @@ def _message(event_cls: type[Event], payload_ref: dict[str, Any]) -> dict[str, A
     doc = inspect.cleandoc(event_cls.__doc__ or "")
     return {
         "name": event_cls.ce_type(),
-        "title": event_cls.__name__,
+        "title": _title(event_cls),
         "summary": doc.split("\n", 1)[0],
         "description": doc,
         "contentType": "application/json",

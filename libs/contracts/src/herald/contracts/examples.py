@@ -27,6 +27,15 @@ from herald.contracts.distribution import (
     DistributionScheduled,
 )
 from herald.contracts.identity import ApiKeyCreated, ApiKeyRevoked, KeyChannel
+from herald.contracts.media import (
+    CleanupCategory,
+    MediaCleanedUp,
+    MediaDeleted,
+    MediaKind,
+    MediaReference,
+    MediaUploaded,
+    Surface,
+)
 from herald.contracts.operations import MessageParked, MessagePurged, MessageReplayed, ParkCategory
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import (
@@ -34,6 +43,7 @@ from herald.contracts.publishing import (
     OverLengthPolicy,
     PublishFailed,
     PublishRequested,
+    PublishRequestedV1,
     PublishRetryScheduled,
     PublishSucceeded,
     PublishUnconfirmed,
@@ -43,6 +53,9 @@ TEAM_ID = UUID("6f1c2d3e-4a5b-4c6d-8e7f-0a1b2c3d4e5f")
 CONTENT_ID = UUID("0b6d9c1e-2f3a-4b5c-9d8e-7f6a5b4c3d2e")
 DISTRIBUTION_ID = UUID("3a7e1f20-5b6c-4d8e-9f01-23456789abcd")
 ACCOUNT_ID = UUID("9c8b7a65-4321-4fed-8cba-0987654321fe")
+IMAGE_ID = UUID("5e0c4b1a-7d2f-4e8a-9b3c-6a1d2e3f4a5b")
+VIDEO_ID = UUID("c2d4e6f8-1a3b-4c5d-8e7f-9a0b1c2d3e4f")
+UPLOAD_ID = UUID("7b9d1f3a-5c7e-4a1b-8d2f-4e6a8c0b2d4f")
 CORRELATION_ID = "dist-3a7e1f20-5b6c-4d8e-9f01-23456789abcd"
 DUE = dt.datetime(2025, 3, 14, 9, 30, tzinfo=dt.UTC)
 _SCHEDULER = "service:scheduler"
@@ -87,6 +100,28 @@ _LINKEDIN = _Distribution(
 )
 _ACCOUNT = _Account(team_id=TEAM_ID, correlation_id=CORRELATION_ID, account_id=ACCOUNT_ID, platform=Platform.LINKEDIN)
 _IDENTITY = _Identity(**_ACCOUNT, platform_account_id="urn:li:organization:2414183", account_name="Herald Labs")
+_IMAGE = MediaReference(
+    media_id=IMAGE_ID,
+    storage_key=f"teams/{TEAM_ID}/media/{IMAGE_ID}",
+    kind=MediaKind.IMAGE,
+    content_type="image/jpeg",
+    size_bytes=482_113,
+    sha256="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    width=1200,
+    height=1500,
+    alt_text="The spring release dashboard: one calendar with posts for X, LinkedIn and Facebook",
+)
+_VIDEO = MediaReference(
+    media_id=VIDEO_ID,
+    storage_key=f"teams/{TEAM_ID}/media/{VIDEO_ID}",
+    kind=MediaKind.VIDEO,
+    content_type="video/mp4",
+    size_bytes=18_874_368,
+    sha256="60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752",
+    width=1080,
+    height=1920,
+    duration_ms=42_500,
+)
 _PARKED_MESSAGE = _Message(
     team_id=TEAM_ID,
     correlation_id=CORRELATION_ID,
@@ -120,6 +155,16 @@ EXAMPLES: tuple[Event, ...] = (
     DistributionMissed(
         **_LINKEDIN, actor="system", occurred_at=_at(95), scheduled_at=DUE, late_by_seconds=5700, grace_seconds=3600
     ),
+    PublishRequestedV1(
+        **_LINKEDIN,
+        actor=_SCHEDULER,
+        occurred_at=DUE,
+        title="Spring launch",
+        text="Our spring release is out: scheduling across X, LinkedIn and Facebook Pages.",
+        link="https://example.com/blog/spring-launch",
+        over_length=OverLengthPolicy.TRUNCATE,
+        scheduled_at=DUE,
+    ),
     PublishRequested(
         **_LINKEDIN,
         actor=_SCHEDULER,
@@ -129,6 +174,8 @@ EXAMPLES: tuple[Event, ...] = (
         link="https://example.com/blog/spring-launch",
         over_length=OverLengthPolicy.TRUNCATE,
         scheduled_at=DUE,
+        surface=Surface.DEFAULT,
+        media=[_IMAGE, _VIDEO],
     ),
     PublishSucceeded(
         **_LINKEDIN,
@@ -177,6 +224,7 @@ EXAMPLES: tuple[Event, ...] = (
         actor="api_key:key_01HV3",
         occurred_at=_at(-1440),
         scopes=("w_organization_social", "r_organization_social"),
+        surface=Surface.DEFAULT,
         expires_at=_at(-1440 + 60 * 24 * 60),
     ),
     AccountDisconnected(**_IDENTITY, actor="api_key:key_01HV3", occurred_at=_at(300), reason="disconnected by user"),
@@ -239,6 +287,48 @@ EXAMPLES: tuple[Event, ...] = (
         key_id="3f9c2d1e0a7b",
         name="ci pipeline",
         channel=KeyChannel.ADMIN_API,
+    ),
+    MediaUploaded(
+        team_id=TEAM_ID,
+        correlation_id=f"upload-{UPLOAD_ID}",
+        actor="api_key:key_01HV3",
+        occurred_at=_at(-180),
+        media_id=VIDEO_ID,
+        storage_key=_VIDEO.storage_key,
+        kind=MediaKind.VIDEO,
+        content_type="video/mp4",
+        size_bytes=_VIDEO.size_bytes,
+        sha256=_VIDEO.sha256,
+        width=1080,
+        height=1920,
+        duration_ms=42_500,
+        filename="spring-launch-teaser.mp4",
+        upload_id=UPLOAD_ID,
+    ),
+    MediaDeleted(
+        team_id=TEAM_ID,
+        correlation_id=f"media-{IMAGE_ID}",
+        actor="api_key:key_01HV3",
+        occurred_at=_at(600),
+        media_id=IMAGE_ID,
+        storage_key=_IMAGE.storage_key,
+        kind=MediaKind.IMAGE,
+        content_type="image/jpeg",
+        size_bytes=_IMAGE.size_bytes,
+        sha256=_IMAGE.sha256,
+        reason="deleted by user",
+    ),
+    MediaCleanedUp(
+        team_id=TEAM_ID,
+        correlation_id="media-cleanup-2025-03-15",
+        actor="system",
+        occurred_at=_at(1440),
+        category=CleanupCategory.ABANDONED_UPLOAD,
+        target=str(UPLOAD_ID),
+        upload_id=UPLOAD_ID,
+        storage_key=f"teams/{TEAM_ID}/uploads/{UPLOAD_ID}/",
+        bytes_freed=5_242_880,
+        last_activity_at=_at(-1440),
     ),
 )
 """One example per registered event version, in registry order."""

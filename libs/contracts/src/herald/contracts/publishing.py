@@ -1,9 +1,10 @@
 """Publishing one distribution: the request to a platform publisher and every outcome it reports.
 
-The scheduler sends :class:`PublishRequested`; the publisher of that platform (``publisher-x``,
-``publisher-linkedin``, ``publisher-meta``) answers with exactly one terminal outcome per distribution
-(:class:`PublishSucceeded`, :class:`PublishFailed` or :class:`PublishUnconfirmed`), possibly preceded by
-:class:`PublishRetryScheduled` events. Attempts are numbered from 1.
+The scheduler sends :class:`PublishRequested` (version 2; :class:`PublishRequestedV1` is version 1, still read);
+the publisher of that platform (``publisher-x``, ``publisher-linkedin``, ``publisher-meta``) answers with exactly
+one terminal outcome per distribution (:class:`PublishSucceeded`, :class:`PublishFailed` or
+:class:`PublishUnconfirmed`), possibly preceded by :class:`PublishRetryScheduled` events. Attempts are numbered
+from 1.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from herald.contracts.base import ShortText, TeamEvent, UtcDatetime
+from herald.contracts.media import MAX_MEDIA_ITEMS, MediaReference, Surface
 from herald.contracts.platform import Platform
 
 _PUBLISHERS = ("publisher-x", "publisher-linkedin", "publisher-meta")
@@ -71,15 +73,9 @@ class _PublishOutcome(_PublishEvent):
     """The attempt this outcome is about, counted from 1."""
 
 
-class PublishRequested(_PublishEvent):
-    """A distribution is due: the publisher of ``platform`` must publish it.
+class _PublishRequestFields(_PublishEvent):
+    """The fields of every version of ``publish.requested``."""
 
-    Retries of this message are copies re-delivered through the publisher's delay queues (with a ``retry-count``
-    header), not new events.
-    """
-
-    TYPE = "com.herald.publish.requested"
-    VERSION = 1
     PRODUCERS = ("scheduler",)
     CONSUMERS = (*_PUBLISHERS, "audit")
 
@@ -97,6 +93,43 @@ class PublishRequested(_PublishEvent):
     """How many attempts the publisher may make before failing with ``attempts_exhausted``."""
     base_delay_seconds: int = Field(default=300, ge=1)
     """The first retry delay; later delays double (capped by the publisher's retry tiers)."""
+
+
+class PublishRequestedV1(_PublishRequestFields):
+    """A distribution is due: the publisher of ``platform`` must publish it.
+
+    Retries of this message are copies re-delivered through the publisher's delay queues (with a ``retry-count``
+    header), not new events.
+    """
+
+    # Version 1 as published: same schema (and title) as before version 2 existed. Still read (retries of a v1
+    # message already in a delay queue, a scheduler not yet upgraded); new requests are version 2.
+    model_config = ConfigDict(title="PublishRequested")
+
+    TYPE = "com.herald.publish.requested"
+    VERSION = 1
+
+    def upgrade(self) -> PublishRequested:
+        """The same request as version 2, without media: what v1 always meant (Meta accounts were Facebook Pages)."""
+        surface = Surface.FACEBOOK_PAGE if self.platform is Platform.META else Surface.DEFAULT
+        return PublishRequested.model_validate({**self.model_dump(), "surface": surface})
+
+
+class PublishRequested(_PublishRequestFields):
+    """A distribution is due: the publisher of ``platform`` must publish it, on ``surface``, with ``media``.
+
+    Version 2 = version 1 plus where on the platform to post and the media to attach (references to objects in
+    Herald's media store, never the bytes). Retries of this message are copies re-delivered through the
+    publisher's delay queues (with a ``retry-count`` header), not new events.
+    """
+
+    TYPE = "com.herald.publish.requested"
+    VERSION = 2
+
+    surface: Surface = Surface.DEFAULT
+    """Where on the platform to publish: ``facebook_page`` or ``instagram`` for Meta accounts, else ``default``."""
+    media: list[MediaReference] = Field(default_factory=list, max_length=MAX_MEDIA_ITEMS)
+    """The media to attach, in posting order (at most 10); empty for a text-only post."""
 
 
 class PublishSucceeded(_PublishOutcome):

@@ -28,10 +28,12 @@ from herald.contracts.distribution import (
 )
 from herald.contracts.errors import UnknownEventType
 from herald.contracts.identity import ApiKeyCreated, ApiKeyRevoked
+from herald.contracts.media import MediaCleanedUp, MediaDeleted, MediaUploaded
 from herald.contracts.operations import MessageParked, MessagePurged, MessageReplayed
 from herald.contracts.publishing import (
     PublishFailed,
     PublishRequested,
+    PublishRequestedV1,
     PublishRetryScheduled,
     PublishSucceeded,
     PublishUnconfirmed,
@@ -44,6 +46,7 @@ AnyEvent: TypeAlias = (
     | DistributionRescheduled
     | DistributionCancelled
     | DistributionMissed
+    | PublishRequestedV1
     | PublishRequested
     | PublishSucceeded
     | PublishRetryScheduled
@@ -59,6 +62,9 @@ AnyEvent: TypeAlias = (
     | MessagePurged
     | ApiKeyCreated
     | ApiKeyRevoked
+    | MediaUploaded
+    | MediaDeleted
+    | MediaCleanedUp
 )
 """Any Herald event, for ``match`` statements and annotations."""
 

@@ -3,12 +3,12 @@
 Every event is published to the topic exchange :data:`EVENTS_EXCHANGE`. Its routing key is its CloudEvents type
 without the ``com.herald.`` prefix, and, for events about one platform, the platform as a last word::
 
-    com.herald.publish.requested.v1  on platform x   ->  publish.requested.v1.x
+    com.herald.publish.requested.v2  on platform x   ->  publish.requested.v2.x
     com.herald.content.approved.v1                   ->  content.approved.v1
 
 The version is part of the key so that a ``v2`` can be published side by side with ``v1``: each consumer binds the
 version it understands and never receives both copies. The platform is last so that a publisher binds only its
-own platform (``publish.requested.v1.x``) while the scheduler and audit bind all (``publish.requested.v1.*``).
+own platform (``publish.requested.v2.x``) while audit binds all (``#``).
 
 Messages a consumer cannot handle are dead-lettered to the direct exchange :data:`DEAD_LETTER_EXCHANGE` with
 routing key ``<queue>.dead`` (see :func:`dead_letter_routing_key`), which routes them to that queue's parking queue.
@@ -23,6 +23,7 @@ from herald.contracts.platform import Platform
 from herald.contracts.publishing import (
     PublishFailed,
     PublishRequested,
+    PublishRequestedV1,
     PublishRetryScheduled,
     PublishSucceeded,
     PublishUnconfirmed,
@@ -62,7 +63,7 @@ def routing_key(event: Event) -> str:
 def binding_key(event_cls: type[Event], platform: Platform | None = None) -> str:
     """The binding pattern for one event version: one platform, or all platforms if ``platform`` is None.
 
-    ``binding_key(PublishRequested, Platform.X) == "publish.requested.v1.x"``;
+    ``binding_key(PublishRequested, Platform.X) == "publish.requested.v2.x"``;
     ``binding_key(PublishFailed) == "publish.failed.v1.*"``; ``binding_key(ContentApproved) == "content.approved.v1"``.
     """
     prefix = routing_prefix(event_cls)
@@ -74,8 +75,16 @@ def binding_key(event_cls: type[Event], platform: Platform | None = None) -> str
 
 
 def publish_requested_binding(platform: Platform) -> str:
-    """What a platform publisher binds its work queue with, e.g. ``publish.requested.v1.linkedin``."""
+    """What a platform publisher binds its work queue with, e.g. ``publish.requested.v2.linkedin``."""
     return binding_key(PublishRequested, platform)
+
+
+def legacy_publish_requested_binding(platform: Platform) -> str:
+    """The version 1 binding (``publish.requested.v1.<p>``), kept by publishers while a v1 producer may run.
+
+    Nothing sends both versions of one request, so binding both never delivers a request twice.
+    """
+    return binding_key(PublishRequestedV1, platform)
 
 
 PUBLISH_OUTCOME_BINDINGS: Final[tuple[str, ...]] = tuple(

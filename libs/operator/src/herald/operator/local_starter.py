@@ -30,6 +30,7 @@ import httpx
 
 from herald.contracts.platform import Platform
 from herald.operator.local import Ports, Process
+from herald.operator.seaweedfs import SeaweedPorts
 
 HOST = "127.0.0.1"
 FD_ENV = "HERALD_HTTP_FD"
@@ -129,13 +130,17 @@ class LocalStarter:
         return port
 
     def reserve_ports(self) -> Ports:
-        """A port for every process of the topology, each held until its process starts."""
+        """A port for every process of the topology, each held until its process starts; but the object store's:
+        SeaweedFS binds its own ports, so they are only free when chosen (if one is taken meanwhile, SeaweedFS
+        exits and :meth:`wait_ready` says so)."""
         return Ports(
             scheduler=self.reserve_port(),
             tokens=self.reserve_port(),
             audit=self.reserve_port(),
+            media=self.reserve_port(),
             publishers={p: self.reserve_port() for p in Platform},
             sandboxes={p: self.reserve_port() for p in Platform},
+            objectstore=SeaweedPorts.free(),
         )
 
     def add(self, entry: Process, name: str | None = None) -> Child:

@@ -14,7 +14,7 @@ from faststream.rabbit.message import RabbitMessage
 
 from herald.contracts.distribution import DistributionCancelled
 from herald.contracts.operations import ParkCategory
-from herald.contracts.publishing import PublishRequested
+from herald.contracts.publishing import PublishRequested, PublishRequestedV1
 from herald.kit.consumers import ATTEMPT_HEADER, REPLAYED_AT_HEADER, RETRY_REASON_HEADER, Intake
 from herald.kit.logging import correlation_id
 from herald.publishing.attempt import Attempt
@@ -69,6 +69,10 @@ class PublisherHandler:
         if received is None:
             return  # parked, counted and acknowledged by the intake
         event = received.event
+        if isinstance(event, PublishRequestedV1):
+            # A v1 request (from a scheduler not yet upgraded, or a retry copy sent before the upgrade) means exactly
+            # a v2 request on the default surface without media.
+            event = event.upgrade()
         token = correlation_id.set(getattr(event, "correlation_id", None))
         try:
             if isinstance(event, DistributionCancelled) and event.platform is self._topology.platform:

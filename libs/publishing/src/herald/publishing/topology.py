@@ -2,7 +2,8 @@
 
 ::
 
-    herald.events --publish.requested.v1.<p>, distribution.cancelled.v1.<p>--> publisher.<p>   (quorum work queue)
+    herald.events --publish.requested.v2.<p>, distribution.cancelled.v1.<p>--> publisher.<p>   (quorum work queue)
+                  (and publish.requested.v1.<p> while a v1 producer may still run; read as v2 without media)
         dead-letters (at least once, delivery limit) --herald.dlx--> publisher.<p>.dead    (quorum parking queue)
     publisher.<p>.retry.<ms>   (quorum, x-message-ttl=<ms>, no consumer)
         dead-letters on expiry --default exchange--> publisher.<p>
@@ -20,7 +21,12 @@ from faststream.rabbit.schemas import QueueType
 
 from herald.contracts.distribution import DistributionCancelled
 from herald.contracts.platform import Platform
-from herald.contracts.routing import binding_key, dead_letter_routing_key, publish_requested_binding
+from herald.contracts.routing import (
+    binding_key,
+    dead_letter_routing_key,
+    legacy_publish_requested_binding,
+    publish_requested_binding,
+)
 from herald.kit.consumers import declare_work_queue
 
 
@@ -43,7 +49,11 @@ class PublisherTopology:
 
     @property
     def bindings(self) -> tuple[str, ...]:
-        return (publish_requested_binding(self.platform), binding_key(DistributionCancelled, self.platform))
+        return (
+            publish_requested_binding(self.platform),
+            legacy_publish_requested_binding(self.platform),
+            binding_key(DistributionCancelled, self.platform),
+        )
 
     async def declare(self, broker: RabbitBroker) -> None:
         await declare_work_queue(broker, self.work_queue, self.bindings, delivery_limit=self.delivery_limit)

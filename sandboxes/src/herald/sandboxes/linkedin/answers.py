@@ -104,6 +104,24 @@ def duplicate(existing_urn: str) -> JSONResponse:
     )
 
 
+def assets_not_owned() -> JSONResponse:
+    """Observed (https://github.com/MicrosoftDocs/feedback/issues/1815): a post using another member's asset."""
+    return JSONResponse(
+        {
+            "message": "com.linkedin.publishing.util.common.ResponseException: One or more of the assets is not owned "
+            "by the author. All assets must be owned by the author",
+            "status": 400,
+        },
+        status_code=400,
+    )
+
+
+def media_unusable(urn: str, reason: str) -> JSONResponse:
+    """sandbox: LinkedIn documents no answer for a post naming an unknown or unprocessed asset; the sandbox uses the
+    Rest.li validation form of ``schema_errors`` naming the asset and its status."""
+    return schema_errors([f"ERROR :: /content :: media {urn} {reason}"])
+
+
 def not_found(message: str = "Not Found") -> JSONResponse:
     return service_error(404, message, code="NOT_FOUND")
 

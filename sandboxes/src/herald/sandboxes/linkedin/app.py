@@ -28,6 +28,21 @@ Routes
                                         ``r_member_social`` (closed permission) and an organization
                                         ``r_organization_social`` plus a role, else 403.
     ``GET|DELETE /rest/posts/{urn}``    read one post / delete it (204).
+    ``POST /rest/images?action=initializeUpload``   ``{"initializeUploadRequest": {"owner"}}`` -> ``{"value":
+                                        {"uploadUrlExpiresAt", "uploadUrl", "image"}}``.
+    ``POST /rest/videos?action=initializeUpload``   ``{"initializeUploadRequest": {"owner", "fileSizeBytes",
+                                        "uploadCaptions", "uploadThumbnail"}}`` -> ``{"value": {"uploadUrlsExpireAt",
+                                        "video", "uploadInstructions": [{"uploadUrl", "firstByte", "lastByte"}],
+                                        "uploadToken"}}`` (``video_part_bytes`` per instruction).
+    ``PUT  /dms-uploads/{key}``         the upload URLs: single use, until they expire; an image answers 201, a video
+                                        part 200 + ``ETag`` and must be exactly its byte range.
+    ``POST /rest/videos?action=finalizeUpload``     ``{"finalizeUploadRequest": {"video", "uploadToken",
+                                        "uploadedPartIds"}}`` (the ETags in instruction order) -> 200, processing.
+    ``GET  /rest/images/{urn}`` / ``GET /rest/videos/{urn}``  ``{"id", "owner", "status"}``: ``WAITING_UPLOAD`` ->
+                                        ``PROCESSING`` -> ``AVAILABLE`` | ``PROCESSING_FAILED``. A post whose
+                                        ``content.media`` / ``content.multiImage`` names an unknown or not AVAILABLE
+                                        asset is refused (422), one owned by someone else 400 (see ``media``).
+    ``GET  /_sandbox/linkedin/media``   assets and media call counts; ``POST …/{urn}/expire`` expires its upload URLs.
     ``GET  /rest/organizationAcls?q=roleAssignee``  Pages the member has a role on (``rw_organization_admin``).
     ``GET  /rest/organizations/{id}``   ``localizedName`` of a Page.
     ``GET  /healthz``                   liveness.
@@ -55,6 +70,9 @@ Faults (``POST /_sandbox/faults``)
     ``rate_limited`` (429), ``invalid_request`` / ``expired_token`` / ``revoked_token`` (400 invalid_request, dead
     grant), ``invalid_grant`` (400 invalid_grant), ``invalid_client`` (401), ``bad_request`` (400 missing
     ``client_secret``). An unknown name answers 500 with a message listing the known ones.
+    ``operation=upload`` faults (matched on the asset owner's account) answer the media upload calls (initialize,
+    byte upload, finalize) with the ``kind=error`` names above; an ``operation=processing`` fault makes the next
+    uploaded asset end ``PROCESSING_FAILED`` with its ``error`` as the reason.
     ``kind=rate_limit`` answers 429 until ``until``; ``accept_then_fail`` stores the post (or issues the tokens)
     and then answers 503, drops the connection, or holds the answer ``latency_ms``; ``latency`` delays the call.
 
@@ -79,6 +97,7 @@ from herald.sandboxes.control import control_router
 from herald.sandboxes.linkedin.authorization import Authorization
 from herald.sandboxes.linkedin.config import LinkedInSandboxConfig
 from herald.sandboxes.linkedin.gateway import Gateway
+from herald.sandboxes.linkedin.media import Media, media_control_router
 from herald.sandboxes.linkedin.members import Members
 from herald.sandboxes.linkedin.posts import Posts
 from herald.sandboxes.linkedin.state import new_state
@@ -96,7 +115,9 @@ def create_app(config: LinkedInSandboxConfig | None = None) -> FastAPI:
     app.include_router(Authorization(state, config).router())
     app.include_router(Members(state, config, gateway).router())
     app.include_router(Posts(state, config, gateway).router())
+    app.include_router(Media(state, config, gateway).router())
     app.include_router(control_router(state))
+    app.include_router(media_control_router(state))
 
     @app.get("/healthz", tags=["sandbox control"])
     async def healthz() -> dict[str, str]:

@@ -65,6 +65,17 @@ class LinkedInSandboxConfig(BaseModel):
     daily_post_limit: int | None = Field(
         default=None, description="Posts per member per UTC day (about 150 in the wild); None = unlimited."
     )
+    # Media (images-api / videos-api pages): upload URLs expire; LinkedIn does not document after how long.
+    upload_url_ttl: dt.timedelta = Field(default=dt.timedelta(hours=1), description="Life of an upload URL.")
+    video_part_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1, description="Byte range of one video upload instruction (4 MB on LinkedIn)."
+    )
+    image_processing: dt.timedelta = Field(
+        default=dt.timedelta(milliseconds=50), description="PROCESSING time of an image after its upload."
+    )
+    video_processing: dt.timedelta = Field(
+        default=dt.timedelta(milliseconds=300), description="PROCESSING time of a video after finalizeUpload."
+    )
     send_retry_after: bool = Field(
         default=True, description="Add Retry-After to 429s (real LinkedIn sends none; see the app docstring)."
     )

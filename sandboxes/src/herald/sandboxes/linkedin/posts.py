@@ -13,12 +13,13 @@ from starlette.responses import JSONResponse, Response
 from herald.sandboxes.faults import Operation
 from herald.sandboxes.ledger import StoredPost
 from herald.sandboxes.linkedin import answers, fault_answers
+from herald.sandboxes.linkedin.assets import AssetStatus
 from herald.sandboxes.linkedin.config import LinkedInSandboxConfig
 from herald.sandboxes.linkedin.gateway import Caller, Gateway, resource_version
 from herald.sandboxes.linkedin.little_text import render
 from herald.sandboxes.linkedin.permissions import may_post, may_read
 from herald.sandboxes.linkedin.state import LinkedInState, account_key, person_urn
-from herald.sandboxes.linkedin.validation import problems
+from herald.sandboxes.linkedin.validation import media_ids, problems
 
 ENTITY_FIELDS = ("author", "visibility", "distribution", "lifecycleState", "isReshareDisabledByAuthor", "content")
 MAX_COUNT = 100
@@ -118,6 +119,9 @@ class Posts:
             return answers.schema_errors(lines)
         if not may_post(caller, body["author"], self.config):
             return answers.access_denied(f"partnerApiPostsExternal.CREATE.{resource_version(caller)}")
+        unusable = self._media_refusal(body)
+        if unusable is not None:
+            return unusable
         length = commentary_length(body["commentary"])
         if length > self.config.commentary_limit:
             limit = self.config.commentary_limit
@@ -128,6 +132,20 @@ class Posts:
         if existing is not None:
             return answers.duplicate(existing.id)
         return self._over_daily_limit(caller.member)
+
+    def _media_refusal(self, body: dict[str, Any]) -> Response | None:
+        """Every referenced image or video must exist, be owned by the author, and be AVAILABLE."""
+        now = dt.datetime.now(dt.UTC)
+        for urn in media_ids(body):
+            asset = self.state.assets.get(urn)
+            if asset is None:
+                return answers.media_unusable(urn, "does not exist")
+            if asset.owner != body["author"]:
+                return answers.assets_not_owned()
+            status = asset.status(now)
+            if status is not AssetStatus.AVAILABLE:
+                return answers.media_unusable(urn, f"is in status {status.value}, not AVAILABLE")
+        return None
 
     def _over_daily_limit(self, member: str) -> Response | None:
         limit = self.config.daily_post_limit

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from herald.sandboxes.control import SandboxState
 from herald.sandboxes.ledger import StoredPost
+from herald.sandboxes.linkedin.assets import Asset
 from herald.sandboxes.linkedin.config import LinkedInSandboxConfig
 from herald.sandboxes.oauth import Grant, TokenAuthority
 
@@ -22,11 +23,17 @@ class LinkedInState(SandboxState):
 
     duplicates: dict[tuple[str, str], StoredPost] = field(default_factory=dict)
     daily_posts: Counter[tuple[str, dt.date]] = field(default_factory=Counter)
+    assets: dict[str, Asset] = field(default_factory=dict)
+    """Images and videos by URN (``herald.sandboxes.linkedin.media``)."""
+    media_requests: Counter[str] = field(default_factory=Counter)
+    """Media calls by ``{kind}.{step}`` (``image.initializeUpload``, ``video.upload``, ``video.finalizeUpload`` ...)."""
 
     def reset(self) -> None:
         super().reset()
         self.duplicates.clear()
         self.daily_posts.clear()
+        self.assets.clear()
+        self.media_requests.clear()
 
     def duplicate_of(self, account: str, commentary: str, window: dt.timedelta) -> StoredPost | None:
         post = self.duplicates.get((account, commentary))

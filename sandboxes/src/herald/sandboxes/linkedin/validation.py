@@ -27,6 +27,12 @@ TOP_LEVEL = frozenset(
 DISTRIBUTION = frozenset({"feedDistribution", "targetEntities", "thirdPartyDistributionChannels"})
 CONTENT = frozenset({"article", "media", "multiImage", "poll", "celebration", "reference", "carousel"})
 ARTICLE = frozenset({"source", "title", "description", "thumbnail", "thumbnailAltText"})
+# content.media (single image or video) and content.multiImage: the posts-api and multiimage-post-api pages.
+MEDIA = frozenset({"id", "altText", "title"})
+MULTI_IMAGE = frozenset({"images", "altText"})
+MULTI_IMAGE_ITEM = frozenset({"id", "altText"})
+MULTI_IMAGE_COUNT = (2, 20)
+ASSET = re.compile(r"^urn:li:(?:image|video):[A-Za-z0-9_-]+$")
 ENUMS = {
     "visibility": frozenset({"PUBLIC", "CONNECTIONS", "LOGGED_IN", "CONTAINER"}),
     "lifecycleState": frozenset({"PUBLISHED", "DRAFT", "PUBLISH_REQUESTED", "PUBLISH_FAILED"}),
@@ -92,6 +98,10 @@ def _content(value: object) -> list[str]:
     if not isinstance(value, dict) or len(value) != 1:
         return [_line("/content", "must contain exactly one content type")]
     found = _fields("/content", value, (), CONTENT)
+    if "media" in value:
+        return found + _media("/content/media", value["media"], MEDIA)
+    if "multiImage" in value:
+        return found + _multi_image(value["multiImage"])
     article = value.get("article")
     if article is None:
         return found
@@ -102,6 +112,43 @@ def _content(value: object) -> list[str]:
     # (title's requiredness is the sandbox's reading).
     found += _fields("/content/article", article, ("source", "title"), ARTICLE)
     return found + _string("/content/article/source", article.get("source"))
+
+
+def _media(path: str, value: object, allowed: frozenset[str]) -> list[str]:
+    if not isinstance(value, dict):
+        return [_line(path, "is not a record")]
+    found = _fields(path, value, ("id",), allowed)
+    media_id = value.get("id")
+    if media_id is not None and (not isinstance(media_id, str) or not ASSET.match(media_id)):
+        found.append(_line(f"{path}/id", f"{media_id!r} is not a valid image or video URN"))
+    return found + _string(f"{path}/altText", value.get("altText")) + _string(f"{path}/title", value.get("title"))
+
+
+def _multi_image(value: object) -> list[str]:
+    if not isinstance(value, dict):
+        return [_line("/content/multiImage", "is not a record")]
+    found = _fields("/content/multiImage", value, ("images",), MULTI_IMAGE)
+    images = value.get("images")
+    if images is None:
+        return found
+    if not isinstance(images, list):
+        return [*found, _line("/content/multiImage/images", "is not an array")]
+    low, high = MULTI_IMAGE_COUNT
+    if not low <= len(images) <= high:
+        found.append(_line("/content/multiImage/images", f"must contain between {low} and {high} images"))
+    for index, image in enumerate(images):
+        found += _media(f"/content/multiImage/images/{index}", image, MULTI_IMAGE_ITEM)
+    return found
+
+
+def media_ids(body: dict[str, Any]) -> list[str]:
+    """The asset URNs a (schema-valid) post body references, in order."""
+    content = body.get("content") or {}
+    if "media" in content:
+        return [content["media"]["id"]]
+    if "multiImage" in content:
+        return [image["id"] for image in content["multiImage"]["images"]]
+    return []
 
 
 def _line(path: str, reason: str) -> str:

@@ -37,10 +37,12 @@ from herald.contracts.distribution import (
 )
 from herald.contracts.envelope import ReceivedEvent
 from herald.contracts.identity import ApiKeyCreated, ApiKeyRevoked
+from herald.contracts.media import MediaCleanedUp, MediaDeleted, MediaUploaded
 from herald.contracts.operations import MessageParked, MessagePurged, MessageReplayed
 from herald.contracts.publishing import (
     PublishFailed,
     PublishRequested,
+    PublishRequestedV1,
     PublishRetryScheduled,
     PublishSucceeded,
     PublishUnconfirmed,
@@ -60,6 +62,7 @@ _DistributionEvent: TypeAlias = (
     | DistributionCancelled
     | DistributionMissed
     | PublishRequested
+    | PublishRequestedV1
     | _PublishOutcome
 )
 _AccountEvent: TypeAlias = (
@@ -148,7 +151,7 @@ def _missed(event: DistributionMissed) -> Description:
     )
 
 
-def _requested(event: PublishRequested) -> Description:
+def _requested_v1(event: PublishRequestedV1) -> Description:
     # The post text is deliberately not copied: the title identifies the content, the text lives in the scheduler.
     return _distribution(
         event,
@@ -157,6 +160,21 @@ def _requested(event: PublishRequested) -> Description:
         ScheduledAt=_iso(event.scheduled_at),
         OverLength=event.over_length.value,
         MaxAttempts=event.max_attempts,
+    )
+
+
+def _requested(event: PublishRequested) -> Description:
+    # v1's record plus where it is posted and which media items, by id and kind (storage keys and alt texts stay in
+    # the scheduler and media service; the ids are enough to look them up).
+    return _distribution(
+        event,
+        Action.PUBLISH_REQUESTED,
+        Title=event.title,
+        ScheduledAt=_iso(event.scheduled_at),
+        OverLength=event.over_length.value,
+        MaxAttempts=event.max_attempts,
+        Surface=event.surface.value,
+        Media=[{"MediaId": str(item.media_id), "Kind": item.kind.value} for item in event.media],
     )
 
 
@@ -229,6 +247,7 @@ def _connected(event: AccountConnected) -> Description:
         Scopes=list(event.scopes),
         ExpiresAt=_iso(event.expires_at),
         Reconnected=event.reconnected,
+        Surface=None if event.surface is None else event.surface.value,
     )
 
 
@@ -306,6 +325,55 @@ def _api_key(event: ApiKeyCreated | ApiKeyRevoked, action: Action) -> Descriptio
     return Description(action, Entity.API_KEY, event.key_id, {"Name": event.name, "Channel": event.channel.value})
 
 
+def _media(event: MediaUploaded | MediaDeleted) -> dict[str, Any]:
+    return {
+        "MediaId": str(event.media_id),
+        "StorageKey": event.storage_key,
+        "Kind": event.kind.value,
+        "ContentType": event.content_type,
+        "SizeBytes": event.size_bytes,
+        "Sha256": event.sha256,
+    }
+
+
+def _media_uploaded(event: MediaUploaded) -> Description:
+    return Description(
+        Action.MEDIA_UPLOADED,
+        Entity.MEDIA,
+        str(event.media_id),
+        {
+            **_media(event),
+            "Width": event.width,
+            "Height": event.height,
+            "DurationMs": event.duration_ms,
+            "Filename": _short(event.filename),
+            "UploadId": None if event.upload_id is None else str(event.upload_id),
+        },
+    )
+
+
+def _media_deleted(event: MediaDeleted) -> Description:
+    return Description(
+        Action.MEDIA_DELETED, Entity.MEDIA, str(event.media_id), {**_media(event), "Reason": _short(event.reason)}
+    )
+
+
+def _media_cleaned_up(event: MediaCleanedUp) -> Description:
+    return Description(
+        Action.MEDIA_CLEANED_UP,
+        Entity.MEDIA,
+        event.target,
+        {
+            "Category": event.category.value,
+            "Target": event.target,
+            "UploadId": None if event.upload_id is None else str(event.upload_id),
+            "StorageKey": event.storage_key,
+            "BytesFreed": event.bytes_freed,
+            "LastActivityAt": _iso(event.last_activity_at),
+        },
+    )
+
+
 DESCRIBERS: Mapping[type[Event], Callable[[Any], Description]] = {
     ContentApproved: _content_approved,
     ContentApprovalWithdrawn: _content_withdrawn,
@@ -313,6 +381,7 @@ DESCRIBERS: Mapping[type[Event], Callable[[Any], Description]] = {
     DistributionRescheduled: _rescheduled,
     DistributionCancelled: _cancelled,
     DistributionMissed: _missed,
+    PublishRequestedV1: _requested_v1,
     PublishRequested: _requested,
     PublishSucceeded: _succeeded,
     PublishRetryScheduled: _retry_scheduled,
@@ -328,6 +397,9 @@ DESCRIBERS: Mapping[type[Event], Callable[[Any], Description]] = {
     MessagePurged: _purged,
     ApiKeyCreated: lambda event: _api_key(event, Action.API_KEY_CREATED),
     ApiKeyRevoked: lambda event: _api_key(event, Action.API_KEY_REVOKED),
+    MediaUploaded: _media_uploaded,
+    MediaDeleted: _media_deleted,
+    MediaCleanedUp: _media_cleaned_up,
 }
 """One describer per event class. Keep it complete: the registry test iterates ``EVENT_CLASSES``."""
 

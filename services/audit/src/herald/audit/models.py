@@ -66,6 +66,9 @@ class Action(StrEnum):
     MESSAGE_PURGED = "message_purged"
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"
+    MEDIA_UPLOADED = "media_uploaded"
+    MEDIA_DELETED = "media_deleted"
+    MEDIA_CLEANED_UP = "media_cleaned_up"
     EVENT_RECORDED = "event_recorded"
     """Fallback for an event type this service has no mapping for yet (a test forbids relying on it)."""
 
@@ -78,6 +81,8 @@ class Entity(StrEnum):
     SOCIAL_MEDIA_ACCOUNT = "SocialMediaAccount"
     MESSAGE = "Message"
     API_KEY = "ApiKey"
+    MEDIA = "Media"
+    """A media item, an abandoned upload or an orphaned object in the media store."""
     EVENT = "Event"
 
 

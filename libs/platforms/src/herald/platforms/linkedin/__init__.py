@@ -5,6 +5,7 @@ Public API::
     kit = build(LinkedInSettings(client_id=..., client_secret=...), http)   # -> PlatformKit
     kit.rules.prepare(Draft(text=...))      # little-text escaping, 3,000-character limit
     await kit.client.publish(account, token, prepared)
+    await kit.client.publish(account, token, prepared_with_media, MediaContext(source, memory))  # see .media
     await kit.client.find_published(account, token, prepared, since)
     kit.oauth.authorization_url(state, redirect_uri) / exchange_code / refresh / identities
 

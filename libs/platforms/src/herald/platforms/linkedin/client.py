@@ -18,6 +18,7 @@ from herald.platforms.base import (
     PublishedPost,
 )
 from herald.platforms.linkedin.errors import classify_response, classify_transport
+from herald.platforms.linkedin.media import MediaUploader, media_shape_problem
 from herald.platforms.linkedin.payloads import create_body, post_url
 from herald.platforms.linkedin.readback import ReadBack
 from herald.platforms.linkedin.restli import rest_headers
@@ -27,7 +28,10 @@ CREATED_ID_HEADER = "x-restli-id"
 
 
 class LinkedInClient(PlatformClient):
-    """Publishes text and link posts as a member or an organization. Uses the one shared ``httpx.AsyncClient``."""
+    """Publishes text, link, image, multi-image and video posts as a member or an organization.
+
+    Uses the one shared ``httpx.AsyncClient``.
+    """
 
     platform = Platform.LINKEDIN
 
@@ -38,7 +42,9 @@ class LinkedInClient(PlatformClient):
     async def publish(
         self, account: Account, access_token: str, post: PreparedPost, media: MediaContext | None = None
     ) -> PublishedPost:
-        body = create_body(account.platform_account_id, post)
+        """Upload ``post.media`` (resuming what ``media.memory`` recorded), then create the post once."""
+        urns = await self._upload_media(account, access_token, post, media)
+        body = create_body(account.platform_account_id, post, urns)
         response = await self._post(body, access_token)
         if response.status_code not in (200, 201):  # 201 documented; Postiz also accepts 200
             raise classify_response(response, creating=True, secrets=(access_token,))
@@ -65,6 +71,19 @@ class LinkedInClient(PlatformClient):
         commentary, and a 422 ``DUPLICATE_POST`` names the existing post (``existing_post_id``).
         """
         return await ReadBack(self._settings, self._http, access_token).find(account, post, since)
+
+    async def _upload_media(
+        self, account: Account, access_token: str, post: PreparedPost, media: MediaContext | None
+    ) -> list[str]:
+        if not post.media:
+            return []
+        if media is None:
+            raise PlatformError(ErrorClass.PERMANENT, "a LinkedIn post with media needs a MediaContext (Herald bug)")
+        problem = media_shape_problem(post)
+        if problem:
+            raise PlatformError(ErrorClass.PERMANENT, problem, platform_code="linkedin.media")
+        uploader = MediaUploader(self._settings, self._http, access_token, account.platform_account_id, media)
+        return await uploader.upload_all(post.media)
 
     async def _post(self, body: dict[str, Any], access_token: str) -> httpx.Response:
         try:

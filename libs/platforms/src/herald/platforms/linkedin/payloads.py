@@ -4,16 +4,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from herald.contracts.media import MediaKind
 from herald.platforms.base import PreparedPost, PublishedPost
 
 ARTICLE_TITLE_LIMIT = 200
 
 
-def create_body(author: str, post: PreparedPost) -> dict[str, Any]:
-    """``POST /rest/posts`` body. ``author`` is ``urn:li:person:…`` or ``urn:li:organization:…``."""
+def create_body(author: str, post: PreparedPost, media_urns: Sequence[str] = ()) -> dict[str, Any]:
+    """``POST /rest/posts`` body. ``author`` is ``urn:li:person:…`` or ``urn:li:organization:…``.
+
+    ``media_urns`` are the uploaded (``AVAILABLE``) assets of ``post.media``, in the same order: one image or video
+    goes in ``content.media``, 2 to 20 images in ``content.multiImage`` (docs/platforms.md, "LinkedIn: media").
+    """
     body: dict[str, Any] = {
         "author": author,
         "commentary": post.text,
@@ -22,9 +28,29 @@ def create_body(author: str, post: PreparedPost) -> dict[str, Any]:
         "lifecycleState": "PUBLISHED",
         "isReshareDisabledByAuthor": False,
     }
-    if post.link:
+    if media_urns:
+        body["content"] = media_content(post, media_urns)
+    elif post.link:
         body["content"] = {"article": {"source": post.link, "title": article_title(post.link)}}
     return body
+
+
+def media_content(post: PreparedPost, media_urns: Sequence[str]) -> dict[str, Any]:
+    """``content.media`` ``{id, altText}`` (an image), ``{id}`` (a video) or ``content.multiImage.images[]``."""
+    items = list(zip(post.media, media_urns, strict=True))
+    if len(items) == 1:
+        media, urn = items[0]
+        single: dict[str, Any] = {"id": urn}
+        if media.alt_text and media.kind is not MediaKind.VIDEO:  # altText is an image field
+            single["altText"] = media.alt_text
+        return {"media": single}
+    images = []
+    for media, urn in items:
+        image: dict[str, Any] = {"id": urn}
+        if media.alt_text:
+            image["altText"] = media.alt_text
+        images.append(image)
+    return {"multiImage": {"images": images}}
 
 
 def article_title(link: str) -> str:

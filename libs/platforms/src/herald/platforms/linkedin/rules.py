@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from herald.platforms.base import ContentRules, ContentRuleViolation, Draft, PreparedPost
 from herald.platforms.linkedin.little_text import commentary_length, escape
+from herald.platforms.linkedin.media_rules import check_media
 
 COMMENTARY_LIMIT = 3000
 
@@ -16,9 +17,10 @@ class LinkedInRules(ContentRules):
     """
 
     def prepare(self, draft: Draft) -> PreparedPost:
+        check_media(draft.media, draft.surface)
         commentary = escape(draft.text)
         _check_length(commentary)
-        return PreparedPost(parts=(commentary,), link=draft.link)
+        return PreparedPost(parts=(commentary,), link=draft.link, media=draft.media)
 
 
 def _check_length(commentary: str) -> None:

@@ -27,6 +27,13 @@ class LinkedInSettings(BaseModel):
     scopes: tuple[str, ...] = MEMBER_SCOPES
     readback_page_size: int = Field(default=50, ge=1, le=100)
     readback_max_pages: int = Field(default=4, ge=1)
+    # Media (docs/platforms.md, "LinkedIn: media"): how long one byte upload may take, how often and how long to wait
+    # for processing within one attempt (a video still PROCESSING after that is retried later, resuming the wait),
+    # and how close to its expiry a recorded upload URL is no longer trusted.
+    upload_timeout_seconds: float = Field(default=120.0, gt=0)
+    media_poll_interval_seconds: float = Field(default=2.0, gt=0)
+    media_poll_timeout_seconds: float = Field(default=120.0, gt=0)
+    upload_url_margin_seconds: float = Field(default=300.0, ge=0)
 
     @classmethod
     def for_sandbox(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from herald.platforms.base import ContentRules, ContentRuleViolation, Draft, OverLengthPolicy, PreparedPost
 from herald.platforms.x.counting import V3, atomic_boundaries, count, weighted_length
+from herald.platforms.x.media_rules import check_media
 from herald.platforms.x.urls import extract_urls
 
 ELLIPSIS = "\u2026"
@@ -30,17 +31,18 @@ class XContentRules(ContentRules):
         self.limit = max_weighted_length
 
     def prepare(self, draft: Draft) -> PreparedPost:
+        check_media(draft.media, draft.surface)
         text = unicodedata.normalize("NFC", draft.text).strip()
         link = draft.link.strip() if draft.link else None
         self._check_characters(text, link)
         full = _with_link(text, link)
         length = self._length(full)
         if length <= self.limit:
-            return PreparedPost(parts=(full,), link=link)
+            return PreparedPost(parts=(full,), link=link, media=draft.media)
         if draft.over_length is OverLengthPolicy.TRUNCATE:
-            return PreparedPost(parts=(self._truncate(text, link),), link=link)
+            return PreparedPost(parts=(self._truncate(text, link),), link=link, media=draft.media)
         if draft.over_length is OverLengthPolicy.THREAD:
-            return PreparedPost(parts=self._thread(full), link=link)
+            return PreparedPost(parts=self._thread(full), link=link, media=draft.media)
         raise self._too_long(length)
 
     def _length(self, text: str) -> int:
