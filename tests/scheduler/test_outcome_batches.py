@@ -29,6 +29,7 @@ from herald.contracts.envelope import ReceivedEvent
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import PublishRequested, PublishRetryScheduled, PublishSucceeded
 from herald.contracts.routing import binding_key
+from herald.kit import db as kit_db
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.consumers import PARKED_CATEGORY_HEADER, PARKED_REASON_HEADER, Intake, declare_work_queue
 from herald.kit.settings import ServiceSettings
@@ -37,6 +38,7 @@ from herald.scheduler.handlers import WorkQueueBatches
 from herald.scheduler.tracking import BatchApplied, Consumed, Tracker
 from tests.scheduler.support import Instance, Team, delete_work_queues, now, settings_for, watching
 from tests.support.eventually import eventually
+from tests.support.proxy import TcpProxy
 
 T0 = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
 DELIVERY_LIMIT = 3
@@ -403,3 +405,59 @@ async def test_an_event_that_fails_alone_does_not_poison_its_batch(
     assert parked[sent[2]][PARKED_CATEGORY_HEADER] == "poison"
     assert f"failed on all {DELIVERY_LIMIT + 1} deliveries" in str(parked[sent[2]][PARKED_REASON_HEADER])
     assert "RuntimeError" in str(parked[sent[2]][PARKED_REASON_HEADER])
+
+
+async def test_a_database_outage_holds_the_batch_without_spending_redeliveries(
+    harness: Harness,
+    client: httpx.AsyncClient,
+    amqp_url: str,
+    database_url: str,
+    team: Team,
+    content: dict[str, Any],
+    x_account: uuid.UUID,
+) -> None:
+    requests = await queued_requests(client, amqp_url, team, content, x_account, 4)
+    proxy = TcpProxy.in_front_of(database_url, 5432)
+    settings = settings_for(proxy.route(database_url), amqp_url)
+    engine = kit_db.create_engine(settings, settings.db_schema)
+    deliveries: list[object] = []
+
+    class Counting(WorkQueueBatches):
+        async def handle(self, batch: Any) -> Any:
+            deliveries.extend(message.headers.get("x-delivery-count") for message in batch)
+            return await super().handle(batch)
+
+    try:
+        async with engine.connect():  # the pool reaches PostgreSQL through the proxy before the cut
+            pass
+        proxy.cut()
+        sent = await harness.send(*(succeeded(r) for r in requests))
+        tracker = Tracker(engine, harness.events.envelope, retention=dt.timedelta(hours=1), interval_seconds=3600)
+        consumer = harness.consumer(tracker, Counting, outcome_batch_max_size=4, consumer_prefetch=4)
+        consumer._engine = engine
+        stop = asyncio.Event()
+        task = asyncio.create_task(consumer.run(stop))
+        try:
+
+            async def holding() -> bool:
+                return len(deliveries) == 4 and not await consumer.ready()
+
+            await eventually(holding, within=20, interval=0.05)
+            await asyncio.sleep(1.0)  # several retries of the batch while PostgreSQL is away
+            assert await harness.queue_depth() == 0, "held unacknowledged, not requeued"
+            proxy.restore()
+
+            async def recorded() -> bool:
+                return len(set().union(*harness.committed)) == 4 and await consumer.ready()
+
+            await eventually(recorded, within=20, interval=0.05)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
+    finally:
+        await engine.dispose()
+        proxy.close()
+    assert set().union(*harness.committed) == set(sent)
+    assert deliveries == [None] * 4, "each delivered once: the outage spent no redelivery"
+    assert await harness.queue_depth() == 0
+    assert await harness.parked() == []

@@ -158,9 +158,11 @@ class WorkQueueBatches:
             log.warning("database unavailable; holding %d messages unacknowledged", len(batch))
             await self._wait(holding=True)
             left = {i for i, verdict in verdicts.items() if verdict is Settle.REQUEUE}
-            verdicts |= await self._apply(
-                batch, [o for o in outcomes if o[0] in left], [o for o in others if o[0] in left]
-            )
+            outcomes = [o for o in outcomes if o[0] in left]
+            others = [o for o in others if o[0] in left]
+            for index in [o[0] for o in outcomes] + [o[0] for o in others]:
+                verdicts[index] = Settle.ACK  # unless this attempt decides otherwise
+            verdicts |= await self._apply(batch, outcomes, others)
         if Settle.REQUEUE in verdicts.values():
             await self._wait(holding=False)  # as before: a delivery that failed unexpectedly is requeued after a pause
         return verdicts
