@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = sorted(p.parent for p in ROOT.glob("*/*/pyproject.toml")) + [ROOT / "sandboxes"]
+PACKAGES = [*sorted(p.parent for p in ROOT.glob("*/*/pyproject.toml")), ROOT / "sandboxes"]
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
 _EXTRA_MARKER = re.compile(r"extra\s*==\s*['\"]([^'\"]+)['\"]")
 
