@@ -10,11 +10,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
+from herald.contracts.media import Surface
 from herald.platforms.base import Account, Draft, ErrorClass, PlatformError, PlatformKit, RefreshError, TokenSet
 from herald.platforms.meta import MetaSettings, build
 from tests.platforms.test_meta_support import (
     CLIENT_ID,
     CLIENT_SECRET,
+    IG_USER_ID,
     PAGE_ID,
     REDIRECT_URI,
     USER_ID,
@@ -75,7 +77,7 @@ def test_authorization_url_is_the_login_dialog_without_pkce() -> None:
         "redirect_uri": [REDIRECT_URI],
         "state": ["abc"],
         "response_type": ["code"],
-        "scope": ["pages_show_list,pages_manage_posts,pages_read_engagement"],
+        "scope": ["pages_show_list,pages_manage_posts,pages_read_engagement,instagram_basic,instagram_content_publish"],
     }
     assert request.code_verifier is None
 
@@ -99,11 +101,14 @@ async def test_full_flow_code_short_long_pages_publish(env: Env) -> None:
     assert (await debug(env, tokens.access_token))["type"] == "USER"
 
     identities = await env.kit.oauth.identities(tokens.access_token)
-    assert [(i.platform_account_id, i.name) for i in identities] == [
-        (PAGE_ID, "Herald Sandbox Page"),
-        (SECOND_PAGE_ID, "Herald Second Page"),
+    # The first Page has an Instagram professional account linked to it: it follows its Page, with its token.
+    assert [(i.platform_account_id, i.name, i.surface) for i in identities] == [
+        (PAGE_ID, "Herald Sandbox Page", Surface.FACEBOOK_PAGE),
+        (IG_USER_ID, "herald.sandbox", Surface.INSTAGRAM),
+        (SECOND_PAGE_ID, "Herald Second Page", Surface.FACEBOOK_PAGE),
     ]
-    for identity in identities:
+    assert identities[1].page_token == identities[0].page_token
+    for identity in (identities[0], identities[2]):
         assert identity.page_token is not None
         assert identity.page_token.expires_at is None
         info = await debug(env, identity.page_token.access_token)
@@ -225,6 +230,17 @@ async def test_pages_granted_without_publish_permission_cannot_post(env: Env) ->
     with pytest.raises(PlatformError) as caught:
         await narrow.client.publish(Account(PAGE_ID), page_token.access_token, narrow.rules.prepare(Draft(text="x")))
     assert (caught.value.http_status, caught.value.platform_code) == (403, "200")
+
+
+async def test_without_instagram_basic_pages_connect_without_their_instagram_account(env: Env) -> None:
+    scopes = ("pages_show_list", "pages_manage_posts", "pages_read_engagement")
+    narrow = build(sandbox_settings(env.served.base_url, scopes=scopes), env.http)
+    tokens = await narrow.oauth.exchange_code(await consent(env, narrow), REDIRECT_URI, None)
+    identities = await narrow.oauth.identities(tokens.access_token)
+    assert [(i.platform_account_id, i.surface) for i in identities] == [
+        (PAGE_ID, Surface.FACEBOOK_PAGE),
+        (SECOND_PAGE_ID, Surface.FACEBOOK_PAGE),
+    ]
 
 
 async def test_another_consenting_user_gets_their_own_page(env: Env) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from herald.contracts.media import MediaKind, MediaReference, Surface
 from herald.platforms.base import ContentRuleViolation, Draft, OverLengthPolicy
-from herald.platforms.meta.rules import MESSAGE_LIMIT, MetaContentRules, normalise_message
+from herald.platforms.meta.rules import CAPTION_LIMIT, MESSAGE_LIMIT, MetaContentRules, normalise_message
 
 rules = MetaContentRules()
 
@@ -54,3 +57,32 @@ def test_an_empty_message_is_refused(text: str) -> None:
 
 def test_normalisation_collapses_whitespace_and_composes_unicode() -> None:
     assert normalise_message("  Caf\u0065\u0301\r\n  ok\t ") == "Caf\u00e9 ok"
+
+
+def _instagram_draft(text: str, link: str | None = None) -> Draft:
+    image = MediaReference(
+        media_id=uuid.uuid4(),
+        storage_key="teams/t/media/m",
+        kind=MediaKind.IMAGE,
+        content_type="image/jpeg",
+        size_bytes=1000,
+        sha256="0" * 64,
+        width=1080,
+        height=1080,
+    )
+    return Draft(text=text, link=link, media=(image,), surface=Surface.INSTAGRAM)
+
+
+def test_an_instagram_caption_at_2200_passes_and_one_over_is_refused_with_the_link_counted() -> None:
+    assert rules.prepare(_instagram_draft("a" * CAPTION_LIMIT)).text == "a" * CAPTION_LIMIT
+    link = "https://example.com/x"
+    with pytest.raises(ContentRuleViolation) as caught:
+        rules.prepare(_instagram_draft("a" * (CAPTION_LIMIT - len(link) - 1), link=link))
+    assert (caught.value.rule, caught.value.limit, caught.value.actual) == (
+        "instagram.caption_length",
+        CAPTION_LIMIT,
+        CAPTION_LIMIT + 1,
+    )
+    # The 63,206 Page limit still applies to Pages only.
+    page = Draft(text="a" * 3000)
+    assert rules.prepare(page).text == page.text

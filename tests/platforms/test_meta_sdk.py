@@ -7,11 +7,13 @@ The SDK is synchronous; these tests are plain sync tests with a module-scoped se
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from facebook_business.adobjects.iguser import IGUser
 from facebook_business.adobjects.page import Page
 from facebook_business.adobjects.pagepost import PagePost
 from facebook_business.api import FacebookAdsApi
@@ -19,7 +21,8 @@ from facebook_business.exceptions import FacebookRequestError
 from facebook_business.session import FacebookSession
 
 from herald.sandboxes.meta.app import create_app
-from tests.platforms.test_meta_support import CLIENT_ID, CLIENT_SECRET, PAGE_ID, USER_ID
+from tests.platforms.test_meta_support import CLIENT_ID, CLIENT_SECRET, IG_USER_ID, PAGE_ID, USER_ID
+from tests.support.media import FakeMediaSource, served_media
 from tests.support.servers import serve
 
 
@@ -144,3 +147,83 @@ def test_posting_with_a_user_token_is_403_code_200(base_url: str, control: httpx
         Page(PAGE_ID, api=sdk(base_url, mint(control, USER_ID))).create_feed(params={"message": text()})
     assert (caught.value.http_status(), caught.value.api_error_code()) == (403, 200)
     assert caught.value.api_error_message().startswith("(#200) If posting to a group")
+
+
+# -- Media: Page photos and videos, Instagram containers (the SDK's own media calls) ---------------------------
+
+JPEG = b"\xff\xd8\xff\xe0" + bytes(300)
+MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(300)
+
+
+@pytest.fixture(scope="module")
+def media() -> Iterator[FakeMediaSource]:
+    with served_media(FakeMediaSource()) as source:
+        yield source
+
+
+def url_of(media: FakeMediaSource, data: bytes) -> str:
+    return media.presigned_url(media.add(data), expires_in_seconds=300)
+
+
+def test_create_photo_by_url_publishes_a_photo_post(
+    base_url: str, control: httpx.Client, media: FakeMediaSource
+) -> None:
+    caption = text()
+    photo = Page(PAGE_ID, api=sdk(base_url, mint(control))).create_photo(
+        params={"url": url_of(media, JPEG), "caption": caption}
+    )
+    assert photo["id"]
+    assert photo["post_id"].startswith(f"{PAGE_ID}_")
+    stored = {p["id"]: p for p in control.get("/_sandbox/posts", params={"account": PAGE_ID}).json()}
+    assert stored[photo["post_id"]]["text"] == caption
+
+
+def test_unpublished_photos_attached_to_a_feed_post(
+    base_url: str, control: httpx.Client, media: FakeMediaSource
+) -> None:
+    page = Page(PAGE_ID, api=sdk(base_url, mint(control)))
+    photos = [page.create_photo(params={"url": url_of(media, JPEG), "published": False})["id"] for _ in range(2)]
+    attached = [{"media_fbid": photo} for photo in photos]
+    post = page.create_feed(params={"message": text(), "attached_media": attached})
+    stored = {p["id"]: p for p in control.get("/_sandbox/posts", params={"account": PAGE_ID}).json()}
+    assert stored[post["id"]]["attached_media"] == photos
+
+
+def test_create_photo_with_a_multipart_source(base_url: str, control: httpx.Client) -> None:
+    token = mint(control)
+    answer = control.post(
+        f"/v25.0/{PAGE_ID}/photos",
+        data={"caption": text(), "access_token": token},
+        files={"source": ("card.jpg", JPEG, "image/jpeg")},
+    )
+    assert answer.status_code == 200
+    assert answer.json()["post_id"].startswith(f"{PAGE_ID}_")
+
+
+def test_create_video_by_file_url(base_url: str, control: httpx.Client, media: FakeMediaSource) -> None:
+    description = text()
+    video = Page(PAGE_ID, api=sdk(base_url, mint(control))).create_video(
+        params={"file_url": url_of(media, MP4), "description": description}
+    )
+    stored = [p for p in control.get("/_sandbox/posts", params={"account": PAGE_ID}).json() if p["text"] == description]
+    assert [p["video_id"] for p in stored] == [video["id"]]
+
+
+def test_instagram_container_status_and_media_publish(
+    base_url: str, control: httpx.Client, media: FakeMediaSource
+) -> None:
+    api = sdk(base_url, mint(control))
+    account = IGUser(IG_USER_ID, api=api)
+    caption = text()
+    container = account.create_media(params={"image_url": url_of(media, JPEG), "caption": caption})
+    deadline = time.monotonic() + 5
+    status = ""
+    while status != "FINISHED" and time.monotonic() < deadline:
+        status = api.call("GET", (container["id"],), params={"fields": "status_code"}).json()["status_code"]
+        time.sleep(0.05)
+    assert status == "FINISHED"
+    limit = account.get_content_publishing_limit(fields=["quota_usage", "config"])
+    assert limit[0]["config"]["quota_total"] == 100
+    published = account.create_media_publish(params={"creation_id": container["id"]})
+    stored = {p["id"]: p for p in control.get("/_sandbox/posts", params={"account": IG_USER_ID}).json()}
+    assert stored[published["id"]]["text"] == caption

@@ -17,6 +17,7 @@ from herald.sandboxes.meta.state import MetaSandbox
 from tests.support.servers import serve
 
 PAGE_ID = DEFAULT_USER.pages[0].id
+IG_USER_ID = DEFAULT_USER.pages[0].instagram.id if DEFAULT_USER.pages[0].instagram else ""
 USER_ID = DEFAULT_USER.id
 CLIENT_ID, CLIENT_SECRET = "herald-dev", "herald-dev-secret"
 REDIRECT_URI = "http://127.0.0.1:9999/callback"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aio_pika
@@ -23,10 +23,12 @@ from tests.scheduler.support import (
     Instance,
     Team,
     delete_work_queues,
+    media_settings,
     new_team,
     running,
     settings_for,
 )
+from tests.support.media_standin import MediaStandIn, media_standin
 
 
 @pytest.fixture(scope="package")
@@ -45,9 +47,16 @@ async def sink(amqp_url: str) -> AsyncIterator[None]:
 
 
 @pytest.fixture(scope="package")
-async def scheduler(database_url: str, amqp_url: str, sink: None) -> AsyncIterator[Instance]:
+def media() -> Iterator[MediaStandIn]:
+    """The media service the shared scheduler resolves media ids with (a stand-in over real HTTP)."""
+    with media_standin() as standin:
+        yield standin
+
+
+@pytest.fixture(scope="package")
+async def scheduler(database_url: str, amqp_url: str, sink: None, media: MediaStandIn) -> AsyncIterator[Instance]:
     """The scheduler most tests talk to: default schema and queue, production-like sleep bounds."""
-    settings = settings_for(database_url, amqp_url)
+    settings = settings_for(database_url, amqp_url, **media_settings(media))
     async with running(settings) as instance:
         yield instance
     await delete_work_queues(amqp_url, settings.work_queue)

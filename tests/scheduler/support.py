@@ -21,14 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from herald.contracts.accounts import AccountConnected, AccountDisconnected, AccountReauthRequired
 from herald.contracts.base import Event, service_actor
 from herald.contracts.envelope import ReceivedEvent, read_amqp
+from herald.contracts.media import Surface
 from herald.contracts.platform import Platform
 from herald.contracts.routing import EVENTS_EXCHANGE
 from herald.kit.admin import BOOTSTRAP_HEADER
+from herald.kit.auth import new_service_credential
 from herald.kit.broker import EventPublisher
 from herald.kit.runtime import ServiceRuntime
 from herald.scheduler.main import build
 from herald.scheduler.settings import SchedulerSettings
 from tests.support.eventually import eventually
+from tests.support.media_standin import MediaStandIn
 
 BOOTSTRAP_SECRET = secrets.token_urlsafe(24)
 SINK_QUEUE = "scheduler-tests.sink"
@@ -50,6 +53,20 @@ def settings_for(database_url: str, amqp_url: str, **overrides: Any) -> Schedule
         "db_pool_size": 5,
     }
     return SchedulerSettings(**(values | overrides))
+
+
+def media_settings(media: MediaStandIn) -> dict[str, Any]:
+    """Settings that point a scheduler at a media stand-in, and let the media service ask for holders."""
+    _, media_hash = MEDIA_CALLER
+    return {
+        "media_url": media.url,
+        "service_token": SecretStr(media.credential),
+        "service_credentials": {"media": media_hash},
+    }
+
+
+MEDIA_CALLER = new_service_credential("media")
+"""``(bearer token, SHA-256)`` of the media service's credential for the scheduler's internal API."""
 
 
 @dataclass
@@ -120,10 +137,11 @@ class Broker:
         *,
         account_id: uuid.UUID | None = None,
         occurred_at: dt.datetime | None = None,
+        surface: Surface | None = None,
     ) -> uuid.UUID:
         """Publish ``AccountConnected`` (as the tokens service does) and wait until the projection has it."""
         account_id = account_id or uuid.uuid4()
-        await self.publish(account_event(AccountConnected, team, platform, account_id, occurred_at))
+        await self.publish(account_event(AccountConnected, team, platform, account_id, occurred_at, surface=surface))
         await wait_for_account(engine, account_id, "connected")
         return account_id
 
@@ -134,8 +152,10 @@ def account_event(
     platform: Platform,
     account_id: uuid.UUID,
     occurred_at: dt.datetime | None = None,
+    *,
+    surface: Surface | None = None,
 ) -> Event:
-    extra: dict[str, Any] = {} if cls is AccountConnected else {"reason": "revoked on the platform"}
+    extra: dict[str, Any] = {"surface": surface} if cls is AccountConnected else {"reason": "revoked on the platform"}
     return cls(
         team_id=team.team_id,
         correlation_id=str(account_id),

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from herald.contracts.platform import Platform
+from herald.sandboxes.meta.config import DEFAULT_USER
 from tests.support.servers import reserve_port
 from tests.tokens.conftest import ALLOWED_REDIRECT_URI, EventLog, Harness, events_settled, start_service
 
@@ -82,6 +83,31 @@ async def test_meta_connect_stores_one_account_per_page_with_the_page_token(
         data={"message": f"hello {uuid.uuid4()}", "access_token": page_token},
     )
     assert posted.status_code == 200, posted.text
+
+
+async def test_meta_connect_stores_the_instagram_account_linked_to_a_page(
+    harness: Harness, event_log: EventLog
+) -> None:
+    _, team = await harness.team()
+    accounts = await harness.connect(Platform.META, team, DEFAULT_USER.id)  # the user whose first Page has one
+    page, instagram = accounts[0], accounts[1]
+    linked = DEFAULT_USER.pages[0].instagram
+    assert linked is not None
+    assert [(a["platform_account_id"], a["surface"]) for a in accounts] == [
+        (DEFAULT_USER.pages[0].id, "facebook_page"),
+        (linked.id, "instagram"),
+        (DEFAULT_USER.pages[1].id, "facebook_page"),
+    ]
+    assert instagram["account_name"] == linked.username
+    assert (await harness.row(instagram["id"]))["surface"] == "instagram"
+    issued = (await harness.access_token(instagram["id"], Platform.META)).json()
+    assert issued["surface"] == "instagram"
+    # Instagram is published with the linked Page's token.
+    assert issued["access_token"] == (await harness.access_token(page["id"], Platform.META)).json()["access_token"]
+    [connected] = await event_log.of_type(instagram["id"], "account.connected")
+    assert connected["surface"] == "instagram"
+    [page_connected] = await event_log.of_type(page["id"], "account.connected")
+    assert page_connected["surface"] == "facebook_page"
 
 
 async def test_reconnecting_updates_the_same_account(harness: Harness, event_log: EventLog) -> None:

@@ -54,6 +54,7 @@ async def test_a_publisher_reads_only_its_own_platform(harness: Harness) -> None
         "team_id",
         "platform",
         "platform_account_id",
+        "surface",
         "access_token",
         "expires_at",
     }

@@ -248,6 +248,8 @@ class Identity:
     platform_account_id: str
     name: str
     page_token: TokenSet | None = None
+    surface: Surface = Surface.DEFAULT
+    """Meta: a Facebook Page or the Instagram professional account linked to one (published with the Page token)."""
 
 
 @dataclass(frozen=True)

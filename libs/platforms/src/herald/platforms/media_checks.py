@@ -1,9 +1,10 @@
 """Checks shared by the platforms' media rules (``<platform>/media_rules.py``): size, duration, mixing, counting.
 
-Each check raises :class:`~herald.platforms.base.ContentRuleViolation` with the rule's name, the limit and the actual
-value, and a message that names the item by position (1-based, the posting order) and says by how much it is off.
-A duration or dimension the media service could not measure (``None``) is not checked here: the platform is the
-judge at publish time, and refusing an item only because a number is missing would refuse valid posts.
+Each check raises :class:`MediaRuleViolation` (a :class:`~herald.platforms.base.ContentRuleViolation`) with the
+rule's name, the limit and the actual value, and a message that names the item by position (1-based, the posting
+order) and says by how much it is off. A duration or dimension the media service could not measure (``None``) is not
+checked here: the platform is the judge at publish time, and refusing an item only because a number is missing would
+refuse valid posts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from typing import Final
 
 from herald.contracts.media import MediaKind, MediaReference
 from herald.platforms.base import ContentRuleViolation
+
+
+class MediaRuleViolation(ContentRuleViolation):
+    """A post's media break a platform rule (a :class:`ContentRuleViolation`, so callers that catch that still
+    catch it; the scheduler tells it apart to name the ``media`` field instead of ``text``)."""
+
 
 MIB: Final = 1024 * 1024
 """A "MB" in the platforms' upload limits: X's 5 MB image limit is 5,242,880 bytes (its own error message)."""
@@ -38,11 +45,11 @@ def seconds(duration_ms: int) -> str:
 def check_count(rule: str, what: str, count: int, *, most: int, least: int = 0) -> None:
     """``least <= count <= most``, or a violation saying what the platform allows."""
     if count > most:
-        raise ContentRuleViolation(
+        raise MediaRuleViolation(
             rule, f"{rule}: {count} {what}, {count - most} over the limit of {most}", limit=most, actual=count
         )
     if count < least:
-        raise ContentRuleViolation(rule, f"{rule}: {count} {what}, at least {least} needed", limit=least, actual=count)
+        raise MediaRuleViolation(rule, f"{rule}: {count} {what}, at least {least} needed", limit=least, actual=count)
 
 
 def check_alone(rule: str, platform: str, media: Sequence[MediaReference], alone: frozenset[MediaKind]) -> None:
@@ -51,7 +58,7 @@ def check_alone(rule: str, platform: str, media: Sequence[MediaReference], alone
         return
     for position, item in enumerate(media, start=1):
         if item.kind in alone:
-            raise ContentRuleViolation(
+            raise MediaRuleViolation(
                 rule,
                 f"{rule}: {describe(position, item)} is a {item.kind.value}; {platform} posts one {item.kind.value}"
                 f" alone, not with other media ({len(media)} items given)",
@@ -63,7 +70,7 @@ def check_alone(rule: str, platform: str, media: Sequence[MediaReference], alone
 def check_size(rule: str, position: int, item: MediaReference, limit: int) -> None:
     """The item's size is at most ``limit`` bytes."""
     if item.size_bytes > limit:
-        raise ContentRuleViolation(
+        raise MediaRuleViolation(
             rule,
             f"{rule}: {describe(position, item)} is {item.size_bytes} bytes ({megabytes(item.size_bytes)}),"
             f" {item.size_bytes - limit} bytes over the {megabytes(limit)} limit",
@@ -78,7 +85,7 @@ def check_duration(rule: str, position: int, item: MediaReference, *, least_ms: 
     if duration is None:
         return
     if duration < least_ms:
-        raise ContentRuleViolation(
+        raise MediaRuleViolation(
             rule,
             f"{rule}: {describe(position, item)} runs {seconds(duration)}, shorter than the"
             f" {seconds(least_ms)} minimum",
@@ -86,7 +93,7 @@ def check_duration(rule: str, position: int, item: MediaReference, *, least_ms: 
             actual=duration,
         )
     if duration > most_ms:
-        raise ContentRuleViolation(
+        raise MediaRuleViolation(
             rule,
             f"{rule}: {describe(position, item)} runs {seconds(duration)}, {seconds(duration - most_ms)} over the"
             f" {seconds(most_ms)} maximum",

@@ -14,7 +14,14 @@ Routes
                                       ``fields``) from query, form or JSON → ``{"id": "{page_id}_{post_id}"}``
     ``GET /{version}/{page-id}/published_posts|posts|feed``  read-back (``since``, ``until``, ``limit``, ``after``)
     ``GET|DELETE /{version}/{post-id}``, ``GET /{version}/{page-id}``
-    ``/_sandbox/*`` control API (shared), ``GET /healthz``
+    ``POST /{version}/{page-id}/photos`` (``url`` or multipart ``source``, ``caption``, ``published``),
+    ``POST /{version}/{page-id}/videos`` (``file_url`` or ``source``, ``description``; or the resumable
+    ``upload_phase=start|transfer|finish``, ranges of ``config.video_chunk_bytes``), ``attached_media`` on feed
+    posts, and Instagram content publishing (``/{ig-user-id}/media``, ``/media_publish``,
+    ``/content_publishing_limit``, ``GET /{container-id}``): see :mod:`herald.sandboxes.meta.media` and
+    :mod:`herald.sandboxes.meta.instagram`
+    ``/_sandbox/*`` control API (shared), ``/_sandbox/meta/*`` (container faults, media settings, media call
+    counts), ``GET /healthz``
     The version segment is optional (unversioned calls use ``default_version``); expired versions are served by
     the oldest active one (header ``facebook-api-version`` names it); unknown versions get code 2500.
 
@@ -62,6 +69,7 @@ from herald.sandboxes.ledger import PostLedger
 from herald.sandboxes.meta.config import MetaSandboxConfig, VersionPolicy
 from herald.sandboxes.meta.graph import graph_router
 from herald.sandboxes.meta.login import dialog_router
+from herald.sandboxes.meta.media_control import media_control_router
 from herald.sandboxes.meta.state import Directory, MetaSandbox
 from herald.sandboxes.meta.usage import UsageMeter
 from herald.sandboxes.oauth import TokenAuthority
@@ -100,6 +108,7 @@ def create_app(config: MetaSandboxConfig | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.include_router(media_control_router(sandbox))
     app.include_router(dialog_router(sandbox))
     app.include_router(graph_router(sandbox))
     return app

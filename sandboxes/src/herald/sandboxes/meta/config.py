@@ -22,12 +22,20 @@ VERSION_EXPIRY: dict[str, dt.date | None] = {
 VERSION_PATTERN = re.compile(r"^v(\d+)\.(\d+)$")
 
 
+class SandboxInstagram(BaseModel):
+    """An Instagram professional account linked to a Page (an IG User in Graph terms)."""
+
+    id: str
+    username: str
+
+
 class SandboxPage(BaseModel):
     """A Facebook Page. Graph ids are numeric strings."""
 
     id: str
     name: str
     category: str = "Software"
+    instagram: SandboxInstagram | None = None
 
 
 class SandboxUser(BaseModel):
@@ -42,7 +50,11 @@ DEFAULT_USER = SandboxUser(
     id="10150000000000001",
     name="Sandbox User",
     pages=[
-        SandboxPage(id="100000000000001", name="Herald Sandbox Page"),
+        SandboxPage(
+            id="100000000000001",
+            name="Herald Sandbox Page",
+            instagram=SandboxInstagram(id="17841400000000001", username="herald.sandbox"),
+        ),
         SandboxPage(id="100000000000002", name="Herald Second Page"),
     ],
 )
@@ -77,6 +89,19 @@ class MetaSandboxConfig(BaseModel):
     # estimated_time_to_regain_access (minutes) for kind=error rate-limit faults and rate_limit faults without until.
     default_regain_minutes: int = 15
     first_post_number: int = 122_100_000_000_000_001
+    # Instagram containers: IN_PROGRESS for at least this long after their media is downloaded (real processing
+    # takes seconds for images, minutes for video), and EXPIRED when not published within container_ttl (24 h,
+    # https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-container).
+    container_delay: dt.timedelta = dt.timedelta(seconds=1)
+    container_ttl: dt.timedelta = dt.timedelta(hours=24)
+    # Published posts per IG user per moving window (content_publishing_limit's config.quota_total / quota_duration).
+    # Meta's pages give 100 (content publishing guide, older) and 50 (media_publish reference, current).
+    publishing_limit: int = 100
+    publishing_window: dt.timedelta = dt.timedelta(hours=24)
+    # The chunk a resumable Page video upload asks for next (start_offset..end_offset); Facebook picks its own.
+    video_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
+    # How long the sandbox waits for a url / image_url / video_url it downloads.
+    fetch_timeout_seconds: float = 10.0
 
     def expired(self, today: dt.date) -> frozenset[str]:
         if self.expired_versions is not None:

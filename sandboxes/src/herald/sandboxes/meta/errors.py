@@ -34,11 +34,14 @@ class ErrorSpec:
     type: str = "OAuthException"
     transient: bool | None = None
     category: Category = Category.PLAIN
+    data: tuple[tuple[str, str], ...] = ()  # ``error_data`` (e.g. the offsets a video upload session expects)
 
     def body(self, fbtrace_id: str) -> dict[str, object]:
         error: dict[str, object] = {"message": self.message, "type": self.type, "code": self.code}
         if self.subcode is not None:
             error["error_subcode"] = self.subcode
+        if self.data:
+            error["error_data"] = dict(self.data)
         if self.transient is not None:
             error["is_transient"] = self.transient
         error["fbtrace_id"] = fbtrace_id
@@ -46,6 +49,9 @@ class ErrorSpec:
 
     def with_message(self, message: str) -> ErrorSpec:
         return replace(self, message=message)
+
+    def with_data(self, data: dict[str, str]) -> ErrorSpec:
+        return replace(self, data=tuple(data.items()))
 
 
 PERMISSION_MESSAGE = (
@@ -92,6 +98,10 @@ TOO_LONG = ErrorSpec(100, "(#100) The message is too long. The maximum length is
 INVALID_LINK = ErrorSpec(100, "(#100) The link you provided is not a valid URL.", subcode=2061006)
 SCHEDULED_PUBLISHED = ErrorSpec(100, "(#100) Cannot specify a scheduled publish time on a published post")
 INVALID_PARAMETER = ErrorSpec(100, "(#100) Invalid parameter")
+# Reading a Page's instagram_business_account without instagram_basic (sandbox wording; code 10 = permission).
+NO_IG_PERMISSION = ErrorSpec(10, "(#10) Application does not have permission for this action: instagram_basic")
+# Sandbox wording: the answer to a bad attached_media entry is not documented.
+BAD_ATTACHMENT = ErrorSpec(100, "(#100) attached_media[{index}] must be an unpublished photo of this Page")
 UNKNOWN_PATH = ErrorSpec(2500, "Unknown path components: {path}")
 NO_SUCH_FIELD = ErrorSpec(100, "(#100) Tried accessing nonexisting field ({field}) on node type ({node})")
 NO_SUCH_OBJECT = ErrorSpec(

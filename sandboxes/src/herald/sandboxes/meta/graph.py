@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from herald.sandboxes.meta import login, posts
+from herald.sandboxes.meta import instagram, login, media, posts
+from herald.sandboxes.meta.auth import authenticate
 from herald.sandboxes.meta.call import Abort, GraphCall, ParamsError, read_params
 from herald.sandboxes.meta.config import VERSION_PATTERN
 from herald.sandboxes.meta.errors import INVALID_PARAMETER, UNKNOWN_PATH
@@ -19,6 +20,31 @@ from herald.sandboxes.meta.state import MetaSandbox
 
 Handler = Callable[[GraphCall], Awaitable[Response]]
 NodeHandler = Callable[[GraphCall, str], Awaitable[Response]]
+
+
+async def get_node(call: GraphCall, node: str) -> Response:
+    """``GET /{id}``: an Instagram container, IG media or IG user, a Page photo or video, else a post / Page / user."""
+    sandbox = call.sandbox
+    container = sandbox.containers.get(node)
+    ig_owner = container.ig_user_id if container is not None else None
+    post = sandbox.state.posts.get(node)
+    if post is not None and sandbox.directory.instagram(post.account) is not None:
+        ig_owner = post.account
+    elif sandbox.directory.instagram(node) is not None:
+        ig_owner = node
+    if ig_owner is not None:
+        caller = authenticate(call)
+        instagram.require_ig(call, caller, ig_owner, instagram.IG_READ_SCOPE)
+        if container is not None:
+            return instagram.container_view(call, container)
+        if post is not None:
+            return call.reply(instagram.media_view(post, call.fields(instagram.MEDIA_FIELDS, ("id",), "IGMedia")))
+        return call.reply(instagram.ig_profile(call, node))
+    upload = sandbox.uploads.get(node)
+    if upload is not None:
+        return media.upload_view(call, upload)
+    return await posts.get_node(call, node)
+
 
 # (method, path) for fixed paths; (method, edge) for /{node}/{edge}; (method, None) for /{node}.
 FIXED: dict[tuple[str, tuple[str, ...]], Handler] = {
@@ -32,7 +58,13 @@ EDGES: dict[tuple[str, str | None], NodeHandler] = {
     ("GET", "feed"): posts.list_posts,
     ("GET", "posts"): posts.list_posts,
     ("GET", "published_posts"): posts.list_posts,
-    ("GET", None): posts.get_node,
+    ("POST", "photos"): media.create_photo,
+    ("POST", "videos"): media.create_video,
+    ("POST", "media"): instagram.create_container,
+    ("GET", "media"): instagram.list_media,
+    ("POST", "media_publish"): instagram.publish,
+    ("GET", "content_publishing_limit"): instagram.publishing_limit,
+    ("GET", None): get_node,
     ("DELETE", None): posts.delete_node,
 }
 

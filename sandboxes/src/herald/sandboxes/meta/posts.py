@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,10 +24,13 @@ from herald.sandboxes.meta.auth import (
 )
 from herald.sandboxes.meta.call import GraphCall
 from herald.sandboxes.meta.errors import (
+    BAD_ATTACHMENT,
     DUPLICATE,
     INVALID_LINK,
     INVALID_PARAMETER,
     MISSING_CONTENT,
+    NO_IG_PERMISSION,
+    NO_SUCH_FIELD,
     NO_SUCH_OBJECT,
     PAGE_RATE_LIMIT,
     SCHEDULED_PUBLISHED,
@@ -41,7 +46,9 @@ POST_FIELDS = frozenset(
     {"id", "message", "created_time", "updated_time", "permalink_url", "is_published", "scheduled_publish_time"}
 )
 DEFAULT_POST_FIELDS = ("created_time", "message", "id")  # what Graph returns without ``fields``
-PAGE_FIELDS = frozenset({"id", "name", "category"})
+PAGE_FIELDS = frozenset({"id", "name", "category", "instagram_business_account"})
+# ``instagram_business_account{id,username}``: Graph's nested field selection, the one nesting the sandbox serves.
+_IG_FIELD = re.compile(r"instagram_business_account(\{([a-z_,]*)\})?")
 USER_FIELDS = frozenset({"id", "name"})
 # Not documented: clients should read ``permalink_url``
 # (https://developers.facebook.com/docs/graph-api/reference/page/feed); this is the commonly seen pattern.
@@ -82,19 +89,24 @@ async def create_post(call: GraphCall, node: str) -> Response:
     fault = await take_fault(call, Operation.CREATE, page_id, page_id=page_id)
     caller = authenticate(call)
     headers = charge_page(call, caller, page_id, PUBLISH_SCOPE)
-    message, link = _content(call)
+    attached = attached_media(call, page_id)
+    message, link = _content(call, attached=bool(attached))
     published, scheduled = _publication(call)
     fields = call.fields(POST_FIELDS, ("id",), "PagePost")
     if message.strip() and _duplicate_of(call, page_id, message) is not None:
         call.fail(DUPLICATE)
     post = _store(call, page_id, message, link=link, published=published, scheduled=scheduled)
+    if attached:
+        post.data["attached_media"] = attached
+        for photo_id in attached:
+            call.sandbox.uploads[photo_id].post_id = post.id
     return await finish(call, fault, call.reply({"id": post.id, **_view(post, fields)}, headers=headers))
 
 
-def _content(call: GraphCall) -> tuple[str, str | None]:
+def _content(call: GraphCall, *, attached: bool = False) -> tuple[str, str | None]:
     message = call.param("message") or ""
     link = call.param("link") or None
-    if not message.strip() and link is None:
+    if not message.strip() and link is None and not attached:
         call.fail(MISSING_CONTENT)
     if len(message) > MESSAGE_LIMIT:
         call.fail(TOO_LONG.with_message(TOO_LONG.message.format(limit=MESSAGE_LIMIT)))
@@ -103,6 +115,35 @@ def _content(call: GraphCall) -> tuple[str, str | None]:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             call.fail(INVALID_LINK)
     return message, link
+
+
+def attached_media(call: GraphCall, page_id: str) -> list[str]:
+    """The photo ids of ``attached_media[i]`` parameters (or one JSON list ``attached_media``), checked."""
+    raw: list[Any] = []
+    listed = call.param("attached_media")
+    if listed:
+        try:
+            decoded = json.loads(listed)
+        except ValueError:
+            decoded = None
+        if not isinstance(decoded, list):
+            call.fail(INVALID_PARAMETER.with_message("(#100) attached_media must be an array"))
+        raw.extend(decoded)
+    index = 0
+    while (item := call.param(f"attached_media[{index}]")) is not None:
+        try:
+            raw.append(json.loads(item))
+        except ValueError:
+            raw.append(None)
+        index += 1
+    ids: list[str] = []
+    for position, item in enumerate(raw):
+        fbid = str(item.get("media_fbid", "")) if isinstance(item, dict) else ""
+        upload = call.sandbox.uploads.get(fbid)
+        if upload is None or upload.page_id != page_id or upload.kind != "photo" or upload.published:
+            call.fail(BAD_ATTACHMENT.with_message(BAD_ATTACHMENT.message.format(index=position)))
+        ids.append(fbid)
+    return ids
 
 
 def _bool_param(call: GraphCall, name: str, default: bool) -> bool:
@@ -236,6 +277,8 @@ async def get_node(call: GraphCall, node: str) -> Response:
         fields = call.fields(POST_FIELDS, DEFAULT_POST_FIELDS, "PagePost")
         return await finish(call, fault, call.reply(_view(post, fields)))
     if post is None and (node == caller.account or _may_see(call, caller, node)):
+        if "instagram_business_account" in (call.param("fields") or "") and not caller.has_scope("instagram_basic"):
+            call.fail(NO_IG_PERMISSION)
         return await finish(call, fault, call.reply(_profile(call, node)))
     return call.fail(NO_SUCH_OBJECT.with_message(NO_SUCH_OBJECT.message.format(method="get", node=node)))
 
@@ -249,12 +292,30 @@ def _profile(call: GraphCall, node: str) -> dict[str, Any]:
     if directory.is_user(node):
         user = directory.user(node)
         fields = call.fields(USER_FIELDS, ("name", "id"), "User")
-        values = {"id": user.id, "name": user.name}
+        values: dict[str, Any] = {"id": user.id, "name": user.name}
     else:
         page = directory.page(node)
+        nested = _nested_ig_fields(call)
         fields = call.fields(PAGE_FIELDS, ("name", "id"), "Page")
         values = {"id": page.id, "name": page.name, "category": page.category}
-    return {name: values[name] for name in fields}
+        if page.instagram is not None:
+            linked = {"id": page.instagram.id, "username": page.instagram.username}
+            values["instagram_business_account"] = {k: v for k, v in linked.items() if k == "id" or k in nested}
+    return {name: values[name] for name in fields if name in values}  # no IG account linked: the field is absent
+
+
+def _nested_ig_fields(call: GraphCall) -> set[str]:
+    """Rewrite ``instagram_business_account{a,b}`` in ``fields`` to the plain name; return ``{a, b}``."""
+    raw = call.param("fields")
+    match = _IG_FIELD.search(raw or "")
+    if raw is None or match is None:
+        return set()
+    call.params["fields"] = raw[: match.start()] + "instagram_business_account" + raw[match.end() :]
+    wanted = {name.strip() for name in (match.group(2) or "").split(",") if name.strip()}
+    unknown = wanted - {"id", "username"}
+    if unknown:
+        call.fail(NO_SUCH_FIELD.with_message(NO_SUCH_FIELD.message.format(field=sorted(unknown)[0], node="IGUser")))
+    return wanted
 
 
 async def delete_node(call: GraphCall, node: str) -> Response:

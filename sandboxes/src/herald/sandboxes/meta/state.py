@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import zlib
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from herald.sandboxes.control import SandboxState
-from herald.sandboxes.meta.config import MetaSandboxConfig, SandboxPage, SandboxUser, VersionPolicy
+from herald.sandboxes.meta.config import MetaSandboxConfig, SandboxInstagram, SandboxPage, SandboxUser, VersionPolicy
+from herald.sandboxes.meta.media_state import Container, Upload, VideoSession
 from herald.sandboxes.meta.usage import UsageMeter
 from herald.sandboxes.oauth import Grant
 
@@ -19,6 +22,7 @@ class Directory:
         self._users: dict[str, SandboxUser] = {}
         self._pages: dict[str, SandboxPage] = {}
         self._owner: dict[str, str] = {}
+        self._instagram: dict[str, tuple[SandboxInstagram, str]] = {}  # IG user id -> (account, linked Page id)
         for user in users:
             self._add(user)
 
@@ -27,6 +31,8 @@ class Directory:
         for page in user.pages:
             self._pages[page.id] = page
             self._owner[page.id] = user.id
+            if page.instagram is not None:
+                self._instagram[page.instagram.id] = (page.instagram, page.id)
         return user
 
     def is_user(self, account: str) -> bool:
@@ -46,6 +52,10 @@ class Directory:
     def owner(self, page_id: str) -> str | None:
         return self._owner.get(page_id)
 
+    def instagram(self, ig_user_id: str) -> tuple[SandboxInstagram, str] | None:
+        """The Instagram professional account with this id and the Page it is linked to."""
+        return self._instagram.get(ig_user_id)
+
 
 @dataclass
 class MetaSandbox:
@@ -62,6 +72,16 @@ class MetaSandbox:
     page_tokens: dict[tuple[str, str], str] = field(default_factory=dict)
     parents: dict[str, str] = field(default_factory=dict)
     long_lived: set[str] = field(default_factory=set)
+    # Media: Page photos and videos, Instagram containers, IG publish times (for content_publishing_limit).
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    containers: dict[str, Container] = field(default_factory=dict)
+    video_sessions: dict[str, VideoSession] = field(default_factory=dict)
+    ig_publishes: dict[str, list[dt.datetime]] = field(default_factory=dict)
+    # Every media call counted by "{account}/{edge}" (photos, videos, media, media_publish), for retry tests.
+    media_requests: Counter[str] = field(default_factory=Counter)
+    # Outcomes forced on the next containers created ("ERROR" or "EXPIRED"), oldest first.
+    container_faults: deque[str] = field(default_factory=deque)
+    downloads: set[asyncio.Task[None]] = field(default_factory=set)
 
     def page_token(self, user: Grant, page_id: str, now: dt.datetime) -> str:
         """The Page token a user token yields for one of its Pages (stable per user token).

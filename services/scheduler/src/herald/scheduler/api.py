@@ -8,16 +8,17 @@ the problem.
 """
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from herald.contracts.platform import Platform
-from herald.kit.auth import ApiKeyStore, TeamPrincipal, team_principal
+from herald.kit.auth import ApiKeyStore, ServicePrincipal, TeamPrincipal, team_principal
 from herald.kit.validation import ApiDatetime
-from herald.scheduler.errors import Conflict, InvalidField, InvalidItems, NotFound, SchedulerError
+from herald.scheduler.errors import Conflict, InvalidField, InvalidItems, NotFound, SchedulerError, Unavailable
 from herald.scheduler.models import DistributionStatus
 from herald.scheduler.repository import DistributionFilter
 from herald.scheduler.schemas import (
@@ -28,13 +29,16 @@ from herald.scheduler.schemas import (
     DistributionDetailOut,
     DistributionOut,
     DistributionPageOut,
+    HolderOut,
+    HoldersOut,
+    MediaItemIn,
     NewContentIn,
     ProblemsOut,
     ReasonIn,
     ScheduleIn,
     TimeIn,
 )
-from herald.scheduler.service import ContentChanges, NewContent, ScheduleCommand, Scheduler
+from herald.scheduler.service import ContentChanges, MediaChoice, NewContent, ScheduleCommand, Scheduler
 
 ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "Missing, invalid or revoked API key."},
@@ -42,6 +46,11 @@ ERRORS: dict[int | str, dict[str, str]] = {
     409: {"description": "The resource's state does not allow this."},
     422: {"description": "Invalid input; `detail[].loc` names the field."},
 }
+MEDIA_ERRORS: dict[int | str, dict[str, str]] = {
+    503: {"description": "The media service cannot check the media ids now; retry after `Retry-After` seconds."},
+}
+MEDIA_SERVICE = "media"
+"""The one service allowed on the internal API."""
 
 
 def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -> APIRouter:
@@ -49,20 +58,28 @@ def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -
     api = APIRouter(prefix="/v1", responses=ERRORS)
     Principal = Annotated[TeamPrincipal, Depends(team_principal(api_keys))]
 
-    @api.post("/contents", status_code=status.HTTP_201_CREATED, tags=["content"])
+    @api.post("/contents", status_code=status.HTTP_201_CREATED, tags=["content"], responses=MEDIA_ERRORS)
     async def create_content(body: NewContentIn, who: Principal) -> ContentOut:
-        """Create a draft content item."""
-        return ContentOut.of(await scheduler.create_content(who, NewContent(body.title, body.text, body.link)))
+        """Create a draft content item, with up to 10 media items (uploaded to the media service first)."""
+        new = NewContent(body.title, body.text, body.link, _media(body.media))
+        return ContentOut.of(await scheduler.create_content(who, new))
 
     @api.get("/contents/{content_id}", tags=["content"])
     async def get_content(content_id: uuid.UUID, who: Principal) -> ContentOut:
         return ContentOut.of(await scheduler.get_content(who.team_id, content_id))
 
-    @api.patch("/contents/{content_id}", tags=["content"])
+    @api.patch("/contents/{content_id}", tags=["content"], responses=MEDIA_ERRORS)
     async def update_content(content_id: uuid.UUID, body: ContentPatchIn, who: Principal) -> ContentOut:
         """Edit content not yet sent to a publisher. Editing approved content withdraws its approval (only what
-        was approved is published); the new text is checked against the rules of its scheduled platforms."""
-        changes = ContentChanges(body.title, body.text, body.link, link_set="link" in body.model_fields_set)
+        was approved is published); the new text and media are checked against the rules of its scheduled
+        platforms (and surfaces)."""
+        changes = ContentChanges(
+            body.title,
+            body.text,
+            body.link,
+            link_set="link" in body.model_fields_set,
+            media=None if body.media is None else _media(body.media),
+        )
         return ContentOut.of(await scheduler.update_content(who, content_id, changes))
 
     @api.post("/contents/{content_id}/approve", tags=["content"])
@@ -82,12 +99,16 @@ def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -
         return ContentOut.of(await scheduler.archive(who, content_id))
 
     @api.post(
-        "/distributions", status_code=status.HTTP_201_CREATED, tags=["distributions"], response_model=DistributionOut
+        "/distributions",
+        status_code=status.HTTP_201_CREATED,
+        tags=["distributions"],
+        response_model=DistributionOut,
+        responses=MEDIA_ERRORS,
     )
     async def schedule(body: ScheduleIn, who: Principal) -> Response:
         """Schedule content on one account. Checked now: the zone and DST, the account (this team's, on this
-        platform, connected), the platform's content rules, and that the time is not further in the past than
-        the misfire policy allows."""
+        platform, connected), the platform's content and media rules (on the account's surface), that the
+        content's media still exist, and that the time is not further in the past than the misfire policy allows."""
         return _created(DistributionOut.of(await scheduler.schedule(who, _command(body))))
 
     @api.post(
@@ -95,7 +116,10 @@ def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -
         status_code=status.HTTP_201_CREATED,
         tags=["distributions"],
         response_model=BulkScheduleOut,
-        responses={422: {"model": ProblemsOut, "description": "Nothing was scheduled; `detail` names each problem."}},
+        responses={
+            422: {"model": ProblemsOut, "description": "Nothing was scheduled; `detail` names each problem."},
+            **MEDIA_ERRORS,
+        },
     )
     async def schedule_bulk(body: BulkScheduleIn, who: Principal) -> Response:
         """Schedule many distributions in one request, all or none (e.g. one content item to many accounts, each
@@ -148,6 +172,46 @@ def router(scheduler: Scheduler, api_keys: ApiKeyStore, *, max_page_size: int) -
     return api
 
 
+def internal_router(scheduler: Scheduler, caller: Callable[[Request], Awaitable[ServicePrincipal]]) -> APIRouter:
+    """The internal API (per-service credentials): what the media service asks before deleting an item."""
+    api = APIRouter(prefix="/internal/v1", tags=["internal"], responses={401: ERRORS[401]})
+
+    async def media_service(principal: Annotated[ServicePrincipal, Depends(caller)]) -> ServicePrincipal:
+        if principal.service != MEDIA_SERVICE:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"only the {MEDIA_SERVICE} service may ask this")
+        return principal
+
+    @api.get(
+        "/media/{media_id}/holders",
+        responses={403: {"description": "The credential is not the media service's."}},
+    )
+    async def media_holders(
+        media_id: uuid.UUID,
+        team_id: uuid.UUID,
+        _caller: Annotated[ServicePrincipal, Depends(media_service)],
+    ) -> HoldersOut:
+        """The team's distributions not yet published, failed, cancelled or missed whose content uses the media
+        item, in due-time order: while there is one, the media service must not delete the item."""
+        holders = await scheduler.media_holders(team_id, media_id)
+        return HoldersOut(
+            distributions=[
+                HolderOut(
+                    distribution_id=h.distribution_id,
+                    content_id=h.content_id,
+                    status=h.status,
+                    scheduled_at=h.scheduled_at,
+                )
+                for h in holders
+            ]
+        )
+
+    return api
+
+
+def _media(items: list[MediaItemIn]) -> tuple[MediaChoice, ...]:
+    return tuple(MediaChoice(item.media_id, item.alt_text) for item in items)
+
+
 def _command(body: ScheduleIn) -> ScheduleCommand:
     return ScheduleCommand(
         content_id=body.content_id,
@@ -180,6 +244,9 @@ async def _scheduler_error(_request: Request, exc: Exception) -> JSONResponse:
             for index, p in exc.problems
         ]
         return JSONResponse({"detail": detail}, status_code=422)
+    if isinstance(exc, Unavailable):
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+        return JSONResponse({"detail": exc.message}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
     code = status.HTTP_404_NOT_FOUND if isinstance(exc, NotFound) else status.HTTP_409_CONFLICT
     message = exc.message if isinstance(exc, Conflict | NotFound) else str(exc)
     return JSONResponse({"detail": message}, status_code=code)

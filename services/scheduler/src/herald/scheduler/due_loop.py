@@ -160,4 +160,6 @@ class DueLoop:
 
     @staticmethod
     def _request(d: Distribution, content: Content, claimed_at: dt.datetime) -> Event:
-        return events.publish_requested(d, title=content.title, text=content.text, link=content.link, now=claimed_at)
+        return events.publish_requested(
+            d, title=content.title, text=content.text, link=content.link, now=claimed_at, media=content.media
+        )

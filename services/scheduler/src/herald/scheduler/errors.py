@@ -5,6 +5,7 @@
 ``InvalidItems``  422: items of a batch request are wrong; each problem names its item (index) and field.
 ``Conflict``      409: the request is well-formed but the resource's state forbids it (e.g. cancelling a
                   published distribution).
+``Unavailable``   503: a service the request needs (the media service) cannot answer now; try again later.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ class InvalidField(SchedulerError):
 
 class Conflict(SchedulerError):
     pass
+
+
+class Unavailable(SchedulerError):
+    def __init__(self, message: str, *, retry_after_seconds: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class InvalidItems(SchedulerError):

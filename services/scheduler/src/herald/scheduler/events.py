@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,6 +24,7 @@ from herald.contracts.distribution import (
     DistributionScheduled,
 )
 from herald.contracts.envelope import AmqpEnvelope
+from herald.contracts.media import MediaReference
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import PublishRequested
 from herald.kit import outbox
@@ -111,9 +112,16 @@ def missed(d: Distribution, late_by: float, grace: int, now: dt.datetime) -> Dis
 
 
 def publish_requested(
-    d: Distribution, *, title: str, text: str, link: str | None, now: dt.datetime
+    d: Distribution,
+    *,
+    title: str,
+    text: str,
+    link: str | None,
+    now: dt.datetime,
+    media: Sequence[MediaReference] = (),
 ) -> PublishRequested:
-    """Everything a platform publisher needs to publish ``d`` without asking the scheduler anything."""
+    """Everything a platform publisher needs to publish ``d`` without asking the scheduler anything: the text, the
+    surface the account publishes on and the content's media references (in posting order, with alt texts)."""
     return PublishRequested(
         **_about(d),
         actor=SYSTEM_ACTOR,
@@ -125,6 +133,8 @@ def publish_requested(
         scheduled_at=d.scheduled_at,
         max_attempts=d.max_attempts,
         base_delay_seconds=d.base_delay_seconds,
+        surface=d.publish_surface,
+        media=list(media),
     )
 
 

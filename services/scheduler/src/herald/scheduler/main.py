@@ -6,10 +6,12 @@ import datetime as dt
 from functools import partial
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from herald.contracts.identity import KeyChannel
 from herald.kit.admin import KeyAdmin, admin_router
+from herald.kit.auth import service_principal
 from herald.kit.consumers import Intake
 from herald.kit.outbox import OutboxRelay
 from herald.kit.runtime import ServiceRuntime
@@ -17,6 +19,7 @@ from herald.kit.settings import load_settings
 from herald.platforms.registry import rules_for
 from herald.scheduler import api, handlers
 from herald.scheduler.due_loop import DueLoop, due_channel
+from herald.scheduler.media_client import MediaClient, MediaResolver
 from herald.scheduler.models import outbox_table
 from herald.scheduler.service import Scheduler
 from herald.scheduler.settings import SchedulerSettings
@@ -30,13 +33,25 @@ transactional outbox; due distributions are handed to the platform publishers as
 """
 
 
-def build(settings: SchedulerSettings) -> tuple[ServiceRuntime, FastAPI]:
-    """Wire every part of the scheduler; nothing is opened until the app's lifespan starts."""
+def build(settings: SchedulerSettings, *, media: MediaResolver | None = None) -> tuple[ServiceRuntime, FastAPI]:
+    """Wire every part of the scheduler; nothing is opened until the app's lifespan starts. ``media`` replaces the
+    media service client (tests)."""
     runtime = ServiceRuntime(settings, schema=settings.db_schema, migrations=MIGRATIONS, public_api=True)
     engine, broker, publisher, api_keys = runtime.engine, runtime.broker, runtime.events, runtime.api_keys
 
+    if media is None:
+        http = httpx.AsyncClient()
+        runtime.on_stop(http.aclose)
+        media = MediaClient(
+            http,
+            settings.media_url,
+            None if settings.service_token is None else settings.service_token.get_secret_value(),
+            timeout_seconds=settings.media_timeout_seconds,
+        )
     envelopes = publisher.envelope
-    scheduler = Scheduler(engine, envelopes, settings, rules_for, due_channel=due_channel(settings.db_schema))
+    scheduler = Scheduler(
+        engine, envelopes, settings, rules_for, due_channel=due_channel(settings.db_schema), media=media
+    )
     tracker = Tracker(
         engine,
         envelopes,
@@ -65,6 +80,7 @@ def build(settings: SchedulerSettings) -> tuple[ServiceRuntime, FastAPI]:
         "Herald scheduler",
         [
             api.router(scheduler, api_keys, max_page_size=settings.max_page_size),
+            api.internal_router(scheduler, service_principal(settings.service_credentials)),
             admin_router(KeyAdmin(api_keys, publisher, KeyChannel.ADMIN_API), settings.bootstrap_secret),
         ],
         description=DESCRIPTION,

@@ -1,9 +1,12 @@
 """The scheduler's tables (schema ``scheduler``) and the domain types read from them.
 
-``contents``       what a team wants to post; only ``approved`` content is ever published.
+``contents``       what a team wants to post; only ``approved`` content is ever published. ``media`` holds the
+                   snapshot of its media items (``MediaReference`` JSON with ``alt_text``, in posting order) taken
+                   from the media service when the content was created or its media last changed.
 ``distributions``  one content item to one account on one platform at one time, and where it is in its life.
 ``attempts``       every publish outcome event received for a distribution (its attempt history).
-``accounts``       a projection of the tokens service's account events: which accounts exist, whose they are.
+``accounts``       a projection of the tokens service's account events: which accounts exist, whose they are, and
+                   (Meta) on which surface they publish.
 ``processed_events`` ids of consumed events, so a redelivered event is applied once.
 ``outbox``         events waiting for the relay (see :mod:`herald.kit.outbox`).
 
@@ -12,8 +15,11 @@ All times are ``timestamptz`` (UTC); the IANA zone a distribution was scheduled 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from enum import Enum, StrEnum
 from typing import Any, Protocol, Self, get_type_hints
@@ -34,7 +40,9 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
+from herald.contracts.media import MediaReference, Surface
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import OverLengthPolicy
 from herald.kit.outbox import define_outbox
@@ -126,6 +134,7 @@ accounts = Table(
     Column("status", String(32), nullable=False),
     Column("account_name", Text, nullable=False, server_default=""),
     Column("changed_at", DateTime(timezone=True), nullable=False),  # occurred_at of the event that set status
+    Column("surface", String(16)),  # AccountConnected.surface; null: the platform's usual one (see account_surface)
     *_timestamps(),
 )
 
@@ -142,6 +151,9 @@ contents = Table(
     Column("approved_by", String(80)),
     Column("archived_at", DateTime(timezone=True)),
     *_timestamps(),
+    Column("media", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    # The holders lookup: which contents use a media item (``media @> '[{"media_id": ...}]'``).
+    Index("ix_contents_media", "media", postgresql_using="gin", postgresql_ops={"media": "jsonb_path_ops"}),
 )
 
 distributions = Table(
@@ -174,6 +186,7 @@ distributions = Table(
     Column("failure_message", Text),
     Column("cancel_reason", Text),
     *_timestamps(),
+    Column("surface", String(16)),  # the account's surface when it was scheduled (what PublishRequested carries)
     # Listing: a team's distributions in time order (keyset pagination on (scheduled_at, distribution_id)).
     Index("ix_distributions_team_time", "team_id", "scheduled_at", "distribution_id"),
     # The due loop: the next distributions waiting to be due.
@@ -256,6 +269,24 @@ class Content(_FromRow):
     archived_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    media: tuple[MediaReference, ...] = ()
+    """Its media items in posting order, with their alt texts (the snapshot taken from the media service)."""
+
+    @classmethod
+    def from_record(cls, mapping: Record) -> Content:
+        content = super().from_record(mapping)
+        return dataclasses.replace(content, media=media_from_column(mapping["media"]))
+
+
+def media_from_column(value: Any) -> tuple[MediaReference, ...]:
+    """The ``media`` column as read: a list from SQLAlchemy, a JSON string from the bare asyncpg connection."""
+    items = json.loads(value) if isinstance(value, str | bytes) else value
+    return tuple(MediaReference.model_validate(item) for item in items or ())
+
+
+def media_column(media: Sequence[MediaReference]) -> list[dict[str, Any]]:
+    """What the ``media`` column stores for ``media`` (JSON-ready dicts, in order)."""
+    return [item.model_dump(mode="json") for item in media]
 
 
 @dataclass(frozen=True)
@@ -287,6 +318,13 @@ class Distribution(_FromRow):
     cancel_reason: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    surface: str | None = None
+    """The account's surface when scheduled (``None`` for rows from before media: see :func:`account_surface`)."""
+
+    @property
+    def publish_surface(self) -> Surface:
+        """Where its ``PublishRequested`` says to publish."""
+        return account_surface(self.platform, self.surface)
 
 
 @dataclass(frozen=True)
@@ -311,3 +349,16 @@ class Account(_FromRow):
     team_id: uuid.UUID
     platform: Platform
     status: AccountStatus
+    surface: str | None = None
+
+    @property
+    def publish_surface(self) -> Surface:
+        return account_surface(self.platform, self.surface)
+
+
+def account_surface(platform: Platform, stored: str | None) -> Surface:
+    """An account's surface: as ``AccountConnected`` said, else the platform's usual one. A Meta account without a
+    surface is a Facebook Page (every Meta account was, before Instagram); X and LinkedIn have only ``default``."""
+    if stored is not None:
+        return Surface(stored)
+    return Surface.FACEBOOK_PAGE if platform is Platform.META else Surface.DEFAULT

@@ -18,6 +18,7 @@ from sqlalchemy import Select, and_, bindparam, func, literal, select, text, tru
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from herald.contracts.media import Surface
 from herald.contracts.platform import Platform
 from herald.scheduler.models import (
     Account,
@@ -121,6 +122,7 @@ _NEW_DISTRIBUTION_COLUMNS = (
     ("misfire_policy", "text"),
     ("misfire_window_seconds", "int"),
     ("over_length", "text"),
+    ("surface", "text"),
 )
 _INSERT_DISTRIBUTIONS = (
     f"INSERT INTO distributions ({', '.join(name for name, _ in _NEW_DISTRIBUTION_COLUMNS)})"  # noqa: S608 - constants
@@ -443,6 +445,8 @@ async def project_account(conn: AsyncConnection, values: dict[str, Any]) -> bool
             "status": upsert.excluded.status,
             "account_name": upsert.excluded.account_name,
             "changed_at": upsert.excluded.changed_at,
+            # Only AccountConnected says where the account publishes; the other events leave it as it was.
+            "surface": func.coalesce(upsert.excluded.surface, accounts.c.surface),
             "updated_at": func.now(),
         },
         # An older event (redelivered late, or overtaken) never undoes a newer one.
@@ -458,6 +462,7 @@ def account_values(
     status: AccountStatus,
     name: str,
     changed_at: dt.datetime,
+    surface: Surface | None = None,
 ) -> dict[str, Any]:
     return {
         "account_id": account_id,
@@ -466,6 +471,7 @@ def account_values(
         "status": status.value,
         "account_name": name,
         "changed_at": changed_at,
+        "surface": None if surface is None else surface.value,
     }
 
 
@@ -483,3 +489,43 @@ async def mark_requested(conn: AsyncConnection, requests: Sequence[tuple[uuid.UU
             ),
             [{"target": target, "event_id": event_id} for target, event_id in requests],
         )
+
+
+# -- media ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A distribution that still needs a media item (the media service must not delete it)."""
+
+    distribution_id: uuid.UUID
+    content_id: uuid.UUID
+    status: DistributionStatus
+    scheduled_at: dt.datetime
+
+
+async def media_holders(
+    conn: AsyncConnection, team_id: uuid.UUID, media_id: uuid.UUID, statuses: Iterable[DistributionStatus]
+) -> list[Holder]:
+    """The team's distributions in ``statuses`` whose content uses ``media_id``, in due-time order (the GIN index
+    on ``contents.media`` answers the containment test)."""
+    uses = contents.c.media.contains([{"media_id": str(media_id)}])
+    query = (
+        select(
+            distributions.c.distribution_id,
+            distributions.c.content_id,
+            distributions.c.status,
+            distributions.c.scheduled_at,
+        )
+        .join(contents, contents.c.content_id == distributions.c.content_id)
+        .where(
+            contents.c.team_id == team_id,
+            uses,
+            distributions.c.status.in_([s.value for s in statuses]),
+        )
+        .order_by(distributions.c.scheduled_at, distributions.c.distribution_id)
+    )
+    return [
+        Holder(row.distribution_id, row.content_id, DistributionStatus(row.status), row.scheduled_at)
+        for row in await conn.execute(query)
+    ]

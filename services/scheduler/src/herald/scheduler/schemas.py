@@ -7,8 +7,9 @@ import uuid
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from herald.contracts.media import MAX_MEDIA_ITEMS, MediaKind, MediaReference
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import OverLengthPolicy
 from herald.kit.api import ApiModel
@@ -35,10 +36,37 @@ Link = Annotated[
     ),
 ]
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
+AltText = Annotated[str, Field(min_length=1, max_length=1000)]
 
 
 class _Request(ApiModel):
     """A request body: unknown fields and text PostgreSQL cannot store answer 422 (see :class:`ApiModel`)."""
+
+
+class MediaItemIn(_Request):
+    media_id: uuid.UUID = Field(description="The media service's id of an item this team uploaded.")
+    alt_text: AltText | None = Field(default=None, description="What the item shows, for screen readers.")
+
+
+MediaList = Annotated[
+    list[MediaItemIn],
+    Field(
+        max_length=MAX_MEDIA_ITEMS,
+        description=f"Up to {MAX_MEDIA_ITEMS} media items, in posting order, each at most once. The ids are checked"
+        " with the media service now (unknown ids: 422; media service unavailable: 503); each platform's media"
+        " rules are checked when the content is scheduled there.",
+    ),
+]
+
+
+def _distinct(items: list[MediaItemIn] | None) -> list[MediaItemIn] | None:
+    if items is not None:
+        seen: set[uuid.UUID] = set()
+        for item in items:
+            if item.media_id in seen:
+                raise ValueError(f"media_id {item.media_id} is listed twice")
+            seen.add(item.media_id)
+    return items
 
 
 class NewContentIn(_Request):
@@ -46,14 +74,26 @@ class NewContentIn(_Request):
     text: Text
     """The text to post; each platform's rules are checked when it is scheduled there."""
     link: Link | None = None
+    media: MediaList = Field(default_factory=list)
+
+    @field_validator("media")
+    @classmethod
+    def _distinct_media(cls, items: list[MediaItemIn]) -> list[MediaItemIn]:
+        return _distinct(items) or []
 
 
 class ContentPatchIn(_Request):
-    """Only the fields sent are changed; ``"link": null`` removes the link."""
+    """Only the fields sent are changed; ``"link": null`` removes the link; ``"media": []`` removes the media."""
 
     title: Title | None = None
     text: Text | None = None
     link: Link | None = None
+    media: MediaList | None = None
+
+    @field_validator("media")
+    @classmethod
+    def _distinct_media(cls, items: list[MediaItemIn] | None) -> list[MediaItemIn] | None:
+        return _distinct(items)
 
 
 class ReasonIn(_Request):
@@ -129,11 +169,30 @@ class ScheduleIn(TimeIn):
     )
 
 
+class MediaOut(BaseModel):
+    """A media item of the content: what the media service said about it when it was attached."""
+
+    media_id: uuid.UUID
+    kind: MediaKind
+    content_type: str
+    size_bytes: int
+    sha256: str
+    width: int | None
+    height: int | None
+    duration_ms: int | None
+    alt_text: str | None
+
+    @classmethod
+    def of(cls, item: MediaReference) -> MediaOut:
+        return cls.model_validate(item.model_dump(exclude={"storage_key"}))
+
+
 class ContentOut(BaseModel):
     content_id: uuid.UUID
     title: str
     text: str
     link: str | None
+    media: list[MediaOut] = Field(description="Its media items in posting order (empty for a text-only post).")
     status: ContentStatus
     approved_at: dt.datetime | None
     archived_at: dt.datetime | None
@@ -147,6 +206,7 @@ class ContentOut(BaseModel):
             title=content.title,
             text=content.text,
             link=content.link,
+            media=[MediaOut.of(item) for item in content.media],
             status=content.status,
             approved_at=content.approved_at,
             archived_at=content.archived_at,
@@ -302,3 +362,19 @@ class ProblemsOut(BaseModel):
     """A 422: every problem found (for a bulk request, in every failing item; then nothing was scheduled)."""
 
     detail: list[ProblemOut]
+
+
+# -- internal API (other services) ----------------------------------------------------------------------------
+
+
+class HolderOut(BaseModel):
+    distribution_id: uuid.UUID
+    content_id: uuid.UUID
+    status: DistributionStatus
+    scheduled_at: dt.datetime
+
+
+class HoldersOut(BaseModel):
+    """The distributions not yet published, failed, cancelled or missed whose content uses the media item."""
+
+    distributions: list[HolderOut]

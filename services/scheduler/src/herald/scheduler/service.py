@@ -11,22 +11,25 @@ import base64
 import binascii
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from herald.contracts.base import Event, api_key_actor
+from herald.contracts.media import MediaReference, Surface
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import OverLengthPolicy
 from herald.kit.auth import TeamPrincipal
 from herald.kit.clock import Clock, utc_now
 from herald.kit.validation import check_instant
 from herald.platforms.base import ContentRules, ContentRuleViolation, Draft
+from herald.platforms.media_checks import MediaRuleViolation
 from herald.scheduler import events
 from herald.scheduler import repository as repo
-from herald.scheduler.errors import Conflict, InvalidField, InvalidItems, NotFound
+from herald.scheduler.errors import Conflict, InvalidField, InvalidItems, NotFound, Unavailable
 from herald.scheduler.events import EnvelopeFactory
+from herald.scheduler.media_client import MediaResolver, MediaUnavailable
 from herald.scheduler.models import (
     CANCELLABLE,
     IN_FLIGHT,
@@ -40,6 +43,7 @@ from herald.scheduler.models import (
     Distribution,
     DistributionStatus,
     MisfirePolicy,
+    media_column,
 )
 from herald.scheduler.repository import DistributionFilter
 from herald.scheduler.settings import SchedulerSettings
@@ -54,20 +58,31 @@ CONTENT_EDITED = "content edited after approval"
 
 
 @dataclass(frozen=True)
+class MediaChoice:
+    """A media item to attach, by the media service's id, with its description for screen readers."""
+
+    media_id: uuid.UUID
+    alt_text: str | None = None
+
+
+@dataclass(frozen=True)
 class NewContent:
     title: str
     text: str
     link: str | None = None
+    media: tuple[MediaChoice, ...] = ()
 
 
 @dataclass(frozen=True)
 class ContentChanges:
-    """A partial update; ``link_set`` tells "remove the link" (``link=None``) from "leave it"."""
+    """A partial update; ``link_set`` tells "remove the link" (``link=None``) from "leave it"; ``media=None``
+    leaves the media as they are (``()`` removes them all)."""
 
     title: str | None = None
     text: str | None = None
     link: str | None = None
     link_set: bool = False
+    media: tuple[MediaChoice, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +115,7 @@ class Scheduler:
         rules: RulesLookup,
         *,
         due_channel: str,
+        media: MediaResolver,
         clock: Clock = utc_now,
     ) -> None:
         self._engine = engine
@@ -107,11 +123,14 @@ class Scheduler:
         self._settings = settings
         self._rules = rules
         self._due_channel = due_channel
+        self._media = media
         self._clock = clock
 
     # -- content ----------------------------------------------------------------------------------------------
 
     async def create_content(self, principal: TeamPrincipal, new: NewContent) -> Content:
+        """Create a draft; its media ids are resolved by the media service now and their snapshot stored."""
+        media = await self._resolve_media(principal.team_id, new.media)
         async with self._engine.begin() as conn:
             return await repo.insert_content(
                 conn,
@@ -122,6 +141,7 @@ class Scheduler:
                     "text": new.text,
                     "link": new.link,
                     "status": ContentStatus.DRAFT.value,
+                    "media": media_column(media),
                 },
             )
 
@@ -135,6 +155,7 @@ class Scheduler:
     async def update_content(self, principal: TeamPrincipal, content_id: uuid.UUID, changes: ContentChanges) -> Content:
         """Edit content that has not been sent to a publisher yet. Editing approved content withdraws its
         approval (only what was approved is ever published), so it must be approved again."""
+        new_media = None if changes.media is None else await self._resolve_media(principal.team_id, changes.media)
         async with self._engine.begin() as conn:
             content = await self._locked_content(conn, principal, content_id)
             if content.status is ContentStatus.ARCHIVED:
@@ -145,12 +166,13 @@ class Scheduler:
             title = changes.title or content.title
             text = content.text if changes.text is None else changes.text
             link = changes.link if changes.link_set else content.link
-            if (title, text, link) == (content.title, content.text, content.link):
+            media = content.media if new_media is None else tuple(new_media)
+            if (title, text, link, media) == (content.title, content.text, content.link, content.media):
                 return content
             for d in existing:
                 if d.status is DistributionStatus.SCHEDULED:
-                    self._check_rules(d.platform, text, link, d.over_length)
-            values: dict[str, object] = {"title": title, "text": text, "link": link}
+                    self._check_rules(d.platform, text, link, d.over_length, media, d.publish_surface)
+            values: dict[str, object] = {"title": title, "text": text, "link": link, "media": media_column(media)}
             withdrawn = content.status is ContentStatus.APPROVED
             if withdrawn:
                 values |= {"status": ContentStatus.DRAFT.value, "approved_at": None, "approved_by": None}
@@ -243,22 +265,24 @@ class Scheduler:
         async with repo.driver_transaction(self._engine) as db:
             contents = await repo.contents_for_share_set(db, principal.team_id, (c.content_id for _, c, _, _ in timed))
             accounts = await repo.accounts_set(db, (c.account_id for _, c, _, _ in timed))
-            rules_checked: dict[tuple[uuid.UUID, Platform, OverLengthPolicy], InvalidField | None] = {}
+            gone = await self._deleted_media(principal.team_id, contents.values())
+            rules_checked: dict[tuple[uuid.UUID, Platform, OverLengthPolicy, Surface], InvalidField | None] = {}
             rows: list[dict[str, object]] = []
             for index, command, when, window in timed:
                 try:
                     content = _schedulable(contents.get(command.content_id))
-                    _check_account(principal, command, accounts.get(command.account_id))
-                    rules = (content.content_id, command.platform, command.over_length)
-                    if rules not in rules_checked:  # one content item to many accounts is checked once per platform
-                        rules_checked[rules] = self._rule_violation(content, command.platform, command.over_length)
+                    _check_media_still_there(content, gone)
+                    surface = _check_account(principal, command, accounts.get(command.account_id)).publish_surface
+                    rules = (content.content_id, command.platform, command.over_length, surface)
+                    if rules not in rules_checked:  # one content item to many accounts: checked once per surface
+                        rules_checked[rules] = self._rule_violation(content, command.over_length, surface, command)
                     if (violation := rules_checked[rules]) is not None:
                         raise violation
                     self._check_not_too_late(when, command.misfire_policy, window, now=now)
                 except InvalidField as problem:
                     problems.append((index, problem))
                     continue
-                rows.append(_new_distribution(principal, command, when, window))
+                rows.append(_new_distribution(principal, command, when, window, surface))
             if problems:
                 raise InvalidItems(sorted(problems, key=lambda p: p[0]))
             distributions = await repo.insert_distributions_set(db, rows)
@@ -332,6 +356,14 @@ class Scheduler:
         last = items[limit - 1]
         return Page(items[:limit], encode_cursor(last.scheduled_at, last.distribution_id))
 
+    # -- media --------------------------------------------------------------------------------------------------
+
+    async def media_holders(self, team_id: uuid.UUID, media_id: uuid.UUID) -> list[repo.Holder]:
+        """The team's distributions that still need ``media_id``: not yet published, failed, cancelled or missed
+        (the media service refuses to delete an item while any hold it)."""
+        async with self._engine.connect() as conn:
+            return await repo.media_holders(conn, team_id, media_id, CANCELLABLE)
+
     # -- helpers ----------------------------------------------------------------------------------------------
 
     def _who(self, principal: TeamPrincipal) -> tuple[str, dt.datetime]:
@@ -403,21 +435,61 @@ class Scheduler:
         )
         await self._emit(conn, *(events.cancelled(d, reason, actor, now) for d in targets))
 
-    def _check_rules(self, platform: Platform, text: str, link: str | None, over_length: OverLengthPolicy) -> None:
-        draft = Draft(text=text, link=link, over_length=over_length)
+    def _check_rules(
+        self,
+        platform: Platform,
+        text: str,
+        link: str | None,
+        over_length: OverLengthPolicy,
+        media: Sequence[MediaReference],
+        surface: Surface,
+    ) -> None:
+        draft = Draft(text=text, link=link, over_length=over_length, media=tuple(media), surface=surface)
         try:
             self._rules(platform).prepare(draft)
+        except MediaRuleViolation as violation:
+            raise InvalidField("media", f"{platform} ({surface}): {violation.message}") from None
         except ContentRuleViolation as violation:
             raise InvalidField("text", f"{platform}: {violation.message}") from None
 
     def _rule_violation(
-        self, content: Content, platform: Platform, over_length: OverLengthPolicy
+        self, content: Content, over_length: OverLengthPolicy, surface: Surface, command: ScheduleCommand
     ) -> InvalidField | None:
         try:
-            self._check_rules(platform, content.text, content.link, over_length)
+            self._check_rules(command.platform, content.text, content.link, over_length, content.media, surface)
         except InvalidField as violation:
             return violation
         return None
+
+    async def _deleted_media(self, team_id: uuid.UUID, contents: Iterable[Content]) -> set[uuid.UUID]:
+        """The media ids of ``contents`` the media service no longer has. A draft does not hold its media (only
+        unfinished distributions do), so an item may have been deleted since the content was written: asking
+        again here refuses to schedule a post whose media are gone (one call for the whole request, none for
+        text-only content)."""
+        ids = list(dict.fromkeys(item.media_id for content in contents for item in content.media))
+        if not ids:
+            return set()
+        try:
+            resolved = await self._media.resolve(team_id, ids)
+        except MediaUnavailable as exc:
+            raise Unavailable(f"media cannot be checked now: {exc}; try again shortly") from None
+        return {media_id for media_id in ids if media_id not in resolved.found}
+
+    async def _resolve_media(self, team_id: uuid.UUID, chosen: Sequence[MediaChoice]) -> list[MediaReference]:
+        """The snapshot of ``chosen`` (in order, with their alt texts) from the media service: 422 naming the ids
+        it does not know for this team, 503 if it cannot answer."""
+        if not chosen:
+            return []
+        ids = [choice.media_id for choice in chosen]
+        try:
+            resolved = await self._media.resolve(team_id, ids)
+        except MediaUnavailable as exc:
+            raise Unavailable(f"media cannot be checked now: {exc}; try again shortly") from None
+        unknown = [media_id for media_id in ids if media_id not in resolved.found]
+        if unknown:
+            listed = ", ".join(str(media_id) for media_id in unknown)
+            raise InvalidField("media", f"unknown media id(s) for this team: {listed} (upload them first)")
+        return [resolved.found[choice.media_id].model_copy(update={"alt_text": choice.alt_text}) for choice in chosen]
 
     def _check_not_too_late(
         self, when: ResolvedTime, policy: MisfirePolicy, window: int, *, now: dt.datetime | None = None
@@ -447,17 +519,26 @@ def _schedulable(content: Content | None) -> Content:
     return content
 
 
-def _check_account(principal: TeamPrincipal, command: ScheduleCommand, account: Account | None) -> None:
+def _check_media_still_there(content: Content, gone: set[uuid.UUID]) -> None:
+    missing = [str(item.media_id) for item in content.media if item.media_id in gone]
+    if missing:
+        raise InvalidField(
+            "content_id", f"the content's media item(s) {', '.join(missing)} no longer exist: edit its media first"
+        )
+
+
+def _check_account(principal: TeamPrincipal, command: ScheduleCommand, account: Account | None) -> Account:
     if account is None or account.team_id != principal.team_id:
         raise InvalidField("account_id", "no such connected account for this team (connect it first)")
     if account.platform is not command.platform:
         raise InvalidField("account_id", f"the account is a {account.platform} account, not {command.platform}")
     if account.status is AccountStatus.DISCONNECTED:
         raise InvalidField("account_id", "the account is disconnected: reconnect it first")
+    return account
 
 
 def _new_distribution(
-    principal: TeamPrincipal, command: ScheduleCommand, when: ResolvedTime, window: int
+    principal: TeamPrincipal, command: ScheduleCommand, when: ResolvedTime, window: int, surface: Surface
 ) -> dict[str, object]:
     return {
         "distribution_id": uuid.uuid4(),
@@ -474,6 +555,7 @@ def _new_distribution(
         "misfire_policy": command.misfire_policy.value,
         "misfire_window_seconds": window,
         "over_length": command.over_length.value,
+        "surface": surface.value,
     }
 
 

@@ -52,6 +52,19 @@ class SchedulerSettings(ServiceSettings):
 
     max_page_size: int = Field(default=200, ge=1)
 
+    media_url: str = Field(default="http://127.0.0.1:8004", description="The media service (resolves media ids).")
+    media_timeout_seconds: float = Field(default=5.0, gt=0)
+    service_token: SecretStr | None = Field(
+        default=None,
+        description="The scheduler's own credential (svc_scheduler_...) for the media service's internal API; without"
+        " it, content with media is refused with 503 (text-only content needs no media service).",
+    )
+    service_credentials: dict[str, str] = Field(
+        default_factory=dict,
+        description="Calling service name -> SHA-256 of its secret, for the internal API (the media service asks"
+        " which distributions hold a media item).",
+    )
+
     def relay_settings(self) -> RelaySettings:
         return RelaySettings(
             batch_size=self.outbox_batch_size,

@@ -220,7 +220,13 @@ class Tracker:
     async def _account(self, conn: AsyncConnection, event: AccountEvent) -> None:
         status = _ACCOUNT_STATUS[type(event)]
         values = repo.account_values(
-            event.account_id, event.team_id, event.platform, status, event.account_name, event.occurred_at
+            event.account_id,
+            event.team_id,
+            event.platform,
+            status,
+            event.account_name,
+            event.occurred_at,
+            surface=event.surface if isinstance(event, AccountConnected) else None,
         )
         applied = await repo.project_account(conn, values)
         if applied and isinstance(event, AccountDisconnected):

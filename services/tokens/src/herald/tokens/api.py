@@ -27,6 +27,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, R
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from herald.contracts.media import Surface
 from herald.contracts.platform import Platform
 from herald.kit.api import NOT_FOUND, TEAM_API_RESPONSES, UNAUTHORIZED, ApiModel
 from herald.kit.auth import ServicePrincipal, TeamPrincipal
@@ -65,6 +66,7 @@ class AccessTokenOut(BaseModel):
     team_id: uuid.UUID
     platform: Platform
     platform_account_id: str
+    surface: Surface = Field(default=Surface.DEFAULT, description="Meta: a Facebook Page or an Instagram account.")
     access_token: str
     expires_at: dt.datetime | None = Field(description="When the token expires (UTC); null if it does not.")
 
@@ -75,6 +77,7 @@ class AccessTokenOut(BaseModel):
             team_id=token.team_id,
             platform=token.platform,
             platform_account_id=token.platform_account_id,
+            surface=token.surface,
             access_token=token.access_token,
             expires_at=token.expires_at,
         )
@@ -107,6 +110,7 @@ class AccountOut(BaseModel):
     team_id: uuid.UUID
     platform: Platform
     platform_account_id: str
+    surface: Surface = Field(description="Meta: a Facebook Page or an Instagram account; `default` elsewhere.")
     account_name: str
     status: AccountStatus
     status_reason: str | None
@@ -127,6 +131,7 @@ class AccountOut(BaseModel):
             team_id=row.team_id,
             platform=row.platform,
             platform_account_id=row.platform_account_id,
+            surface=row.surface,
             account_name=row.account_name,
             status=row.status,
             status_reason=row.status_reason,

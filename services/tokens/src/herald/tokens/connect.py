@@ -241,6 +241,7 @@ class ConnectService:
         now = self._ctx.clock()
         values: dict[str, object] = {
             "account_name": (identity.name or identity.platform_account_id)[:255],
+            "surface": identity.surface.value,
             "access_token": self._ctx.ring.encrypt(grant.access_token, owner=account_id, field="access_token"),
             "expires_at": grant.expires_at,
             "scopes": list(grant.scopes or tokens.scopes),

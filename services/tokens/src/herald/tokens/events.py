@@ -22,6 +22,7 @@ from herald.contracts.accounts import (
 )
 from herald.contracts.base import SYSTEM_ACTOR, Event
 from herald.contracts.envelope import AmqpEnvelope
+from herald.contracts.platform import Platform
 from herald.kit import outbox
 from herald.kit.logging import correlation_id
 from herald.tokens.models import AccountRow
@@ -74,6 +75,8 @@ def connected(account: AccountRow, cause: Cause, now: dt.datetime, *, reconnecte
             "scopes": account.scopes,
             "expires_at": account.expires_at,
             "reconnected": reconnected,
+            # Meta only: a Facebook Page or its Instagram account (the other platforms have one surface).
+            "surface": account.surface if account.platform is Platform.META else None,
         }
     )
 

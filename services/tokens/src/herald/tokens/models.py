@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from herald.contracts.media import Surface
 from herald.contracts.platform import Platform
 from herald.kit.outbox import define_outbox
 
@@ -65,6 +66,8 @@ accounts = Table(
     Column("platform", String(16), nullable=False),
     Column("platform_account_id", String(255), nullable=False),
     Column("account_name", String(255), nullable=False),
+    # Meta: a Facebook Page or the Instagram account linked to one (migration 0002); "default" elsewhere.
+    Column("surface", String(16), nullable=False, server_default="default"),
     Column("access_token", Text),
     Column("refresh_token", Text),
     _ts("expires_at"),
@@ -82,6 +85,7 @@ accounts = Table(
     _ts("modified_at", nullable=False),
     UniqueConstraint("team_id", "platform", "platform_account_id", name="uq_accounts_identity"),
     CheckConstraint("status IN ('active', 'needs_reauth', 'disconnected')", name="ck_accounts_status"),
+    CheckConstraint("surface IN ('default', 'facebook_page', 'instagram')", name="ck_accounts_surface"),
     Index("ix_accounts_team", "team_id", "created_at"),
     Index("ix_accounts_due", "expires_at", postgresql_where="status = 'active'"),
 )
@@ -125,11 +129,13 @@ class AccountRow:
     reauth_warned_at: dt.datetime | None
     created_at: dt.datetime
     modified_at: dt.datetime
+    surface: Surface = Surface.DEFAULT
 
     @classmethod
     def from_mapping(cls, row: Any) -> AccountRow:
         values = dict(row)
         values["platform"] = Platform(values["platform"])
+        values["surface"] = Surface(values.get("surface") or Surface.DEFAULT)
         values["status"] = AccountStatus(values["status"])
         values["scopes"] = tuple(values["scopes"] or ())
         return cls(**values)

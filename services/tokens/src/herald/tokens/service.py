@@ -37,6 +37,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from herald.contracts.base import Event, service_actor
+from herald.contracts.media import Surface
 from herald.contracts.platform import Platform
 from herald.kit.clock import Clock, utc_now
 from herald.kit.logging import redact
@@ -118,6 +119,7 @@ class IssuedToken:
     platform_account_id: str
     access_token: str = field(repr=False)
     expires_at: dt.datetime | None
+    surface: Surface = Surface.DEFAULT
 
 
 @dataclass(frozen=True)
@@ -405,7 +407,9 @@ class TokenService:
         token = ready.access_token or self._decrypt(row, "access_token")
         async with self._ctx.engine.begin() as conn:
             await repository.mark_used(conn, row.id, self._ctx.clock())
-        return IssuedToken(row.id, row.team_id, row.platform, row.platform_account_id, token, row.expires_at)
+        return IssuedToken(
+            row.id, row.team_id, row.platform, row.platform_account_id, token, row.expires_at, row.surface
+        )
 
     def _decrypt(self, row: AccountRow, column: str) -> str:
         ciphertext = getattr(row, column)

@@ -1,6 +1,6 @@
 """LinkedIn media rules: up to 20 images (a GIF counts as an image), or 1 video (not mixed); sizes, pixels, duration.
 
-Numbers and sources: docs/platforms.md, "LinkedIn: media".
+Numbers and sources: docs/platforms.md, "LinkedIn: media rules".
 """
 
 from __future__ import annotations
@@ -9,8 +9,15 @@ from collections.abc import Sequence
 from typing import Final
 
 from herald.contracts.media import MediaKind, MediaReference, Surface
-from herald.platforms.base import ContentRuleViolation
-from herald.platforms.media_checks import MIB, check_alone, check_count, check_duration, check_size, describe
+from herald.platforms.media_checks import (
+    MIB,
+    MediaRuleViolation,
+    check_alone,
+    check_count,
+    check_duration,
+    check_size,
+    describe,
+)
 
 MAX_IMAGES: Final = 20
 IMAGE_MAX_BYTES: Final = 5 * MIB
@@ -22,9 +29,9 @@ VIDEO_MAX_MS: Final = 30 * 60_000
 
 
 def check_media(media: Sequence[MediaReference], surface: Surface) -> None:
-    """Raise :class:`ContentRuleViolation` naming the first LinkedIn media rule ``media`` breaks."""
+    """Raise :class:`MediaRuleViolation` naming the first LinkedIn media rule ``media`` breaks."""
     if surface is not Surface.DEFAULT:
-        raise ContentRuleViolation(
+        raise MediaRuleViolation(
             "linkedin.surface", f"linkedin.surface: LinkedIn has one surface (default), not {surface.value}"
         )
     if not media:
@@ -45,7 +52,7 @@ def _check_pixels(position: int, item: MediaReference) -> None:
         return
     pixels = item.width * item.height
     if pixels >= IMAGE_MAX_PIXELS:
-        raise ContentRuleViolation(
+        raise MediaRuleViolation(
             "linkedin.image_pixels",
             f"linkedin.image_pixels: {describe(position, item)} is {item.width}x{item.height} = {pixels} pixels;"
             f" LinkedIn takes fewer than {IMAGE_MAX_PIXELS}",

@@ -1,13 +1,19 @@
-"""Publishing to a Facebook Page and reading its posts back (docs/platforms.md, "Meta: posting", "Meta: read-back")."""
+"""Publishing to a Facebook Page or an Instagram professional account, and reading posts back
+(docs/platforms.md, "Meta: posting", "Meta: read-back", "Meta: media on Pages", "Instagram").
+
+The account's :class:`~herald.contracts.media.Surface` picks the flow: ``INSTAGRAM`` accounts are IG user ids
+published through containers (:mod:`herald.platforms.meta.instagram`); every other Meta account is a Page (text and
+link posts here, photo and video posts in :mod:`herald.platforms.meta.pages`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
+from herald.contracts.media import Surface
 from herald.contracts.platform import Platform
 from herald.platforms.base import (
     Account,
@@ -18,9 +24,11 @@ from herald.platforms.base import (
     PreparedPost,
     PublishedPost,
 )
+from herald.platforms.meta.instagram import InstagramPublisher
+from herald.platforms.meta.pages import PageMedia, post_message
 from herald.platforms.meta.rules import normalise_message
 from herald.platforms.meta.settings import MetaSettings
-from herald.platforms.meta.transport import GraphTransport, next_page
+from herald.platforms.meta.transport import GraphTransport, next_page, segment
 
 POST_URL = "https://www.facebook.com/{post_id}"
 READ_BACK_FIELDS = "id,message,created_time"
@@ -36,15 +44,28 @@ class MetaClient(PlatformClient):
     def __init__(self, settings: MetaSettings, http: httpx.AsyncClient) -> None:
         self._settings = settings
         self._graph = GraphTransport(settings, http)
+        self._pages = PageMedia(settings, self._graph)
+        self._instagram = InstagramPublisher(settings, self._graph)
 
     async def publish(
         self, account: Account, access_token: str, post: PreparedPost, media: MediaContext | None = None
     ) -> PublishedPost:
-        """``POST /{version}/{page-id}/feed`` with ``message`` (and ``link``) → ``{"id": "{page_id}_{post_id}"}``."""
+        """A Page post (``POST /{version}/{page-id}/feed`` with ``message`` and ``link`` →
+        ``{"id": "{page_id}_{post_id}"}``, or a photo / video post), or an Instagram post."""
+        if post.media and media is None:
+            raise PlatformError(ErrorClass.CONFIGURATION, "a post with media was published without a media context")
+        if account.surface is Surface.INSTAGRAM:
+            if media is None:
+                raise PlatformError(
+                    ErrorClass.PERMANENT, "instagram.media_required: an Instagram post needs an image or a video"
+                )
+            return await self._instagram.publish(account.platform_account_id, access_token, post, media)
+        if post.media and media is not None:
+            return await self._pages.publish(account.platform_account_id, access_token, post, media)
         form = {"message": post.text}
         if post.link:
             form["link"] = post.link
-        url = self._settings.graph(_segment(account.platform_account_id), "feed")
+        url = self._settings.graph(segment(account.platform_account_id), "feed")
         body = await self._graph.call("POST", url, access_token, create=True, data=form)
         post_id = body.get("id")
         if not isinstance(post_id, str) or not post_id:
@@ -56,14 +77,17 @@ class MetaClient(PlatformClient):
     async def find_published(
         self, account: Account, access_token: str, post: PreparedPost, since: dt.datetime
     ) -> PublishedPost | None:
-        """Scan ``GET /{version}/{page-id}/published_posts?since=`` (newest first, following paging) for the message."""
-        url = self._settings.graph(_segment(account.platform_account_id), "published_posts")
+        """Scan ``GET /{version}/{page-id}/published_posts?since=`` (newest first, following paging) for the message;
+        for Instagram, ``GET /{ig-user-id}/media`` for the caption."""
+        if account.surface is Surface.INSTAGRAM:
+            return await self._instagram.find_published(account.platform_account_id, access_token, post, since)
+        url = self._settings.graph(segment(account.platform_account_id), "published_posts")
         params = {
             "since": str(int((since - READ_BACK_SKEW).timestamp())),
             "fields": READ_BACK_FIELDS,
             "limit": "100",
         }
-        wanted = normalise_message(post.text)
+        wanted = normalise_message(post_message(post) if post.media else post.text)
         for _ in range(self._settings.read_back_pages):
             body = await self._graph.call("GET", url, access_token, params=params)
             found = _match(_items(body), wanted)
@@ -77,10 +101,6 @@ class MetaClient(PlatformClient):
             ErrorClass.RETRY_LATER,
             f"Meta read-back scanned {self._settings.read_back_pages} pages without reaching the start time",
         )
-
-
-def _segment(value: str) -> str:
-    return quote(value, safe="")
 
 
 def _items(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -71,7 +71,17 @@ _SUBCODE_CLASSES: Final[Mapping[int, _Decision]] = {
     1363047: _TRANSIENT,  # service unavailable
     1609010: _TRANSIENT,  # service unavailable
     4854002: ErrorClass.RECONNECT,  # confirm identity before publishing as this Page
+    # Instagram content publishing (docs/platforms.md, "Instagram: errors").
+    2207042: ErrorClass.RETRY_LATER,  # code 9: the 24-hour publishing limit is reached
+    2207027: ErrorClass.RETRY_LATER,  # code 9007: the container is not ready to publish yet
+    2207020: ErrorClass.RETRY_LATER,  # code -2: the container expired; a new one is created
+    2207001: _TRANSIENT,  # code -1: Instagram server error
+    2207032: _TRANSIENT,  # code -1: create media failed, re-create
+    2207003: _TRANSIENT,  # code -2: downloading the media took too long
 }
+# The publishing limit frees as the oldest post of the window ages out; without a better hint, wait this long.
+PUBLISHING_LIMIT_SUBCODE: Final = 2207042
+PUBLISHING_LIMIT_BACKOFF: Final = dt.timedelta(hours=1)
 
 
 # OAuth-style token endpoint refusals (RFC 6749 form, sent by proxies/other IdPs; Meta itself answers code 190):
@@ -226,6 +236,8 @@ def classify_response(
     retry_at = regain_access_at(response.headers, now) if error_class is ErrorClass.RETRY_LATER else None
     if retry_at is None and error is not None and error.code == FEED_LIMIT_CODE:
         retry_at = now + FEED_LIMIT_BACKOFF
+    if retry_at is None and error is not None and error.subcode == PUBLISHING_LIMIT_SUBCODE:
+        retry_at = now + PUBLISHING_LIMIT_BACKOFF
     detail = error.message if error is not None else response.reason_phrase
     code = f", code {error.platform_code}" if error is not None and error.platform_code else ""
     message = f"Meta {'create' if create else 'call'} failed: HTTP {response.status_code}{code}: {detail}"

@@ -5,7 +5,7 @@ Instagram: at least one item (no text-only posts). One image is a feed post (JPE
 one video is a reel, 2 to 10 items are a carousel (images and videos may be mixed; carousel videos are shorter).
 A Meta account with no surface (``default``) is a Facebook Page: what every Meta account was before Instagram.
 
-Numbers and sources: docs/platforms.md, "Meta: media".
+Numbers and sources: docs/platforms.md, "Meta: media rules".
 """
 
 from __future__ import annotations
@@ -15,8 +15,15 @@ from fractions import Fraction
 from typing import Final
 
 from herald.contracts.media import MediaKind, MediaReference, Surface
-from herald.platforms.base import ContentRuleViolation
-from herald.platforms.media_checks import MIB, check_alone, check_count, check_duration, check_size, describe
+from herald.platforms.media_checks import (
+    MIB,
+    MediaRuleViolation,
+    check_alone,
+    check_count,
+    check_duration,
+    check_size,
+    describe,
+)
 
 FACEBOOK_MAX_PHOTOS: Final = 10
 FACEBOOK_PHOTO_MAX_BYTES: Final = 10 * MIB
@@ -38,7 +45,7 @@ INSTAGRAM_CAROUSEL_VIDEO_MAX_BYTES: Final = 100 * MIB
 
 
 def check_media(media: Sequence[MediaReference], surface: Surface) -> None:
-    """Raise :class:`ContentRuleViolation` naming the first rule of ``surface`` that ``media`` breaks."""
+    """Raise :class:`MediaRuleViolation` naming the first rule of ``surface`` that ``media`` breaks."""
     if surface is Surface.INSTAGRAM:
         _instagram(media)
     else:
@@ -60,7 +67,7 @@ def _facebook_page(media: Sequence[MediaReference]) -> None:
 
 def _instagram(media: Sequence[MediaReference]) -> None:
     if not media:
-        raise ContentRuleViolation(
+        raise MediaRuleViolation(
             "instagram.media_required",
             "instagram.media_required: an Instagram post needs at least one image or video (no text-only posts)",
             limit=1,
@@ -94,7 +101,7 @@ def _instagram(media: Sequence[MediaReference]) -> None:
 
 def _instagram_image(position: int, item: MediaReference) -> None:
     if item.content_type != INSTAGRAM_IMAGE_TYPE:
-        raise ContentRuleViolation(
+        raise MediaRuleViolation(
             "instagram.image_format",
             f"instagram.image_format: {describe(position, item)} is not a JPEG; Instagram publishes JPEG images only",
         )
@@ -103,7 +110,7 @@ def _instagram_image(position: int, item: MediaReference) -> None:
         return
     ratio = Fraction(item.width, item.height)
     if not INSTAGRAM_MIN_ASPECT <= ratio <= INSTAGRAM_MAX_ASPECT:
-        raise ContentRuleViolation(
+        raise MediaRuleViolation(
             "instagram.aspect_ratio",
             f"instagram.aspect_ratio: {describe(position, item)} is {item.width}x{item.height}"
             f" (aspect ratio {float(ratio):.3f}:1); Instagram takes 4:5 (0.8:1) to 1.91:1",

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from herald.contracts.media import Surface
 from herald.contracts.platform import Platform
 from herald.platforms.base import (
     AuthorizationRequest,
@@ -28,9 +29,10 @@ from herald.platforms.base import (
     TokenSet,
 )
 from herald.platforms.meta.settings import MetaSettings
-from herald.platforms.meta.transport import GraphTransport, next_page
+from herald.platforms.meta.transport import GraphTransport, next_page, segment
 
 ACCOUNT_FIELDS = "id,name,access_token,tasks"
+INSTAGRAM_FIELDS = "instagram_business_account{id,username}"
 PUBLISH_TASK = "CREATE_CONTENT"
 MAX_ACCOUNT_PAGES = 50  # of 100 Pages each: a bound against a paging loop
 # Error classes that mean "this token will never work again" at the token endpoint.
@@ -77,7 +79,9 @@ class MetaOAuth(OAuthClient):
             ) from None
 
     async def identities(self, access_token: str) -> list[Identity]:
-        """``GET /{version}/me/accounts``: the Pages of this user, with their Page tokens."""
+        """``GET /{version}/me/accounts``: the Pages of this user, with their Page tokens; after each Page, the
+        Instagram professional account linked to it (``GET /{page-id}?fields=instagram_business_account{id,username}``
+        with the Page token), published with that same Page token."""
         url = self._settings.graph("me", "accounts")
         params: dict[str, str] | None = {"fields": ACCOUNT_FIELDS, "limit": "100"}
         found: list[Identity] = []
@@ -87,9 +91,35 @@ class MetaOAuth(OAuthClient):
             body = await self._graph.call("GET", url, access_token, params=params)
             data = body.get("data")
             pages = data if isinstance(data, list) else []
-            found.extend(_identity(page) for page in pages if _can_publish(page))
+            for page in pages:
+                if _can_publish(page):
+                    identity = _identity(page)
+                    found.append(identity)
+                    found.extend(await self._instagram(identity))
             params = next_page(body)
         return found
+
+    async def _instagram(self, page: Identity) -> list[Identity]:
+        """The Instagram account linked to ``page``, if any (docs/platforms.md, "Instagram: connecting")."""
+        assert page.page_token is not None
+        url = self._settings.graph(segment(page.platform_account_id))
+        try:
+            body = await self._graph.call("GET", url, page.page_token.access_token, params={"fields": INSTAGRAM_FIELDS})
+        except PlatformError as exc:
+            if exc.error_class is ErrorClass.PERMANENT:  # e.g. instagram_basic not granted: the Page still connects
+                return []
+            raise
+        linked = body.get("instagram_business_account")
+        if not isinstance(linked, dict) or not linked.get("id"):
+            return []
+        return [
+            Identity(
+                platform_account_id=str(linked["id"]),
+                name=str(linked.get("username") or linked["id"]),
+                page_token=page.page_token,
+                surface=Surface.INSTAGRAM,
+            )
+        ]
 
     async def _long_lived(self, token: str) -> TokenSet:
         body = await self._token_call({"grant_type": "fb_exchange_token", "fb_exchange_token": token}, token)
@@ -125,4 +155,5 @@ def _identity(page: dict[str, Any]) -> Identity:
         platform_account_id=str(page["id"]),
         name=str(page.get("name", "")),
         page_token=TokenSet(access_token=str(page["access_token"])),
+        surface=Surface.FACEBOOK_PAGE,
     )

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import unicodedata
 
+from herald.contracts.media import Surface
 from herald.platforms.base import ContentRules, ContentRuleViolation, Draft, PreparedPost
 from herald.platforms.meta.media_rules import check_media
 
 # Page post `message` limit (docs/platforms.md, "Meta: posting": Postiz `maxLength() { return 63206; }`, widely
 # cited; not on a Meta page). Counted in Unicode code points, as Python's len() does.
 MESSAGE_LIMIT = 63_206
+# Instagram caption limit (docs/platforms.md, "Instagram: publishing"): 2,200 characters, observed (Ayrshare's
+# Instagram page); the sandbox refuses longer captions too. The link, appended to the caption, counts.
+CAPTION_LIMIT = 2_200
 
 
 def normalise_message(text: str) -> str:
@@ -30,6 +34,16 @@ class MetaContentRules(ContentRules):
                 "meta.message_required",
                 "meta.message_required: a Page post needs a non-empty message",
             )
+        if draft.surface is Surface.INSTAGRAM:
+            caption = len(draft.text) + (len(draft.link) + 2 if draft.link and draft.link not in draft.text else 0)
+            if caption > CAPTION_LIMIT:
+                raise ContentRuleViolation(
+                    "instagram.caption_length",
+                    f"instagram.caption_length: caption is {caption} characters (link included), "
+                    f"{caption - CAPTION_LIMIT} over the {CAPTION_LIMIT} limit",
+                    limit=CAPTION_LIMIT,
+                    actual=caption,
+                )
         length = len(draft.text)
         if length > MESSAGE_LIMIT:
             excess = length - MESSAGE_LIMIT

@@ -10,8 +10,15 @@ from herald.platforms.base import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 # newer and also served by the sandbox; moving is a one-line settings change.
 DEFAULT_API_VERSION = "v25.0"
 
-# What a Page publisher needs (docs/platforms.md, "Meta: posting"): list the user's Pages, publish, read posts back.
-DEFAULT_SCOPES = ("pages_show_list", "pages_manage_posts", "pages_read_engagement")
+# What a Page publisher needs (docs/platforms.md, "Meta: posting"): list the user's Pages, publish, read posts back;
+# and for the Instagram professional account linked to a Page ("Instagram: connecting"): read it, publish to it.
+DEFAULT_SCOPES = (
+    "pages_show_list",
+    "pages_manage_posts",
+    "pages_read_engagement",
+    "instagram_basic",
+    "instagram_content_publish",
+)
 
 
 class MetaSettings(BaseModel):
@@ -42,6 +49,37 @@ class MetaSettings(BaseModel):
         "required by apps with 'Require App Secret' switched on, harmless otherwise.",
     )
     read_back_pages: int = Field(default=10, ge=1, description="Most pages of published_posts one read-back scans.")
+    media_url_seconds: int = Field(
+        default=3600,
+        gt=0,
+        description="Lifetime of the presigned URL Facebook or Instagram fetches a media item from.",
+    )
+    video_resumable_above_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=0,
+        description="Page videos larger than this are sent through the resumable upload (bytes read from Herald's "
+        "store, in the ranges Facebook asks for) instead of being fetched by Facebook from a presigned URL; 0 sends "
+        "every video that way (an object store Facebook cannot reach).",
+    )
+    video_chunk_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        gt=0,
+        description="Chunk sent when resuming a video upload before Facebook names a range.",
+    )
+    container_poll_seconds: float = Field(
+        default=2.0, gt=0, description="Interval between Instagram container status reads."
+    )
+    container_wait_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long one attempt waits for an Instagram container to finish before retrying later "
+        "(the container is kept and polled again by the next attempt).",
+    )
+    container_reuse_seconds: int = Field(
+        default=23 * 3600,
+        gt=0,
+        description="How long a recorded Instagram container is reused: containers expire 24 h after creation.",
+    )
 
     @classmethod
     def for_sandbox(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 
@@ -50,14 +50,19 @@ class GraphTransport:
         create: bool = False,
         params: dict[str, str] | None = None,
         data: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
     ) -> dict[str, Any]:
-        """Send one call authenticated with ``access_token``; return the JSON object or raise ``PlatformError``."""
+        """Send one call authenticated with ``access_token``; return the JSON object or raise ``PlatformError``.
+
+        ``files`` makes the POST a multipart form (``data`` as its fields)."""
         auth = self.auth_params(access_token)
         if data is not None:
             data = {**data, **auth}  # POST: the token travels in the form body, not the URL
         else:
             params = {**(params or {}), **auth}
-        return await self.send(method, url, create=create, params=params, data=data, secrets=self.secrets(access_token))
+        return await self.send(
+            method, url, create=create, params=params, data=data, files=files, secrets=self.secrets(access_token)
+        )
 
     async def send(
         self,
@@ -67,12 +72,13 @@ class GraphTransport:
         create: bool = False,
         params: dict[str, str] | None = None,
         data: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
         secrets: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         """Send a prepared call. Non-2xx, ``error`` bodies and non-object bodies all raise ``PlatformError``."""
         try:
             response = await self._http.request(
-                method, url, params=params, data=data, timeout=self.settings.timeout_seconds
+                method, url, params=params, data=data, files=files, timeout=self.settings.timeout_seconds
             )
         except httpx.TransportError as exc:
             raise classify_transport(exc, create=create) from None
@@ -106,3 +112,8 @@ def next_page(body: dict[str, Any]) -> dict[str, str] | None:
         return None
     query = parse_qsl(urlsplit(next_url).query, keep_blank_values=True)
     return {key: value for key, value in query if key not in _PAGING_PARAMS_DROPPED}
+
+
+def segment(value: str) -> str:
+    """``value`` as one URL path segment (ids come from storage: quote them all the same)."""
+    return quote(value, safe="")

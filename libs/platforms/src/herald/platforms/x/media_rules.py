@@ -1,6 +1,6 @@
 """X media rules: up to 4 images, or 1 GIF, or 1 video (not mixed); per-kind size and video duration.
 
-Numbers and sources: docs/platforms.md, "X: media".
+Numbers and sources: docs/platforms.md, "X: media rules".
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from herald.contracts.media import MediaKind, MediaReference, Surface
-from herald.platforms.base import ContentRuleViolation
-from herald.platforms.media_checks import MIB, check_alone, check_count, check_duration, check_size
+from herald.platforms.media_checks import MIB, MediaRuleViolation, check_alone, check_count, check_duration, check_size
 
 MAX_IMAGES: Final = 4
 IMAGE_MAX_BYTES: Final = 5 * MIB
@@ -27,9 +26,9 @@ _SIZE: Final = {
 
 
 def check_media(media: Sequence[MediaReference], surface: Surface) -> None:
-    """Raise :class:`ContentRuleViolation` naming the first X media rule ``media`` breaks."""
+    """Raise :class:`MediaRuleViolation` naming the first X media rule ``media`` breaks."""
     if surface is not Surface.DEFAULT:
-        raise ContentRuleViolation("x.surface", f"x.surface: X has one surface (default), not {surface.value}")
+        raise MediaRuleViolation("x.surface", f"x.surface: X has one surface (default), not {surface.value}")
     if not media:
         return
     check_alone("x.media_mixed", "X", media, frozenset({MediaKind.GIF, MediaKind.VIDEO}))
