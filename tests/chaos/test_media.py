@@ -276,13 +276,14 @@ async def test_facebook_page_publisher_killed(herald: Deployment, media: Media, 
 # -- Instagram --------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("step", ["after-container", "during-publish"])
+@pytest.mark.parametrize("step", ["mid-upload", "after-container", "during-publish"])
 async def test_instagram_carousel_publisher_killed(herald: Deployment, media: Media, step: str) -> None:
     """An Instagram carousel of two JPEGs (two item containers Instagram fetches from presigned URLs, then the
-    carousel container, then ``media_publish``): killed once the carousel container exists and is still
-    IN_PROGRESS (``after-container``), or with ``media_publish`` held (``during-publish``). One Instagram post
-    whose children are the containers of the first attempt: no container made twice, ``media_publish`` called
-    once."""
+    carousel container, then ``media_publish``): killed with the first item container made and the second one's
+    creation held (``mid-upload``), once the carousel container exists and is still IN_PROGRESS
+    (``after-container``), or with ``media_publish`` held (``during-publish``). One Instagram post carrying the
+    first item container the killed attempt made: no container made twice (but the one whose creation was cut
+    short), ``media_publish`` called once."""
     assert herald.instagram, "the Meta connect linked no Instagram account"
     target = herald.instagram[0]
     ig_user = target.sandbox_account
@@ -293,33 +294,46 @@ async def test_instagram_carousel_publisher_killed(herald: Deployment, media: Me
     if step == "after-container":
         await media.sandboxes.meta_settings(container_delay_ms=4000)
     else:
+        # container creation is a Graph read for the sandbox's faults, media_publish the create
+        operation = "read" if step == "mid-upload" else "create"
         await herald.sandboxes.arm(
-            Platform.META, kind="latency", operation="create", account=ig_user, latency_ms=HOLD_MS, count=10_000
+            Platform.META, kind="latency", operation=operation, account=ig_user, latency_ms=HOLD_MS, count=10_000
         )
     batch, _ = await media.schedule(f"instagram-carousel-{step}", [(target, items)])
 
     async def calls(edge: str) -> int:
         return (await media.sandboxes.meta_requests()).get(f"{ig_user}/{edge}", 0) - before[edge]
 
+    async def new_containers() -> list[dict[str, Any]]:
+        return [c for c in await media.sandboxes.meta_containers() if c["id"] not in known]
+
+    first: list[str] = []
+
     async def reached() -> bool:
+        if step == "mid-upload":
+            made = await new_containers()
+            first[:] = [c["id"] for c in made]
+            return len(made) == 1 and await calls("media") >= 2
         if step == "during-publish":
             return await calls("media_publish") >= 1
-        return any(
-            c["media_type"] == "CAROUSEL" and c["id"] not in known for c in await media.sandboxes.meta_containers()
-        )
+        return any(c["media_type"] == "CAROUSEL" for c in await new_containers())
 
     await media.kill_when(batch, "publisher-meta", reached, step)
     await media.sandboxes.meta_settings(container_delay_ms=CONTAINER_DELAY_MS)
 
     figures, _ = await batch.verify(herald.record, notes={"killed": f"publisher-meta {step}"})
-    made = [c for c in await media.sandboxes.meta_containers() if c["id"] not in known]
+    made = await new_containers()
     carousels = [c for c in made if c["media_type"] == "CAROUSEL"]
     (post,) = (await media.posts(batch, Platform.META)).values()
     figures.notes |= {"containers": len(made), "media_publish": await calls("media_publish")}
     assert len(carousels) == 1, f"{len(carousels)} carousel containers for one post: {carousels}"
     assert post["container_id"] == carousels[0]["id"], post
     assert len(post["children"]) == 2, post
-    assert len(made) == 3, f"{len(made)} containers for a carousel of two: a recorded container was made again"
+    # mid-upload: the held item container may still be made by Instagram after the kill, unused (one extra)
+    most = 4 if step == "mid-upload" else 3
+    assert len(made) <= most, f"{len(made)} containers for a carousel of two: a recorded container was made again"
+    if step == "mid-upload":
+        assert first[0] in post["children"], f"the first item container {first} was not reused: {post}"
     assert await calls("media_publish") == 1, "media_publish was called again for a published container"
 
 
@@ -327,13 +341,17 @@ async def test_instagram_carousel_publisher_killed(herald: Deployment, media: Me
 
 
 async def test_objectstore_restart_while_image_posts_upload(herald: Deployment, media: Media) -> None:
-    """SeaweedFS (the ``objectstore`` process) is SIGKILLed and restarted while image posts upload to X and LinkedIn
-    and Facebook fetches photos from presigned URLs. Every post is published once with its image; nothing is
-    lost."""
+    """SeaweedFS (the ``objectstore`` process) is SIGKILLed and restarted while image posts upload: X and LinkedIn
+    stream the bytes from the store, Facebook (a photo, and two photos on one post) and Instagram (carousels of
+    two) fetch them from presigned URLs. Every post is published once with its images; nothing is lost."""
     posts: list[tuple[Target, list[Uploaded]]] = []
     for target in herald.targets:
-        for _ in range(3):
-            posts.append((target, [await media.upload(jpeg(size=300 * KIB))]))
+        for n in range(3):
+            count = 2 if target.platform is Platform.META and n == 0 else 1
+            posts.append((target, [await media.upload(jpeg(size=300 * KIB)) for _ in range(count)]))
+    for target in herald.instagram[:1]:
+        for _ in range(2):
+            posts.append((target, [await media.upload(jpeg(1080, 1080, size=150 * KIB)) for _ in range(2)]))
     for platform in Platform:  # each upload step takes a moment, so the restart lands among uploads
         await herald.sandboxes.arm(platform, kind="latency", operation="upload", latency_ms=200, count=10_000)
     batch, items_of = await media.schedule("objectstore-restart-posts", posts, spread_seconds=6)
@@ -341,16 +359,21 @@ async def test_objectstore_restart_while_image_posts_upload(herald: Deployment, 
     await batch.wait_posted(3)
     batch.mark_fault()
     herald.stack.kill("objectstore")
+    down = time.monotonic()
     await asyncio.sleep(1.0)  # the fault itself: the object store stays down a while
     await herald.stack.restart("objectstore")
+    outage = time.monotonic() - down
 
-    figures, details = await batch.verify(herald.record, notes={"killed": "objectstore"})
+    figures, details = await batch.verify(
+        herald.record, notes={"killed": "objectstore", "down": f"{outage:.1f}s"}, settle_timeout=180
+    )
     figures.notes["retries"] = sum(a["outcome"] == "retry_scheduled" for d in details.values() for a in d["attempts"])
     await _check_x(media, batch, items_of)
     for distribution_id, post in (await media.posts(batch, Platform.LINKEDIN)).items():
         assert len(_linkedin_media(post)) == 1, f"{distribution_id}: {post}"
     for distribution_id, post in (await media.posts(batch, Platform.META)).items():
-        assert post.get("attached_media") or post.get("kind") == "photo", f"{distribution_id}: {post}"
+        attached = post.get("children") or post.get("attached_media") or []
+        assert len(attached) == len(items_of[distribution_id]), f"{distribution_id}: {post}"
 
 
 UPLOADS_DIRECT = 12
@@ -482,6 +505,8 @@ async def test_objectstore_restart_while_media_api_receives(herald: Deployment, 
             f"{item.media_id}: the object store gives back {stored.get(item.media_id)}, not {item.sha256}"
         )
     assert refusals.count > 0, "no upload call met the outage: the restart proved nothing"
+    # An unreachable object store is an outage like an unreachable database: 503 with Retry-After, never a 500
+    assert not refusals.statuses.get("500"), f"the media API answered 500 while the object store was away: {notes}"
 
 
 async def _one(upload: Awaitable[Uploaded]) -> list[Uploaded]:
