@@ -43,7 +43,7 @@ def test_authorization_url_asks_for_pkce_s256_and_the_scopes(world: XWorld) -> N
     assert query["response_type"] == ["code"]
     assert query["client_id"] == [CLIENT_ID]
     assert query["code_challenge_method"] == ["S256"]
-    assert query["scope"] == ["tweet.read tweet.write users.read offline.access"]
+    assert query["scope"] == ["tweet.read tweet.write users.read offline.access media.write"]
     assert "%20" in request.url  # X wants spaces, not "+", between scopes
     assert request.code_verifier is not None
     assert 43 <= len(request.code_verifier) <= 128
@@ -61,7 +61,7 @@ async def test_full_flow_code_exchange_identity_and_publish(world: XWorld) -> No
     code, verifier = await consent(world, account="alice")
     tokens = await world.kit.oauth.exchange_code(code, REDIRECT_URI, verifier)
     assert tokens.refresh_token
-    assert tokens.scopes == ("tweet.read", "tweet.write", "users.read", "offline.access")
+    assert tokens.scopes == ("tweet.read", "tweet.write", "users.read", "offline.access", "media.write")
     assert tokens.expires_at is not None
     assert abs(tokens.expires_at - (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2))) < dt.timedelta(seconds=30)
     [identity] = await world.kit.oauth.identities(tokens.access_token)
@@ -169,7 +169,7 @@ async def test_token_endpoint_wants_basic_client_auth(world: XWorld) -> None:
     assert right.status_code == 200
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 7200
-    assert body["scope"] == "tweet.read tweet.write users.read offline.access"
+    assert body["scope"] == "tweet.read tweet.write users.read offline.access media.write"
     assert body["refresh_token"].startswith("x-rt-")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,10 +25,12 @@ from herald.platforms.base import (
     ContentRuleViolation,
     Draft,
     MediaContext,
+    MediaSource,
     PlatformClient,
     PlatformError,
     PreparedPost,
     PublishedPost,
+    UploadRecord,
 )
 from herald.publishing.ledger import TERMINAL, Delivery, Failure, Status
 from herald.publishing.metrics import PublisherMetrics
@@ -63,6 +65,7 @@ class FakeLedger:
         self.rows: dict[uuid.UUID, Delivery] = {}
         self.holds: dict[uuid.UUID, dt.datetime] = {}
         self.transitions: list[Status] = []
+        self.uploads: dict[tuple[uuid.UUID, uuid.UUID], UploadRecord] = {}
 
     def put(self, delivery: Delivery) -> None:
         """Arrange: the row as an earlier delivery left it."""
@@ -123,6 +126,12 @@ class FakeLedger:
 
     async def hold(self, account_id: uuid.UUID, until: dt.datetime, reason: str) -> None:
         self.holds[account_id] = max(until, self.holds.get(account_id, until))
+
+    async def recall_upload(self, distribution_id: uuid.UUID, media_id: uuid.UUID) -> UploadRecord | None:
+        return self.uploads.get((distribution_id, media_id))
+
+    async def remember_upload(self, distribution_id: uuid.UUID, media_id: uuid.UUID, record: UploadRecord) -> None:
+        self.uploads[(distribution_id, media_id)] = replace(record, detail=dict(record.detail))
 
     def status(self, distribution_id: uuid.UUID) -> Status | None:
         row = self.rows.get(distribution_id)
@@ -201,10 +210,15 @@ class FakeClient(PlatformClient):
         self.read_back = read_back
         self.sent: list[tuple[str, str]] = []  # (access token, text) of each create
         self.read_backs = 0
+        self.calls: list[tuple[Account, PreparedPost, MediaContext | None]] = []  # every publish, as received
+        self.on_publish: Callable[[PreparedPost, MediaContext | None], Awaitable[None]] | None = None
 
     async def publish(
         self, account: Account, access_token: str, post: PreparedPost, media: MediaContext | None = None
     ) -> PublishedPost:
+        self.calls.append((account, post, media))
+        if self.on_publish is not None:  # what a real adapter does with the media first (uploads)
+            await self.on_publish(post, media)
         self.sent.append((access_token, post.text))
         if self.creates:
             raise self.creates.pop(0)
@@ -225,7 +239,7 @@ class FakeRules(ContentRules):
     def prepare(self, draft: Draft) -> PreparedPost:
         if RULE_BREAKER in draft.text:
             raise ContentRuleViolation("max_length", "text is 20 characters over the 280 limit", limit=280)
-        return PreparedPost((draft.text,), draft.link)
+        return PreparedPost((draft.text,), draft.link, draft.media)
 
 
 @dataclass
@@ -241,7 +255,9 @@ class Harness:
     pipeline: PublishPipeline
 
     @classmethod
-    def build(cls, client: FakeClient | None = None, tokens: FakeTokens | None = None) -> Harness:
+    def build(
+        cls, client: FakeClient | None = None, tokens: FakeTokens | None = None, media_source: MediaSource | None = None
+    ) -> Harness:
         clock = ManualClock()
         ledger = FakeLedger(clock)
         tokens = tokens or FakeTokens()
@@ -259,6 +275,7 @@ class Harness:
             in_flight_grace=GRACE,
             service_name="publisher-x",
             clock=clock,
+            media_source=media_source,
         )
         return cls(clock, ledger, tokens, sink, client, registry, pipeline)
 

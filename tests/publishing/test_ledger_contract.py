@@ -14,7 +14,7 @@ from herald.kit import db
 from herald.kit.clock import utc_now
 from herald.kit.migrations import upgrade
 from herald.kit.settings import ServiceSettings
-from herald.platforms.base import PublishedPost
+from herald.platforms.base import PublishedPost, UploadRecord
 from herald.publishing.app import MIGRATIONS
 from herald.publishing.ledger import Delivery, Failure, Ledger, Status
 from herald.publishing.ports import DeliveryLedger
@@ -175,3 +175,26 @@ async def test_of_concurrent_claims_exactly_one_may_send(ledger: DeliveryLedger,
     await claim(ledger, retrying, 1)
     await ledger.mark_retrying(retrying)
     assert (await claims(fresh), await claims(retrying)) == (1, 1)
+
+
+async def test_upload_steps_are_recalled_per_distribution_and_media_item(
+    ledger: DeliveryLedger, clock: ManualClock
+) -> None:
+    distribution_id, other, media_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    assert await ledger.recall_upload(distribution_id, media_id) is None
+    started = UploadRecord("1880000000000000001", "initialized", clock() + dt.timedelta(hours=24), {"segments": "0"})
+    await ledger.remember_upload(distribution_id, media_id, started)
+    assert await ledger.recall_upload(distribution_id, media_id) == started
+    assert await ledger.recall_upload(other, media_id) is None
+    assert await ledger.recall_upload(distribution_id, uuid.uuid4()) is None
+
+
+async def test_a_later_upload_step_replaces_the_earlier_one(ledger: DeliveryLedger, clock: ManualClock) -> None:
+    distribution_id, media_id = uuid.uuid4(), uuid.uuid4()
+    await ledger.remember_upload(distribution_id, media_id, UploadRecord("a", "appended", None, {"segments": "3"}))
+    ready = UploadRecord("a", "ready", clock() + dt.timedelta(minutes=5))
+    await ledger.remember_upload(distribution_id, media_id, ready)
+    assert await ledger.recall_upload(distribution_id, media_id) == ready
+    again = UploadRecord("urn:li:video:C5", "processing", None, {"upload_url": "https://upload.example/1?x=y"})
+    await ledger.remember_upload(distribution_id, media_id, again)
+    assert await ledger.recall_upload(distribution_id, media_id) == again

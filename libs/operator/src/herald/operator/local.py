@@ -52,6 +52,7 @@ class Ports:
     scheduler: int = 8001
     tokens: int = 8002
     audit: int = 8003
+    media: int = 8004
     publishers: Mapping[Platform, int] = field(
         default_factory=lambda: {Platform.X: 8011, Platform.LINKEDIN: 8012, Platform.META: 8013}
     )
@@ -133,6 +134,24 @@ def sandbox_env(ports: Ports) -> dict[str, str]:
     }
 
 
+def media_wiring(ports: Ports) -> tuple[dict[str, str], dict[str, str]]:
+    """The media service and the scheduler call each other's internal API (resolve; holders), each with a fresh
+    credential of its own: ``(media's environment, the scheduler's)``."""
+    media_secret, scheduler_secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    media_env = {
+        "HERALD_SERVICE_TOKEN": f"svc_media_{media_secret}",
+        "HERALD_SERVICE_CREDENTIALS": json.dumps({"scheduler": hashlib.sha256(scheduler_secret.encode()).hexdigest()}),
+        "HERALD_SCHEDULER_URL": f"http://127.0.0.1:{ports.scheduler}",
+        "HERALD_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports.media}",
+    }
+    scheduler_env = {
+        "HERALD_SERVICE_TOKEN": f"svc_scheduler_{scheduler_secret}",
+        "HERALD_SERVICE_CREDENTIALS": json.dumps({"media": hashlib.sha256(media_secret.encode()).hexdigest()}),
+        "HERALD_MEDIA_URL": f"http://127.0.0.1:{ports.media}",
+    }
+    return media_env, scheduler_env
+
+
 def topology(
     key_file: Path,
     ports: Ports | None = None,
@@ -169,11 +188,13 @@ def topology(
         "HERALD_TOKEN_KEYS_FILE": str(key_file),
         "HERALD_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports.tokens}",
     }
+    media_env, scheduler_media_env = media_wiring(ports)
     return [
         objectstore_process(ports, state / "objectstore", store),
         *sandboxes,
         Process("tokens", ports.tokens, "herald.tokens", env=tokens_env),
-        Process("scheduler", ports.scheduler, "herald.scheduler", env=dict(common_env)),
+        Process("scheduler", ports.scheduler, "herald.scheduler", env={**common_env, **scheduler_media_env}),
         Process("audit", ports.audit, "herald.audit", env=dict(common_env)),
+        Process("media", ports.media, "herald.media", env={**common_env, **media_env}),
         *publishers,
     ]

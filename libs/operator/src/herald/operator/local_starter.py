@@ -137,6 +137,7 @@ class LocalStarter:
             scheduler=self.reserve_port(),
             tokens=self.reserve_port(),
             audit=self.reserve_port(),
+            media=self.reserve_port(),
             publishers={p: self.reserve_port() for p in Platform},
             sandboxes={p: self.reserve_port() for p in Platform},
             objectstore=SeaweedPorts.free(),

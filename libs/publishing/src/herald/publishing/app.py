@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,8 @@ from herald.kit import db
 from herald.kit.consumers import Intake, undecoded, work_queue
 from herald.kit.runtime import ServiceRuntime
 from herald.kit.settings import load_settings
+from herald.objectstore import ObjectStore, ObjectStoreMediaSource, objectstore_settings_from_env
+from herald.platforms.base import MediaSource
 from herald.platforms.registry import build_kit
 from herald.publishing.handlers import PublisherHandler
 from herald.publishing.ledger import Ledger
@@ -26,10 +31,16 @@ from herald.publishing.tokens import TokenClient
 from herald.publishing.topology import PublisherTopology
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+OBJECTSTORE_ENDPOINT_ENV = "HERALD_OBJECTSTORE_ENDPOINT_URL"
+log = logging.getLogger(__name__)
 
 
-def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
-    """Wire a publisher for ``settings.platform``. Nothing is opened until the app's lifespan starts."""
+def build(settings: PublisherSettings, media_source: MediaSource | None = None) -> tuple[ServiceRuntime, FastAPI]:
+    """Wire a publisher for ``settings.platform``. Nothing is opened until the app's lifespan starts.
+
+    ``media_source`` is where media bytes are read for platform uploads (the object store); without one, a post with
+    media is held for an operator as a configuration error, text posts are unaffected.
+    """
     platform = settings.platform
     schema = f"publisher_{platform.value}"
     runtime = ServiceRuntime(settings, schema=schema, migrations=MIGRATIONS)
@@ -56,6 +67,7 @@ def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
         tiers_ms=settings.retry_tiers_ms,
         in_flight_grace=dt.timedelta(seconds=settings.in_flight_grace_seconds),
         service_name=settings.service_name,
+        media_source=media_source,
     )
     intake = Intake(
         broker, runtime.events, topology.work_queue, registry=runtime.registry, delivery_limit=settings.delivery_limit
@@ -94,5 +106,19 @@ def build(settings: PublisherSettings) -> tuple[ServiceRuntime, FastAPI]:
 def main(platform: Platform) -> None:
     """Entry point of ``python -m herald.publisher_<platform>``."""
     settings = load_settings(PublisherSettings, platform=platform, service_name=f"publisher-{platform.value}")
-    runtime, app = build(settings)
+    store = open_object_store(os.environ)
+    runtime, app = build(settings, ObjectStoreMediaSource(store) if store is not None else None)
+    if store is not None:
+        runtime.on_stop(store.aclose)
     runtime.serve(app)
+
+
+def open_object_store(environ: Mapping[str, str]) -> ObjectStore | None:
+    """The object store named by ``HERALD_OBJECTSTORE_*``, or ``None`` when none is configured (text-only)."""
+    if not environ.get(OBJECTSTORE_ENDPOINT_ENV, "").strip():
+        log.warning(
+            "no object store configured (%s unset): posts with media will wait for an operator",
+            OBJECTSTORE_ENDPOINT_ENV,
+        )
+        return None
+    return ObjectStore(objectstore_settings_from_env(environ))

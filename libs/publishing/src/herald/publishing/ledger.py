@@ -20,6 +20,7 @@ status         on (re)delivery
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -30,7 +31,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.kit.clock import Clock, utc_now
-from herald.platforms.base import PublishedPost
+from herald.platforms.base import PublishedPost, UploadRecord
 
 
 class Status(StrEnum):
@@ -251,6 +252,48 @@ class Ledger:
                 until,
                 reason[:200],
             )
+
+    async def recall_upload(self, distribution_id: uuid.UUID, media_id: uuid.UUID) -> UploadRecord | None:
+        """The last upload step recorded for this media item in this distribution."""
+        async with self._connection() as conn:
+            row = await conn.fetchrow(_RECALL_UPLOAD, distribution_id, media_id)
+        if row is None:
+            return None
+        detail = json.loads(row["detail"]) if isinstance(row["detail"], str) else dict(row["detail"])
+        return UploadRecord(
+            platform_media_id=row["platform_media_id"],
+            state=row["state"],
+            expires_at=row["expires_at"],
+            detail={str(k): str(v) for k, v in detail.items()},
+        )
+
+    async def remember_upload(self, distribution_id: uuid.UUID, media_id: uuid.UUID, record: UploadRecord) -> None:
+        """Record an upload step (replacing the previous one): one statement, durable before the next step."""
+        async with self._connection() as conn:
+            await conn.execute(
+                _REMEMBER_UPLOAD,
+                distribution_id,
+                media_id,
+                record.state,
+                record.platform_media_id,
+                record.expires_at,
+                json.dumps(record.detail),
+                self._clock(),
+            )
+
+
+_RECALL_UPLOAD = """
+SELECT state, platform_media_id, expires_at, detail::text AS detail FROM media_uploads
+WHERE distribution_id = $1 AND media_id = $2
+"""
+
+_REMEMBER_UPLOAD = """
+INSERT INTO media_uploads (distribution_id, media_id, state, platform_media_id, expires_at, detail, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
+ON CONFLICT (distribution_id, media_id) DO UPDATE SET state = EXCLUDED.state,
+    platform_media_id = EXCLUDED.platform_media_id, expires_at = EXCLUDED.expires_at, detail = EXCLUDED.detail,
+    updated_at = EXCLUDED.updated_at
+"""
 
 
 def _delivery(row: Any) -> Delivery:

@@ -13,6 +13,7 @@ from herald.kit.consumers import parked_messages_counter
 
 OUTCOMES = ("published", "retry", "failed", "unconfirmed")
 HOLD_SCOPES = ("account", "app")
+MEDIA_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400)
 
 
@@ -27,6 +28,9 @@ class PublisherMetrics:
     failures: Counter
     configuration_errors: Counter
     held_until: Gauge
+    media_upload_bytes: Counter
+    media_upload_seconds: Histogram
+    media_processing_failures: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, platform: Platform, work_queue: str) -> PublisherMetrics:
@@ -48,6 +52,9 @@ class PublisherMetrics:
             metrics.configuration_errors.labels(p, operation)
         for scope in HOLD_SCOPES:
             metrics.held_until.labels(p, scope)
+        metrics.media_upload_bytes.labels(p)
+        metrics.media_upload_seconds.labels(p)
+        metrics.media_processing_failures.labels(p)
         return metrics
 
     @classmethod
@@ -103,6 +110,25 @@ class PublisherMetrics:
                 "When the latest usage-cap hold (a reset beyond the longest retry tier) ends, per scope (account or "
                 "the whole app); 0 if none was seen by this process.",
                 ["platform", "scope"],
+                registry=registry,
+            ),
+            media_upload_bytes=Counter(
+                "herald_media_upload_bytes_total",
+                "Media bytes uploaded to the platform (streamed, or offered as a presigned URL).",
+                ["platform"],
+                registry=registry,
+            ),
+            media_upload_seconds=Histogram(
+                "herald_media_upload_seconds",
+                "Time to stream one media item to the platform.",
+                ["platform"],
+                buckets=MEDIA_BUCKETS,
+                registry=registry,
+            ),
+            media_processing_failures=Counter(
+                "herald_media_processing_failures_total",
+                "Media items the platform could not process (as recorded by the adapter).",
+                ["platform"],
                 registry=registry,
             ),
         )

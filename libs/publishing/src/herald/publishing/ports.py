@@ -15,7 +15,7 @@ from typing import Protocol
 
 from herald.contracts.base import Event
 from herald.kit.clock import Clock as Clock  # noqa: PLC0414 (re-export: the pipeline's fourth seam)
-from herald.platforms.base import PublishedPost
+from herald.platforms.base import PublishedPost, UploadRecord
 from herald.publishing.ledger import Delivery, Failure
 from herald.publishing.tokens import AccessToken
 
@@ -65,6 +65,14 @@ class DeliveryLedger(Protocol):
 
     async def hold(self, account_id: uuid.UUID, until: dt.datetime, reason: str) -> None:
         """Hold the account until ``until`` (a later hold wins)."""
+        ...
+
+    async def recall_upload(self, distribution_id: uuid.UUID, media_id: uuid.UUID) -> UploadRecord | None:
+        """The last media upload step recorded for ``media_id`` in this distribution (see ``uploads.py``)."""
+        ...
+
+    async def remember_upload(self, distribution_id: uuid.UUID, media_id: uuid.UUID, record: UploadRecord) -> None:
+        """Record a media upload step, replacing the previous one."""
         ...
 
 

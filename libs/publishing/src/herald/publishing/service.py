@@ -28,6 +28,8 @@ from herald.platforms.base import (
     ContentRuleViolation,
     Draft,
     ErrorClass,
+    MediaContext,
+    MediaSource,
     PlatformClient,
     PlatformError,
     PreparedPost,
@@ -36,6 +38,7 @@ from herald.platforms.base import (
 from herald.publishing.attempt import Attempt
 from herald.publishing.decisions import ACK, Decision, Park, Retry
 from herald.publishing.ledger import Delivery, Failure, Status
+from herald.publishing.media import media_context
 from herald.publishing.metrics import PublisherMetrics
 from herald.publishing.outcomes import Outcome, Outcomes, RetryCause
 from herald.publishing.ports import DeliveryLedger, OutcomeSink, TokenSource
@@ -111,6 +114,7 @@ class PublishPipeline:
         in_flight_grace: dt.timedelta,
         service_name: str,
         clock: Clock = utc_now,
+        media_source: MediaSource | None = None,
     ) -> None:
         self.platform = client.platform
         self._app_hold = app_hold_id(client.platform.value)
@@ -124,6 +128,7 @@ class PublishPipeline:
         self._tiers = tiers_ms
         self._grace = in_flight_grace
         self._clock = clock
+        self._media_source = media_source
 
     async def process(self, attempt: Attempt) -> Decision:
         """Handle one delivery: claim the distribution in the ledger, then send, or resume what is recorded."""
@@ -197,7 +202,10 @@ class PublishPipeline:
         began = time.perf_counter()
         try:
             published = await self._client.publish(
-                Account(send.token.platform_account_id), send.token.access_token, send.post
+                self._account(send.attempt, send.token),
+                send.token.access_token,
+                send.post,
+                self._media(send.attempt, send.post),
             )
         except PlatformError as error:
             self._observe_call("create", began)
@@ -260,7 +268,7 @@ class PublishPipeline:
         try:
             token = await self._tokens.get(attempt.account_id)
             found = await self._client.find_published(
-                Account(token.platform_account_id), token.access_token, post, started_at - RECONCILE_LOOKBACK
+                self._account(attempt, token), token.access_token, post, started_at - RECONCILE_LOOKBACK
             )
         except PlatformError as exc:
             self._observe_call("read_back", began)
@@ -408,7 +416,18 @@ class PublishPipeline:
 
     def _prepare(self, attempt: Attempt) -> PreparedPost:
         request = attempt.request
-        return self._rules.prepare(Draft(request.text, request.link, request.over_length))
+        draft = Draft(request.text, request.link, request.over_length, tuple(request.media), request.surface)
+        return self._rules.prepare(draft)
+
+    def _account(self, attempt: Attempt, token: AccessToken) -> Account:
+        return Account(token.platform_account_id, surface=attempt.request.surface)
+
+    def _media(self, attempt: Attempt, post: PreparedPost) -> MediaContext | None:
+        """Where the post's media bytes are and what this distribution already uploaded (``None`` without media)."""
+        if not post.media:
+            return None
+        ledger = self._ledger
+        return media_context(self._media_source, ledger, attempt.distribution_id, self._metrics, self.platform)
 
     def _backoff(self, attempt: Attempt, not_before: dt.datetime | None) -> RetryPlan:
         return plan_retry(

@@ -23,7 +23,14 @@ Routes
     ``GET /2/tweets/:id``, ``DELETE /2/tweets/:id``
     ``GET /2/users/me``; ``GET /2/users/:id/tweets`` (``max_results`` 5..100, ``start_time``, ``end_time``,
     ``since_id``, ``until_id``, ``pagination_token``, ``exclude``, ``tweet.fields``; ``meta.next_token``).
-    ``/1.1/*``: 403 code 453 (v1.1 posting is closed to current access levels; X versions by path only).
+    Media (``herald.sandboxes.x.media``, rules in ``herald.sandboxes.x.uploads``): ``POST
+    /2/media/upload/initialize``, ``/2/media/upload/{id}/append``, ``/2/media/upload/{id}/finalize``, ``GET
+    /2/media/upload?command=STATUS&media_id=``, ``POST /2/media/metadata``, and v1.1's ``/1.1/media/upload.json``
+    (INIT/APPEND/FINALIZE/STATUS and the one-shot upload) and ``/1.1/media/metadata/create.json`` on the same state.
+    ``POST /2/tweets`` accepts ``media.media_ids`` of the caller's processed, unexpired uploads (1-4 images or one
+    video/GIF); anything else is 400 "Your media IDs are invalid.".
+    ``/1.1/*`` (other than media): 403 code 453 (v1.1 posting is closed to current access levels; X versions by
+    path only).
     ``/_sandbox/*``: the shared control API (faults, token minting, revoke/expire, posts, stats, reset);
     ``POST /_sandbox/reset`` also forgets the X rate-limit windows.
 
@@ -32,7 +39,8 @@ limits in ``config.rate_limits``; ``POST /2/tweets`` also ``x-app-limit-24hour-*
 
 Faults (``POST /_sandbox/faults``)
     ``operation``: ``create`` (POST /2/tweets), ``read`` (GET endpoints), ``token`` (the token endpoint: arm
-    with ``account: null``, the account is unknown before the grant), ``any``.
+    with ``account: null``, the account is unknown before the grant), ``upload`` (media INIT/APPEND/FINALIZE, v2
+    and v1.1), ``processing`` (any kind: the next FINALIZE's video/GIF processing ends ``failed``), ``any``.
     ``kind=error``, ``error`` one of:
         API calls: ``server_error`` (500), ``service_unavailable`` (503), ``rate_limited`` (429, reset in 15
         min), ``usage_capped`` (429 UsageCapExceeded), ``credits_depleted`` (402 CreditsDepleted),
@@ -63,6 +71,7 @@ from herald.sandboxes.control import control_router
 from herald.sandboxes.x import problems
 from herald.sandboxes.x.authorization import oauth_router
 from herald.sandboxes.x.config import XSandboxConfig
+from herald.sandboxes.x.media import media_router
 from herald.sandboxes.x.runtime import XReject, XSandbox
 from herald.sandboxes.x.tweets import tweets_router
 from herald.sandboxes.x.users import users_router
@@ -84,6 +93,8 @@ def create_app(config: XSandboxConfig | None = None) -> FastAPI:
     @app.get("/healthz", tags=["sandbox control"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "platform": "x"}
+
+    app.include_router(media_router(sandbox))  # before the /1.1 catch-all: v1.1 media upload stays open
 
     @app.api_route("/1.1/{path:path}", methods=["GET", "POST", "DELETE"], include_in_schema=False)
     async def legacy_v1(path: str) -> Response:

@@ -31,6 +31,9 @@ DEFAULT_RATE_LIMITS: dict[str, RateLimitRule] = {
     "tweets.lookup": RateLimitRule(limit=900, window_seconds=900),
     "users.tweets": RateLimitRule(limit=900, window_seconds=900),
     "users.me": RateLimitRule(limit=75, window_seconds=900),
+    # Not in X's rate-limit table (https://docs.x.com/x-api/fundamentals/rate-limits lists the media endpoints without
+    # numbers this sandbox could verify): a sandbox choice, shared by every media upload call of a user.
+    "media.upload": RateLimitRule(limit=500, window_seconds=900),
     # Not in X's rate-limit table (https://docs.x.com/x-api/fundamentals/rate-limits): a sandbox choice, only reported
     # on injected token-endpoint 429s.
     "oauth2.token": RateLimitRule(limit=300, window_seconds=900),
@@ -67,6 +70,14 @@ class XSandboxConfig(BaseModel):
     rate_limits: dict[str, RateLimitRule] = Field(
         default_factory=lambda: dict(DEFAULT_RATE_LIMITS), description="Overrides merged over the defaults."
     )
+    media_expires_after_secs: int = Field(
+        default=86_400,
+        description="How long a media id lives after INIT (X answers expires_after_secs; 24 h for an image on v1.1).",
+    )
+    media_processing_seconds: float = Field(
+        default=1.0, ge=0, description="How long video and GIF processing takes after FINALIZE (a sandbox choice)."
+    )
+    media_check_after_secs: int = Field(default=1, ge=0, description="processing_info.check_after_secs answered.")
     api_version_header: str = Field(default="2.167", description="The api-version response header.")
 
     @field_validator("rate_limits")

@@ -18,6 +18,7 @@ from herald.sandboxes.x import problems
 from herald.sandboxes.x.accounts import AccountDirectory, XUser
 from herald.sandboxes.x.config import XSandboxConfig
 from herald.sandboxes.x.ratelimits import Quota, RateLimiter
+from herald.sandboxes.x.uploads import UploadBook
 
 FIFTEEN_MINUTES = 900
 
@@ -40,6 +41,7 @@ class XSandbox:
     limiter: RateLimiter
     # (account, text) -> post: O(1) duplicate detection however many posts the ledger holds.
     recent_texts: dict[tuple[str, str], StoredPost] = field(default_factory=dict)
+    uploads: UploadBook = field(default_factory=UploadBook)
 
     @classmethod
     def create(cls, config: XSandboxConfig) -> XSandbox:
@@ -60,10 +62,11 @@ class XSandbox:
         )
 
     def reset(self) -> None:
-        """Forget posts, faults, counters and rate-limit windows (``POST /_sandbox/reset``); tokens stay valid."""
+        """Forget posts, media, faults, counters, rate-limit windows (``POST /_sandbox/reset``); tokens stay valid."""
         self.state.reset()
         self.limiter.clear()
         self.recent_texts.clear()
+        self.uploads.clear()
 
     # -- auth -------------------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from herald.sandboxes.x.accounts import XUser
 from herald.sandboxes.x.length import judge
 from herald.sandboxes.x.runtime import XReject, XSandbox
 from herald.sandboxes.x.tco import rewrite
+from herald.sandboxes.x.uploads import MediaRefused, Upload
 from herald.sandboxes.x.views import TWEET_FIELDS, parse_fields, tweet_view
 
 ID_BASE = 1_900_000_000_000_000_000  # ids are 19-digit strings, increasing with time like X's snowflakes
@@ -30,6 +31,7 @@ CREATE_FIELDS = frozenset(
         "reply_settings", "share_with_followers", "text",
     }
 )  # fmt: skip
+MEDIA_FIELDS = frozenset({"media_ids", "tagged_user_ids"})
 REPLY_FIELDS = frozenset({"in_reply_to_tweet_id", "auto_populate_reply_metadata", "exclude_reply_user_ids"})
 
 
@@ -45,11 +47,11 @@ def tweets_router(sandbox: XSandbox) -> APIRouter:
         daily = sandbox.take_quota("tweets.create.app24h", "app", window=quota)
         headers = sandbox.headers(quota, daily)
         try:
-            text, reply_to = _validate(sandbox, user, await _json_body(request))
+            text, reply_to, media = _validate(sandbox, user, await _json_body(request))
         except XReject as rejected:
             rejected.response.headers.update(headers)
             raise
-        post = _store(sandbox, user, text, reply_to)
+        post = _store(sandbox, user, text, reply_to, media)
         if fault is not None:
             return await accept_then_fail(fault, problems.problem(problems.SERVICE_UNAVAILABLE, 503, headers))
         location = f"{str(request.base_url).rstrip('/')}/2/tweets/{post.id}"
@@ -104,23 +106,34 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _validate(sandbox: XSandbox, user: XUser, body: dict[str, Any]) -> tuple[str, str | None]:
-    """Check a create body the way X does; returns the text and the post it replies to."""
+def _validate(sandbox: XSandbox, user: XUser, body: dict[str, Any]) -> tuple[str, str | None, list[Upload]]:
+    """Check a create body the way X does; returns the text, the post it replies to and the attached media."""
     _reject_unknown(body, CREATE_FIELDS, "$")
-    text = body.get("text")
-    if text is not None and not isinstance(text, str):
+    text = body.get("text") or ""
+    if not isinstance(text, str):
         raise XReject(problems.invalid_request("$.text: string found, but a string is required."))
-    if body.get("media") is not None:
-        # The sandbox has no media upload, so no media id can be valid.
-        raise XReject(problems.invalid_request("Your media IDs are invalid."))
-    if not text:
+    media = _media(sandbox, user, body.get("media"))
+    if not text and not media:
         # A post needs text or media (https://docs.x.com/x-api/posts/manage-tweets/quickstart); the wording is the
         # sandbox's.
         raise XReject(problems.invalid_request("$.text: is missing but it is required"))
     _check_length(text, sandbox.max_length(user.account))
-    if sandbox.duplicate_of(user.account, text) is not None:
+    if text and sandbox.duplicate_of(user.account, text) is not None:
         raise XReject(problems.problem(problems.DUPLICATE, 403))
-    return text, _reply_target(sandbox, body.get("reply"))
+    return text, _reply_target(sandbox, body.get("reply")), media
+
+
+def _media(sandbox: XSandbox, user: XUser, media: Any) -> list[Upload]:
+    """The uploads ``media.media_ids`` names: the caller's, processed and unexpired (``uploads.attachable``)."""
+    if media is None:
+        return []
+    if not isinstance(media, dict):
+        raise XReject(problems.invalid_request("$.media: object found, but an object is required."))
+    _reject_unknown(media, MEDIA_FIELDS, "$.media")
+    try:
+        return sandbox.uploads.attachable(media.get("media_ids"), user.id)
+    except MediaRefused as refused:
+        raise XReject(problems.invalid_request(refused.message)) from None
 
 
 def _reject_unknown(body: dict[str, Any], allowed: frozenset[str], path: str) -> None:
@@ -154,12 +167,15 @@ def _reply_target(sandbox: XSandbox, reply: Any) -> str | None:
     return parent
 
 
-def _store(sandbox: XSandbox, user: XUser, text: str, reply_to: str | None) -> StoredPost:
+def _store(sandbox: XSandbox, user: XUser, text: str, reply_to: str | None, media: list[Upload]) -> StoredPost:
     post_id = str(ID_BASE + sandbox.state.posts.next_number())
     display_text, urls = rewrite(text)
     data: dict[str, Any] = {"display_text": display_text, "author_id": user.id, "conversation_id": post_id}
     if urls:
         data["urls"] = urls
+    if media:
+        data["media_ids"] = [upload.id for upload in media]
+        data["attachments"] = {"media_keys": [upload.media_key for upload in media]}
     if reply_to is not None:
         parent = sandbox.state.posts.get(reply_to)
         data["in_reply_to_tweet_id"] = reply_to

@@ -49,6 +49,7 @@ def tweet_view(post: StoredPost, fields: frozenset[str] = frozenset()) -> dict[s
         "referenced_tweets": lambda: _references(post),
         "entities": lambda: {"urls": post.data["urls"]} if post.data.get("urls") else None,
         "reply_settings": lambda: "everyone",
+        "attachments": lambda: post.data.get("attachments"),
     }
     for name in sorted(fields & optional.keys()):
         value = optional[name]()

@@ -20,6 +20,7 @@ from herald.platforms.base import (
 )
 from herald.platforms.x.errors import Call, classify, excerpt, transport_error
 from herald.platforms.x.matching import same_post
+from herald.platforms.x.media import XMediaUploader, is_stale_media_refusal
 from herald.platforms.x.settings import XSettings
 
 TIMELINE_PAGE_SIZE = 100
@@ -40,6 +41,7 @@ class XClient(PlatformClient):
     def __init__(self, settings: XSettings, http: httpx.AsyncClient) -> None:
         self.settings = settings
         self.http = http
+        self.media = XMediaUploader(settings, self._send)
 
     async def publish(
         self, account: Account, access_token: str, post: PreparedPost, media: MediaContext | None = None
@@ -48,11 +50,19 @@ class XClient(PlatformClient):
 
         If a later part of a thread fails, the error is reported as ``UNKNOWN_OUTCOME`` (part 1 exists): the
         pipeline reconciles with :meth:`find_published`, which reports the parts that were published.
+
+        Media (``post.media``) is uploaded first (:mod:`herald.platforms.x.media`) and attached to the first part. If X
+        refuses the create because a media id died meanwhile (400, nothing was created), the media is uploaded
+        again and the create sent once more.
         """
         ids: list[str] = []
+        media_ids = await self._upload(post, media, access_token)
         for part in post.parts:
             try:
-                ids.append(await self._create(access_token, part, reply_to=ids[-1] if ids else None))
+                if ids:
+                    ids.append(await self._create(access_token, part, reply_to=ids[-1]))
+                else:
+                    ids.append(await self._create_first(access_token, part, post, media, media_ids))
             except PlatformError as error:
                 if not ids:
                     raise
@@ -85,13 +95,43 @@ class XClient(PlatformClient):
     def post_url(self, post_id: str) -> str:
         return self.settings.post_url_template.format(id=post_id)
 
-    async def _create(self, access_token: str, text: str, reply_to: str | None) -> str:
+    async def _upload(self, post: PreparedPost, media: MediaContext | None, access_token: str) -> list[str]:
+        if not post.media:
+            return []
+        if media is None:
+            raise PlatformError(
+                ErrorClass.CONFIGURATION, "X publish: the post has media but no media context was given"
+            )
+        return await self.media.upload_all(post.media, media, access_token)
+
+    async def _create_first(
+        self, access_token: str, text: str, post: PreparedPost, media: MediaContext | None, media_ids: list[str]
+    ) -> str:
+        try:
+            return await self._create(access_token, text, reply_to=None, media_ids=media_ids)
+        except _StaleMediaIds:
+            assert media is not None  # media ids only come with a context
+            await self.media.forget(post.media, media)
+            fresh = await self.media.upload_all(post.media, media, access_token)
+            try:
+                return await self._create(access_token, text, reply_to=None, media_ids=fresh)
+            except _StaleMediaIds as again:
+                raise again.error from None
+
+    async def _create(
+        self, access_token: str, text: str, reply_to: str | None, media_ids: list[str] | None = None
+    ) -> str:
         body: dict[str, Any] = {"text": text}
         if reply_to is not None:
             body["reply"] = {"in_reply_to_tweet_id": reply_to}
+        if media_ids:
+            body["media"] = {"media_ids": media_ids}
         response = await self._send("POST", "tweets", access_token, Call.CREATE, json=body)
         if response.status_code not in (200, 201):
-            raise classify(response, Call.CREATE, secrets=[access_token])
+            error = classify(response, Call.CREATE, secrets=[access_token])
+            if media_ids and is_stale_media_refusal(response):
+                raise _StaleMediaIds(error)
+            raise error
         return _created_id(response, access_token)
 
     async def _timeline(self, user_id: str, access_token: str, start: dt.datetime) -> list[_Tweet]:
@@ -135,6 +175,14 @@ class XClient(PlatformClient):
             )
         except httpx.HTTPError as error:
             raise transport_error(error, call) from None
+
+
+class _StaleMediaIds(Exception):
+    """X refused a create for its media ids (nothing was created): upload again and resend once."""
+
+    def __init__(self, error: PlatformError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def _created_id(response: httpx.Response, access_token: str) -> str:

@@ -18,12 +18,22 @@ class XSettings(BaseModel):
     client_secret: SecretStr = Field(
         default=SecretStr(""), description="Confidential client: sent with HTTP Basic auth to the token URL."
     )
-    scopes: tuple[str, ...] = ("tweet.read", "tweet.write", "users.read", "offline.access")
+    scopes: tuple[str, ...] = ("tweet.read", "tweet.write", "users.read", "offline.access", "media.write")
     timeout_seconds: float = 10.0
     max_weighted_length: int = Field(default=280, description="280; X Premium accounts may post longer.")
     post_url_template: str = "https://x.com/i/web/status/{id}"
     read_back_skew_seconds: int = Field(
         default=60, description="Read-back searches this much before the given time (clock skew with X)."
+    )
+    media_segment_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1, le=5 * 1024 * 1024, description="APPEND segment size; X allows at most 5 MB."
+    )
+    media_processing_max_wait_seconds: float = Field(
+        default=300.0, gt=0, description="How long one attempt waits for video/GIF processing before retrying later."
+    )
+    media_min_poll_seconds: float = Field(default=1.0, ge=0, description="Floor under X's check_after_secs.")
+    media_reuse_margin_seconds: int = Field(
+        default=600, ge=0, description="A recorded media id is reused only if it lives at least this much longer."
     )
     read_back_max_pages: int = Field(default=32, description="At 100 a page: X's 3,200-post timeline window.")
 

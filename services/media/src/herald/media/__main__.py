@@ -1,0 +1,3 @@
+from herald.media.main import main
+
+main()

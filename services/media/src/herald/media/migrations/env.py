@@ -1,0 +1,4 @@
+from herald.kit.migrations import run_env
+from herald.media.models import metadata
+
+run_env(metadata)
