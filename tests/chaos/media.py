@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
 
 from herald.contracts.platform import Platform
@@ -198,3 +199,24 @@ class MediaSandboxes:
         response.raise_for_status()
         found: dict[str, Any] = response.json()
         return found
+
+
+# -- the publishers' ledgers --------------------------------------------------------------------------------------
+
+
+async def recorded_uploads(database_url: str, platform: Platform, distribution_ids: list[str]) -> dict[str, list[str]]:
+    """What a publisher's ledger recorded of each distribution's media uploads (``publisher_<platform>.media_uploads``,
+    no API shows it): distribution id -> the recorded state of each of its items."""
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        rows = await connection.fetch(
+            f"SELECT distribution_id::text AS distribution_id, state FROM publisher_{platform.value}.media_uploads"
+            " WHERE distribution_id::text = ANY($1::text[]) ORDER BY updated_at",
+            distribution_ids,
+        )
+    finally:
+        await connection.close()
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        found.setdefault(row["distribution_id"], []).append(row["state"])
+    return found

@@ -27,9 +27,20 @@ import httpx
 import pytest
 
 from herald.contracts.platform import Platform
-from tests.chaos.batch import Batch, Planned, Target, bounded
+from tests.chaos.batch import Batch, Figures, Planned, Target, bounded
 from tests.chaos.conftest import Deployment
-from tests.chaos.media import KIB, MIB, MediaApi, MediaSandboxes, Uploaded, jpeg, mp4, sha256, stored_media
+from tests.chaos.media import (
+    KIB,
+    MIB,
+    MediaApi,
+    MediaSandboxes,
+    Uploaded,
+    jpeg,
+    mp4,
+    recorded_uploads,
+    sha256,
+    stored_media,
+)
 from tests.support.eventually import eventually
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(300)]
@@ -50,6 +61,7 @@ class Media:
         self.herald = herald
         self.api = MediaApi(herald.stack, herald.team.client)
         self.sandboxes = MediaSandboxes(herald.stack)
+        self.items_of: dict[str, list[Uploaded]] = {}
 
     async def upload(self, data: bytes) -> Uploaded:
         return await self.api.upload(data)
@@ -94,7 +106,9 @@ class Media:
 
         await bounded([partial(schedule_one, p, c) for p, c in zip(planned, content_ids, strict=True)])
         batch = Batch(self.herald.team, self.herald.sandboxes, scenario, tag, planned)
-        return batch, {p.distribution_id: items for p, (_, items) in zip(planned, posts, strict=True)}
+        items_of = {p.distribution_id: items for p, (_, items) in zip(planned, posts, strict=True)}
+        self.items_of |= items_of
+        return batch, items_of
 
     async def kill_when(
         self, batch: Batch, service: str, reached: Callable[[], Awaitable[bool]], step: str, within: float = 60
@@ -107,6 +121,15 @@ class Media:
         await self.herald.sandboxes.clear_faults()
         await asyncio.sleep(DOWN_SECONDS)  # the fault itself: the publisher stays dead a moment
         await self.herald.stack.restart(service)
+
+    async def check_ledger(self, batch: Batch, platform: Platform, figures: Figures) -> None:
+        """The publisher's ledger recorded an upload step for every item of every distribution of the batch (what a
+        restarted publisher resumed from); the recorded states go into the figures."""
+        ids = [p.distribution_id for p in batch.planned]
+        recorded = await recorded_uploads(self.herald.database_url, platform, ids)
+        figures.notes["ledger"] = sorted(Counter(s for states in recorded.values() for s in states).items())
+        short = {i: recorded.get(i, []) for i in ids if len(recorded.get(i, [])) != len(self.items_of[i])}
+        assert not short, f"the {platform} publisher's ledger does not record every item's upload: {short}"
 
     async def posts(self, batch: Batch, platform: Platform) -> dict[str, dict[str, Any]]:
         """The batch's posts on one sandbox, by distribution id."""
@@ -179,6 +202,7 @@ async def test_x_publisher_killed(herald: Deployment, media: Media, step: str) -
     await media.kill_when(batch, "publisher-x", reached, step)
 
     figures, _ = await batch.verify(herald.record, notes={"killed": f"publisher-x {step}"})
+    await media.check_ledger(batch, Platform.X, figures)
     issued = await _check_x(media, batch, items_of)
     figures.notes["x_media_ids"] = issued
     assert issued == {t.sandbox_account: 1 for t in targets}, (
@@ -223,6 +247,7 @@ async def test_linkedin_publisher_killed(herald: Deployment, media: Media, step:
     await media.kill_when(batch, "publisher-linkedin", reached, step)
 
     figures, _ = await batch.verify(herald.record, notes={"killed": f"publisher-linkedin {step}"})
+    await media.check_ledger(batch, Platform.LINKEDIN, figures)
     seen = await media.sandboxes.linkedin()
     assets = {a["id"]: a for a in seen["assets"]}
     (post,) = (await media.posts(batch, Platform.LINKEDIN)).values()
@@ -264,6 +289,7 @@ async def test_facebook_page_publisher_killed(herald: Deployment, media: Media, 
     await media.kill_when(batch, "publisher-meta", reached, step)
 
     figures, _ = await batch.verify(herald.record, notes={"killed": f"publisher-meta {step}"})
+    await media.check_ledger(batch, Platform.META, figures)
     photo_calls = (await media.sandboxes.meta_requests()).get(f"{page}/photos", 0) - before
     (post,) = (await media.posts(batch, Platform.META)).values()
     figures.notes["photo_calls"] = photo_calls
@@ -322,6 +348,7 @@ async def test_instagram_carousel_publisher_killed(herald: Deployment, media: Me
     await media.sandboxes.meta_settings(container_delay_ms=CONTAINER_DELAY_MS)
 
     figures, _ = await batch.verify(herald.record, notes={"killed": f"publisher-meta {step}"})
+    await media.check_ledger(batch, Platform.META, figures)
     made = await new_containers()
     carousels = [c for c in made if c["media_type"] == "CAROUSEL"]
     (post,) = (await media.posts(batch, Platform.META)).values()
