@@ -18,8 +18,10 @@ from sqlalchemy import Select, and_, bindparam, func, literal, select, text, tru
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from herald.contracts.envelope import AmqpEnvelope
 from herald.contracts.media import Surface
 from herald.contracts.platform import Platform
+from herald.kit import outbox
 from herald.scheduler.models import (
     Account,
     AccountStatus,
@@ -32,6 +34,7 @@ from herald.scheduler.models import (
     attempts,
     contents,
     distributions,
+    outbox_table,
     processed_events,
 )
 
@@ -131,11 +134,19 @@ _INSERT_DISTRIBUTIONS = (
 )
 
 
-async def insert_distributions_set(db: Driver, rows: Sequence[dict[str, Any]]) -> list[Distribution]:
-    """Insert new distributions (one dict per row, keyed by the column names above) in one statement; returns
-    them in the order given."""
-    columns = [[row[name] for row in rows] for name, _ in _NEW_DISTRIBUTION_COLUMNS]
-    inserted = await db.fetch(_INSERT_DISTRIBUTIONS, *columns)
+async def insert_distributions_set(
+    db: Driver, rows: Sequence[dict[str, Any]], envelopes: Sequence[AmqpEnvelope] = ()
+) -> list[Distribution]:
+    """Insert new distributions (one dict per row, keyed by the column names above) and ``envelopes`` into the
+    outbox, in one statement (a data-modifying ``WITH``: one round trip, however many rows); returns the
+    distributions in the order given."""
+    columns: list[Any] = [[row[name] for row in rows] for name, _ in _NEW_DISTRIBUTION_COLUMNS]
+    statement = _INSERT_DISTRIBUTIONS
+    if envelopes:
+        emit, arguments = outbox.insert_set(envelopes, table=outbox_table, first_parameter=len(columns) + 1)
+        statement = f"WITH emitted AS ({emit}) {statement}"
+        columns += arguments
+    inserted = await db.fetch(statement, *columns)
     by_id = {record["distribution_id"]: Distribution.from_record(record) for record in inserted}
     return [by_id[row["distribution_id"]] for row in rows]
 

@@ -247,7 +247,7 @@ class Scheduler:
         not archived), the account (this team's, on the platform, not disconnected), the platform's content rules,
         and that the time is not further in the past than the misfire policy allows. If any item fails,
         :class:`InvalidItems` names each failing item and nothing is written. Otherwise one transaction inserts
-        them all (one statement) with a ``DistributionScheduled`` each in the outbox (one statement); the
+        them all with a ``DistributionScheduled`` each in the outbox (one statement, one round trip); the
         distributions are returned in the order of ``commands``.
         """
         actor, now = self._who(principal)
@@ -285,8 +285,8 @@ class Scheduler:
                 rows.append(_new_distribution(principal, command, when, window, surface))
             if problems:
                 raise InvalidItems(sorted(problems, key=lambda p: p[0]))
-            distributions = await repo.insert_distributions_set(db, rows)
-            await events.emit_set(db, self._envelopes, *(events.scheduled(d, actor, now) for d in distributions))
+            scheduled = [self._envelopes(events.scheduled_row(row, actor, now)) for row in rows]
+            distributions = await repo.insert_distributions_set(db, rows, scheduled)
             horizon = now + dt.timedelta(seconds=self._settings.due_max_sleep_seconds)
             if any(d.scheduled_at <= horizon for d in distributions):
                 await repo.notify_set(db, self._due_channel)  # the due loop may be asleep past these due times
