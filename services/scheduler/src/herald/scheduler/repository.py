@@ -90,24 +90,27 @@ async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[Driver]:
             yield driver
 
 
-async def contents_for_share_set(
-    db: Driver, team_id: uuid.UUID, content_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, Content]:
-    """The team's contents among ``content_ids``, protected from changes (not from other readers) until commit:
-    many distributions of one content item can be scheduled at once, but not while it is edited or archived.
-    Locked in id order, so that concurrent batches lock them in the same order."""
-    rows = await db.fetch(
-        "SELECT * FROM contents WHERE content_id = ANY($1::uuid[]) AND team_id = $2 ORDER BY content_id FOR SHARE",
-        list(set(content_ids)),
-        team_id,
-    )
-    return {row["content_id"]: Content.from_record(row) for row in rows}
+_TARGETS = (
+    "SELECT ARRAY(SELECT c FROM contents c WHERE c.content_id = ANY($1::uuid[]) AND c.team_id = $2"
+    " ORDER BY c.content_id FOR SHARE) AS contents,"
+    " ARRAY(SELECT a FROM accounts a WHERE a.account_id = ANY($3::uuid[])) AS accounts"
+)
 
 
-async def accounts_set(db: Driver, account_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Account]:
-    """The projected accounts among ``account_ids`` (of any team: the caller checks the team)."""
-    rows = await db.fetch("SELECT * FROM accounts WHERE account_id = ANY($1::uuid[])", list(set(account_ids)))
-    return {row["account_id"]: Account.from_record(row) for row in rows}
+async def scheduling_targets(
+    db: Driver, team_id: uuid.UUID, content_ids: Iterable[uuid.UUID], account_ids: Iterable[uuid.UUID]
+) -> tuple[dict[uuid.UUID, Content], dict[uuid.UUID, Account]]:
+    """The team's contents among ``content_ids`` and the projected accounts among ``account_ids`` (of any team:
+    the caller checks the team), in one statement (one round trip): each table's rows come back as one array of
+    its row type, which asyncpg decodes into records.
+
+    The contents are protected from changes (not from other readers) until commit: many distributions of one
+    content item can be scheduled at once, but not while it is edited or archived. They are locked in id order,
+    so that concurrent batches lock them in the same order."""
+    row = await db.fetchrow(_TARGETS, list(set(content_ids)), team_id, list(set(account_ids)))
+    found_contents = {record["content_id"]: Content.from_record(record) for record in row["contents"]}
+    found_accounts = {record["account_id"]: Account.from_record(record) for record in row["accounts"]}
+    return found_contents, found_accounts
 
 
 _NEW_DISTRIBUTION_COLUMNS = (

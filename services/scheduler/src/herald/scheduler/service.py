@@ -263,8 +263,9 @@ class Scheduler:
                 raise InvalidItems(problems)
             return []
         async with repo.driver_transaction(self._engine) as db:
-            contents = await repo.contents_for_share_set(db, principal.team_id, (c.content_id for _, c, _, _ in timed))
-            accounts = await repo.accounts_set(db, (c.account_id for _, c, _, _ in timed))
+            contents, accounts = await repo.scheduling_targets(
+                db, principal.team_id, (c.content_id for _, c, _, _ in timed), (c.account_id for _, c, _, _ in timed)
+            )
             gone = await self._deleted_media(principal.team_id, contents.values())
             rules_checked: dict[tuple[uuid.UUID, Platform, OverLengthPolicy, Surface], InvalidField | None] = {}
             rows: list[dict[str, object]] = []
