@@ -1,7 +1,7 @@
 """The scheduler's SQL (SQLAlchemy Core on the async engine). Every function runs in the caller's transaction.
 
 Scheduling (single and bulk) is the API's hot path: it runs on the bare asyncpg connection
-(:func:`driver_transaction`), with set-based statements that bind one array per column, so a request costs the same
+(:func:`driver_connection`), with set-based statements that bind one array per column, so a request costs the same
 few round trips whether it schedules one distribution or a thousand.
 """
 
@@ -86,14 +86,6 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Driver]:
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         yield raw.driver_connection
-
-
-@asynccontextmanager
-async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[Driver]:
-    """:func:`driver_connection` with a transaction open. SQLAlchemy never begins a transaction of its own on it
-    here: this one is the only one, and it is committed when the block ends or rolled back if it raises."""
-    async with driver_connection(engine) as driver, driver.transaction():
-        yield driver
 
 
 @dataclass(frozen=True)

@@ -267,14 +267,15 @@ class Scheduler:
         # atomic, no transaction round trips); if one changed meanwhile, again with the contents locked throughout.
         async with repo.driver_connection(self._engine) as db:
             distributions = await self._schedule_checked(db, principal, timed, problems, actor, now, locked=False)
-        if distributions is None:
-            async with repo.driver_transaction(self._engine) as db:
-                distributions = await self._schedule_checked(db, principal, timed, problems, actor, now, locked=True)
-        if distributions is None:  # with the contents locked throughout, the write is never refused
-            raise RuntimeError("scheduling refused its own write with the contents locked")
-        horizon = now + dt.timedelta(seconds=self._settings.due_max_sleep_seconds)
-        if any(d.scheduled_at <= horizon for d in distributions):
-            async with repo.driver_connection(self._engine) as db:
+            if distributions is None:
+                async with db.transaction():
+                    distributions = await self._schedule_checked(
+                        db, principal, timed, problems, actor, now, locked=True
+                    )
+            if distributions is None:  # with the contents locked throughout, the write is never refused
+                raise RuntimeError("scheduling refused its own write with the contents locked")
+            horizon = now + dt.timedelta(seconds=self._settings.due_max_sleep_seconds)
+            if any(d.scheduled_at <= horizon for d in distributions):
                 await repo.notify_set(db, self._due_channel)  # the due loop may be asleep past these due times
         return distributions
 
