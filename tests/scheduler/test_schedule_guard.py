@@ -53,9 +53,7 @@ async def test_the_write_is_refused_when_the_content_changed_since_it_was_read(
         assert set(targets.accounts) == {account}
         edited = await client.patch(f"/v1/contents/{content_id}", json={"text": "Edited."}, headers=team.headers)
         assert edited.status_code == 200, edited.text
-        refused = await repo.insert_distributions_set(
-            db, [_row(team, content_id, account)], unchanged=targets.versions
-        )
+        refused = await repo.insert_distributions_set(db, [_row(team, content_id, account)], unchanged=targets.versions)
         assert refused is None
         assert await _count(scheduler, content_id) == 0
 
