@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,14 +41,6 @@ async def emit(conn: AsyncConnection, envelopes: EnvelopeFactory, *events: Event
     return [envelope.message_id for envelope in built]
 
 
-async def emit_set(db: Any, envelopes: EnvelopeFactory, *events: Event) -> list[str]:
-    """:func:`emit` on the bare asyncpg connection of :func:`herald.scheduler.repository.driver_transaction`, in one
-    statement however many events there are."""
-    built = [envelopes(event) for event in events]
-    await outbox.add_set(db, built, table=outbox_table)
-    return [envelope.message_id for envelope in built]
-
-
 class _DistributionFields(TypedDict):
     team_id: uuid.UUID
     correlation_id: str
@@ -77,6 +69,24 @@ def scheduled(d: Distribution, actor: str, now: dt.datetime) -> DistributionSche
         occurred_at=now,
         scheduled_at=d.scheduled_at,
         timezone=d.timezone,
+    )
+
+
+def scheduled_row(row: Mapping[str, Any], actor: str, now: dt.datetime) -> DistributionScheduled:
+    """:func:`scheduled` for a distribution about to be inserted (``row`` as
+    :func:`herald.scheduler.repository.insert_distributions_set` takes it), so the row and its event are written
+    by one statement."""
+    return DistributionScheduled(
+        team_id=row["team_id"],
+        correlation_id=str(row["distribution_id"]),
+        distribution_id=row["distribution_id"],
+        content_id=row["content_id"],
+        account_id=row["account_id"],
+        platform=Platform(row["platform"]),
+        actor=actor,
+        occurred_at=now,
+        scheduled_at=row["scheduled_at"],
+        timezone=row["timezone"],
     )
 
 
