@@ -41,6 +41,14 @@ async def emit(conn: AsyncConnection, envelopes: EnvelopeFactory, *events: Event
     return [envelope.message_id for envelope in built]
 
 
+async def emit_set(db: Any, envelopes: EnvelopeFactory, *events: Event) -> list[str]:
+    """:func:`emit` on the bare asyncpg connection of :func:`herald.scheduler.repository.driver_transaction`, in one
+    statement however many events there are."""
+    built = [envelopes(event) for event in events]
+    await outbox.add_set(db, built, table=outbox_table)
+    return [envelope.message_id for envelope in built]
+
+
 class _DistributionFields(TypedDict):
     team_id: uuid.UUID
     correlation_id: str

@@ -75,7 +75,19 @@ async def update_content(conn: AsyncConnection, content_id: uuid.UUID, values: d
 # -- set-based scheduling, on the bare asyncpg connection -----------------------------------------------------
 
 Driver = Any
-"""An ``asyncpg.Connection`` with a transaction open (asyncpg ships no type information)."""
+"""An ``asyncpg.Connection`` (asyncpg ships no type information)."""
+
+
+@asynccontextmanager
+async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[Driver]:
+    """A transaction on the asyncpg connection under one of the engine's pooled connections (checked out, and so
+    pinged, as usual). SQLAlchemy never begins a transaction of its own on it here: this one is the only one, and
+    it is committed when the block ends or rolled back if it raises."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver: Driver = raw.driver_connection
+        async with driver.transaction():
+            yield driver
 
 
 @asynccontextmanager
