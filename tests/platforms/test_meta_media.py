@@ -183,6 +183,28 @@ async def test_a_photo_facebook_cannot_read_is_permanent(env: Env) -> None:
     assert (caught.value.error_class, caught.value.platform_code) == (ErrorClass.PERMANENT, "324")
 
 
+async def test_a_photo_url_facebook_cannot_fetch_is_retried_later(env: Env) -> None:
+    image = env.image()
+    env.source.base_url = "http://127.0.0.1:9"  # Herald's store is away: Facebook's download of the URL fails
+    with pytest.raises(PlatformError) as caught:
+        await env.kit.client.publish(PAGE, env.token, post_with("Store away", image), env.context())
+    assert (caught.value.error_class, caught.value.platform_code) == (ErrorClass.RETRY_LATER, "100")
+    assert env.posts(PAGE_ID) == []
+
+
+def test_only_fetch_failures_of_code_100_are_retried() -> None:
+    def classed(error: dict[str, object]) -> ErrorClass:
+        response = httpx.Response(400, json={"error": {"type": "OAuthException", **error}})
+        return classify_response(response, create=True).error_class
+
+    assert classed({"code": 100, "message": "(#100) url should represent a valid URL"}) is ErrorClass.RETRY_LATER
+    assert classed({"code": 9004, "error_subcode": 2207052, "message": "fetch"}) is ErrorClass.RETRY_LATER
+    assert classed({"code": -2, "error_subcode": 2207003, "message": "slow"}) is ErrorClass.RETRY_LATER
+    assert classed({"code": 100, "message": "(#100) Invalid parameter"}) is ErrorClass.PERMANENT
+    assert classed({"code": 324, "message": "(#324) Missing or invalid image file"}) is ErrorClass.PERMANENT
+    assert classed({"code": 36000, "error_subcode": 2207004, "message": "too large"}) is ErrorClass.PERMANENT
+
+
 async def test_media_without_a_media_context_is_a_configuration_error(env: Env) -> None:
     with pytest.raises(PlatformError) as caught:
         await env.kit.client.publish(PAGE, env.token, post_with("No context", env.image()))
@@ -240,13 +262,25 @@ async def test_a_png_for_instagram_ends_in_error_with_instagrams_reason(env: Env
     assert env.posts(IG_USER_ID) == []
 
 
-async def test_a_url_instagram_cannot_fetch_ends_in_error(env: Env) -> None:
+async def test_a_url_instagram_cannot_fetch_is_retried_later_with_a_new_container(env: Env) -> None:
     image = env.image()
-    env.source.base_url = "http://127.0.0.1:9"  # nothing listens there: the sandbox's download fails
+    memory = FakeUploadMemory()
+    reachable = env.source.base_url
+    env.source.base_url = "http://127.0.0.1:9"  # nothing listens there (the store is away): the download fails
     with pytest.raises(PlatformError) as caught:
-        await env.kit.client.publish(INSTAGRAM, env.token, post_with("Unreachable", image), env.context())
-    assert caught.value.error_class is ErrorClass.PERMANENT
+        await env.kit.client.publish(INSTAGRAM, env.token, post_with("Unreachable", image), env.context(memory))
+    assert (caught.value.error_class, caught.value.platform_code) == (
+        ErrorClass.RETRY_LATER,
+        "container_download_failed",
+    )
     assert "Media download has failed" in caught.value.message
+    assert env.posts(IG_USER_ID) == []
+    env.source.base_url = reachable  # the store is back: the retry must not reuse the errored container
+    published = await env.kit.client.publish(INSTAGRAM, env.token, post_with("Unreachable", image), env.context(memory))
+    assert env.requests("media", IG_USER_ID) == 2
+    [stored] = env.posts(IG_USER_ID)
+    assert stored["id"] == published.post_id
+    assert [record.state for _, record in memory.history] == ["container", "download_failed", "container", "published"]
 
 
 async def test_a_carousel_with_a_failed_child_says_which_and_why(env: Env) -> None:

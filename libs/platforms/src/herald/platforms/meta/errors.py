@@ -9,9 +9,10 @@ Order of the decision:
 
 1. a create answered with a 5xx is ``UNKNOWN_OUTCOME`` whatever the body says (the post may exist);
 2. answers blaming Herald's app configuration (``CONFIGURATION``: app id, app secret, redirect URI);
-3. the subcode table (Postiz-mapped subcodes), then the code table (docs/platforms.md, "Meta: errors");
-4. ``is_transient: true`` on an otherwise unknown code;
-5. the HTTP status (5xx/429 transient, 401 reconnect, other 4xx permanent).
+3. a failed download of Herald's media URL (``RETRY_LATER``: nothing was created);
+4. the subcode table (Postiz-mapped subcodes), then the code table (docs/platforms.md, "Meta: errors");
+5. ``is_transient: true`` on an otherwise unknown code;
+6. the HTTP status (5xx/429 transient, 401 reconnect, other 4xx permanent).
 
 "Transient" means ``RETRY_LATER`` for a read and ``UNKNOWN_OUTCOME`` for a create: code 1 ("An unknown error
 occurred") and 2 ("Please retry your request later") do not say whether the post was made.
@@ -77,7 +78,10 @@ _SUBCODE_CLASSES: Final[Mapping[int, _Decision]] = {
     2207020: ErrorClass.RETRY_LATER,  # code -2: the container expired; a new one is created
     2207001: _TRANSIENT,  # code -1: Instagram server error
     2207032: _TRANSIENT,  # code -1: create media failed, re-create
-    2207003: _TRANSIENT,  # code -2: downloading the media took too long
+    # Instagram could not download Herald's presigned URL (our object store was away): nothing was created, and
+    # a new container made later fetches it again. A URL that stays bad ends as attempts_exhausted.
+    2207003: ErrorClass.RETRY_LATER,  # code -2: downloading the media took too long
+    2207052: ErrorClass.RETRY_LATER,  # code 9004: the media could not be fetched from the URI
 }
 # The publishing limit frees as the oldest post of the window ages out; without a better hint, wait this long.
 PUBLISHING_LIMIT_SUBCODE: Final = 2207042
@@ -156,6 +160,21 @@ def is_configuration_error(error: GraphError) -> bool:
     return error.code in (1, 100) and any(part in message for part in _CONFIGURATION_MESSAGES)
 
 
+# Graph's answer when Facebook could not fetch the ``url`` / ``file_url`` it was given (docs/platforms.md, "Meta:
+# errors"). Herald only ever passes presigned URLs of its own store, which are well formed, so this means the
+# download failed (the store was briefly away): the photo or video was certainly not created, so retry later.
+_FETCH_FAILED_MESSAGES: Final = ("url should represent a valid url",)
+DOWNLOAD_FAILED_SUBCODES: Final = frozenset({2207003, 2207052})
+
+
+def is_fetch_failure(error: GraphError) -> bool:
+    """Facebook or Instagram could not download the media URL Herald gave it (not a content error)."""
+    if error.subcode in DOWNLOAD_FAILED_SUBCODES:
+        return True
+    message = error.message.lower()
+    return error.code == 100 and any(part in message for part in _FETCH_FAILED_MESSAGES)
+
+
 def _decide(error: GraphError | None, status: int, *, create: bool) -> ErrorClass:
     decision = _table_decision(error, status, create=create)
     if decision == _TRANSIENT:
@@ -171,6 +190,8 @@ def _table_decision(error: GraphError | None, status: int, *, create: bool) -> _
             return ErrorClass.CONFIGURATION
         if error.code is None and error.type in OAUTH_DEAD_TOKEN_ERRORS:
             return ErrorClass.RECONNECT
+        if is_fetch_failure(error):
+            return ErrorClass.RETRY_LATER  # before the code table: code 100 is otherwise permanent
         if error.subcode is not None and error.subcode in _SUBCODE_CLASSES:
             return _SUBCODE_CLASSES[error.subcode]
         if error.code is not None and error.code in _CODE_CLASSES:

@@ -8,7 +8,8 @@ every container is created from a presigned URL of Herald's object store:
    ``media_type=CAROUSEL`` container with ``children``. Each container id is recorded (:class:`UploadMemory`)
    before anything depends on it, with its 24-hour expiry, so a retry reuses it;
 2. ``GET /{container-id}?fields=status_code,status`` until ``FINISHED``: ``ERROR`` is permanent (with Instagram's
-   status text), ``EXPIRED`` makes new containers, still ``IN_PROGRESS`` after ``container_wait_seconds`` is
+   status text) unless Instagram failed to download Herald's URL (retried later with new containers: the store
+   may have been briefly away, and nothing was created), ``EXPIRED`` makes new containers, still ``IN_PROGRESS`` after ``container_wait_seconds`` is
    retried later (the next attempt polls the same container);
 3. ``GET /{ig-user-id}/content_publishing_limit?fields=quota_usage,config``: at the limit, ``RETRY_LATER`` at the
    time the moving window frees a slot;
@@ -42,6 +43,10 @@ from herald.platforms.meta.transport import GraphTransport, next_page, segment
 CONTAINER = "container"  # the container to publish (single image or reel, or the carousel itself)
 CAROUSEL_ITEM = "carousel_item"  # a child container; the first item's record also names the carousel
 PUBLISHED = "published"  # media_publish answered: detail["media_id"]
+DOWNLOAD_FAILED = "download_failed"  # the container errored fetching our URL: never reused, a new one is made
+# How an ERROR container's status says Instagram could not fetch the URL (docs/platforms.md, "Instagram: publishing
+# limit and errors"): the download subcodes, or the text Graph puts in ``status``. Content errors stay permanent.
+_DOWNLOAD_FAILED_STATUS = ("download has failed", "too long to download", "could not be fetched", "2207052", "2207003")
 READ_BACK_FIELDS = "id,caption,timestamp,permalink"
 READ_BACK_SKEW = dt.timedelta(seconds=60)
 # When the window frees is not reported: the oldest post still inside it tells (one page of recent media).
@@ -50,6 +55,15 @@ WINDOW_FALLBACK = dt.timedelta(hours=1)
 
 class ContainerExpired(Exception):
     """The container to publish expired: make new ones."""
+
+
+class ContainerDownloadFailed(Exception):
+    """Instagram could not download Herald's media URL: the containers are dropped and the post retried later."""
+
+    def __init__(self, container_id: str, status: str) -> None:
+        super().__init__(container_id)
+        self.container_id = container_id
+        self.status = status
 
 
 class InstagramPublisher:
@@ -79,6 +93,13 @@ class InstagramPublisher:
             except ContainerExpired:
                 fresh = True
                 continue
+            except ContainerDownloadFailed as failed:
+                await self._forget(items, media)
+                raise PlatformError(
+                    ErrorClass.RETRY_LATER,
+                    f"instagram.download_failed: Instagram could not download the media: {failed.status}"[:300],
+                    platform_code="container_download_failed",
+                ) from None
             if status == "PUBLISHED":
                 return await self._already_published(ig_user_id, token, post, created_at)
             return await self._publish(ig_user_id, token, container_id, items[0], media)
@@ -154,6 +175,16 @@ class InstagramPublisher:
         return container_id
 
     @staticmethod
+    async def _forget(items: tuple[MediaReference, ...], media: MediaContext) -> None:
+        """Mark the recorded containers unusable: an errored container stays errored, the retry makes new ones."""
+        for item in items:
+            record = await media.memory.recall(item)
+            if record is not None and record.state in (CONTAINER, CAROUSEL_ITEM):
+                await media.memory.remember(
+                    item, UploadRecord(record.platform_media_id, DOWNLOAD_FAILED, detail=record.detail)
+                )
+
+    @staticmethod
     def _valid(record: UploadRecord | None, state: str) -> UploadRecord | None:
         if record is None or record.state != state:
             return None
@@ -162,7 +193,8 @@ class InstagramPublisher:
         return record
 
     async def _wait(self, container_id: str, token: str) -> str:
-        """Poll until FINISHED (or PUBLISHED); ERROR → PERMANENT; EXPIRED → :class:`ContainerExpired`."""
+        """Poll until FINISHED (or PUBLISHED); ERROR → PERMANENT, or :class:`ContainerDownloadFailed` when Instagram
+        could not fetch the URL; EXPIRED → :class:`ContainerExpired`."""
         url = self._settings.graph(segment(container_id))
         deadline = time.monotonic() + self._settings.container_wait_seconds
         while True:
@@ -173,6 +205,9 @@ class InstagramPublisher:
             if code == "EXPIRED":
                 raise ContainerExpired(container_id)
             if code == "ERROR":
+                text = str(body.get("status", ""))
+                if any(part in text.lower() for part in _DOWNLOAD_FAILED_STATUS):
+                    raise ContainerDownloadFailed(container_id, text)
                 raise PlatformError(
                     ErrorClass.PERMANENT,
                     f"instagram.container_error: Instagram could not process the media: {body.get('status', '')}"[:300],
