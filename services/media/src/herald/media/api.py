@@ -16,13 +16,14 @@ Internal (service credential ``svc_scheduler_...``)
 
 # No ``from __future__ import annotations``: FastAPI must evaluate the route signatures.
 import datetime as dt
+import logging
 import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, Query, Request, Response, UploadFile, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
@@ -48,6 +49,9 @@ from herald.media.ranges import chunk_range
 from herald.media.service import MediaLibrary, Stored
 from herald.media.settings import MediaSettings
 from herald.media.uploads import ResumableUploads
+from herald.objectstore import ObjectStoreError
+
+_log = logging.getLogger(__name__)
 
 ServiceAuth = Callable[[Request], Awaitable[ServicePrincipal]]
 TeamAuth = Callable[[Request], Awaitable[TeamPrincipal]]
@@ -328,9 +332,37 @@ def error_response(failure: MediaError) -> JSONResponse:
     return JSONResponse({"detail": "unexpected refusal"}, status_code=500)
 
 
+# How long a client should wait before retrying while the object store is away (as the kit's database outage).
+OBJECT_STORE_RETRY_AFTER_SECONDS = 5
+
+
+def is_object_store_outage(failure: ObjectStoreError) -> bool:
+    """The store could not be reached or answered 5xx: the request may succeed shortly (not a bug, not a refusal)."""
+    return failure.status_code is None or failure.status_code >= 500
+
+
+def object_store_response(failure: ObjectStoreError) -> Response:
+    """503 with ``Retry-After`` for an outage. A resumable upload stays where it was: the chunk's database
+    transaction rolled back, so ``HEAD /v1/uploads/{id}`` still says the offset reached before it."""
+    if is_object_store_outage(failure):
+        return JSONResponse(
+            {"detail": "the media store is unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": str(OBJECT_STORE_RETRY_AFTER_SECONDS)},
+        )
+    # Refused for another reason (credentials, a missing bucket): a bug or a misconfiguration, logged as such.
+    _log.error("object store refused a request: %s", failure)
+    return PlainTextResponse("Internal Server Error", status_code=500)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def handle(_request: Request, failure: Exception) -> JSONResponse:
         assert isinstance(failure, MediaError)
         return error_response(failure)
 
+    async def handle_store(_request: Request, failure: Exception) -> Response:
+        assert isinstance(failure, ObjectStoreError)
+        return object_store_response(failure)
+
     app.add_exception_handler(MediaError, handle)
+    app.add_exception_handler(ObjectStoreError, handle_store)
