@@ -9,8 +9,8 @@ every container is created from a presigned URL of Herald's object store:
    before anything depends on it, with its 24-hour expiry, so a retry reuses it;
 2. ``GET /{container-id}?fields=status_code,status`` until ``FINISHED``: ``ERROR`` is permanent (with Instagram's
    status text) unless Instagram failed to download Herald's URL (retried later with new containers: the store
-   may have been briefly away, and nothing was created), ``EXPIRED`` makes new containers, still ``IN_PROGRESS`` after ``container_wait_seconds`` is
-   retried later (the next attempt polls the same container);
+   may have been briefly away, and nothing was created), ``EXPIRED`` makes new containers, still ``IN_PROGRESS``
+   after ``container_wait_seconds`` is retried later (the next attempt polls the same container);
 3. ``GET /{ig-user-id}/content_publishing_limit?fields=quota_usage,config``: at the limit, ``RETRY_LATER`` at the
    time the moving window frees a slot;
 4. ``POST /{ig-user-id}/media_publish`` with ``creation_id`` → the IG media id, recorded at once.
