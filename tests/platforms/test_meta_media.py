@@ -192,6 +192,37 @@ async def test_a_photo_url_facebook_cannot_fetch_is_retried_later(env: Env) -> N
     assert env.posts(PAGE_ID) == []
 
 
+class StoreAway(Exception):
+    """What the object store's client raises when the store cannot be reached."""
+
+
+@dataclass
+class AwaySource:
+    """Herald's store is down: presigned URLs lead nowhere and reading the bytes fails too."""
+
+    inner: FakeMediaSource
+
+    async def stream(self, media: MediaReference, *, chunk_bytes: int) -> AsyncIterator[bytes]:
+        raise StoreAway(media.storage_key)
+        yield b""  # an async generator, as the real source's
+
+    def presigned_url(self, media: MediaReference, *, expires_in_seconds: int) -> str:
+        return "http://127.0.0.1:9/away"
+
+
+@pytest.mark.parametrize("account", [PAGE, INSTAGRAM], ids=["page", "instagram"])
+async def test_with_herald_store_away_its_own_error_propagates_and_uses_up_no_attempt(
+    env: Env, account: Account
+) -> None:
+    # The pipeline redelivers on a dependency's own error without counting an attempt (as when X or LinkedIn read
+    # the store themselves), so a short store outage does not exhaust the attempts of Meta posts.
+    image = env.image()
+    context = MediaContext(source=AwaySource(env.source), memory=FakeUploadMemory())
+    with pytest.raises(StoreAway):
+        await env.kit.client.publish(account, env.token, post_with("Store away", image), context)
+    assert env.posts(PAGE_ID) == env.posts(IG_USER_ID) == []
+
+
 def test_only_fetch_failures_of_code_100_are_retried() -> None:
     def classed(error: dict[str, object]) -> ErrorClass:
         response = httpx.Response(400, json={"error": {"type": "OAuthException", **error}})

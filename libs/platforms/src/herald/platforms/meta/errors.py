@@ -29,8 +29,9 @@ from typing import Any, Final
 
 import httpx
 
+from herald.contracts.media import MediaReference
 from herald.platforms import http
-from herald.platforms.base import ErrorClass, PlatformError
+from herald.platforms.base import ErrorClass, MediaContext, PlatformError
 from herald.platforms.hints import retry_after
 
 _TRANSIENT: Final = "transient"  # resolved to RETRY_LATER or UNKNOWN_OUTCOME by whether the call was a create
@@ -173,6 +174,30 @@ def is_fetch_failure(error: GraphError) -> bool:
         return True
     message = error.message.lower()
     return error.code == 100 and any(part in message for part in _FETCH_FAILED_MESSAGES)
+
+
+def is_download_failure(error: PlatformError) -> bool:
+    """The failed call (already classified) says Meta could not download Herald's media URL."""
+    if error.platform_code == "container_download_failed":
+        return True
+    code, _, subcode = (error.platform_code or "").partition("/")
+    if subcode.isdigit() and int(subcode) in DOWNLOAD_FAILED_SUBCODES:
+        return True
+    return code == "100" and any(part in error.message.lower() for part in _FETCH_FAILED_MESSAGES)
+
+
+async def check_store_on_download_failure(
+    error: PlatformError, media: MediaContext, items: Iterable[MediaReference]
+) -> None:
+    """When Meta could not download our URL, read the first bytes of each item ourselves. If Herald's store is
+    away, its own error propagates: the pipeline treats that as a dependency outage and redelivers without using up
+    an attempt (as for X and LinkedIn, which read the store themselves). If the store answers, the URL failed for
+    Meta only, and ``error`` (``RETRY_LATER``) stands: a URL that stays bad ends as attempts_exhausted."""
+    if not is_download_failure(error):
+        return
+    for item in items:
+        async for _ in media.source.stream(item, chunk_bytes=64 * 1024):
+            break
 
 
 def _decide(error: GraphError | None, status: int, *, create: bool) -> ErrorClass:

@@ -35,6 +35,7 @@ from herald.platforms.base import (
     PublishedPost,
     UploadRecord,
 )
+from herald.platforms.meta.errors import check_store_on_download_failure
 from herald.platforms.meta.pages import post_message
 from herald.platforms.meta.rules import normalise_message
 from herald.platforms.meta.settings import MetaSettings
@@ -74,6 +75,15 @@ class InstagramPublisher:
         self._graph = graph
 
     async def publish(self, ig_user_id: str, token: str, post: PreparedPost, media: MediaContext) -> PublishedPost:
+        try:
+            return await self._publish_post(ig_user_id, token, post, media)
+        except PlatformError as failed:
+            await check_store_on_download_failure(failed, media, post.media)
+            raise
+
+    async def _publish_post(
+        self, ig_user_id: str, token: str, post: PreparedPost, media: MediaContext
+    ) -> PublishedPost:
         items = post.media
         if not items:
             raise PlatformError(

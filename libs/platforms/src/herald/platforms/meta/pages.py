@@ -25,6 +25,7 @@ from herald.platforms.base import (
     PublishedPost,
     UploadRecord,
 )
+from herald.platforms.meta.errors import check_store_on_download_failure
 from herald.platforms.meta.settings import MetaSettings
 from herald.platforms.meta.transport import GraphTransport, segment
 
@@ -55,6 +56,13 @@ class PageMedia:
         self._graph = graph
 
     async def publish(self, page_id: str, token: str, post: PreparedPost, media: MediaContext) -> PublishedPost:
+        try:
+            return await self._publish(page_id, token, post, media)
+        except PlatformError as failed:
+            await check_store_on_download_failure(failed, media, post.media)
+            raise
+
+    async def _publish(self, page_id: str, token: str, post: PreparedPost, media: MediaContext) -> PublishedPost:
         items = post.media
         done = await media.memory.recall(items[0])
         if done is not None and done.state == PUBLISHED and done.detail.get("post_id"):
