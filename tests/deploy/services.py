@@ -89,7 +89,8 @@ def unknown_env_names(settings: type[BaseModel], names: list[str]) -> list[str]:
         if not name.startswith(ENV_PREFIX):
             continue
         if name.startswith(OBJECTSTORE_ENV_PREFIX):
-            if name not in objectstore_env_names():
+            # the family itself (a guide's "HERALD_OBJECTSTORE_*") or one variable the factory reads
+            if name != OBJECTSTORE_ENV_PREFIX and name not in objectstore_env_names():
                 unknown.append(name)
             continue
         if not _reads(settings, name.removeprefix(ENV_PREFIX).lower().split("__")):
