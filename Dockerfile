@@ -41,6 +41,7 @@ COPY libs/operator/pyproject.toml libs/operator/
 COPY services/scheduler/pyproject.toml services/scheduler/
 COPY services/tokens/pyproject.toml services/tokens/
 COPY services/audit/pyproject.toml services/audit/
+COPY services/media/pyproject.toml services/media/
 COPY services/publisher-x/pyproject.toml services/publisher-x/
 COPY services/publisher-linkedin/pyproject.toml services/publisher-linkedin/
 COPY services/publisher-meta/pyproject.toml services/publisher-meta/

@@ -5,9 +5,9 @@ Phases, in order, on one isolated vhost and database with every process started 
 1. the machine, and the broker's physical reference (before Herald starts, on a quiet broker);
    the Celery peer's burst (:mod:`bench.peer`, its own program in its own virtual environment, also before Herald);
 2. Herald starts (services + sandboxes as processes); accounts are connected through the OAuth flow; idle RSS;
-3. audit ingest, 4. precision, 5. burst, 6. scale, 7. scheduling through the API (see each module in
-   :mod:`bench.phases`);
-8. a whole-run check that nothing was lost or published twice.
+3. audit ingest, 4. precision, 5. burst, 6. media (an image burst beside a text burst), 7. scale, 8. scheduling
+   through the API (see each module in :mod:`bench.phases`);
+9. a whole-run check that nothing was lost or published twice.
 
 ``--phases a,b`` runs only some phases (the broker reference and the peer are phases too): Herald starts only if
 one of its phases is chosen, and accounts are connected only for the phases that schedule posts. Such a partial run
@@ -43,7 +43,7 @@ from bench.client import HeraldApi
 from bench.database import TERMINAL, Database
 from bench.disturbance import Sentinel
 from bench.harness import PHASES, Harness, Options, say
-from bench.phases import audit_ingest, burst, precision, scale, scheduling
+from bench.phases import audit_ingest, burst, media, precision, scale, scheduling
 from bench.resources import Monitor
 from bench.stack import ROOT, Stack, processes
 from herald.contracts.platform import Platform
@@ -51,9 +51,9 @@ from tests.conftest import DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL, isolated_data
 
 RESULTS = ROOT / "bench" / "results"
 IDLE_SETTLE_SECONDS = 5
-SCHEDULING_PHASES = frozenset({"precision", "burst", "scale", "scheduling"})
+SCHEDULING_PHASES = frozenset({"precision", "burst", "media", "scale", "scheduling"})
 """The phases that schedule posts (they need connected accounts)."""
-RELEASING_PHASES = frozenset({"precision", "burst", "scale"})
+RELEASING_PHASES = frozenset({"precision", "burst", "media", "scale"})
 """The phases whose posts become due (the whole-run check follows them)."""
 HERALD_PHASES = frozenset(PHASES) - {"reference", "peer"}
 
@@ -179,6 +179,11 @@ async def measure(h: Harness, sentinel: Sentinel, results: dict[str, Any], phase
         profile_dir = Path(tempfile.mkdtemp(prefix="herald-bench-profile-")) if o.profile else None
         results["burst"] = await sentinel.watch(burst.run(h, o.burst_size, profile_dir))
         released += o.burst_size
+    if "media" in phases:
+        results["media"] = await sentinel.watch(
+            media.run(h, o.media_image_posts, o.media_text_posts, o.media_image_bytes)
+        )
+        released += o.media_image_posts + 2 * o.media_text_posts
     if "scale" in phases:
         results["scale"] = await sentinel.watch(scale.run(h, o.scale_sizes, o.probe_rate, o.probe_seconds))
         released += len(o.scale_sizes) * o.probe_rate * o.probe_seconds

@@ -90,8 +90,18 @@ class HeraldApi:
         accounts = _ok(callback)["accounts"]
         return [Account(str(a["id"]), Platform(a["platform"]), str(a.get("account_name", ""))) for a in accounts]
 
-    async def create_content(self, title: str, text: str) -> str:
-        body = {"title": title, "text": text}
+    async def upload_media(self, data: bytes, filename: str, content_type: str = "image/jpeg") -> str:
+        """``POST /v1/media`` on the media service (multipart, field ``file``): the new item's id (200 if the team
+        already had these bytes, 201 if not)."""
+        response = await self.client.post(
+            f"{self.stack.url('media')}/v1/media", files={"file": (filename, data, content_type)}
+        )
+        return str(_ok(response, 200 if response.status_code == 200 else 201)["id"])  # 200: a duplicate, kept once
+
+    async def create_content(self, title: str, text: str, media: Sequence[str] = ()) -> str:
+        body: dict[str, Any] = {"title": title, "text": text}
+        if media:
+            body["media"] = [{"media_id": m, "alt_text": f"Benchmark image {i + 1}"} for i, m in enumerate(media)]
         return str(
             _ok(await self.client.post(f"{self.stack.url('scheduler')}/v1/contents", json=body), 201)["content_id"]
         )

@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bench.report import disturbed, lookup, targets
+from bench.report import busy_share, disturbed, lookup, other_share, targets
 
 CORES = 2
+MEDIA_CPU_BOUND = 0.85
+"""A machine this busy (share of all cores) while the media phase ran is CPU-bound."""
 RECORDED_PROFILE = {
     "publisher": "the platform call (httpx/httpcore over anyio) ~35% of samples, the ledger's asyncpg work ~26%",
     "scheduler": "asyncpg ~37% and SQLAlchemy ~22% of samples (Tracker.apply, record_outcome), AMQP client ~10%",
@@ -238,11 +240,52 @@ def peer(results: dict[str, Any]) -> str:
 
 def memory(results: dict[str, Any]) -> str:
     idle = lookup(results, "memory", "idle_rss_mib") or {}
-    worst = max((v, k) for k, v in idle.items() if not k.startswith("sandbox-"))
+    worst = max((v, k) for k, v in idle.items() if not k.startswith("sandbox-") and k != "objectstore")
     return (
         f"{worst[1]} idles at {worst[0]} MiB: every service imports FastAPI, FastStream, SQLAlchemy, pydantic and"
         " the platform SDK models at start-up; lazy imports of what a service does not use would trim it."
     )
+
+
+def media(results: dict[str, Any]) -> str:
+    m = lookup(results, "media") or {}
+    alone, together = m.get("text_alone") or {}, m.get("together") or {}
+    text, images = together.get("text") or {}, together.get("images") or {}
+    late = (m.get("text_beside_images") or {}).get("lateness_ms") or {}
+    p99 = late.get("p99") or [None, None]
+    head = (
+        f"Beside {images.get('published')} image posts ({images.get('posts_per_second')} posts/s,"
+        f" {images.get('image_mib_per_second')} MiB/s to the platforms) the text burst ran at"
+        f" {text.get('posts_per_second')} posts/s against {alone.get('posts_per_second')} alone (lateness p99"
+        f" {p99[0]} -> {p99[1]} ms)."
+    )
+    busy, others = busy_share(together.get("cpu")), other_share(together.get("cpu"))
+    cost = m.get("image_cpu_ms_per_post") or {}
+    top = ", ".join(f"{name} {ms}" for name, ms in list(cost.items())[:4] if name != "total")
+    if busy is None or not cost:
+        return f"{head} (no CPU figures in this run.)"
+    cpu = (
+        f" The machine was {busy:.0%} busy while both ran ({others:.0%} of it other processes), and an image post"
+        f" cost {cost.get('total')} ms of CPU beyond the text burst ({top} ms)."
+    )
+    if busy >= MEDIA_CPU_BOUND:
+        cause = (
+            " So the cores are the limit: every image post's upload work (reading the object store, sending 1 MB to"
+            " the platform in segments, the platform's side here too since the sandboxes share the machine) comes out"
+            " of the same 2 cores the text posts need, and text slows by about that CPU. Fixes: cheaper uploads"
+            " (larger segments and parts where the platform allows, fewer HTTP round trips, streaming without copies),"
+            " then more cores or publisher replicas on other machines; uploads are the place where replicas help"
+            " first, since they add CPU for the upload work that text posts do not need."
+        )
+    else:
+        cause = (
+            " The cores were not saturated, so the limit is concurrency, not CPU: text and image posts of one platform"
+            " share its publisher's work queue and prefetch window, and a slot held by a multi-second upload is not"
+            " free for text posts. Fix: bound uploads separately inside each publisher (a semaphore around the media"
+            " steps, below the prefetch), so text posts always keep free slots; or route posts with media to a work"
+            " queue of their own per platform with its own consumers."
+        )
+    return head + cpu + cause
 
 
 EXPLAINERS = {
@@ -252,6 +295,7 @@ EXPLAINERS = {
     "audit ingest": audit,
     "burst vs the Celery peer": peer,
     "idle RSS per service": memory,
+    "text burst beside images": media,
 }
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ from bench.stats import Buckets, bucket_delta, histogram_buckets, histogram_quan
 CLAIM_METRIC = "herald_due_loop_lateness_seconds"
 SETTLE_POLL_SECONDS = 0.25
 CALIBRATION_CALLS = 200
-PHASES = ("reference", "peer", "audit_ingest", "precision", "burst", "scale", "scheduling")
+PHASES = ("reference", "peer", "audit_ingest", "precision", "burst", "media", "scale", "scheduling")
 """The measuring phases, in the order they run (``--phases`` picks some)."""
 
 
@@ -36,6 +37,9 @@ class Options:
     precision_rate: int = 100
     precision_seconds: int = 60
     burst_size: int = 10_000
+    media_image_posts: int = 300
+    media_text_posts: int = 3_000
+    media_image_bytes: int = 1_000_000
     scale_sizes: tuple[int, ...] = (10_000, 1_000_000)
     probe_rate: int = 20
     probe_seconds: int = 10
@@ -53,6 +57,8 @@ class Options:
             "audit_events": 3_000,
             "precision_seconds": 15,
             "burst_size": 1_500,
+            "media_image_posts": 90,
+            "media_text_posts": 600,
             "scale_sizes": (10_000, 100_000),
             "probe_rate": 10,
             "probe_seconds": 5,
@@ -156,11 +162,16 @@ class Harness:
         seconds = 1.5 * (contents / self.approve_rate + distributions / self.schedule_rate) + 10
         return dt.timedelta(seconds=seconds)
 
-    async def seed(self, tag: str, due: list[dt.datetime]) -> Batch:
-        """Draft content and one distribution per due time, spread over every account, through the public API."""
+    async def seed(self, tag: str, due: list[dt.datetime], media: Sequence[Sequence[str]] = ()) -> Batch:
+        """Draft content and one distribution per due time, spread over every account, through the public API.
+        ``media``: the media ids of each content item in turn (cycled), for posts with media."""
         n, accounts = len(due), len(self.accounts)
         texts = [f"Herald bench {self.run_id} {tag} post {i}" for i in range(contents_needed(n, accounts))]
-        content_calls = [(lambda t=t: self.api.create_content(f"Bench {tag}", t)) for t in texts]
+        attached = [media[i % len(media)] if media else () for i in range(len(texts))]
+        content_calls = [
+            (lambda t=t, m=m: self.api.create_content(f"Bench {tag}", t, m))
+            for t, m in zip(texts, attached, strict=True)
+        ]
         content_ids, content_seeding = await bounded(self.options.concurrency, content_calls)
         schedule_calls = [
             (lambda c=content_ids[c_index], a=self.accounts[a_index], at=at: self.api.schedule(c, a, at))

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 WRAP = 118
+MEDIA_TARGET = "text burst beside images"
+MEDIA_RATIO = 0.8
+"""Media must not starve text: the text burst beside the image burst keeps at least this share of its rate alone."""
 FLAT_RATIO = 1.5
 FLAT_SLACK_MS = 10.0
 """The due loop's pass counts as flat if its p50 with the largest table is within FLAT_RATIO of the smallest's, or
@@ -58,6 +61,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
     phases = {"burst throughput": "burst", "lateness p99 at 100 posts/s": "precision", "claim latency": "scale"}
     phases["audit ingest"] = "audit_ingest"
     phases["single create p99 (32 clients)"] = phases["bulk scheduling"] = "scheduling"
+    phases[MEDIA_TARGET] = "media"
     hit = disturbed(results)
     return [Target(t.name, t.goal, t.value, t.unit, None) if phases.get(t.name) in hit else t for t in found]
 
@@ -99,8 +103,12 @@ def _targets(results: dict[str, Any]) -> list[Target]:
     )
     if results.get("scheduling"):
         found.extend(_scheduling_targets(results))
+    if results.get("media"):
+        ratio = lookup(results, "media", "text_beside_images", "rate_ratio")
+        goal = f">= {MEDIA_RATIO} x the text burst's rate alone"
+        found.append(Target(MEDIA_TARGET, goal, ratio, "x", None if ratio is None else ratio >= MEDIA_RATIO))
     idle = lookup(results, "memory", "idle_rss_mib") or {}
-    services = {k: v for k, v in idle.items() if not k.startswith("sandbox-")}
+    services = {k: v for k, v in idle.items() if not k.startswith("sandbox-") and k != "objectstore"}  # not Herald's
     worst = max(services.values(), default=None)
     found.append(
         Target("idle RSS per service", "<= 120 MB", worst, "MiB (largest)", None if worst is None else worst <= 120)
@@ -215,6 +223,59 @@ def _burst(t: Table, burst: dict[str, Any], ref: dict[str, Any]) -> None:
     if per_post.get("total"):
         top = ", ".join(f"{k} {v:.1f}" for k, v in list(per_post.items())[:5] if k != "total")
         t.row("CPU per post, all processes", f"{per_post['total']:.1f} ms", top)
+
+
+def _media(t: Table, media: dict[str, Any]) -> None:
+    t.section(
+        f"media: {_fmt(media['image_posts'])} image posts ({_fmt(media['image_bytes'])} bytes each) beside"
+        f" {_fmt(media['text_posts'])} text posts, over {media['accounts']} accounts"
+    )
+    up = media.get("images_uploaded") or {}
+    t.row(
+        "images uploaded to the media service",
+        f"{_fmt(up.get('count'))} in {_fmt(up.get('seconds'), 2)} s",
+        f"{_fmt(up.get('mib_per_second'))} MiB/s, {up.get('concurrency')} concurrent",
+    )
+    alone, together = media.get("text_alone") or {}, media.get("together") or {}
+    images, text = together.get("images") or {}, together.get("text") or {}
+    _late_release(t, together)
+    t.row("text burst alone: posts per second", _fmt(alone.get("posts_per_second")), _published(alone))
+    t.row("text burst beside images: posts per second", _fmt(text.get("posts_per_second")), _published(text))
+    note = f"{_published(images)}; {_fmt(images.get('image_mib_per_second'))} MiB/s of images to the platforms"
+    t.row("image burst: posts per second", _fmt(images.get("posts_per_second")), note)
+    t.row("text lateness alone p50 / p95 / p99 / max", _ms(alone.get("lateness_ms")))
+    t.row("text lateness beside images", _ms(text.get("lateness_ms")))
+    t.row("image lateness", _ms(images.get("lateness_ms")))
+    ratio = (media.get("text_beside_images") or {}).get("rate_ratio")
+    t.row("text rate beside images / alone", _fmt(ratio, 2), t.target(MEDIA_TARGET))
+    shares = [busy_share(run.get("cpu")) for run in (alone, together)]
+    others = [other_share(run.get("cpu")) for run in (alone, together)]
+    if all(share is not None for share in shares):
+        t.row(
+            "machine busy: text alone / together",
+            " / ".join(f"{share:.0%}" for share in shares if share is not None),
+            "other processes: " + " / ".join(f"{share:.0%}" for share in others if share is not None),
+        )
+    cost = media.get("image_cpu_ms_per_post") or {}
+    if cost:
+        top = ", ".join(f"{name} {ms}" for name, ms in list(cost.items())[:5] if name != "total")
+        t.row("CPU per image post, beyond the text burst", f"{_fmt(cost.get('total'))} ms", top)
+
+
+def busy_share(cpu: dict[str, Any] | None) -> float | None:
+    """How busy the whole machine was over a CPU window (0..1), or None without figures."""
+    capacity = (cpu or {}).get("machine_capacity_core_seconds")
+    return float(cpu["machine_busy_core_seconds"]) / capacity if cpu and capacity else None
+
+
+def other_share(cpu: dict[str, Any] | None) -> float | None:
+    """The share of the machine processes outside the run used over a CPU window."""
+    capacity = (cpu or {}).get("machine_capacity_core_seconds")
+    return float(cpu["other_processes_core_seconds"]) / capacity if cpu and capacity else None
+
+
+def _published(batch: dict[str, Any]) -> str:
+    return f"{_fmt(batch.get('published'))} of {_fmt(batch.get('distributions'))} published"
 
 
 def _peer(t: Table, peer: dict[str, Any], herald: dict[str, Any] | None) -> None:
@@ -355,6 +416,8 @@ def _sections(table: Table, results: dict[str, Any]) -> None:
         _reference(table, ref)
     if results.get("burst"):
         _burst(table, results["burst"], ref)
+    if results.get("media"):
+        _media(table, results["media"])
     if results.get("peer"):
         _peer(table, results["peer"], results.get("burst"))
     if results.get("precision"):

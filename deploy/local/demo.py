@@ -3,7 +3,10 @@
 1. create a team API key (scheduler admin endpoint, bootstrap secret);
 2. connect one account per platform through the OAuth flow against the sandboxes (tokens service);
 3. create and approve content, schedule it on all three platforms a few seconds ahead (scheduler);
-4. follow each distribution to its outcome and print its journey and its audit timeline (audit service).
+4. follow each distribution to its outcome and print its journey and its audit timeline (audit service);
+5. media: upload three JPEGs (made here) to the media service, then publish an image post on X, LinkedIn and the
+   Facebook Page, and a carousel of the three on the Instagram account linked to that Page (connected by the same
+   Meta OAuth flow); print each platform's post id.
 
 With ``--inject-failure`` (the default) the X sandbox is told, through its developer control API, to fail the next
 create with a 503-class error, so X's timeline shows a retry before the post goes out.
@@ -17,15 +20,20 @@ import datetime as dt
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from herald.operator.local_starter import NotReady, wait_until_ready
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for bench.jpeg
+from bench.jpeg import jpeg  # real JPEGs made in code, shared with the benchmark
+
 SCHEDULER = "http://127.0.0.1:8001"
 TOKENS = "http://127.0.0.1:8002"
 AUDIT = "http://127.0.0.1:8003"
+MEDIA = "http://127.0.0.1:8004"
 SANDBOX_X = "http://127.0.0.1:9101"
 BOOTSTRAP_SECRET = "dev-bootstrap-secret"  # the development default; refused outside development
 PLATFORMS = ("x", "linkedin", "meta")
@@ -38,7 +46,15 @@ def step(text: str) -> None:
 
 def wait_for_make_run(timeout: float = 90) -> None:
     """``make run`` may still be starting: wait for every service's /readyz."""
-    probes = {name: f"{url}/readyz" for name, url in (("scheduler", SCHEDULER), ("tokens", TOKENS), ("audit", AUDIT))}
+    probes = {
+        name: f"{url}/readyz"
+        for name, url in (
+            ("scheduler", SCHEDULER),
+            ("tokens", TOKENS),
+            ("audit", AUDIT),
+            ("media", MEDIA),
+        )
+    }
     try:
         asyncio.run(wait_until_ready(probes, within=timeout))
     except NotReady as error:
@@ -57,15 +73,85 @@ def create_key(client: httpx.Client) -> str:
     return str(body["api_key"])
 
 
-def connect(client: httpx.Client, platform: str) -> dict[str, Any]:
+def connect(client: httpx.Client, platform: str) -> list[dict[str, Any]]:
+    """Every account one consent connects (Meta: each Page, and the Instagram account linked to a Page)."""
     start = client.post(f"{TOKENS}/v1/accounts/connect/{platform}", json={})
     start.raise_for_status()
     # The sandbox's consent page approves at once and redirects to the tokens service's callback.
     callback = httpx.get(start.json()["authorization_url"], follow_redirects=True, timeout=30)
     callback.raise_for_status()
-    account: dict[str, Any] = callback.json()["accounts"][0]
-    print(f"{platform:<9} connected {account['account_name']!r} ({account['platform_account_id']})")
-    return account
+    accounts: list[dict[str, Any]] = callback.json()["accounts"]
+    for account in accounts:
+        surface = f" [{account['surface']}]" if account.get("surface", "default") != "default" else ""
+        print(f"{platform:<9} connected {account['account_name']!r} ({account['platform_account_id']}){surface}")
+    return accounts
+
+
+def on_surface(accounts: list[dict[str, Any]], surface: str) -> dict[str, Any]:
+    """The first account of a Meta connect on ``surface`` (``facebook_page`` or ``instagram``)."""
+    for account in accounts:
+        if account.get("surface", "facebook_page") == surface:
+            return account
+    raise SystemExit(f"the Meta connect gave no {surface} account")
+
+
+def upload(client: httpx.Client, data: bytes, filename: str) -> str:
+    """``POST /v1/media`` (multipart, field ``file``): the type, size and dimensions come from the bytes."""
+    response = client.post(f"{MEDIA}/v1/media", files={"file": (filename, data, "image/jpeg")})
+    response.raise_for_status()
+    item = response.json()
+    print(
+        f"uploaded {filename}: {item['id']} {item['content_type']} {item['width']}x{item['height']}"
+        f" {item['size_bytes']:,} bytes"
+    )
+    return str(item["id"])
+
+
+def content_with_media(client: httpx.Client, title: str, text: str, media: list[tuple[str, str]]) -> str:
+    body = {"title": title, "text": text, "media": [{"media_id": m, "alt_text": alt} for m, alt in media]}
+    response = client.post(f"{SCHEDULER}/v1/contents", json=body)
+    response.raise_for_status()
+    content_id = str(response.json()["content_id"])
+    client.post(f"{SCHEDULER}/v1/contents/{content_id}/approve").raise_for_status()
+    return content_id
+
+
+def media_journey(client: httpx.Client, accounts: dict[str, list[dict[str, Any]]], lead_seconds: float) -> bool:
+    """Image posts on X, LinkedIn and the Facebook Page, a carousel on Instagram; True if all were published."""
+    run = uuid.uuid4().hex[:8]
+    shades = (40, 128, 215)  # three distinct images (the media service keeps identical bytes once per team)
+    ids = [
+        upload(client, jpeg(1080, 1080, size_bytes=150_000, shade=v, seed=i), f"demo-{i + 1}.jpg")
+        for i, v in enumerate(shades)
+    ]
+    image = content_with_media(
+        client, "Herald demo: an image", f"An image post from Herald's demo run {run}.", [(ids[0], "A dark square")]
+    )
+    carousel = content_with_media(
+        client,
+        "Herald demo: a carousel",
+        f"A carousel from Herald's demo run {run}.",
+        [(ids[0], "A dark square"), (ids[1], "A grey square"), (ids[2], "A light square")],
+    )
+    meta = accounts["meta"]
+    targets = {
+        "x (image)": (image, "x", accounts["x"][0]),
+        "linkedin (image)": (image, "linkedin", accounts["linkedin"][0]),
+        "facebook page (image)": (image, "meta", on_surface(meta, "facebook_page")),
+        "instagram (carousel)": (carousel, "meta", on_surface(meta, "instagram")),
+    }
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lead_seconds)
+    distributions = {
+        name: schedule(client, content_id, platform, str(account["id"]), at)
+        for name, (content_id, platform, account) in targets.items()
+    }
+    print(f"scheduled {', '.join(distributions)} for {at.isoformat()}")
+    final = wait_for_outcomes(client, distributions, timeout=lead_seconds + 120)
+    for name in distributions:
+        found = final.get(name)
+        status = found["status"] if found else "no outcome yet"
+        print(f"  {name:<22} {status:<10} post id {found.get('external_post_id') if found else None}")
+    return len(final) == len(distributions) and all(d["status"] == "published" for d in final.values())
 
 
 def schedule(client: httpx.Client, content_id: str, platform: str, account_id: str, at: dt.datetime) -> str:
@@ -122,7 +208,8 @@ def main() -> int:
         key = create_key(anonymous)
     with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
         step("2. Connect one account per platform (OAuth against the sandboxes)")
-        accounts = {platform: connect(client, platform) for platform in PLATFORMS}
+        connected = {platform: connect(client, platform) for platform in PLATFORMS}
+        accounts = {platform: found[0] for platform, found in connected.items()}
 
         step("3. Create, approve and schedule content")
         content = client.post(
@@ -156,7 +243,10 @@ def main() -> int:
                 print(f"\n{platform}: no outcome yet (is every service running?)")
                 continue
             print_journey(client, platform, final[platform])
-    return 0 if len(final) == len(distributions) else 1
+
+        step("5. Media: image posts on X, LinkedIn and a Facebook Page, a carousel on Instagram")
+        media_published = media_journey(client, connected, args.lead_seconds)
+    return 0 if len(final) == len(distributions) and media_published else 1
 
 
 if __name__ == "__main__":

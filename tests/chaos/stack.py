@@ -124,4 +124,4 @@ class Stack(LocalStarter):
         return self.url(f"sandbox-{platform.value}")
 
     def services(self) -> list[str]:
-        return [name for name in self.children if not name.startswith("sandbox-")]
+        return [name for name in self.children if not name.startswith("sandbox-") and name != "objectstore"]

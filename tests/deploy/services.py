@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from herald.audit.settings import AuditSettings
 from herald.kit.settings import ServiceSettings
+from herald.media.settings import MediaSettings
 from herald.objectstore import ObjectStoreSettings
 from herald.operator.local import Process, topology
 from herald.publishing.settings import PublisherSettings
@@ -45,6 +46,7 @@ SERVICES: dict[str, Service] = {
         Service("scheduler", "herald.scheduler", 8001, SchedulerSettings),
         Service("tokens", "herald.tokens", 8002, TokensSettings),
         Service("audit", "herald.audit", 8003, AuditSettings),
+        Service("media", "herald.media", 8004, MediaSettings),
         Service("publisher-x", "herald.publisher_x", 8011, PublisherSettings),
         Service("publisher-linkedin", "herald.publisher_linkedin", 8012, PublisherSettings),
         Service("publisher-meta", "herald.publisher_meta", 8013, PublisherSettings),
@@ -87,7 +89,8 @@ def unknown_env_names(settings: type[BaseModel], names: list[str]) -> list[str]:
         if not name.startswith(ENV_PREFIX):
             continue
         if name.startswith(OBJECTSTORE_ENV_PREFIX):
-            if name not in objectstore_env_names():
+            # the family itself (a guide's "HERALD_OBJECTSTORE_*") or one variable the factory reads
+            if name != OBJECTSTORE_ENV_PREFIX and name not in objectstore_env_names():
                 unknown.append(name)
             continue
         if not _reads(settings, name.removeprefix(ENV_PREFIX).lower().split("__")):

@@ -14,7 +14,7 @@ from tests.deploy.test_prometheus import promtool
 
 GRAFANA = DEPLOY / "grafana"
 DASHBOARD: dict[str, Any] = json.loads((GRAFANA / "dashboards" / "herald.json").read_text())
-QUESTIONS = ("on time", "fail", "waiting", "tokens")
+QUESTIONS = ("on time", "fail", "waiting", "tokens", "media")
 
 
 def panels() -> list[dict[str, Any]]:

@@ -21,8 +21,16 @@ import pytest
 import yaml
 
 from herald.kit.settings import load_settings
+from herald.objectstore import objectstore_settings_from_env
 from tests.deploy.keda import RABBITMQ_TRIGGER_METADATA, SCHEMAS
-from tests.deploy.services import DEPLOY, SERVICES, load_yaml, load_yaml_documents, unknown_env_names
+from tests.deploy.services import (
+    DEPLOY,
+    OBJECTSTORE_USERS,
+    SERVICES,
+    load_yaml,
+    load_yaml_documents,
+    unknown_env_names,
+)
 
 K8S = DEPLOY / "k8s"
 OVERLAYS = ["local", "production"]
@@ -389,3 +397,72 @@ def test_the_local_overlay_runs_the_sandboxes_and_points_at_them() -> None:
         assert platform_urls, name
         for key, value in platform_urls.items():
             assert urls.match(value), (name, key, value)
+
+
+# -- the object store -------------------------------------------------------------------------------------------
+
+
+def _resolved_env(overlay: str, container: Doc) -> dict[str, str]:
+    """A container's environment with the values of generated Secrets (the local overlay's) decoded."""
+    docs = render(overlay)
+    config_maps, secrets = named(docs, "ConfigMap"), named(docs, "Secret")
+    values: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            values |= config_maps[source["configMapRef"]["name"]]["data"]
+        else:
+            values |= {k: _decode(v) for k, v in secrets[source["secretRef"]["name"]]["data"].items()}
+    return values
+
+
+def test_the_local_overlay_runs_seaweedfs_and_its_users_hold_its_identity() -> None:
+    docs = render("local")
+    store = named(docs, "StatefulSet")["objectstore"]
+    spec = store["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert container["command"][:3] == ["python", "-m", "herald.operator.seaweedfs"]
+    assert container["image"] == "herald/operator:dev"
+    data_dir = container["command"][container["command"].index("--data-dir") + 1]
+    (claim,) = store["spec"]["volumeClaimTemplates"]
+    data_mount = next(m for m in container["volumeMounts"] if m["name"] == claim["metadata"]["name"])
+    assert data_dir.startswith(data_mount["mountPath"] + "/")  # on the volume, not the read-only root filesystem
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["securityContext"]["runAsUser"] == spec["securityContext"]["fsGroup"] == 10001
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "s3"}
+    service = named(docs, "Service")["objectstore"]
+    (port,) = service["spec"]["ports"]
+    identity = _resolved_env("local", container)
+
+    users = [name for name in SERVICES if SERVICES[name].is_publisher]
+    deployments = named(docs, "Deployment")
+    for name in users:
+        env = _resolved_env("local", deployments[name]["spec"]["template"]["spec"]["containers"][0])
+        settings = objectstore_settings_from_env(env)
+        assert settings.endpoint_url == f"http://{service['metadata']['name']}:{port['port']}"
+        assert settings.presign_endpoint_url == settings.endpoint_url  # the sandboxes fetch presigned URLs here
+        assert settings.bucket == "herald-media"
+        assert settings.access_key_id == identity["HERALD_OBJECTSTORE_ACCESS_KEY_ID"]
+        assert settings.secret_access_key == identity["HERALD_OBJECTSTORE_SECRET_ACCESS_KEY"]
+
+    policies = of_kind(docs, "NetworkPolicy")
+    store_labels = store["spec"]["template"]["metadata"]["labels"]
+    selectors = [peer["podSelector"] for peer in _admitted(policies, store_labels) if "podSelector" in peer]
+    for name in [*users, "sandbox-meta"]:  # the sandbox fetches presigned URLs, as Instagram does
+        labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        assert any(_selects(selector, labels) for selector in selectors), name
+
+
+def test_production_uses_an_external_s3_with_keys_from_the_secret_store() -> None:
+    docs = render("production")
+    assert "objectstore" not in named(docs, "StatefulSet")
+    config = named(docs, "ConfigMap")["herald-objectstore"]["data"]
+    assert config["HERALD_OBJECTSTORE_ENDPOINT_URL"].startswith("https://")
+    assert secrets_of("production")["herald-objectstore"] == {
+        "HERALD_OBJECTSTORE_ACCESS_KEY_ID",
+        "HERALD_OBJECTSTORE_SECRET_ACCESS_KEY",
+    }
+    for name, doc in herald_deployments("production").items():
+        sources = doc["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+        has_store = {"configMapRef": {"name": "herald-objectstore"}} in sources
+        assert has_store == (name in OBJECTSTORE_USERS), name
+        assert has_store == ({"secretRef": {"name": "herald-objectstore"}} in sources), name

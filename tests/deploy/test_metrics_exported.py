@@ -1,7 +1,8 @@
 """Every metric the Grafana dashboard and the alert rules read is exported by a running service.
 
-All six Herald services are built with their real ``build(settings)`` and run (lifespans: migrations, broker,
-consumers, loops) on the real PostgreSQL and RabbitMQ; their ``/metrics`` endpoints are scraped over ASGI. Metrics
+All seven Herald services are built with their real ``build(settings)`` and run (lifespans: migrations, broker,
+consumers, loops) on the real PostgreSQL and RabbitMQ (and the media service on the tests' SeaweedFS); their
+``/metrics`` endpoints are scraped over ASGI. Metrics
 that only appear once something happened are exercised: publisher-x publishes through the X sandbox (a retry, a
 reconciled unknown outcome) and parks a malformed message, and the audit service records the resulting events.
 RabbitMQ's metrics are checked against the real prometheus plugin, on the endpoints prometheus.yml scrapes.
@@ -35,6 +36,9 @@ from herald.contracts.publishing import PublishRequested
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.runtime import ServiceRuntime
 from herald.kit.settings import ServiceSettings
+from herald.media.main import build as build_media
+from herald.media.settings import MediaSettings
+from herald.objectstore import ObjectStore
 from herald.platforms.x import XSettings
 from herald.publishing.app import build as build_publisher
 from herald.publishing.settings import PublisherSettings
@@ -89,6 +93,8 @@ def test_the_used_metrics_are_found_in_the_rules_and_dashboard() -> None:
         "herald_audit_lag_seconds_bucket",
         "rabbitmq_detailed_queue_messages",
         "faststream_received_processed_messages_total",
+        "herald_media_processing_failures_total",
+        "herald_media_cleanup_removals_total",
     } <= used
     assert not [name for name in used if not re.fullmatch(r"(herald|faststream|rabbitmq)_[a-z0-9_]+", name)]
 
@@ -136,7 +142,9 @@ class Running:
         ).raise_for_status()
 
 
-def _runtimes(amqp_url: str, database_url: str, sandbox_url: str, tokens_url: str) -> dict[str, tuple[Any, ...]]:
+def _runtimes(
+    amqp_url: str, database_url: str, sandbox_url: str, tokens_url: str, store: ObjectStore
+) -> dict[str, tuple[Any, ...]]:
     common: dict[str, Any] = {"amqp_url": amqp_url, "database_url": database_url, "graceful_timeout_seconds": 2}
     publishers = {
         name: build_publisher(
@@ -159,17 +167,20 @@ def _runtimes(amqp_url: str, database_url: str, sandbox_url: str, tokens_url: st
         ),
         "tokens": build_tokens(TokensSettings(**common, refresh_loop_enabled=False)),
         "audit": build_audit(AuditSettings(**common, queue_name="deploy-audit", batch_max_wait_seconds=0.01)),
+        "media": build_media(MediaSettings(**common, cleanup_enabled=False), store),
         **publishers,
     }
 
 
 @pytest.fixture
-async def running(amqp_url: str, database_url: str) -> AsyncIterator[Running]:
+async def running(amqp_url: str, database_url: str, objectstore: ObjectStore) -> AsyncIterator[Running]:
     sandbox_account = f"acct-{uuid.uuid4().hex[:8]}"
     with serve(create_x_sandbox()) as sandbox_url:
         fake_tokens = FakeTokenService(sandbox_url)
         with serve(fake_tokens.app()) as tokens_url:
-            built = _runtimes(amqp_url, database_url, sandbox_url, tokens_url)
+            # The media service gets a client of its own on the test's bucket (it closes it when it stops).
+            media_store = ObjectStore(objectstore.settings)
+            built = _runtimes(amqp_url, database_url, sandbox_url, tokens_url, media_store)
             broker = build_broker(ServiceSettings(amqp_url=amqp_url, service_name="deploy-test"), CollectorRegistry())
             connection = await aio_pika.connect_robust(amqp_url)
             async with AsyncExitStack() as stack, httpx.AsyncClient(base_url=sandbox_url) as sandbox:
@@ -242,6 +253,8 @@ async def test_every_metric_the_dashboard_and_alerts_use_is_exported(running: Ru
     assert "herald_scheduler_backlog" in sample_names(await running.scrape("scheduler"))
     assert "herald_accounts_needing_reauth" in sample_names(await running.scrape("tokens"))
     assert "herald_audit_events_written_total" in sample_names(await running.scrape("audit"))
+    assert "herald_media_uploads_refused_total" in sample_names(await running.scrape("media"))
+    assert "herald_media_processing_failures_total" in sample_names(await running.scrape("publisher-meta"))
     for name in ("publisher-linkedin", "publisher-meta"):
         assert "herald_publish_attempts_total" in (await running.scrape(name))  # declared, no series yet
 

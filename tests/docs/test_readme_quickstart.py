@@ -1,5 +1,6 @@
 """The README's curl quickstart, extracted from README.md itself and run with bash against ``make run``'s stack
-(``deploy/local/run.py`` on its usual ports, against this run's own vhost and database), so the two cannot drift.
+(``deploy/local/run.py`` on its usual ports, against this run's own vhost and database), so the two cannot drift:
+the text post, then (in the same shell) the image post through the media service.
 
 The stack takes the fixed ports 8001-8013, 9101-9103 and 9090, so the test holds the machine-wide lock
 ``/tmp/herald-stack.lock`` that every whole-stack run takes (``flock /tmp/herald-stack.lock ...``)."""
@@ -29,13 +30,20 @@ ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 LOCK = Path("/tmp/herald-stack.lock")
 LOCK_WAIT_SECONDS = 900  # another engineer's e2e, chaos or bench run may hold it that long
-PORTS = (8001, 8002, 8003, 8011, 8012, 8013, 9101, 9102, 9103)
+PORTS = (8001, 8002, 8003, 8004, 8011, 8012, 8013, 9101, 9102, 9103)
 
 
 def curl_block() -> str:
     """The README's bash block that starts with the API key step."""
     blocks = re.findall(r"```bash\n(.*?)```", README, re.DOTALL)
     (block,) = [b for b in blocks if "KEY=$(curl" in b]
+    return str(block)
+
+
+def media_block() -> str:
+    """The README's bash block that continues the quickstart with an image post (upload, content with media)."""
+    blocks = re.findall(r"```bash\n(.*?)```", README, re.DOTALL)
+    (block,) = [b for b in blocks if "localhost:8004/v1/media -H" in b]
     return str(block)
 
 
@@ -83,7 +91,7 @@ def _make_run(log: Path, amqp_url: str, database_url: str) -> Iterator[Path]:
         )
     try:
         deadline = time.monotonic() + 120
-        for port in (8001, 8002, 8003, 8011, 8012, 8013):
+        for port in (8001, 8002, 8003, 8004, 8011, 8012, 8013):
             while True:
                 assert proc.poll() is None, f"make run's stack exited:\n{log.read_text()[-3000:]}"
                 try:
@@ -107,6 +115,9 @@ def test_the_block_is_found_and_waits_for_the_post() -> None:
     block = curl_block()
     assert "for _ in $(seq 60)" in block  # it waits for the outcome instead of showing `scheduled`
     assert "/_sandbox/posts" in block
+    media = media_block()
+    assert "for _ in $(seq 60)" in media
+    assert "$ACCOUNT" in media  # it continues the first block's shell
 
 
 @pytest.mark.timeout(LOCK_WAIT_SECONDS + 420)
@@ -114,7 +125,7 @@ def test_the_block_is_found_and_waits_for_the_post() -> None:
 def test_the_readme_curl_quickstart_publishes_the_post(make_run_stack: Path) -> None:
     assert shutil.which("jq") is not None, "the quickstart uses jq"
     result = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", curl_block()],
+        ["bash", "-e", "-o", "pipefail", "-c", curl_block() + "\n" + media_block()],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -134,6 +145,15 @@ def test_the_readme_curl_quickstart_publishes_the_post(make_run_stack: Path) -> 
     actions = [v["action"] for v in values if set(v) == {"occurred_at", "action", "actor"}]
     assert actions[0] == "distribution_scheduled", shown
     assert "content_published" in actions, shown
+    # The image post: the media item as detected from its bytes, published, and on the sandbox with X's media id.
+    (item,) = [v for v in values if set(v) == {"id", "kind", "content_type", "width", "height", "size_bytes"}]
+    assert (item["kind"], item["content_type"], item["width"], item["height"]) == ("image", "image/jpeg", 1080, 1080)
+    (photo,) = [v for v in values if set(v) == {"status", "external_post_id"}]
+    assert photo["status"] == "published", shown
+    (photo_post,) = [v for v in values if set(v) == {"id", "text", "media_ids"}]
+    assert photo_post["id"] == photo["external_post_id"], shown
+    assert photo_post["text"] == "A photo from Herald", shown
+    assert len(photo_post["media_ids"]) == 1, shown
 
 
 def _json_values(text: str) -> Iterator[object]:

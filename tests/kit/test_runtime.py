@@ -71,6 +71,8 @@ async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tm
     output = starter.output("sample", tail=1_000_000)
     log_lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert any(entry["message"] == "service stopped" for entry in log_lines)
+    [started] = [entry for entry in log_lines if entry["message"] == "service started"]
+    assert started["event_loop"] == "uvloop"
     assert all(entry["service"] == "sample" for entry in log_lines)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from herald.objectstore import ObjectStore, objectstore_settings_from_env
+from herald.operator import seaweedfs
 from herald.operator.local import Ports, topology, write_key_ring
 from herald.operator.local_starter import LocalStarter
 from herald.operator.seaweedfs import ACCESS_KEY_ENV, SECRET_KEY_ENV, SeaweedPorts
@@ -63,3 +64,31 @@ def test_reserved_object_store_ports_are_distinct_and_free() -> None:
     chosen = list(ports.objectstore.__dict__.values())
     assert len(set(chosen)) == len(chosen) == 8
     assert not set(chosen) & {ports.scheduler, ports.tokens, ports.audit, *ports.publishers.values()}
+
+
+@pytest.mark.fast
+def test_the_seaweedfs_entry_point_refuses_to_start_without_an_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv(ACCESS_KEY_ENV, raising=False)
+    monkeypatch.setenv(SECRET_KEY_ENV, "s")
+    with pytest.raises(SystemExit):
+        seaweedfs.main(["--data-dir", str(tmp_path / "data")])
+    assert ACCESS_KEY_ENV in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.fast
+def test_the_identity_file_is_private_and_the_command_line_names_every_port(tmp_path: Path) -> None:
+    identities = seaweedfs.prepare(tmp_path, "access", "very-secret")
+    assert identities.stat().st_mode & 0o777 == 0o600
+    assert "very-secret" in identities.read_text()
+    ports = SeaweedPorts.free()
+    argv = seaweedfs.command(tmp_path, ports, identities, s3_bind="0.0.0.0")
+    assert Path(argv[0]).name == "weed"
+    assert Path(argv[0]).is_file()
+    assert "very-secret" not in " ".join(argv)
+    for port in ports.__dict__.values():
+        assert any(arg.endswith(f"={port}") for arg in argv), port
+    assert "-s3.ip.bind=0.0.0.0" in argv
+    assert "-ip.bind=127.0.0.1" in argv  # master, volume and filer stay on the loopback

@@ -43,6 +43,14 @@ def _audit() -> ServiceRuntime:
     return build(load_settings(AuditSettings))[0]
 
 
+def _media() -> ServiceRuntime:
+    # Only its runtime: migrating needs the database, not the object store the service itself is built around.
+    from herald.media.main import MIGRATIONS, SCHEMA
+    from herald.media.settings import MediaSettings
+
+    return ServiceRuntime(load_settings(MediaSettings), schema=SCHEMA, migrations=MIGRATIONS, public_api=True)
+
+
 def _publisher(platform: str) -> Callable[[], ServiceRuntime]:
     def runtime() -> ServiceRuntime:
         from herald.publishing.app import build
@@ -58,6 +66,7 @@ RUNTIMES: dict[str, Callable[[], ServiceRuntime]] = {
     "herald.scheduler": _scheduler,
     "herald.tokens": _tokens,
     "herald.audit": _audit,
+    "herald.media": _media,
     "herald.publisher_x": _publisher("x"),
     "herald.publisher_linkedin": _publisher("linkedin"),
     "herald.publisher_meta": _publisher("meta"),

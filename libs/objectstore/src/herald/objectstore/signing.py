@@ -2,8 +2,12 @@
 
 Pure functions of their inputs (the clock is passed in), so they are checked against AWS's published examples
 independently of any server. S3 specifics: the canonical URI is the path encoded once (not twice, as other AWS
-services do), and the payload hash is sent in ``x-amz-content-sha256``. References: "Signature Calculations for the
-Authorization Header" and "Authenticating Requests: Using Query Parameters" in the Amazon S3 API reference.
+services do), and the payload hash is sent in ``x-amz-content-sha256``. References:
+
+* https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html (the Authorization header)
+* https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html (presigned URLs, at most 7 days)
+* https://docs.aws.amazon.com/general/latest/gr/signature-v4-test-suite.html (the test suite ``tests/objectstore``
+  checks this module against, with the S3 pages' worked examples)
 """
 
 from __future__ import annotations

@@ -112,6 +112,23 @@ def content_fault(error: BaseException) -> str | None:
     return None
 
 
+def park_reason(
+    error: BaseException, headers: Mapping[str, Any], delivery_limit: int
+) -> tuple[str, ParkCategory] | None:
+    """Why and how to park a message its handler failed on, or ``None`` to requeue it: its content is at fault
+    (:func:`content_fault`), or this was the last delivery the queue allows (parked as poison with the real
+    error rather than dead-lettered by the broker with its generic reason)."""
+    reason = content_fault(error)
+    if reason is not None:
+        category = error.category if isinstance(error, UnprocessableMessage) else ParkCategory.MALFORMED
+        return reason, category
+    delivery_count = headers.get("x-delivery-count")
+    if isinstance(delivery_count, int) and delivery_count >= delivery_limit:
+        last = f"{type(error).__name__}: {_first_line(error)}"
+        return f"failed on all {delivery_count + 1} deliveries; last error: {last}", ParkCategory.POISON
+    return None
+
+
 def _first_line(error: BaseException) -> str:
     text = str(getattr(error, "orig", None) or error)
     return redact(text.splitlines()[0] if text else type(error).__name__)[:300]
@@ -376,15 +393,10 @@ class Intake:
         event = received.event if received is not None else None
         team_id = getattr(event, "team_id", None)
         correlation_id = getattr(event, "correlation_id", None)
-        reason = content_fault(error)
-        category = error.category if isinstance(error, UnprocessableMessage) else ParkCategory.MALFORMED
-        delivery_count = (message.headers or {}).get("x-delivery-count")
-        if reason is None and isinstance(delivery_count, int) and delivery_count >= self.delivery_limit:
-            last = f"{type(error).__name__}: {_first_line(error)}"
-            reason = f"failed on all {delivery_count + 1} deliveries; last error: {last}"
-            category = ParkCategory.POISON
-        if reason is None:
+        verdict = park_reason(error, message.headers or {}, self.delivery_limit)
+        if verdict is None:
             return False
+        reason, category = verdict
         try:
             await self.park(message, reason, category, team_id=team_id, correlation_id=correlation_id)
         except Exception:

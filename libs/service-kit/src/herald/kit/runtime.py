@@ -131,7 +131,8 @@ class ServiceRuntime:
         await self.broker.start()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(loop(stop), name=getattr(loop, "__name__", "loop")) for loop in self._loops]
-        log.info("service started", extra={"service": self.settings.service_name})
+        loop_kind = type(asyncio.get_running_loop()).__module__.split(".")[0]  # "uvloop" or "asyncio"
+        log.info("service started", extra={"service": self.settings.service_name, "event_loop": loop_kind})
         try:
             yield
         finally:
@@ -161,7 +162,8 @@ class ServiceRuntime:
         return app
 
     def serve(self, app: FastAPI) -> None:
-        """Serve until SIGTERM/SIGINT, with JSON logs, on ``http_host:http_port`` or the inherited ``http_fd``."""
+        """Serve until SIGTERM/SIGINT, with JSON logs, on ``http_host:http_port`` or the inherited ``http_fd``, on the
+        event loop ``settings.event_loop`` names (uvloop by default)."""
         configure_logging(self.settings.service_name, self.settings.log_level)
         # Everything built so far (modules, models, schemas, the app) lives as long as the process. Frozen out of the
         # cyclic collector's sight, it is no longer walked by every full collection, each of which stalled all
@@ -173,6 +175,7 @@ class ServiceRuntime:
             host=self.settings.http_host,
             port=self.settings.http_port,
             log_config=None,
+            loop=self.settings.event_loop,
             timeout_graceful_shutdown=int(self.settings.graceful_timeout_seconds),
         )
         # socket.socket(fileno=...) detects the family itself (uvicorn's own ``fd`` option would label it AF_UNIX)

@@ -8,7 +8,7 @@ placeholder value are refused at start-up.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
     graceful_timeout_seconds: float = Field(default=20.0, gt=0)
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    """The event loop a served process runs on: uvloop (libuv, less CPU per I/O call), or the standard library's
+    (to compare, or to debug with tools that need it)."""
 
     @property
     def is_development(self) -> bool:

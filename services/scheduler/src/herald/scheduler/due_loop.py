@@ -123,11 +123,11 @@ class DueLoop:
 
     async def claim_once(self) -> ClaimResult:
         """Claim one batch of due distributions and decide each: request it, or mark it missed."""
-        async with self._engine.begin() as conn:
-            claimed = await repo.claim_due(conn, self._settings.due_batch_size)
+        async with repo.driver_transaction(self._engine) as db:  # the hot path: asyncpg statements, no ORM
+            claimed = await repo.claim_due_set(db, self._settings.due_batch_size)
             if not claimed:
                 return ClaimResult()
-            approved = await repo.approved_contents_for_share(conn, {c.distribution.content_id for c in claimed})
+            approved = await repo.approved_contents_for_share_set(db, {c.distribution.content_id for c in claimed})
             requests: list[tuple[Distribution, Event]] = []
             missed: list[tuple[Distribution, Event]] = []
             for item in claimed:
@@ -140,12 +140,12 @@ class DueLoop:
                     requests.append((d, self._request(d, content, item.claimed_at)))
                 else:
                     missed.append((d, events.missed(d, late, self._grace(d), item.claimed_at)))
-            request_ids = await events.emit(conn, self._envelopes, *(event for _, event in requests))
-            await repo.mark_requested(
-                conn, [(d.distribution_id, eid) for (d, _), eid in zip(requests, request_ids, strict=True)]
+            # Every event of the pass, requests and misses, in one outbox statement.
+            event_ids = await events.emit_set(db, self._envelopes, *(event for _, event in requests + missed))
+            await repo.mark_requested_set(
+                db, [(d.distribution_id, eid) for (d, _), eid in zip(requests, event_ids, strict=False)]
             )
-            await repo.set_status(conn, [d.distribution_id for d, _ in missed], DistributionStatus.MISSED)
-            await events.emit(conn, self._envelopes, *(event for _, event in missed))
+            await repo.set_status_set(db, [d.distribution_id for d, _ in missed], DistributionStatus.MISSED)
         self._metrics.claimed.labels("requested").inc(len(requests))
         self._metrics.claimed.labels("missed").inc(len(missed))
         if missed:

@@ -61,8 +61,10 @@ def build(settings: SchedulerSettings, *, media: MediaResolver | None = None) ->
     runtime.add_background(tracker.housekeeping)
     intake = Intake(broker, publisher, settings.work_queue, registry=runtime.registry)
     intake.watch_dead_letters()
-    handlers.register(broker, intake, tracker, settings)
+    work = handlers.WorkQueueBatches(broker, publisher, engine, intake, tracker, settings, runtime.registry)
     runtime.on_start(partial(handlers.declare, broker, settings))
+    runtime.add_background(work.run)
+    runtime.add_readiness_check("work_queue", work.ready)
 
     relay = OutboxRelay(
         engine,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -299,6 +299,46 @@ async def approved_contents_for_share(
     return {row.content_id: Content.from_row(row) for row in await conn.execute(query)}
 
 
+_CLAIM_DUE = (
+    "SELECT d.*, now() AS claimed_at FROM distributions AS d JOIN contents AS c ON c.content_id = d.content_id"  # noqa: S608 - constants
+    f" WHERE d.status = '{DistributionStatus.SCHEDULED.value}' AND c.status = '{ContentStatus.APPROVED.value}'"
+    " AND d.scheduled_at <= now() ORDER BY d.scheduled_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED"
+)
+_APPROVED_CONTENTS_FOR_SHARE = (
+    "SELECT * FROM contents WHERE content_id = ANY($1::uuid[])"  # noqa: S608 - constants
+    f" AND status = '{ContentStatus.APPROVED.value}' FOR SHARE SKIP LOCKED"
+)
+_MARK_REQUESTED = (
+    f"UPDATE distributions AS d SET status = '{DistributionStatus.QUEUED.value}', requested_at = now(),"  # noqa: S608 - constants
+    " request_event_id = u.event_id, updated_at = now()"
+    " FROM unnest($1::uuid[], $2::text[]) AS u(distribution_id, event_id) WHERE d.distribution_id = u.distribution_id"
+)
+_SET_STATUS = "UPDATE distributions SET status = $2, updated_at = now() WHERE distribution_id = ANY($1::uuid[])"
+
+
+async def claim_due_set(db: Driver, limit: int) -> list[Claimed]:
+    """:func:`claim_due` on the bare asyncpg connection (the due loop's hot path: one prepared statement)."""
+    return [Claimed(Distribution.from_record(row), row["claimed_at"]) for row in await db.fetch(_CLAIM_DUE, limit)]
+
+
+async def approved_contents_for_share_set(db: Driver, content_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Content]:
+    """:func:`approved_contents_for_share` on the bare asyncpg connection."""
+    rows = await db.fetch(_APPROVED_CONTENTS_FOR_SHARE, list(set(content_ids)))
+    return {row["content_id"]: Content.from_record(row) for row in rows}
+
+
+async def mark_requested_set(db: Driver, requests: Sequence[tuple[uuid.UUID, str]]) -> None:
+    """:func:`mark_requested` on the bare asyncpg connection, in one statement."""
+    if requests:
+        await db.execute(_MARK_REQUESTED, [target for target, _ in requests], [event_id for _, event_id in requests])
+
+
+async def set_status_set(db: Driver, distribution_ids: Sequence[uuid.UUID], status: DistributionStatus) -> None:
+    """Set the status of ``distribution_ids`` (nothing else), in one statement on the bare asyncpg connection."""
+    if distribution_ids:
+        await db.execute(_SET_STATUS, list(distribution_ids), status.value)
+
+
 @dataclass(frozen=True)
 class DueOutlook:
     backlog: int
@@ -489,6 +529,107 @@ async def mark_requested(conn: AsyncConnection, requests: Sequence[tuple[uuid.UU
             ),
             [{"target": target, "event_id": event_id} for target, event_id in requests],
         )
+
+
+# -- publish outcomes, a batch at a time, on the bare asyncpg connection --------------------------------------
+# Constant statement texts: asyncpg prepares each once per connection and reuses it (its statement cache).
+
+_LOCK_DISTRIBUTIONS = (
+    "SELECT * FROM distributions WHERE distribution_id = ANY($1::uuid[]) ORDER BY distribution_id FOR UPDATE"
+)
+_FIRST_TIMES = (
+    "INSERT INTO processed_events (event_id, event_type)"
+    " SELECT e, t FROM unnest($1::text[], $2::text[]) AS u(e, t) ORDER BY e"
+    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+
+
+async def distributions_for_update_set(
+    db: Driver, distribution_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Distribution]:
+    """The distributions among ``distribution_ids``, locked until commit, in id order (so that two replicas
+    locking overlapping batches cannot deadlock)."""
+    rows = await db.fetch(_LOCK_DISTRIBUTIONS, sorted(set(distribution_ids)))
+    return {row["distribution_id"]: Distribution.from_record(row) for row in rows}
+
+
+async def first_times_set(db: Driver, consumed: Sequence[tuple[str, str]]) -> set[str]:
+    """Record consumed events (``(event_id, event_type)``); returns the ids seen for the first time (the others
+    were processed already: redeliveries or duplicates). Inserted in id order, for the same reason as above."""
+    if not consumed:
+        return set()
+    rows = await db.fetch(_FIRST_TIMES, [e for e, _ in consumed], [t for _, t in consumed])
+    return {row["event_id"] for row in rows}
+
+
+ATTEMPT_COLUMNS = (
+    ("event_id", "text"),
+    ("distribution_id", "uuid"),
+    ("attempt", "int"),
+    ("outcome", "text"),
+    ("occurred_at", "timestamptz"),
+    ("applied", "bool"),
+    ("error_class", "text"),
+    ("message", "text"),
+    ("http_status", "int"),
+    ("next_attempt_at", "timestamptz"),
+    ("external_post_id", "text"),
+    ("url", "text"),
+)
+OUTCOME_COLUMNS = (
+    ("status", "text"),
+    ("last_attempt", "int"),
+    ("last_outcome_rank", "int"),
+    ("last_outcome_at", "timestamptz"),
+    ("next_attempt_at", "timestamptz"),
+    ("external_post_id", "text"),
+    ("post_url", "text"),
+    ("published_at", "timestamptz"),
+    ("failure_reason", "text"),
+    ("failure_message", "text"),
+)
+"""The distribution columns an outcome may set. Each is bound as a value array and a "set it" flag array: an outcome
+sets some of them only (a retry leaves the post id alone), and one statement updates every row of the batch."""
+
+
+def _record_outcomes_statement() -> str:
+    n = len(ATTEMPT_COLUMNS)
+    attempt_names = ", ".join(name for name, _ in ATTEMPT_COLUMNS)
+    attempt_arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(ATTEMPT_COLUMNS, 1))
+    arrays = [f"${n + 1}::uuid[]"]
+    aliases = ["distribution_id"]
+    assignments = []
+    for i, (name, kind) in enumerate(OUTCOME_COLUMNS):
+        value, flag = n + 2 + 2 * i, n + 3 + 2 * i
+        arrays += [f"${value}::{kind}[]", f"${flag}::bool[]"]
+        aliases += [f"v_{name}", f"s_{name}"]
+        assignments.append(f"{name} = CASE WHEN u.s_{name} THEN u.v_{name} ELSE d.{name} END")
+    return (
+        f"WITH recorded AS (INSERT INTO attempts ({attempt_names}) SELECT * FROM unnest({attempt_arrays})"  # noqa: S608
+        " ON CONFLICT (event_id) DO NOTHING)"
+        f" UPDATE distributions AS d SET {', '.join(assignments)}, updated_at = now()"
+        f" FROM unnest({', '.join(arrays)}) AS u({', '.join(aliases)})"
+        " WHERE d.distribution_id = u.distribution_id"
+    )
+
+
+_RECORD_OUTCOMES = _record_outcomes_statement()
+
+
+async def record_outcomes_set(
+    db: Driver, attempt_rows: Sequence[dict[str, Any]], changes: Mapping[uuid.UUID, dict[str, Any]]
+) -> None:
+    """The attempts' rows (once per event id) and every distribution's changes (only the columns present in its
+    dict, see :data:`OUTCOME_COLUMNS`), in one statement."""
+    if not attempt_rows:
+        return
+    parameters: list[list[Any]] = [[row[name] for row in attempt_rows] for name, _ in ATTEMPT_COLUMNS]
+    targets = list(changes)
+    parameters.append(targets)
+    for name, _ in OUTCOME_COLUMNS:
+        parameters.append([changes[target].get(name) for target in targets])
+        parameters.append([name in changes[target] for target in targets])
+    await db.execute(_RECORD_OUTCOMES, *parameters)
 
 
 # -- media ----------------------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from herald.kit.outbox import RelaySettings
 from herald.kit.settings import ServiceSettings
@@ -25,7 +26,14 @@ class SchedulerSettings(ServiceSettings):
     """The PostgreSQL schema the scheduler owns (one per deployment; NOTIFY channels are named after it)."""
     work_queue: str = "scheduler"
     """The quorum queue the scheduler consumes publish outcomes and account events from."""
-    consumer_prefetch: int = Field(default=32, ge=1)
+    consumer_prefetch: int = Field(default=400, ge=1)
+    """Unacknowledged work queue deliveries held at once (at least two batches, so the next fills while one is
+    applied)."""
+    outcome_batch_max_size: int = Field(default=200, ge=1, le=5000)
+    """Work queue deliveries applied per batch (one transaction, one multiple acknowledgement)."""
+    outcome_batch_max_wait_ms: float = Field(default=20.0, gt=0)
+    """How long the first delivery of a batch waits for company: the latency batching adds at most (under a backlog
+    batches fill before the wait is over)."""
     consumer_retry_pause_seconds: float = Field(default=1.0, ge=0)
     """Pause before a delivery that failed unexpectedly (e.g. database down) is requeued."""
 
@@ -64,6 +72,12 @@ class SchedulerSettings(ServiceSettings):
         description="Calling service name -> SHA-256 of its secret, for the internal API (the media service asks"
         " which distributions hold a media item).",
     )
+
+    @model_validator(mode="after")
+    def _prefetch_holds_a_batch(self) -> Self:
+        if self.consumer_prefetch < self.outcome_batch_max_size:
+            raise ValueError("HERALD_CONSUMER_PREFETCH must be at least HERALD_OUTCOME_BATCH_MAX_SIZE")
+        return self
 
     def relay_settings(self) -> RelaySettings:
         return RelaySettings(

@@ -9,6 +9,11 @@ applied outcome is recorded in the attempt history but changes nothing. Final st
 exception: a success always wins (the post is live, whatever the scheduler thought, e.g. after a cancellation
 that reached the publisher too late, or a reconciled unconfirmed attempt).
 
+Outcomes arrive in batches (:meth:`Tracker.apply_outcomes`): one transaction per batch locks every distribution of
+the batch in one statement, records the event ids in one statement, folds each distribution's outcomes through
+:func:`decide` in delivery order (exactly what applying them one by one would do), and writes every attempt row and
+every distribution update in one statement.
+
 Account events feed the ``accounts`` projection (the tokens service owns accounts; services never call each
 other). An account that is disconnected has its not-yet-published distributions cancelled.
 """
@@ -18,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,6 +154,62 @@ def report_of(event: OutcomeEvent) -> Report:
     )
 
 
+@dataclass(frozen=True)
+class Consumed:
+    """One outcome event of a batch, as read from its delivery."""
+
+    event_id: str
+    event_type: str
+    event: OutcomeEvent
+
+
+@dataclass(frozen=True)
+class BatchApplied:
+    """What a batch of outcomes did."""
+
+    applied: int = 0
+    """Outcomes recorded for the first time (whether or not they changed their distribution)."""
+    duplicates: int = 0
+    """Outcomes already processed (redeliveries, duplicate publishes), ignored."""
+    unknown: dict[int, str] | None = None
+    """Index (in the batch) -> why: outcomes about no distribution of their team, nothing recorded (park them)."""
+
+
+def fold(current: Distribution, outcomes: Sequence[tuple[str, Report]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Apply ``outcomes`` (``(event_id, report)``, in delivery order) to ``current`` through :func:`decide`, as one
+    by one: the attempt rows to record, and the distribution's changes (empty if none applied)."""
+    standing = Standing.of(current)
+    rows: list[dict[str, Any]] = []
+    changes: dict[str, Any] = {}
+    for event_id, report in outcomes:
+        status = decide(standing, report.outcome, report.order)
+        rows.append(
+            report.history
+            | {
+                "event_id": event_id,
+                "distribution_id": current.distribution_id,
+                "occurred_at": report.occurred_at,
+                "applied": status is not None,
+                "external_post_id": report.history.get("external_post_id"),
+                "url": report.history.get("url"),
+            }
+        )
+        if status is None:
+            log.info(
+                "outcome recorded without a state change",
+                extra={"distribution_id": str(current.distribution_id), "status": standing.status},
+            )
+            continue
+        changes |= report.changes | {
+            "status": status.value,
+            "last_attempt": report.attempt,
+            "last_outcome_rank": RANK[report.outcome],
+            "last_outcome_at": report.occurred_at,
+        }
+        standing = Standing(status, report.order)
+    return rows, changes
+
+
 class Tracker:
     """Applies consumed events to the scheduler's state, each exactly once."""
 
@@ -189,6 +252,46 @@ class Tracker:
             else:
                 await self._outcome(conn, event_id, event, current)
         return True
+
+    async def apply_outcomes(self, batch: Sequence[Consumed]) -> BatchApplied:
+        """Apply a batch of outcome events in one transaction (see the module docstring); each event id once.
+
+        Outcomes about an unknown distribution (or another team's) are not recorded, so a replay after a fix is
+        not mistaken for a duplicate: the caller parks them. Raises if the transaction fails; nothing is then
+        recorded and the caller isolates the event at fault by applying them one by one.
+        """
+        unknown: dict[int, str] = {}
+        async with repo.driver_transaction(self._engine) as db:
+            current = await repo.distributions_for_update_set(db, {c.event.distribution_id for c in batch})
+            valid: dict[str, Consumed] = {}  # the first delivery of each event id, in delivery order
+            for index, consumed in enumerate(batch):
+                found = current.get(consumed.event.distribution_id)
+                if found is None or found.team_id != consumed.event.team_id:
+                    event = consumed.event
+                    unknown[index] = (
+                        f"{event.ce_type()}: no distribution {event.distribution_id} of team {event.team_id}"
+                    )
+                else:
+                    valid.setdefault(consumed.event_id, consumed)
+            fresh = await repo.first_times_set(db, [(c.event_id, c.event_type) for c in valid.values()])
+            by_distribution: dict[uuid.UUID, list[tuple[str, Report]]] = {}
+            for event_id, consumed in valid.items():
+                if event_id in fresh:
+                    by_distribution.setdefault(consumed.event.distribution_id, []).append(
+                        (event_id, report_of(consumed.event))
+                    )
+            rows: list[dict[str, Any]] = []
+            changes: dict[uuid.UUID, dict[str, Any]] = {}
+            for distribution_id, outcomes in by_distribution.items():
+                attempt_rows, changed = fold(current[distribution_id], outcomes)
+                rows += attempt_rows
+                if changed:
+                    changes[distribution_id] = changed
+            await repo.record_outcomes_set(db, rows, changes)
+        duplicates = len(batch) - len(unknown) - len(rows)
+        if duplicates:
+            log.info("duplicate events ignored", extra={"count": duplicates})
+        return BatchApplied(applied=len(rows), duplicates=duplicates, unknown=unknown)
 
     async def _outcome(
         self, conn: AsyncConnection, event_id: str, event: OutcomeEvent, current: Distribution | None
