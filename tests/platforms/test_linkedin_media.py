@@ -24,6 +24,7 @@ from herald.platforms.base import (
     UploadRecord,
 )
 from herald.platforms.linkedin import build
+from herald.publishing.media import FAILED_STATE
 from herald.sandboxes.linkedin.app import create_app
 from herald.sandboxes.linkedin.config import LinkedInSandboxConfig
 from tests.platforms.test_linkedin_support import (
@@ -217,6 +218,9 @@ async def test_processing_failure_is_permanent_and_names_linkedins_reason(
     assert raised.value.platform_code == "PROCESSING_FAILED"
     assert await stored_posts(control) == []
     assert (await media_state(control))["assets"][0]["status"] == "PROCESSING_FAILED"
+    # recorded as "failed" (with LinkedIn's reason), so the publisher's processing-failure metric counts it
+    assert states(memory, item)[-1] == FAILED_STATE
+    assert memory.records[item.media_id].detail["error"] == "Unsupported video codec"
 
 
 @pytest.mark.parametrize(("error", "status"), [("server_error", 500), ("rate_limited", 429)])
