@@ -87,6 +87,7 @@ def media_control_router(sandbox: MetaSandbox) -> APIRouter:
                 "size": c.size,
                 "sha256": c.sha256,
                 "alt_text": c.alt_text,
+                "url": c.url,  # the (presigned) URL Instagram was asked to fetch
             }
             for c in sandbox.containers.values()
         ]
