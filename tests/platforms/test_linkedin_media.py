@@ -134,7 +134,15 @@ async def test_a_single_image_is_uploaded_processed_and_posted_with_its_alt_text
     assert token not in repr(memory.history)  # upload records never hold the access token
     sandbox = await media_state(control)
     assert sandbox["assets"] == [
-        {"id": urn, "owner": MEMBER_URN, "status": "AVAILABLE", "parts": 1, "parts_received": 1, "bytes_received": 3003}
+        {
+            "id": urn,
+            "owner": MEMBER_URN,
+            "status": "AVAILABLE",
+            "parts": 1,
+            "parts_received": 1,
+            "bytes_received": 3003,
+            "sha256": item.sha256,
+        }
     ]
     assert sandbox["requests"]["image.initializeUpload"] == 1
     assert sandbox["requests"]["image.upload"] == 1
