@@ -72,7 +72,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="short smoke run (smaller sizes, shorter durations)")
-    parser.add_argument("--profile", action="store_true", help="py-spy profile of every service during the burst")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy profiles (burst: every service; scheduling: scheduler, client)"
+    )
     parser.add_argument(
         "--phases",
         type=phase_list,
@@ -188,7 +190,10 @@ async def measure(h: Harness, sentinel: Sentinel, results: dict[str, Any], phase
         results["scale"] = await sentinel.watch(scale.run(h, o.scale_sizes, o.probe_rate, o.probe_seconds))
         released += len(o.scale_sizes) * o.probe_rate * o.probe_seconds
     if "scheduling" in phases:  # last: its distributions are never due, but their events load the audit service
-        results["scheduling"] = await sentinel.watch(scheduling.run(h, o.scheduling_calls, o.scheduling_bulk_requests))
+        profile_dir = Path(tempfile.mkdtemp(prefix="herald-bench-profile-")) if o.profile else None
+        results["scheduling"] = await sentinel.watch(
+            scheduling.run(h, o.scheduling_calls, o.scheduling_bulk_requests, profile_dir)
+        )
     if phases & RELEASING_PHASES:
         results["verification"] = await verify(h, released)
 

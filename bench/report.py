@@ -379,6 +379,11 @@ def _scheduling(t: Table, scheduling: dict[str, Any], calibration: dict[str, Any
         _ms(single["latency_ms"]),
         t.target("single create p99 (32 clients)"),
     )
+    per_call = single.get("cpu_ms_per_call")
+    if per_call:
+        shown = ", ".join(f"{name} {ms}" for name, ms in per_call.items() if name != "total" and ms >= 0.05)
+        client = single.get("bench_client_cpu_ms_per_call")
+        t.row("single create CPU ms per call", _fmt(per_call.get("total"), 2), f"{shown}; bench client {client}")
     window = single.get("cpu") or {}
     if window.get("machine_capacity_core_seconds"):
         share = window["other_processes_core_seconds"] / window["machine_capacity_core_seconds"]

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
+from bench import profile
 from bench.client import Account, Seeding, bounded
 from bench.harness import Harness, say, utcnow
 from bench.resources import CpuMeter
@@ -41,23 +44,37 @@ CONTENTS = 10
 T = TypeVar("T")
 
 
-async def run(h: Harness, single_calls: int, bulk_requests: int) -> dict[str, Any]:
+async def run(h: Harness, single_calls: int, bulk_requests: int, profile_dir: Path | None = None) -> dict[str, Any]:
+    """The three measurements; with ``profile_dir``, py-spy profiles of the scheduler and of the benchmark's own
+    client during the closed-loop single creates."""
     contents = [
         await h.api.create_content("Bench scheduling", f"Herald bench {h.run_id} schedule {i}") for i in range(CONTENTS)
     ]
     when = utcnow() + dt.timedelta(days=365)
     accounts = h.accounts
+    lean = h.api.lean("scheduler")  # the client's own CPU competes with the scheduler's: keep it small
 
     def single(i: int) -> Callable[[], Awaitable[str]]:
         return partial(
-            h.api.schedule, contents[i % CONTENTS], accounts[i % len(accounts)], when + dt.timedelta(seconds=i)
+            h.api.schedule,
+            contents[i % CONTENTS],
+            accounts[i % len(accounts)],
+            when + dt.timedelta(seconds=i),
+            lean=lean,
         )
 
     await bounded(h.options.concurrency, [single(i) for i in range(WARM_UP_CALLS)])
     say(f"scheduling: {single_calls} single creates, {h.options.concurrency} clients")
+    profiled = {"scheduler": h.stack.pids()["scheduler"], "bench client": os.getpid()}
+    recordings = profile.start(profiled, profile_dir) if profile_dir is not None else []
     cpu = CpuMeter(h.monitor)
-    _, singles = await bounded(h.options.concurrency, [single(WARM_UP_CALLS + i) for i in range(single_calls)])
-    single_cpu = cpu.read()
+    client_cpu = time.process_time()
+    try:
+        _, singles = await bounded(h.options.concurrency, [single(WARM_UP_CALLS + i) for i in range(single_calls)])
+    finally:
+        single_cpu = cpu.read()
+        client_cpu = time.process_time() - client_cpu
+        profiles = profile.stop(recordings) if recordings else {}
     say(
         f"scheduling: single {singles.per_second:.0f}/s, p50 {singles.latency.p50 * 1000:.0f} ms, p99"
         f" {singles.latency.p99 * 1000:.0f} ms"
@@ -68,6 +85,7 @@ async def run(h: Harness, single_calls: int, bulk_requests: int) -> dict[str, An
     first = WARM_UP_CALLS + single_calls
     calls = [single(first + i) for i in range(PACED_RATE * PACED_SECONDS)]
     paced = await open_loop(calls, PACED_RATE, h.options.concurrency)
+    await lean.close()
 
     def batch(r: int) -> list[tuple[str, Account, dt.datetime]]:
         first = r * BULK_MAX_ITEMS
@@ -88,7 +106,10 @@ async def run(h: Harness, single_calls: int, bulk_requests: int) -> dict[str, An
         "single": {
             **singles.as_json(),
             "scheduler_cpu_ms_per_call": _scheduler_ms(single_cpu.by_process, singles.count),
+            "bench_client_cpu_ms_per_call": round(client_cpu * 1000 / max(singles.count, 1), 3),
+            "cpu_ms_per_call": single_cpu.per_item_ms(singles.count),
             "cpu": single_cpu.as_json(),
+            **({"profiles": profiles} if profiles else {}),
         },
         "single_paced": {**paced.as_json(), "rate_per_second": PACED_RATE},
         "bulk": {

@@ -73,9 +73,11 @@ class Team:
 
     # -- content and distributions --------------------------------------------------------------------------------
 
-    async def approved_content(self, text: str) -> str:
+    async def approved_content(self, text: str, media: list[dict[str, Any]] | None = None) -> str:
+        """Create and approve content; ``media``: ``[{"media_id", "alt_text"}]`` of items the team uploaded."""
         scheduler = self.stack.url("scheduler")
-        content = await self.json("POST", f"{scheduler}/v1/contents", json={"title": "chaos", "text": text})
+        body: dict[str, Any] = {"title": "chaos", "text": text, **({"media": media} if media else {})}
+        content = await self.json("POST", f"{scheduler}/v1/contents", json=body)
         await self.json("POST", f"{scheduler}/v1/contents/{content['content_id']}/approve")
         return str(content["content_id"])
 

@@ -30,6 +30,8 @@ from tests.conftest import isolated_database, isolated_vhost
 FIGURES: list[Figures] = []
 X_ACCOUNTS = ("chaos-x-1", "chaos-x-2", "chaos-x-3")
 LINKEDIN_MEMBERS = ("chaos-li-1", "chaos-li-2")
+INSTAGRAM = "instagram"
+"""The surface of a Meta account that is an Instagram professional account (``herald.contracts.media.Surface``)."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,6 +64,9 @@ class Deployment:
     database_url: str
     replicas: int
     targets: list[Target] = field(default_factory=list)
+    """The accounts of the text batches: X, LinkedIn members, Facebook Pages (never Instagram: it needs media)."""
+    instagram: list[Target] = field(default_factory=list)
+    """Instagram accounts linked to the connected Pages (Meta accounts on the Instagram surface)."""
 
     def record(self, figures: Figures) -> None:
         FIGURES.append(figures)
@@ -72,8 +77,17 @@ class Deployment:
         return [(t, per[t.platform]) for t in self.targets]
 
     async def connect(self, platform: Platform, account: str | None = None) -> list[Target]:
+        """Connect through the OAuth flow; the accounts that can publish text (not Instagram ones)."""
+        return [t for t, surface in await self.connect_surfaces(platform, account) if surface != INSTAGRAM]
+
+    async def connect_surfaces(self, platform: Platform, account: str | None = None) -> list[tuple[Target, str]]:
+        """Every account the OAuth flow connects, with its surface (a Meta connect adds the Instagram accounts linked
+        to the Pages)."""
         connected = await self.team.connect(platform, account)
-        return [Target(platform, str(a["id"]), sandbox_account(platform, a, account)) for a in connected]
+        return [
+            (Target(platform, str(a["id"]), sandbox_account(platform, a, account)), str(a.get("surface") or "default"))
+            for a in connected
+        ]
 
 
 def sandbox_account(platform: Platform, account: dict[str, object], consented: str | None) -> str:
@@ -128,7 +142,8 @@ class Deployments:
             deployment.targets += await deployment.connect(Platform.X, account)
         for member in LINKEDIN_MEMBERS:
             deployment.targets += await deployment.connect(Platform.LINKEDIN, member)
-        deployment.targets += await deployment.connect(Platform.META)
+        for target, surface in await deployment.connect_surfaces(Platform.META):
+            (deployment.instagram if surface == INSTAGRAM else deployment.targets).append(target)
         assert len(deployment.targets) == 7, deployment.targets
         return deployment
 

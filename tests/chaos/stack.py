@@ -24,6 +24,15 @@ PLATFORM_TIMEOUT_SECONDS = 2.0
 """Publishers' HTTP timeout towards the sandboxes (a held ``accept_then_fail`` answer must outlast it)."""
 IN_FLIGHT_GRACE_SECONDS = 4.0
 """How long a ``sending`` ledger row may belong to a live call; above the platform timeout, as the setting asks."""
+MEDIA_TUNING = {
+    # X: 128 KiB APPEND segments, so an image of a few hundred KiB is uploaded in several steps a scenario can stop
+    # between; every platform polls processing and container status twice a second
+    "HERALD_X__MEDIA_SEGMENT_BYTES": str(128 * 1024),
+    "HERALD_X__MEDIA_MIN_POLL_SECONDS": "0.5",
+    "HERALD_LINKEDIN__MEDIA_POLL_INTERVAL_SECONDS": "0.5",
+    "HERALD_META__CONTAINER_POLL_SECONDS": "0.5",
+}
+"""Publishers' media settings (names a publisher does not have are ignored)."""
 SERVICES = ("tokens", "scheduler", "audit", *(f"publisher-{p.value}" for p in Platform))
 """Herald's services, in start order (the sandboxes start first)."""
 
@@ -81,7 +90,8 @@ class Stack(LocalStarter):
         timeouts = {f"HERALD_{p.value.upper()}__TIMEOUT_SECONDS": str(PLATFORM_TIMEOUT_SECONDS) for p in Platform}
         for entry in entries:
             tuned = entry.name.startswith(("publisher-", "tokens"))
-            stack.add(replace(entry, env={**entry.env, **timeouts}) if tuned else entry)
+            media = MEDIA_TUNING if entry.name.startswith("publisher-") else {}
+            stack.add(replace(entry, env={**entry.env, **timeouts, **media}) if tuned else entry)
         for n in range(2, replicas + 1):
             stack._add_replicas(n)
         return stack

@@ -188,6 +188,15 @@ async def add_set(connection: Any, envelopes: Sequence[AmqpEnvelope], *, table: 
     statement and one round trip (set-based writers such as bulk scheduling)."""
     if not envelopes:
         return
+    statement, arguments = insert_set(envelopes, table=table)
+    await connection.execute(statement, *arguments)
+
+
+def insert_set(
+    envelopes: Sequence[AmqpEnvelope], *, table: Table = OUTBOX, first_parameter: int = 1
+) -> tuple[str, list[Any]]:
+    """The statement :func:`add_set` runs and its arguments, numbered from ``$first_parameter``: for a writer that
+    folds it into its own statement (a data-modifying ``WITH``) and so saves a round trip per transaction."""
     columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
     ids, exchanges, keys, types, content_types, bodies, headers = columns
     for envelope in envelopes:
@@ -198,13 +207,13 @@ async def add_set(connection: Any, envelopes: Sequence[AmqpEnvelope], *, table: 
         content_types.append(envelope.content_type)
         bodies.append(envelope.body)
         headers.append(json.dumps(dict(envelope.headers)))
-    await connection.execute(
+    kinds = ("uuid", "text", "text", "text", "text", "bytea", "text")
+    arrays = ", ".join(f"${first_parameter + i}::{kind}[]" for i, kind in enumerate(kinds))
+    statement = (
         f"INSERT INTO {table.name} (id, exchange, routing_key, message_type, content_type, body, headers)"  # noqa: S608 - our table name
-        " SELECT i, e, k, t, c, b, h::jsonb"
-        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[])"
-        " AS u(i, e, k, t, c, b, h)",
-        *columns,
+        f" SELECT i, e, k, t, c, b, h::jsonb FROM unnest({arrays}) AS u(i, e, k, t, c, b, h)"
     )
+    return statement, list(columns)
 
 
 def _row(envelope: AmqpEnvelope) -> dict[str, Any]:

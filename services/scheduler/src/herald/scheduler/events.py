@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -77,6 +77,24 @@ def scheduled(d: Distribution, actor: str, now: dt.datetime) -> DistributionSche
         occurred_at=now,
         scheduled_at=d.scheduled_at,
         timezone=d.timezone,
+    )
+
+
+def scheduled_row(row: Mapping[str, Any], actor: str, now: dt.datetime) -> DistributionScheduled:
+    """:func:`scheduled` for a distribution about to be inserted (``row`` as
+    :func:`herald.scheduler.repository.insert_distributions_set` takes it), so the row and its event are written
+    by one statement."""
+    return DistributionScheduled(
+        team_id=row["team_id"],
+        correlation_id=str(row["distribution_id"]),
+        distribution_id=row["distribution_id"],
+        content_id=row["content_id"],
+        account_id=row["account_id"],
+        platform=Platform(row["platform"]),
+        actor=actor,
+        occurred_at=now,
+        scheduled_at=row["scheduled_at"],
+        timezone=row["timezone"],
     )
 
 

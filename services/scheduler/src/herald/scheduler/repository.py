@@ -1,7 +1,7 @@
 """The scheduler's SQL (SQLAlchemy Core on the async engine). Every function runs in the caller's transaction.
 
 Scheduling (single and bulk) is the API's hot path: it runs on the bare asyncpg connection
-(:func:`driver_transaction`), with set-based statements that bind one array per column, so a request costs the same
+(:func:`driver_connection`), with set-based statements that bind one array per column, so a request costs the same
 few round trips whether it schedules one distribution or a thousand.
 """
 
@@ -18,8 +18,10 @@ from sqlalchemy import Select, and_, bindparam, func, literal, select, text, tru
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from herald.contracts.envelope import AmqpEnvelope
 from herald.contracts.media import Surface
 from herald.contracts.platform import Platform
+from herald.kit import outbox
 from herald.scheduler.models import (
     Account,
     AccountStatus,
@@ -32,6 +34,7 @@ from herald.scheduler.models import (
     attempts,
     contents,
     distributions,
+    outbox_table,
     processed_events,
 )
 
@@ -72,7 +75,7 @@ async def update_content(conn: AsyncConnection, content_id: uuid.UUID, values: d
 # -- set-based scheduling, on the bare asyncpg connection -----------------------------------------------------
 
 Driver = Any
-"""An ``asyncpg.Connection`` with a transaction open (asyncpg ships no type information)."""
+"""An ``asyncpg.Connection`` (asyncpg ships no type information)."""
 
 
 @asynccontextmanager
@@ -87,24 +90,66 @@ async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[Driver]:
             yield driver
 
 
-async def contents_for_share_set(
-    db: Driver, team_id: uuid.UUID, content_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, Content]:
-    """The team's contents among ``content_ids``, protected from changes (not from other readers) until commit:
-    many distributions of one content item can be scheduled at once, but not while it is edited or archived.
-    Locked in id order, so that concurrent batches lock them in the same order."""
-    rows = await db.fetch(
-        "SELECT * FROM contents WHERE content_id = ANY($1::uuid[]) AND team_id = $2 ORDER BY content_id FOR SHARE",
-        list(set(content_ids)),
-        team_id,
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Driver]:
+    """The asyncpg connection under one of the engine's pooled connections (checked out, and so pinged, as
+    usual), with no transaction open: each statement on it commits on its own, with no ``BEGIN``/``COMMIT``
+    round trips."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What a scheduling request refers to: the team's contents, the projected accounts, and each content row's
+    version (its ``xmin``: it changes whenever the row does)."""
+
+    contents: dict[uuid.UUID, Content]
+    accounts: dict[uuid.UUID, Account]
+    versions: dict[uuid.UUID, int]
+
+
+def _targets(lock: bool) -> str:
+    return (
+        "WITH found AS (SELECT c AS content, c.xmin AS version, c.content_id FROM contents c"  # noqa: S608 - constants
+        " WHERE c.content_id = ANY($1::uuid[]) AND c.team_id = $2 ORDER BY c.content_id"
+        f"{' FOR SHARE' if lock else ''})"
+        " SELECT ARRAY(SELECT content FROM found ORDER BY content_id) AS contents,"
+        " ARRAY(SELECT version FROM found ORDER BY content_id) AS versions,"
+        " ARRAY(SELECT a FROM accounts a WHERE a.account_id = ANY($3::uuid[])) AS accounts"
     )
-    return {row["content_id"]: Content.from_record(row) for row in rows}
 
 
-async def accounts_set(db: Driver, account_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Account]:
-    """The projected accounts among ``account_ids`` (of any team: the caller checks the team)."""
-    rows = await db.fetch("SELECT * FROM accounts WHERE account_id = ANY($1::uuid[])", list(set(account_ids)))
-    return {row["account_id"]: Account.from_record(row) for row in rows}
+_TARGETS = _targets(lock=False)
+_TARGETS_LOCKED = _targets(lock=True)
+
+
+async def scheduling_targets(
+    db: Driver,
+    team_id: uuid.UUID,
+    content_ids: Iterable[uuid.UUID],
+    account_ids: Iterable[uuid.UUID],
+    *,
+    lock: bool = False,
+) -> Targets:
+    """The team's contents among ``content_ids`` and the projected accounts among ``account_ids`` (of any team:
+    the caller checks the team), in one statement (one round trip): each table's rows come back as one array of
+    its row type, which asyncpg decodes into records.
+
+    With ``lock``, the contents are protected from changes (not from other readers) until the transaction
+    commits: many distributions of one content item can be scheduled at once, but not while it is edited or
+    archived. They are locked in id order, so that concurrent batches lock them in the same order. Without it,
+    :func:`insert_distributions_set` checks their versions instead."""
+    row = await db.fetchrow(
+        _TARGETS_LOCKED if lock else _TARGETS, list(set(content_ids)), team_id, list(set(account_ids))
+    )
+    contents = [Content.from_record(record) for record in row["contents"]]
+    return Targets(
+        contents={content.content_id: content for content in contents},
+        accounts={record["account_id"]: Account.from_record(record) for record in row["accounts"]},
+        versions={content.content_id: version for content, version in zip(contents, row["versions"], strict=True)},
+    )
 
 
 _NEW_DISTRIBUTION_COLUMNS = (
@@ -127,15 +172,47 @@ _NEW_DISTRIBUTION_COLUMNS = (
 _INSERT_DISTRIBUTIONS = (
     f"INSERT INTO distributions ({', '.join(name for name, _ in _NEW_DISTRIBUTION_COLUMNS)})"  # noqa: S608 - constants
     f" SELECT * FROM unnest({', '.join(f'${i}::{kind}[]' for i, (_, kind) in enumerate(_NEW_DISTRIBUTION_COLUMNS, 1))})"
-    " RETURNING *"
 )
 
 
-async def insert_distributions_set(db: Driver, rows: Sequence[dict[str, Any]]) -> list[Distribution]:
-    """Insert new distributions (one dict per row, keyed by the column names above) in one statement; returns
-    them in the order given."""
-    columns = [[row[name] for row in rows] for name, _ in _NEW_DISTRIBUTION_COLUMNS]
-    inserted = await db.fetch(_INSERT_DISTRIBUTIONS, *columns)
+async def insert_distributions_set(
+    db: Driver,
+    rows: Sequence[dict[str, Any]],
+    envelopes: Sequence[AmqpEnvelope] = (),
+    *,
+    unchanged: Mapping[uuid.UUID, int] | None = None,
+) -> list[Distribution] | None:
+    """Insert new distributions (one dict per row, keyed by the column names above) and ``envelopes`` into the
+    outbox, in one statement (a data-modifying ``WITH``: one round trip, however many rows); returns the
+    distributions in the order given.
+
+    With ``unchanged`` (content id -> version from :func:`scheduling_targets`), the statement first locks those
+    contents (``FOR SHARE``, until it ends) and writes nothing if any of them changed since it was read: then it
+    returns None. One statement is atomic on its own, so this needs no transaction around the read and the write.
+    """
+    columns: list[Any] = [[row[name] for row in rows] for name, _ in _NEW_DISTRIBUTION_COLUMNS]
+    parts: list[str] = []
+    guard = ""
+    if unchanged is not None:
+        first = len(columns) + 1
+        parts.append(
+            f"held AS (SELECT c.content_id FROM contents c"  # noqa: S608 - constants
+            f" JOIN unnest(${first}::uuid[], ${first + 1}::xid[]) AS v(id, version)"
+            " ON c.content_id = v.id AND c.xmin = v.version FOR SHARE OF c),"
+            f" ok AS (SELECT count(*) = ${first + 2} AS same FROM held)"
+        )
+        columns += [list(unchanged), list(unchanged.values()), len(unchanged)]
+        guard = " WHERE (SELECT same FROM ok)"
+    if envelopes:
+        emit, arguments = outbox.insert_set(envelopes, table=outbox_table, first_parameter=len(columns) + 1)
+        parts.append(f"emitted AS ({emit}{guard})")
+        columns += arguments
+    statement = f"{_INSERT_DISTRIBUTIONS}{guard} RETURNING *"
+    if parts:
+        statement = f"WITH {', '.join(parts)} {statement}"
+    inserted = await db.fetch(statement, *columns)
+    if unchanged is not None and not inserted:
+        return None
     by_id = {record["distribution_id"]: Distribution.from_record(record) for record in inserted}
     return [by_id[row["distribution_id"]] for row in rows]
 

@@ -246,9 +246,10 @@ class Scheduler:
         Each is checked like a single schedule: the time (zone, DST), ``over_length``, the content (this team's,
         not archived), the account (this team's, on the platform, not disconnected), the platform's content rules,
         and that the time is not further in the past than the misfire policy allows. If any item fails,
-        :class:`InvalidItems` names each failing item and nothing is written. Otherwise one transaction inserts
-        them all (one statement) with a ``DistributionScheduled`` each in the outbox (one statement); the
-        distributions are returned in the order of ``commands``.
+        :class:`InvalidItems` names each failing item and nothing is written. Otherwise one statement inserts
+        them all with a ``DistributionScheduled`` each in the outbox, if none of their contents changed since they
+        were checked (else it is all done again with the contents locked); the distributions are returned in the
+        order of ``commands``.
         """
         actor, now = self._who(principal)
         problems: list[tuple[int, InvalidField]] = []
@@ -262,35 +263,69 @@ class Scheduler:
             if problems:
                 raise InvalidItems(problems)
             return []
-        async with repo.driver_transaction(self._engine) as db:
-            contents = await repo.contents_for_share_set(db, principal.team_id, (c.content_id for _, c, _, _ in timed))
-            accounts = await repo.accounts_set(db, (c.account_id for _, c, _, _ in timed))
-            gone = await self._deleted_media(principal.team_id, contents.values())
-            rules_checked: dict[tuple[uuid.UUID, Platform, OverLengthPolicy, Surface], InvalidField | None] = {}
-            rows: list[dict[str, object]] = []
-            for index, command, when, window in timed:
-                try:
-                    content = _schedulable(contents.get(command.content_id))
-                    _check_media_still_there(content, gone)
-                    surface = _check_account(principal, command, accounts.get(command.account_id)).publish_surface
-                    rules = (content.content_id, command.platform, command.over_length, surface)
-                    if rules not in rules_checked:  # one content item to many accounts: checked once per surface
-                        rules_checked[rules] = self._rule_violation(content, command.over_length, surface, command)
-                    if (violation := rules_checked[rules]) is not None:
-                        raise violation
-                    self._check_not_too_late(when, command.misfire_policy, window, now=now)
-                except InvalidField as problem:
-                    problems.append((index, problem))
-                    continue
-                rows.append(_new_distribution(principal, command, when, window, surface))
-            if problems:
-                raise InvalidItems(sorted(problems, key=lambda p: p[0]))
-            distributions = await repo.insert_distributions_set(db, rows)
-            await events.emit_set(db, self._envelopes, *(events.scheduled(d, actor, now) for d in distributions))
+        # Optimistically first: read, check, then write only if the contents are unchanged (two statements, each
+        # atomic, no transaction round trips); if one changed meanwhile, again with the contents locked throughout.
+        async with repo.driver_connection(self._engine) as db:
+            distributions = await self._schedule_checked(db, principal, timed, problems, actor, now, locked=False)
+            if distributions is None:
+                async with db.transaction():
+                    distributions = await self._schedule_checked(
+                        db, principal, timed, problems, actor, now, locked=True
+                    )
+            if distributions is None:  # with the contents locked throughout, the write is never refused
+                raise RuntimeError("scheduling refused its own write with the contents locked")
             horizon = now + dt.timedelta(seconds=self._settings.due_max_sleep_seconds)
             if any(d.scheduled_at <= horizon for d in distributions):
                 await repo.notify_set(db, self._due_channel)  # the due loop may be asleep past these due times
         return distributions
+
+    async def _schedule_checked(
+        self,
+        db: repo.Driver,
+        principal: TeamPrincipal,
+        timed: Sequence[tuple[int, ScheduleCommand, ResolvedTime, int]],
+        earlier: Sequence[tuple[int, InvalidField]],
+        actor: str,
+        now: dt.datetime,
+        *,
+        locked: bool,
+    ) -> list[Distribution] | None:
+        """Check every item against the database and insert them all with their events; None if not ``locked``
+        and a content item changed between the check and the write (nothing was written). ``earlier``: the
+        problems already found without the database (:class:`InvalidItems` names them with the others)."""
+        targets = await repo.scheduling_targets(
+            db,
+            principal.team_id,
+            (c.content_id for _, c, _, _ in timed),
+            (c.account_id for _, c, _, _ in timed),
+            lock=locked,
+        )
+        contents, accounts = targets.contents, targets.accounts
+        gone = await self._deleted_media(principal.team_id, contents.values())
+        problems = list(earlier)
+        rules_checked: dict[tuple[uuid.UUID, Platform, OverLengthPolicy, Surface], InvalidField | None] = {}
+        rows: list[dict[str, object]] = []
+        for index, command, when, window in timed:
+            try:
+                content = _schedulable(contents.get(command.content_id))
+                _check_media_still_there(content, gone)
+                surface = _check_account(principal, command, accounts.get(command.account_id)).publish_surface
+                rules = (content.content_id, command.platform, command.over_length, surface)
+                if rules not in rules_checked:  # one content item to many accounts: checked once per surface
+                    rules_checked[rules] = self._rule_violation(content, command.over_length, surface, command)
+                if (violation := rules_checked[rules]) is not None:
+                    raise violation
+                self._check_not_too_late(when, command.misfire_policy, window, now=now)
+            except InvalidField as problem:
+                problems.append((index, problem))
+                continue
+            rows.append(_new_distribution(principal, command, when, window, surface))
+        if problems:
+            raise InvalidItems(sorted(problems, key=lambda p: p[0]))
+        scheduled = [self._envelopes(events.scheduled_row(row, actor, now)) for row in rows]
+        used = {row["content_id"] for row in rows}
+        unchanged = None if locked else {c: v for c, v in targets.versions.items() if c in used}
+        return await repo.insert_distributions_set(db, rows, scheduled, unchanged=unchanged)
 
     def _check_request(self, command: ScheduleCommand) -> tuple[ResolvedTime, int]:
         """What can be checked without the database: the time and ``over_length``; also the misfire window."""
