@@ -42,6 +42,7 @@ from herald.platforms.meta.transport import GraphTransport, next_page, segment
 CONTAINER = "container"  # the container to publish (single image or reel, or the carousel itself)
 CAROUSEL_ITEM = "carousel_item"  # a child container; the first item's record also names the carousel
 PUBLISHED = "published"  # media_publish answered: detail["media_id"]
+FAILED = "failed"  # Instagram could not process it (container ERROR): the publisher counts these
 READ_BACK_FIELDS = "id,caption,timestamp,permalink"
 READ_BACK_SKEW = dt.timedelta(seconds=60)
 # When the window frees is not reported: the oldest post still inside it tells (one page of recent media).
@@ -79,6 +80,10 @@ class InstagramPublisher:
             except ContainerExpired:
                 fresh = True
                 continue
+            except PlatformError as error:
+                if error.platform_code == "container_error":
+                    await self._record_failure(items, container_id, token, media, error.message)
+                raise
             if status == "PUBLISHED":
                 return await self._already_published(ig_user_id, token, post, created_at)
             return await self._publish(ig_user_id, token, container_id, items[0], media)
@@ -143,6 +148,25 @@ class InstagramPublisher:
         record = UploadRecord(container_id, state, expires_at=expires_at, detail={"created_at": now.isoformat()})
         await media.memory.remember(item, record)
         return container_id, now
+
+    async def _record_failure(
+        self, items: tuple[MediaReference, ...], container_id: str, token: str, media: MediaContext, reason: str
+    ) -> None:
+        """Record ``failed`` for each item Instagram could not process: the item of a single container, or the
+        carousel's children in ERROR (the first item when no child is, e.g. the carousel container itself failed)."""
+        failed: list[tuple[MediaReference, str]] = []
+        if len(items) > 1:
+            for item in items:
+                record = await media.memory.recall(item)
+                if record is None or record.state != CAROUSEL_ITEM:
+                    continue
+                url = self._settings.graph(segment(record.platform_media_id))
+                body = await self._graph.call("GET", url, token, params={"fields": "status_code"})
+                if body.get("status_code") == "ERROR":
+                    failed.append((item, record.platform_media_id))
+        for item, failed_container in failed or [(items[0], container_id)]:
+            detail = {"container": failed_container, "error": reason[:300]}
+            await media.memory.remember(item, UploadRecord(failed_container, FAILED, detail=detail))
 
     async def _post_container(self, ig_user_id: str, token: str, form: dict[str, str]) -> str:
         # Not a create: an unpublished container shows nowhere and expires by itself.
