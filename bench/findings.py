@@ -264,18 +264,21 @@ def media(results: dict[str, Any]) -> str:
     top = ", ".join(f"{name} {ms}" for name, ms in list(cost.items())[:4] if name != "total")
     if busy is None or not cost:
         return f"{head} (no CPU figures in this run.)"
+    text_ms = _text_cpu_ms(alone, m.get("text_posts"))
     cpu = (
         f" The machine was {busy:.0%} busy while both ran ({others:.0%} of it other processes), and an image post"
-        f" cost {cost.get('total')} ms of CPU beyond the text burst ({top} ms)."
+        f" cost {cost.get('total')} ms of CPU beyond the text burst ({top} ms)"
+        + (f" against {text_ms:.1f} ms for a text post alone." if text_ms else ".")
     )
     if busy >= MEDIA_CPU_BOUND:
         cause = (
-            " So the cores are the limit: every image post's upload work (reading the object store, sending 1 MB to"
-            " the platform in segments, the platform's side here too since the sandboxes share the machine) comes out"
-            " of the same 2 cores the text posts need, and text slows by about that CPU. Fixes: cheaper uploads"
-            " (larger segments and parts where the platform allows, fewer HTTP round trips, streaming without copies),"
-            " then more cores or publisher replicas on other machines; uploads are the place where replicas help"
-            " first, since they add CPU for the upload work that text posts do not need."
+            " So the cores are the limit: an image post does a text post's work plus its upload (reading 1 MB"
+            " from the object store, the platform's upload calls, and here the sandboxes' side of them too, on"
+            " the same machine), all on the same 2 cores the text posts need, so text slows by about that CPU."
+            " Fixes: cheaper uploads (larger segments and parts where the platform allows, fewer HTTP round"
+            " trips, streaming without copies), then more cores or publisher replicas on other machines;"
+            " uploads are the place where replicas help first, since they add CPU for the upload work that text"
+            " posts do not need."
         )
     else:
         cause = (
@@ -286,6 +289,12 @@ def media(results: dict[str, Any]) -> str:
             " queue of their own per platform with its own consumers."
         )
     return head + cpu + cause
+
+
+def _text_cpu_ms(alone: dict[str, Any], posts: Any) -> float | None:
+    """CPU milliseconds per text post over every process in the text-alone run (None without figures)."""
+    used = (alone.get("cpu") or {}).get("cpu_seconds") or {}
+    return sum(used.values()) * 1000 / posts if used and isinstance(posts, int) and posts > 0 else None
 
 
 EXPLAINERS = {

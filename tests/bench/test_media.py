@@ -97,6 +97,7 @@ def _cpu(busy: float, ours: float) -> dict[str, Any]:
         "machine_busy_core_seconds": busy,
         "machine_capacity_core_seconds": 20.0,
         "other_processes_core_seconds": busy - ours,
+        "cpu_seconds": {"scheduler": ours / 2, "publisher-x": ours / 2},
     }
 
 
@@ -151,7 +152,7 @@ def test_a_starved_text_burst_misses_the_target_and_gets_a_finding() -> None:
     assert "150.0 posts/s against 600.0 alone" in finding
     assert "1000.0 -> 4000.0 ms" in finding
     assert "95% busy" in finding
-    assert "45.0 ms of CPU beyond the text burst (publisher-x 20.0, objectstore 10.0 ms)" in finding
+    assert "45.0 ms of CPU beyond the text burst (publisher-x 20.0, objectstore 10.0 ms) against 15.0 ms" in finding
     assert "the cores are the limit" in finding
     (idle,) = [f["finding"] for f in explain(_results(ratio_late=4.0, busy=12.0)) if f["target"] == MEDIA_TARGET]
     assert "60% busy" in idle

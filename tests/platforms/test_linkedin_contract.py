@@ -22,8 +22,8 @@ def sandbox_url() -> Iterator[str]:
 
 
 @pytest.fixture
-async def harness(sandbox_url: str) -> AsyncIterator[Harness]:
-    async with httpx.AsyncClient(base_url=sandbox_url) as control, httpx.AsyncClient() as http:
+async def harness(sandbox_url: str, http: httpx.AsyncClient) -> AsyncIterator[Harness]:
+    async with httpx.AsyncClient(base_url=sandbox_url) as control:
         (await control.post("/_sandbox/reset")).raise_for_status()
         # r_member_social lets the member's own posts be read back (docs/platforms.md, "LinkedIn: read-back");
         # without it see test_linkedin_client.

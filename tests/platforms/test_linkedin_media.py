@@ -24,6 +24,7 @@ from herald.platforms.base import (
     UploadRecord,
 )
 from herald.platforms.linkedin import build
+from herald.publishing.media import FAILED_STATE
 from herald.sandboxes.linkedin.app import create_app
 from herald.sandboxes.linkedin.config import LinkedInSandboxConfig
 from tests.platforms.test_linkedin_support import (
@@ -133,7 +134,15 @@ async def test_a_single_image_is_uploaded_processed_and_posted_with_its_alt_text
     assert token not in repr(memory.history)  # upload records never hold the access token
     sandbox = await media_state(control)
     assert sandbox["assets"] == [
-        {"id": urn, "owner": MEMBER_URN, "status": "AVAILABLE", "parts": 1, "parts_received": 1, "bytes_received": 3003}
+        {
+            "id": urn,
+            "owner": MEMBER_URN,
+            "status": "AVAILABLE",
+            "parts": 1,
+            "parts_received": 1,
+            "bytes_received": 3003,
+            "sha256": item.sha256,
+        }
     ]
     assert sandbox["requests"]["image.initializeUpload"] == 1
     assert sandbox["requests"]["image.upload"] == 1
@@ -217,6 +226,9 @@ async def test_processing_failure_is_permanent_and_names_linkedins_reason(
     assert raised.value.platform_code == "PROCESSING_FAILED"
     assert await stored_posts(control) == []
     assert (await media_state(control))["assets"][0]["status"] == "PROCESSING_FAILED"
+    # recorded as "failed" (with LinkedIn's reason), so the publisher's processing-failure metric counts it
+    assert states(memory, item)[-1] == FAILED_STATE
+    assert memory.records[item.media_id].detail["error"] == "Unsupported video codec"
 
 
 @pytest.mark.parametrize(("error", "status"), [("server_error", 500), ("rate_limited", 429)])

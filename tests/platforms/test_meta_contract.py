@@ -16,8 +16,8 @@ from tests.platforms.test_meta_support import PAGE_ID, REDIRECT_URI, sandbox_set
 
 
 @pytest.fixture
-async def harness() -> AsyncIterator[Harness]:
-    async with served_sandbox() as served, httpx.AsyncClient() as http:
+async def harness(http: httpx.AsyncClient) -> AsyncIterator[Harness]:
+    async with served_sandbox() as served:
         kit = build(sandbox_settings(served.base_url, timeout_seconds=1.0), http)
         yield Harness(
             kit=kit,

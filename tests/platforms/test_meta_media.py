@@ -26,6 +26,7 @@ from herald.platforms.base import (
 )
 from herald.platforms.meta import build
 from herald.platforms.meta.errors import classify_response
+from herald.publishing.media import FAILED_STATE
 from herald.sandboxes.meta.config import MetaSandboxConfig
 from tests.platforms.test_meta_support import IG_USER_ID, PAGE_ID, Served, sandbox_settings, served_sandbox
 from tests.support.media import FakeMediaSource, FakeUploadMemory, served_media
@@ -286,11 +287,15 @@ async def test_an_instagram_carousel_of_children_then_a_carousel_container(env: 
 
 
 async def test_a_png_for_instagram_ends_in_error_with_instagrams_reason(env: Env) -> None:
+    memory, png = FakeUploadMemory(), env.image(PNG)
     with pytest.raises(PlatformError) as caught:
-        await env.kit.client.publish(INSTAGRAM, env.token, post_with("PNG", env.image(PNG)), env.context())
+        await env.kit.client.publish(INSTAGRAM, env.token, post_with("PNG", png), env.context(memory))
     assert caught.value.error_class is ErrorClass.PERMANENT
     assert "Only JPEG" in caught.value.message
     assert env.posts(IG_USER_ID) == []
+    # recorded as "failed", so the publisher's processing-failure metric counts it
+    assert [record.state for _, record in memory.history] == ["container", FAILED_STATE]
+    assert "Only JPEG" in memory.records[png.media_id].detail["error"]
 
 
 async def test_a_url_instagram_cannot_fetch_is_retried_later_with_a_new_container(env: Env) -> None:
@@ -315,13 +320,15 @@ async def test_a_url_instagram_cannot_fetch_is_retried_later_with_a_new_containe
 
 
 async def test_a_carousel_with_a_failed_child_says_which_and_why(env: Env) -> None:
+    memory, jpeg, png = FakeUploadMemory(), env.image(), env.image(PNG)
     with pytest.raises(PlatformError) as caught:
-        await env.kit.client.publish(
-            INSTAGRAM, env.token, post_with("Carousel", env.image(), env.image(PNG)), env.context()
-        )
+        await env.kit.client.publish(INSTAGRAM, env.token, post_with("Carousel", jpeg, png), env.context(memory))
     assert caught.value.error_class is ErrorClass.PERMANENT
     assert "Only JPEG" in caught.value.message
     assert "carousel item" in caught.value.message
+    # only the child Instagram could not process is recorded as failed
+    assert memory.records[png.media_id].state == FAILED_STATE
+    assert memory.records[jpeg.media_id].state == "carousel_item"
 
 
 async def test_an_injected_container_error_is_permanent(env: Env) -> None:

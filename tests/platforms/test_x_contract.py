@@ -19,15 +19,12 @@ SANDBOX_ACCOUNT = "x-contract-user"
 
 
 @pytest.fixture
-async def harness() -> AsyncIterator[Harness]:
+async def harness(http: httpx.AsyncClient) -> AsyncIterator[Harness]:
     with serve(create_app()) as base_url:
         settings = XSettings.for_sandbox(
             base_url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, timeout_seconds=1.0
         )
-        async with (
-            httpx.AsyncClient() as http,
-            httpx.AsyncClient(base_url=base_url, timeout=10) as control,
-        ):
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as control:
             kit = build(settings, http)
             minted = await control.post("/_sandbox/tokens", json={"account": SANDBOX_ACCOUNT})
             minted.raise_for_status()

@@ -125,6 +125,12 @@ class PublishPipeline:
         self._sink = outcomes
         self._events = Outcomes(service_name, clock)
         self._metrics = metrics
+        # The series every published post touches, bound once (a labels() lookup takes a lock and hashes its labels).
+        self._published = metrics.attempts.labels(self.platform.value, "published")
+        self._lateness = metrics.lateness.labels(self.platform.value)
+        self._call_durations = {
+            op: metrics.call_duration.labels(self.platform.value, op) for op in ("create", "read_back")
+        }
         self._tiers = tiers_ms
         self._grace = in_flight_grace
         self._clock = clock
@@ -325,9 +331,9 @@ class PublishPipeline:
     async def _succeed(self, attempt: Attempt, published: PublishedPost, *, reconciled: bool) -> Decision:
         recorded = await self._ledger.mark_published(attempt.distribution_id, published)
         await self._emit(self._events.succeeded(attempt.request, recorded, reconciled=reconciled))
-        self._metrics.attempts.labels(self.platform.value, "published").inc()
+        self._published.inc()
         lateness = (self._clock() - attempt.request.scheduled_at).total_seconds()
-        self._metrics.lateness.labels(self.platform.value).observe(max(lateness, 0.0))
+        self._lateness.observe(max(lateness, 0.0))
         return ACK
 
     async def _retry(self, attempt: Attempt, error: PlatformError) -> Decision:
@@ -450,4 +456,4 @@ class PublishPipeline:
         await self._sink.publish(outcome.event, event_id=outcome.event_id)
 
     def _observe_call(self, operation: str, began: float) -> None:
-        self._metrics.call_duration.labels(self.platform.value, operation).observe(time.perf_counter() - began)
+        self._call_durations[operation].observe(time.perf_counter() - began)

@@ -47,6 +47,7 @@ class Asset:
     parts: list[UploadPart]
     upload_token: str = ""
     received: int = 0  # bytes received
+    sha256: str | None = None  # of an image's bytes (one part): lets a test check a post has exactly its media
     processing_until: dt.datetime | None = None
     failure_reason: str | None = None
     extra: dict[str, str] = field(default_factory=dict)

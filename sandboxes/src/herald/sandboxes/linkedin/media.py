@@ -179,6 +179,7 @@ class Media:
         part.etag = f"/{hashlib.sha256(data + key.encode()).hexdigest()[:40]}"
         asset.received += len(data)
         if asset.kind == "image":
+            asset.sha256 = hashlib.sha256(data).hexdigest()
             await self._start_processing(asset, self.config.image_processing, None)
             return Response(status_code=201)  # images-api sample: 201 Created
         return Response(status_code=200, headers={"ETag": part.etag})
@@ -312,6 +313,7 @@ def media_control_router(state: LinkedInState) -> APIRouter:
                 "parts": len(a.parts),
                 "parts_received": sum(1 for p in a.parts if p.etag is not None),
                 "bytes_received": a.received,
+                "sha256": a.sha256,
             }
             for a in state.assets.values()
         ]

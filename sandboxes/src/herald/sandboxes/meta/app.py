@@ -21,7 +21,7 @@ Routes
     ``/content_publishing_limit``, ``GET /{container-id}``): see :mod:`herald.sandboxes.meta.media` and
     :mod:`herald.sandboxes.meta.instagram`
     ``/_sandbox/*`` control API (shared), ``/_sandbox/meta/*`` (container faults, media settings, media call
-    counts), ``GET /healthz``
+    counts, containers and Page uploads with the SHA-256 of their bytes), ``GET /healthz``
     The version segment is optional (unversioned calls use ``default_version``); expired versions are served by
     the oldest active one (header ``facebook-api-version`` names it); unknown versions get code 2500.
 

@@ -27,6 +27,7 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
+import hashlib
 import json
 from typing import Any
 
@@ -169,6 +170,7 @@ async def _fetch(sandbox: MetaSandbox, container: Container) -> None:
     elif container.media_type in ("REELS", "VIDEO") and not is_video(data):
         container.error = container.error or NOT_VIDEO
     container.size = len(data)
+    container.sha256 = hashlib.sha256(data).hexdigest()
     container.downloaded = True
 
 

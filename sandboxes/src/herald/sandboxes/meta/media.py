@@ -12,6 +12,7 @@ answers ``{"id": "<video id>"}``. The sandbox really downloads ``url`` / ``file_
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
@@ -107,6 +108,7 @@ async def create_photo(call: GraphCall, node: str) -> Response:
     if not is_image(data):
         call.fail(BAD_IMAGE)
     photo = Upload(str(call.sandbox.state.posts.next_number()), page_id, "photo", published, len(data), call.now)
+    photo.sha256 = hashlib.sha256(data).hexdigest()
     call.sandbox.uploads[photo.id] = photo
     body: dict[str, Any] = {"id": photo.id}
     if published:
@@ -138,6 +140,7 @@ def _store_video(call: GraphCall, page_id: str, data: bytes, published: bool, vi
     if not is_video(data):
         call.fail(BAD_VIDEO)
     video = Upload(video_id, page_id, "video", published, len(data), call.now)
+    video.sha256 = hashlib.sha256(data).hexdigest()
     call.sandbox.uploads[video.id] = video
     if published:
         post = _story(call, page_id, call.param("description") or "", {"video_id": video.id, "kind": "video"})

@@ -84,8 +84,20 @@ def media_control_router(sandbox: MetaSandbox) -> APIRouter:
                 "media_type": c.media_type,
                 "status_code": c.status(now, ttl, [sandbox.containers[x] for x in c.children]).value,
                 "children": list(c.children),
+                "size": c.size,
+                "sha256": c.sha256,
+                "alt_text": c.alt_text,
+                "url": c.url,  # the (presigned) URL Instagram was asked to fetch
             }
             for c in sandbox.containers.values()
+        ]
+
+    @router.get("/uploads")
+    def uploads() -> list[dict[str, object]]:
+        """Page photos and videos received: their size and SHA-256, and the post they ended up in."""
+        return [
+            {"id": u.id, "page_id": u.page_id, "kind": u.kind, "size": u.size, "sha256": u.sha256, "post_id": u.post_id}
+            for u in sandbox.uploads.values()
         ]
 
     return router

@@ -32,6 +32,7 @@ class Upload:
     size: int
     created_at: dt.datetime
     post_id: str | None = None
+    sha256: str = ""  # of the bytes received: lets a test check a post carries exactly the media it sent
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Container:
     alt_text: str | None = None
     downloaded: bool = False
     size: int = 0
+    sha256: str = ""  # of the downloaded bytes (see Upload.sha256)
     error: str | None = None  # the ``status`` text once ERROR
     forced: ContainerStatus | None = None  # injected ERROR / EXPIRED
     published_media_id: str | None = None

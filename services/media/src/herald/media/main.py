@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 from pathlib import Path
 
 import httpx
@@ -26,7 +28,10 @@ from herald.media.service import MediaLibrary
 from herald.media.settings import MediaSettings
 from herald.media.storage import ObjectStorage
 from herald.media.uploads import ResumableUploads
-from herald.objectstore import ObjectStore, objectstore_settings_from_env
+from herald.objectstore import ObjectStore, ObjectStoreError, objectstore_settings_from_env
+
+log = logging.getLogger(__name__)
+BUCKET_RETRY_MAX_SECONDS = 5.0
 
 SCHEMA = "media"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -58,7 +63,7 @@ def build(
         settings=RelaySettings(poll_interval_seconds=settings.outbox_poll_interval_seconds),
     )
     cleanup = Cleanup(runtime.engine, store, writer, metrics, settings)
-    runtime.on_start(store.ensure_bucket)
+    runtime.add_background(lambda stop: _ensure_bucket(store, stop))
     runtime.on_stop(store.aclose)
     runtime.add_readiness_check("objectstore", store.bucket_exists)
     runtime.add_background(relay.run)
@@ -74,6 +79,23 @@ def build(
     app.state.library = library
     app.state.cleanup = cleanup
     return runtime, app
+
+
+async def _ensure_bucket(store: ObjectStorage, stop: asyncio.Event) -> None:
+    """Create the bucket once the object store answers. A store still starting (SeaweedFS electing its master can
+    take tens of seconds) must not stop the service: until the bucket exists ``/readyz`` says not ready and uploads
+    answer 503, then everything works without a restart."""
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            await store.ensure_bucket()
+            return
+        except ObjectStoreError as error:
+            log.warning("object store not ready; retrying", extra={"error": str(error), "retry_in_s": delay})
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except TimeoutError:
+            delay = min(delay * 2, BUCKET_RETRY_MAX_SECONDS)
 
 
 def main() -> None:

@@ -51,6 +51,8 @@ PART_UPLOADED = "part_uploaded"
 UPLOADED = "uploaded"
 FINALIZED = "finalized"
 AVAILABLE = "available"
+FAILED = "failed"
+"""LinkedIn could not process the asset: the publisher counts processing failures from this recorded state."""
 
 STATUS_AVAILABLE = "AVAILABLE"
 STATUS_FAILED = "PROCESSING_FAILED"
@@ -284,6 +286,10 @@ class MediaUploader:
                     await self._memory.remember(item, upload.record(AVAILABLE))
                 return upload.urn
             if state == STATUS_FAILED:
+                if recorded != FAILED:
+                    failed = upload.record(FAILED)
+                    detail = {**failed.detail, "error": (reason or STATUS_FAILED)[:300]}
+                    await self._memory.remember(item, replace(failed, detail=detail))
                 raise PlatformError(
                     ErrorClass.PERMANENT,
                     f"LinkedIn could not process media {item.media_id} ({upload.urn}): "

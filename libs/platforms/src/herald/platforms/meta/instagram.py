@@ -48,6 +48,7 @@ DOWNLOAD_FAILED = "download_failed"  # the container errored fetching our URL: n
 # How an ERROR container's status says Instagram could not fetch the URL (docs/platforms.md, "Instagram: publishing
 # limit and errors"): the download subcodes, or the text Graph puts in ``status``. Content errors stay permanent.
 _DOWNLOAD_FAILED_STATUS = ("download has failed", "too long to download", "could not be fetched", "2207052", "2207003")
+FAILED = "failed"  # Instagram could not process it (container ERROR): the publisher counts these
 READ_BACK_FIELDS = "id,caption,timestamp,permalink"
 READ_BACK_SKEW = dt.timedelta(seconds=60)
 # When the window frees is not reported: the oldest post still inside it tells (one page of recent media).
@@ -110,6 +111,10 @@ class InstagramPublisher:
                     f"instagram.download_failed: Instagram could not download the media: {failed.status}"[:300],
                     platform_code="container_download_failed",
                 ) from None
+            except PlatformError as error:
+                if error.platform_code == "container_error":
+                    await self._record_failure(items, container_id, token, media, error.message)
+                raise
             if status == "PUBLISHED":
                 return await self._already_published(ig_user_id, token, post, created_at)
             return await self._publish(ig_user_id, token, container_id, items[0], media)
@@ -174,6 +179,25 @@ class InstagramPublisher:
         record = UploadRecord(container_id, state, expires_at=expires_at, detail={"created_at": now.isoformat()})
         await media.memory.remember(item, record)
         return container_id, now
+
+    async def _record_failure(
+        self, items: tuple[MediaReference, ...], container_id: str, token: str, media: MediaContext, reason: str
+    ) -> None:
+        """Record ``failed`` for each item Instagram could not process: the item of a single container, or the
+        carousel's children in ERROR (the first item when no child is, e.g. the carousel container itself failed)."""
+        failed: list[tuple[MediaReference, str]] = []
+        if len(items) > 1:
+            for item in items:
+                record = await media.memory.recall(item)
+                if record is None or record.state != CAROUSEL_ITEM:
+                    continue
+                url = self._settings.graph(segment(record.platform_media_id))
+                body = await self._graph.call("GET", url, token, params={"fields": "status_code"})
+                if body.get("status_code") == "ERROR":
+                    failed.append((item, record.platform_media_id))
+        for item, failed_container in failed or [(items[0], container_id)]:
+            detail = {"container": failed_container, "error": reason[:300]}
+            await media.memory.remember(item, UploadRecord(failed_container, FAILED, detail=detail))
 
     async def _post_container(self, ig_user_id: str, token: str, form: dict[str, str]) -> str:
         # Not a create: an unpublished container shows nowhere and expires by itself.
