@@ -33,7 +33,7 @@ MEDIA_TUNING = {
     "HERALD_META__CONTAINER_POLL_SECONDS": "0.5",
 }
 """Publishers' media settings (names a publisher does not have are ignored)."""
-SERVICES = ("tokens", "scheduler", "audit", *(f"publisher-{p.value}" for p in Platform))
+SERVICES = ("tokens", "scheduler", "audit", "media", *(f"publisher-{p.value}" for p in Platform))
 """Herald's services, in start order (the sandboxes start first)."""
 
 

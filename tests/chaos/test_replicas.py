@@ -10,6 +10,7 @@ from herald.contracts.platform import Platform
 from tests.chaos.batch import Batch
 from tests.chaos.client import metric
 from tests.chaos.conftest import Deployment
+from tests.chaos.stack import SERVICES
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(400)]
 
@@ -23,7 +24,7 @@ async def _per_replica(herald: Deployment, service: str, name: str, **labels: st
 
 async def test_two_replicas_of_every_service(herald_replicated: Deployment) -> None:
     herald = herald_replicated
-    assert len(herald.stack.services()) == 12
+    assert len(herald.stack.services()) == 2 * len(SERVICES)
     for platform in Platform:
         await herald.sandboxes.arm(platform, kind="latency", latency_ms=CREATE_LATENCY_MS, count=100_000)
     watched = {
