@@ -27,6 +27,9 @@ from typing import Any
 import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 
+from herald.contracts.envelope import ReceivedEvent
+from herald.kit.consumers import Unreadable, read_checked
+
 log = logging.getLogger(__name__)
 
 RESTART_PAUSE_SECONDS = 1.0
@@ -71,6 +74,16 @@ class Delivery:
         self.routing_key: str = message.routing_key or ""
         self.delivery_tag: int = message.delivery_tag or 0
         self.channel: AbstractChannel = message.channel
+
+    def read(self) -> ReceivedEvent | Unreadable:
+        """The event this delivery carries, checked as every consumer's intake checks it (:func:`read_checked`)."""
+        return read_checked(
+            self.body,
+            self.headers,
+            content_type=self.content_type,
+            message_id=self.message_id,
+            correlation_id=self.correlation_id,
+        )
 
 
 BatchHandler = Callable[[Sequence[Delivery]], Awaitable[Mapping[int, Settle]]]

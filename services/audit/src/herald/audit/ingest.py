@@ -40,7 +40,7 @@ from herald.contracts.operations import MessageParked, ParkCategory
 from herald.kit.batch import BatchAbandoned, BatchConsumer, BatchWindow, Delivery, Settle
 from herald.kit.broker import EventPublisher
 from herald.kit.clock import Clock, utc_now
-from herald.kit.consumers import Unreadable, park_copy, read_checked
+from herald.kit.consumers import Unreadable, park_copy
 from herald.kit.logging import redact
 
 log = logging.getLogger(__name__)
@@ -222,13 +222,7 @@ class AuditIngest:
         records: list[AuditRecord] = []
         read: list[tuple[int, ReceivedEvent]] = []
         for index, message in enumerate(batch):
-            received = read_checked(
-                message.body,
-                message.headers,
-                content_type=message.content_type,
-                message_id=message.message_id,
-                correlation_id=message.correlation_id,
-            )
+            received = message.read()
             if isinstance(received, Unreadable):
                 verdicts[index] = await self._park(
                     message, received.reason, received.category, team_id=received.team_id

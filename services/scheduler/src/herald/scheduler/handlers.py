@@ -45,7 +45,6 @@ from herald.kit.consumers import (
     declare_work_queue,
     park_copy,
     park_reason,
-    read_checked,
 )
 from herald.kit.logging import redact
 from herald.scheduler.settings import SchedulerSettings
@@ -136,13 +135,7 @@ class WorkQueueBatches:
         outcomes: list[tuple[int, Consumed, ReceivedEvent]] = []
         others: list[tuple[int, ReceivedEvent]] = []
         for index, message in enumerate(batch):
-            received = read_checked(
-                message.body,
-                message.headers,
-                content_type=message.content_type,
-                message_id=message.message_id,
-                correlation_id=message.correlation_id,
-            )
+            received = message.read()
             if isinstance(received, Unreadable):
                 verdicts[index] = await self._park(
                     message, received.reason, received.category, team_id=received.team_id
