@@ -44,11 +44,12 @@ async def ledger(database: str | None, clock: ManualClock) -> AsyncIterator[Deli
     database_url = database
     await upgrade(database_url, MIGRATIONS, SCHEMA)
     settings = ServiceSettings(database_url=database_url, service_name="ledger-contract")
-    engine = db.create_engine(settings, SCHEMA, autocommit=True)  # as the publisher wires it
+    pool = db.SchemaPool(settings, SCHEMA)  # as the publisher wires it
+    await pool.open()
     try:
-        yield Ledger(engine, clock)
+        yield Ledger(pool, clock)
     finally:
-        await engine.dispose()
+        await pool.close()
 
 
 async def claim(

@@ -64,9 +64,8 @@ class World:
 @pytest.fixture
 async def world(database_url: str) -> AsyncIterator[World]:
     await upgrade(database_url, MIGRATIONS, SCHEMA)
-    engine = db.create_engine(
-        ServiceSettings(database_url=database_url, service_name="media-x"), SCHEMA, autocommit=True
-    )
+    pool = db.SchemaPool(ServiceSettings(database_url=database_url, service_name="media-x"), SCHEMA)
+    await pool.open()
     app = create_app(XSandboxConfig(enforce_rate_limits=False, media_processing_seconds=0.2, media_check_after_secs=0))
     with serve(app) as base_url:
         async with httpx.AsyncClient() as http, httpx.AsyncClient(base_url=base_url) as control:
@@ -76,7 +75,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
             ).json()
             settings = XSettings.for_sandbox(base_url, media_segment_bytes=64 * 1024, media_min_poll_seconds=0.05)
             kit = build(settings, http)
-            ledger = Ledger(engine)
+            ledger = Ledger(pool)
             registry = CollectorRegistry()
             source = FakeMediaSource()
             pipeline = PublishPipeline(
@@ -92,7 +91,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
                 media_source=source,
             )
             yield World(pipeline, ledger, app.state.sandbox, source, registry)
-    await engine.dispose()
+    await pool.close()
 
 
 async def test_a_retried_video_post_reuses_the_media_id_the_ledger_recorded(world: World) -> None:

@@ -57,9 +57,10 @@ def build(settings: PublisherSettings, media_source: MediaSource | None = None) 
     )
     topology = PublisherTopology(platform, settings.retry_tiers_ms, settings.delivery_limit)
     metrics = PublisherMetrics.create(runtime.registry, platform, topology.work_queue)
-    # The ledger's own pool: single statements without transactions (see Ledger), on the service's schema.
-    ledger_engine = db.create_engine(settings, schema, autocommit=True)
-    ledger = Ledger(ledger_engine)
+    # The ledger's own pool of bare asyncpg connections: single statements without transactions (see Ledger), on
+    # the service's schema. Opened after migrations, closed once the consumers have stopped.
+    ledger_pool = db.SchemaPool(settings, schema)
+    ledger = Ledger(ledger_pool, batch_sizes=metrics.ledger_batch_size)
     kit = build_kit(platform, settings.platforms, http)
     pipeline = PublishPipeline(
         client=kit.client,
@@ -102,9 +103,10 @@ def build(settings: PublisherSettings, media_source: MediaSource | None = None) 
     async def declare() -> None:
         await topology.declare(broker)
 
+    runtime.on_start(ledger_pool.open)
     runtime.on_start(declare)
     runtime.on_stop(http.aclose)
-    runtime.on_stop(ledger_engine.dispose)
+    runtime.on_stop(ledger_pool.close)
     app = runtime.create_app(f"Herald publisher ({platform.value})")
     return runtime, app
 

@@ -13,7 +13,9 @@ from herald.kit.consumers import parked_messages_counter
 
 OUTCOMES = ("published", "retry", "failed", "unconfirmed")
 HOLD_SCOPES = ("account", "app")
+LEDGER_OPERATIONS = ("claim", "mark")
 MEDIA_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400)
 
 
@@ -31,6 +33,7 @@ class PublisherMetrics:
     media_upload_bytes: Counter
     media_upload_seconds: Histogram
     media_processing_failures: Counter
+    ledger_batch_size: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry, platform: Platform, work_queue: str) -> PublisherMetrics:
@@ -55,6 +58,8 @@ class PublisherMetrics:
         metrics.media_upload_bytes.labels(p)
         metrics.media_upload_seconds.labels(p)
         metrics.media_processing_failures.labels(p)
+        for operation in LEDGER_OPERATIONS:
+            metrics.ledger_batch_size.labels(operation)
         return metrics
 
     @classmethod
@@ -129,6 +134,13 @@ class PublisherMetrics:
                 "herald_media_processing_failures_total",
                 "Media items the platform could not process (as recorded by the adapter).",
                 ["platform"],
+                registry=registry,
+            ),
+            ledger_batch_size=Histogram(
+                "herald_ledger_batch_size",
+                "Claims (or marks) the publish ledger wrote in one statement: concurrent deliveries share one.",
+                ["operation"],
+                buckets=BATCH_BUCKETS,
                 registry=registry,
             ),
         )

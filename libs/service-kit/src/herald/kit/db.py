@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, exc, text
+import asyncpg
+from sqlalchemy import event, exc, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -32,17 +33,53 @@ def create_engine(
         max_overflow=0,
         # Errors are logged and raised without their bound parameters: those are user data (post text, names).
         hide_parameters=True,
-        connect_args={
-            "server_settings": {
-                "search_path": schema,
-                "application_name": settings.service_name,
-                # The server's own log of a failed statement must not carry its parameters either.
-                "log_parameter_max_length_on_error": "0",
-            }
-        },
+        connect_args={"server_settings": _server_settings(settings, schema)},
     )
     event.listen(engine.sync_engine, "checkout", _replace_if_closed)
     return engine
+
+
+def _server_settings(settings: ServiceSettings, schema: str) -> dict[str, str]:
+    """What every connection of a service sets on the server: its schema first, and its name."""
+    return {
+        "search_path": schema,
+        "application_name": settings.service_name,
+        # The server's own log of a failed statement must not carry its parameters either.
+        "log_parameter_max_length_on_error": "0",
+    }
+
+
+class SchemaPool:
+    """A bare asyncpg pool confined to ``schema`` like :func:`create_engine`'s connections, for code that only runs
+    single statements (each atomic on its own, no transaction): no SQLAlchemy checkout or per-execute work.
+
+    asyncpg binds a pool to the running event loop, so it is opened in the service's lifespan (:meth:`open` as an
+    on-start hook, :meth:`close` on stop). A pooled connection the server has closed is replaced at acquire by
+    asyncpg itself.
+    """
+
+    def __init__(self, settings: ServiceSettings, schema: str, *, size: int | None = None) -> None:
+        url = make_url(settings.database_url.get_secret_value()).set(drivername="postgresql")
+        self._dsn = url.render_as_string(hide_password=False)
+        self._server_settings = _server_settings(settings, schema)
+        self._size = size or settings.db_pool_size
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(
+            self._dsn, min_size=1, max_size=self._size, server_settings=self._server_settings
+        )
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    def acquire(self) -> Any:
+        """``async with pool.acquire() as connection``: an asyncpg connection, returned to the pool on exit."""
+        if self._pool is None:
+            raise RuntimeError("the pool is not open: open it in the service's lifespan")
+        return self._pool.acquire()
 
 
 def _replace_if_closed(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
