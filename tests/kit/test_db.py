@@ -3,6 +3,7 @@
 import uuid
 
 import asyncpg
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
 
@@ -33,3 +34,20 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout(dat
     finally:
         await admin.close()
         await engine.dispose()
+
+
+async def test_a_schema_pool_confines_its_connections_like_the_engine(database_url: str) -> None:
+    name = f"kit-pool-{uuid.uuid4().hex[:8]}"
+    pool = db.SchemaPool(ServiceSettings(database_url=SecretStr(database_url), service_name=name), "ledger_schema")
+    await pool.open()
+    try:
+        async with pool.acquire() as conn:
+            seen = await conn.fetchrow(
+                "SELECT current_setting('search_path') AS search_path, current_setting('application_name') AS name,"
+                " current_setting('log_parameter_max_length_on_error') AS logged"
+            )
+        assert dict(seen) == {"search_path": "ledger_schema", "name": name, "logged": "0"}
+    finally:
+        await pool.close()
+    with pytest.raises(RuntimeError, match="not open"):
+        pool.acquire()
