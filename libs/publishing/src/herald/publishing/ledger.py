@@ -149,7 +149,8 @@ WHERE deliveries.distribution_id = m.distribution_id RETURNING deliveries.*
 ``retrying``)."""
 
 BATCH_CAP = 64
-"""Most claims (or marks) in one statement: two publishers' prefetch windows."""
+"""Most claims (or marks) in one statement: twice the default prefetch (32), so that with the defaults every delivery
+that comes while a statement is in flight fits in the next one."""
 
 
 @dataclass(frozen=True)

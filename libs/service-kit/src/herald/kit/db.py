@@ -1,4 +1,5 @@
-"""PostgreSQL for Herald services: an async engine per service, confined to the service's own schema.
+"""PostgreSQL for Herald services: an async engine per service, confined to the service's own schema (and a bare
+asyncpg pool on that schema, :class:`SchemaPool`, for a hot path of single statements).
 
 Each service owns one schema (``scheduler``, ``tokens``, ``audit``, ...) and its own Alembic migrations, applied at
 start-up by :func:`herald.kit.migrations.upgrade`. Connections use ``search_path`` = that schema, so table names in
