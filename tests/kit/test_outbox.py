@@ -20,7 +20,7 @@ from herald.contracts.routing import EVENTS_EXCHANGE
 from herald.kit import db
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.migrations import upgrade
-from herald.kit.outbox import OUTBOX, OutboxRelay, RelaySettings, add, add_many
+from herald.kit.outbox import OUTBOX, OutboxRelay, RelayResult, RelaySettings, add, add_many
 from herald.kit.settings import ServiceSettings
 from tests.support.eventually import eventually
 from tests.support.proxy import TcpProxy
@@ -253,6 +253,37 @@ async def test_notify_wakes_the_relay_and_rolled_back_rows_are_never_published(
     await wait_for_count(received, 2, 2)
     last = await publish_marker(engine, routing_key, received)  # a rolled-back row published would be ahead of it
     assert [message.message_id for message in received] == [first, committed.message_id, last]
+
+
+async def test_a_woken_relay_lingers_so_one_cycle_takes_the_commits_right_behind(
+    amqp_url: str,
+    engine: AsyncEngine,
+    relays: Relays,
+    routing_key: str,
+    received: list[aio_pika.abc.AbstractIncomingMessage],
+) -> None:
+    relay = await relays.make(amqp_url, RelaySettings(poll_interval_seconds=30, linger_seconds=0.5))
+    cycles: list[int] = []
+    relay_once = relay.relay.relay_once
+
+    async def counted() -> RelayResult:
+        result = await relay_once()
+        if result.claimed:
+            cycles.append(result.claimed)
+        return result
+
+    relay.relay.relay_once = counted  # type: ignore[method-assign]
+    relays.start(relay)
+    await publish_marker(engine, routing_key, received)  # the relay's first pass is over: it waits for a NOTIFY
+    cycles.clear()
+    rows = envelopes(routing_key, 3)
+    for row in rows:  # three commits, each with its NOTIFY, well within the linger
+        async with engine.begin() as conn:
+            await add(conn, row)
+        await asyncio.sleep(0.05)
+    await wait_for_count(received, 4, 5)
+    assert cycles == [3]
+    assert [m.message_id for m in received[1:]] == [row.message_id for row in rows]
 
 
 @pytest.fixture

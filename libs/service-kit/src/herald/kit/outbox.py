@@ -251,6 +251,12 @@ class RelaySettings:
     """Publishes whose confirms are awaited together."""
     poll_interval_seconds: float = 1.0
     """Fallback poll when no NOTIFY arrives."""
+    linger_seconds: float = 0.005
+    """After a NOTIFY wakes the relay, how long it waits before claiming: one cycle then takes the rows of the
+    commits right behind the one that woke it (one claim, one confirm window and one update for all of them instead
+    of a cycle each, e.g. under many concurrent single creates), for at most this much added latency per event."""
+    depth_interval_seconds: float = 1.0
+    """How often ``herald_outbox_depth`` is recounted (a count per cycle would cost as much as the cycle)."""
     max_backoff_seconds: float = 30.0
     """Longest wait between attempts while the broker keeps failing."""
     batch_timeout_seconds: float = 60.0
@@ -306,12 +312,15 @@ class OutboxRelay:
         notifications = PgNotifications(self._engine, self.channel)
         failures = 0
         next_prune = time.monotonic() + self.settings.prune_interval_seconds
+        next_count = time.monotonic()
         try:
             while not stop.is_set():
                 await notifications.ensure()
                 notifications.event.clear()
                 result = await self._cycle()
-                await self.refresh_depth()
+                if time.monotonic() >= next_count:
+                    await self.refresh_depth()
+                    next_count = time.monotonic() + self.settings.depth_interval_seconds
                 if time.monotonic() >= next_prune:
                     await self._prune_quietly()
                     next_prune = time.monotonic() + self.settings.prune_interval_seconds
@@ -323,6 +332,8 @@ class OutboxRelay:
                     await wait_first((stop,), self._backoff(failures))
                 else:
                     await notifications.wait(stop, self.settings.poll_interval_seconds)
+                    if self.settings.linger_seconds > 0:
+                        await wait_first((stop,), self.settings.linger_seconds)
         finally:
             await notifications.close()
 

@@ -54,6 +54,12 @@ class SchedulerSettings(ServiceSettings):
 
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    outbox_linger_ms: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long the outbox relay waits after a NOTIFY before claiming, so one cycle relays the rows of"
+        " several commits (e.g. concurrent single creates); the most it adds to an event's latency.",
+    )
     outbox_max_backoff_seconds: float = Field(default=30.0, gt=0)
     outbox_retention_hours: float = Field(default=168.0, ge=0)
     outbox_prune_interval_seconds: float = Field(default=600.0, gt=0)
@@ -83,6 +89,7 @@ class SchedulerSettings(ServiceSettings):
         return RelaySettings(
             batch_size=self.outbox_batch_size,
             poll_interval_seconds=self.outbox_poll_interval_seconds,
+            linger_seconds=self.outbox_linger_ms / 1000,
             max_backoff_seconds=self.outbox_max_backoff_seconds,
             batch_timeout_seconds=max(self.publish_timeout_seconds * 3, 10.0),
             retention=dt.timedelta(hours=self.outbox_retention_hours),
