@@ -36,6 +36,8 @@ class Options:
     audit_events: int = 20_000
     precision_rate: int = 100
     precision_seconds: int = 60
+    precision_fast_rate: int = 300
+    precision_fast_seconds: int = 60
     burst_size: int = 10_000
     media_image_posts: int = 300
     media_text_posts: int = 3_000
@@ -56,6 +58,7 @@ class Options:
             "reference_count": 5_000,
             "audit_events": 3_000,
             "precision_seconds": 15,
+            "precision_fast_seconds": 10,
             "burst_size": 1_500,
             "media_image_posts": 90,
             "media_text_posts": 600,

@@ -61,10 +61,11 @@ def _results(**overrides: Any) -> dict[str, Any]:
 
 
 def test_targets_judge_each_goal_and_ignore_sandboxes_for_memory() -> None:
-    verdicts = {t.name: t.met for t in targets(_results())}
+    verdicts = {t.name: t.met for t in targets(_results(precision_fast={"lateness_ms": {"count": 30, "p99": 900.0}}))}
     assert verdicts == {
         "burst throughput": True,
         "lateness p99 at 100 posts/s": False,
+        "lateness p99 at 300 posts/s": True,
         "audit ingest": True,
         "burst vs the Celery peer": None,  # no peer in these results
         "idle RSS per service": True,
@@ -94,3 +95,19 @@ def test_a_missed_target_gets_a_finding() -> None:
     findings = explain(_results(audit_ingest={"events_per_second": 900.0, "cpu_ms_per_event": {"audit": 1.2}}))
     assert [f["target"] for f in findings] == ["lateness p99 at 100 posts/s", "audit ingest"]
     assert "1.20 ms of CPU per event" in findings[1]["finding"]
+
+
+def test_a_paced_run_faster_than_the_burst_is_explained_as_a_backlog() -> None:
+    slow = {"rate_per_second": 100, "lateness_ms": {"count": 10, "p50": 100.0, "p99": 300.0, "max": 400.0}}
+    fast = {
+        "rate_per_second": 300,
+        "lateness_ms": {"count": 30, "p50": 9000.0, "p99": 20000.0, "max": 21000.0},
+        "claim_lateness": {"p50_ms": 5.0, "p99_ms": 40.0},
+    }
+    findings = {
+        f["target"]: f["finding"]
+        for f in explain(_results(burst={"posts_per_second": 250.0}, precision=slow, precision_fast=fast))
+    }
+    assert "At 300 posts/s the pipeline does not keep up" in findings["lateness p99 at 300 posts/s"]
+    assert "p99 40.0 ms of lateness" in findings["lateness p99 at 300 posts/s"]
+    assert "(40% of the burst's sustained rate)" in findings["lateness p99 at 100 posts/s"]
