@@ -51,3 +51,17 @@ async def test_a_schema_pool_confines_its_connections_like_the_engine(database_u
         await pool.close()
     with pytest.raises(RuntimeError, match="not open"):
         pool.acquire()
+
+
+async def test_a_schema_pool_returns_a_connection_without_a_reset_round_trip(database_url: str) -> None:
+    settings = ServiceSettings(database_url=SecretStr(database_url), service_name="kit-pool-reset")
+    pool = db.SchemaPool(settings, "ledger_schema", size=1)  # one connection: the second acquire gets the first's
+    await pool.open()
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("SELECT set_config('herald.marker', 'kept', false)")
+        async with pool.acquire() as conn:
+            # asyncpg's default reset (RESET ALL and three more statements) would have cleared it on release.
+            assert await conn.fetchval("SELECT current_setting('herald.marker', true)") == "kept"
+    finally:
+        await pool.close()

@@ -68,7 +68,7 @@ class SchemaPool:
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
-            self._dsn, min_size=1, max_size=self._size, server_settings=self._server_settings
+            self._dsn, min_size=1, max_size=self._size, server_settings=self._server_settings, reset=_keep_session
         )
 
     async def close(self) -> None:
@@ -81,6 +81,13 @@ class SchemaPool:
         if self._pool is None:
             raise RuntimeError("the pool is not open: open it in the service's lifespan")
         return self._pool.acquire()
+
+
+async def _keep_session(_connection: Any) -> None:
+    """A :class:`SchemaPool` connection is released as it is: its users run single statements and change no session
+    state (no ``SET``, ``LISTEN`` or advisory lock), so asyncpg's default reset (``pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL``), a round trip per release, i.e. per statement, is skipped. asyncpg still rolls back a
+    transaction left open before this is called."""
 
 
 def _replace_if_closed(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
