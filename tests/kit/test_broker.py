@@ -53,6 +53,32 @@ async def test_published_event_is_persistent_and_readable(
     assert message.headers["cloudEvents_id"] == event_id
     assert message.content_type == "application/json"
     assert from_amqp(message.body, message.headers) == event
+    # What RabbitBroker.publish used to add: the service's app_id, a timestamp, a correlation id.
+    assert message.app_id == "kit-test"
+    assert message.timestamp is not None
+    assert message.correlation_id
+
+
+async def test_publish_envelope_keeps_the_given_correlation_id_and_type(
+    broker: RabbitBroker, bound_queue: aio_pika.abc.AbstractQueue
+) -> None:
+    publisher = EventPublisher(broker, source="/herald/kit-test", timeout=5)
+    envelope = publisher.envelope(example_for(PublishRequested))
+    await publisher.publish_envelope(envelope, correlation_id="corr-1")
+    [message] = await _drain(bound_queue, 1)
+    assert (message.correlation_id, message.type) == ("corr-1", envelope.type)
+
+
+async def test_a_publisher_outlives_a_broker_restart(
+    broker: RabbitBroker, bound_queue: aio_pika.abc.AbstractQueue
+) -> None:
+    # The exchange objects it publishes through belong to the broker's channel: a new channel needs new ones.
+    publisher = EventPublisher(broker, source="/herald/kit-test", timeout=5)
+    first = await publisher.publish(example_for(PublishRequested))
+    await broker.stop()
+    await broker.connect()
+    second = await publisher.publish(example_for(PublishRequested))
+    assert [m.message_id for m in await _drain(bound_queue, 2)] == [first, second]
 
 
 async def test_unroutable_publish_raises(broker: RabbitBroker) -> None:

@@ -323,6 +323,10 @@ async def test_a_broker_outage_leaves_rows_unpublished_until_it_is_over(
     assert len(waiting) == 50
     assert received == []
 
+    async def depth_is(expected: float) -> bool:
+        return relay.metric("herald_outbox_depth") == expected
+
+    await eventually(lambda: depth_is(50), what="the depth gauge counting the rows held up by the outage")
     proxy.restore()  # the broker is back
     await wait_for_count(received, 50, 20)
     marker = await publish_marker(engine, routing_key, received)  # any copy published twice is ahead of it
@@ -330,6 +334,39 @@ async def test_a_broker_outage_leaves_rows_unpublished_until_it_is_over(
         row.message_id for row in rows
     )
     assert await unpublished(engine) == []
+    await eventually(lambda: depth_is(0), what="the depth gauge back to 0 once the table drained")
+
+
+async def test_the_depth_is_recounted_once_per_interval_not_once_per_cycle(
+    amqp_url: str,
+    engine: AsyncEngine,
+    relays: Relays,
+    routing_key: str,
+    received: list[aio_pika.abc.AbstractIncomingMessage],
+) -> None:
+    relay = await relays.make(
+        amqp_url, RelaySettings(poll_interval_seconds=30, linger_seconds=0, depth_interval_seconds=3600)
+    )
+    counts: list[int | None] = []
+    cycles: list[int] = []
+    refresh_depth, relay_once = relay.relay.refresh_depth, relay.relay.relay_once
+
+    async def counted_refresh() -> int | None:
+        counts.append(await refresh_depth())
+        return counts[-1]
+
+    async def counted_cycle() -> RelayResult:
+        result = await relay_once()
+        cycles.append(result.claimed)
+        return result
+
+    relay.relay.refresh_depth = counted_refresh  # type: ignore[method-assign]
+    relay.relay.relay_once = counted_cycle  # type: ignore[method-assign]
+    relays.start(relay)
+    for _ in range(3):  # three commits, each relayed in a cycle of its own (no linger)
+        await publish_marker(engine, routing_key, received)
+    assert len([claimed for claimed in cycles if claimed]) == 3
+    assert len(counts) == 1  # counted once, after the relay's first cycle, not after each of the three
 
 
 async def test_an_unroutable_row_does_not_hold_up_the_others(

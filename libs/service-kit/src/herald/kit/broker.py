@@ -2,15 +2,24 @@
 
 Every publish is persistent, confirmed by the broker, mandatory (an unroutable message raises instead of
 vanishing) and bounded by a timeout (a broker under a resource alarm blocks publishers indefinitely otherwise).
+
+:class:`EventPublisher` publishes on the broker's own confirming channel through aio-pika, not through
+``RabbitBroker.publish``: FastStream's layers there (publish command, publish middlewares with their Prometheus
+timing, message encoding) cost about a fifth of the CPU of a confirmed publish, and every event a service emits paid
+it. So FastStream's ``faststream_published_messages*`` series do not count events (no dashboard or alert uses them;
+the outbox relay counts its publishes in ``herald_outbox_published_total``); its consumer series are unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from aio_pika import DeliveryMode, Message
 from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import CollectorRegistry
@@ -71,12 +80,15 @@ async def declare_exchanges(broker: RabbitBroker) -> None:
 
 
 class EventPublisher:
-    """Publishes Herald contract events as CloudEvents (binary mode)."""
+    """Publishes Herald contract events as CloudEvents (binary mode), on the broker's default channel (the one
+    :func:`build_broker` makes confirming and raising on returns)."""
 
     def __init__(self, broker: RabbitBroker, *, source: str, timeout: float) -> None:
         self._broker = broker
         self._source = source
         self._timeout = timeout
+        self._app_id = broker.config.app_id
+        self._exchanges: dict[str, RabbitExchange] = {}
 
     def envelope(self, event: Event, *, subject: str | None = None, event_id: str | None = None) -> AmqpEnvelope:
         return to_amqp(event, source=self._source, subject=subject, event_id=event_id)
@@ -88,24 +100,41 @@ class EventPublisher:
         return envelope.message_id
 
     async def publish_envelope(self, envelope: AmqpEnvelope, *, correlation_id: str | None = None) -> None:
+        """Publish one envelope (persistent, mandatory) and wait for the broker's confirm.
+
+        Raises :class:`PublishNotConfirmed` if the broker does not confirm within the timeout, nacks it, returns it
+        as unroutable (the channel raises on a return) or the connection fails. The message carries what
+        ``RabbitBroker.publish`` gave it: the service's ``app_id``, a timestamp, and a fresh correlation id unless
+        one is given.
+        """
+        message = Message(
+            envelope.body,
+            headers=dict(envelope.headers),
+            content_type=envelope.content_type,
+            delivery_mode=DeliveryMode.PERSISTENT,
+            correlation_id=correlation_id or str(uuid.uuid4()),
+            message_id=envelope.message_id,
+            timestamp=dt.datetime.now(dt.UTC),
+            type=envelope.type,
+            app_id=self._app_id,
+        )
         try:
             async with asyncio.timeout(self._timeout):
-                await self._broker.publish(
-                    envelope.body,
-                    exchange=envelope.exchange,
-                    routing_key=envelope.routing_key,
-                    headers=dict(envelope.headers),
-                    message_id=envelope.message_id,
-                    correlation_id=correlation_id,
-                    content_type=envelope.content_type,
-                    message_type=envelope.type,
-                    persist=True,
-                    mandatory=True,
-                )
+                exchange = await self._broker.declare_exchange(self._exchange(envelope.exchange))
+                await exchange.publish(message, envelope.routing_key, mandatory=True)
         except TimeoutError as exc:
             raise PublishNotConfirmed(f"no confirm for {envelope.type} within {self._timeout}s") from exc
         except Exception as exc:
             raise PublishNotConfirmed(f"publish of {envelope.type} failed: {exc}") from exc
+
+    def _exchange(self, name: str) -> RabbitExchange:
+        # Passive: publishing never declares (declare_exchanges does, at start). The broker's declarer keeps the
+        # aio-pika exchange per channel and forgets it when the broker disconnects, so a restarted broker gets a new
+        # one; this dict only spares building (and hashing a new) RabbitExchange per publish.
+        exchange = self._exchanges.get(name)
+        if exchange is None:
+            exchange = self._exchanges[name] = RabbitExchange(name, declare=False)
+        return exchange
 
     async def publish_many(self, envelopes: Iterable[AmqpEnvelope]) -> None:
         """Publish with confirms awaited in windows (several times faster than one at a time)."""
