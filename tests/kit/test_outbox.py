@@ -274,7 +274,12 @@ async def test_a_woken_relay_lingers_so_one_cycle_takes_the_commits_right_behind
 
     relay.relay.relay_once = counted  # type: ignore[method-assign]
     relays.start(relay)
-    await publish_marker(engine, routing_key, received)  # the relay's first pass is over: it waits for a NOTIFY
+    await publish_marker(engine, routing_key, received)
+
+    async def marker_cycle_over() -> bool:  # the marker arrives before its cycle has marked it and returned
+        return cycles == [1]
+
+    await eventually(marker_cycle_over)  # the relay now waits for a NOTIFY
     cycles.clear()
     rows = envelopes(routing_key, 3)
     for row in rows:  # three commits, each with its NOTIFY, well within the linger
