@@ -35,7 +35,7 @@ from herald.kit.auth import IDENTITY_MIGRATIONS, IDENTITY_SCHEMA, ApiKeyStore
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.health import ReadinessCheck, health_router
 from herald.kit.logging import configure_logging
-from herald.kit.migrations import upgrade
+from herald.kit.migrations import upgrade_all
 from herald.kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -115,11 +115,12 @@ class ServiceRuntime:
         self._checks[name] = check
 
     async def migrate(self) -> None:
-        url = self.settings.database_url.get_secret_value()
+        targets = []
         if self._public_api:
-            await upgrade(url, IDENTITY_MIGRATIONS, IDENTITY_SCHEMA)
+            targets.append((IDENTITY_MIGRATIONS, IDENTITY_SCHEMA))
         if self.schema and self._migrations:
-            await upgrade(url, self._migrations, self.schema)
+            targets.append((self._migrations, self.schema))
+        await upgrade_all(self.settings.database_url.get_secret_value(), targets)  # one child process for both
 
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI | None = None) -> AsyncIterator[None]:
