@@ -35,6 +35,7 @@ from herald.kit.auth import IDENTITY_MIGRATIONS, IDENTITY_SCHEMA, ApiKeyStore
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.health import ReadinessCheck, health_router
 from herald.kit.logging import configure_logging
+from herald.kit.memory import release_free_heap
 from herald.kit.migrations import upgrade_all
 from herald.kit.settings import ServiceSettings
 
@@ -132,6 +133,7 @@ class ServiceRuntime:
         await self.broker.start()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(loop(stop), name=getattr(loop, "__name__", "loop")) for loop in self._loops]
+        release_free_heap()  # what start-up allocated and freed, no longer resident through the service's life
         loop_kind = type(asyncio.get_running_loop()).__module__.split(".")[0]  # "uvloop" or "asyncio"
         log.info("service started", extra={"service": self.settings.service_name, "event_loop": loop_kind})
         try:
