@@ -5,16 +5,19 @@ import sys
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from herald.kit.auth import IDENTITY_MIGRATIONS
-from herald.kit.migrations import upgrade
+from herald.kit.migrations import MigrationError, upgrade
 
 
 async def _upgrade_in_a_process(database_url: str, schema: str) -> int:
     code = (
         "import asyncio, sys; from herald.kit.migrations import upgrade;"
         "from herald.kit.auth import IDENTITY_MIGRATIONS;"
-        "asyncio.run(upgrade(sys.argv[1], IDENTITY_MIGRATIONS, sys.argv[2]))"
+        "asyncio.run(upgrade(sys.argv[1], IDENTITY_MIGRATIONS, sys.argv[2]));"
+        # Alembic ran in the migration child: none of it stays in the memory of the process that migrated
+        "sys.exit('alembic' in sys.modules)"
     )
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, database_url, schema)
     return await proc.wait()
@@ -40,3 +43,13 @@ def test_every_service_migration_directory_has_an_env() -> None:
     envs = [*root.glob("services/*/src/herald/*/migrations/env.py"), IDENTITY_MIGRATIONS / "env.py"]
     for env in envs:
         assert "run_env" in env.read_text(), env
+
+
+async def test_a_failed_migration_raises_with_the_childs_error_and_no_password(tmp_path: Path) -> None:
+    (tmp_path / "env.py").write_text("raise RuntimeError('broken env')\n")
+    (tmp_path / "versions").mkdir()
+    url = "postgresql+asyncpg://herald:s3cret-pw@127.0.0.1:1/nowhere"
+    with pytest.raises(MigrationError, match="broken_schema") as failure:
+        await upgrade(url, tmp_path, "broken_schema")
+    assert "broken env" in str(failure.value)
+    assert "s3cret-pw" not in str(failure.value)

@@ -7,47 +7,87 @@ A service's ``migrations/env.py`` is two lines::
 
 Migrations run inside a transaction that first takes a PostgreSQL advisory lock derived from the schema name, so
 several replicas starting at once apply them exactly once (the others wait, then find nothing to do).
+
+They run in a short-lived child process (``python -m herald.kit.migrations``): Alembic and Mako cost a service
+~11 MiB of RSS that, once imported, would stay for the life of the process although they are needed only at start.
+The child exiting gives that memory back; the parent waits for it, so start-up order is unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import os
+import sys
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command, context
-from alembic.config import Config
 from sqlalchemy import MetaData, text
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
 SCHEMA_OPTION = "herald_schema"
-# Alembic's ``context`` is a process-global proxy, so upgrades inside one process must not overlap.
-_in_process = threading.Lock()
+DATABASE_URL_ENV = "HERALD_MIGRATIONS_DATABASE_URL"
+"""How the child gets the database URL: its environment, never its command line (``ps`` shows that to anyone)."""
+ERROR_TAIL_CHARS = 4000
 
 
-def _config(database_url: str, script_location: Path, schema: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(script_location))
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
-    config.set_main_option(SCHEMA_OPTION, schema)
-    return config
+class MigrationError(RuntimeError):
+    """The migration child failed; the message ends with the tail of its stderr (Alembic's traceback)."""
 
 
 async def upgrade(database_url: str, script_location: Path, schema: str) -> None:
     """Apply every pending migration of one schema (Alembic's ``upgrade head``)."""
-    config = _config(database_url, script_location, schema)
+    await upgrade_all(database_url, [(script_location, schema)])
 
-    def run() -> None:
-        with _in_process:
-            command.upgrade(config, "head")
 
-    await asyncio.to_thread(run)
+async def upgrade_all(database_url: str, targets: Sequence[tuple[Path, str]]) -> None:
+    """Apply every pending migration of each ``(script_location, schema)``, in order, in one child process."""
+    if not targets:
+        return
+    args = [arg for location, schema in targets for arg in (str(location), schema)]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        __name__,
+        *args,
+        env={**os.environ, DATABASE_URL_ENV: database_url},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, stderr = await proc.communicate()
+    except BaseException:  # cancelled (e.g. start-up aborted): no orphan left migrating behind us
+        proc.kill()
+        await proc.wait()
+        raise
+    if proc.returncode != 0:
+        tail = stderr.decode(errors="replace")[-ERROR_TAIL_CHARS:]
+        raise MigrationError(f"migrations of {[schema for _, schema in targets]} failed ({proc.returncode}):\n{tail}")
+
+
+def _upgrade_here(database_url: str, targets: Sequence[tuple[Path, str]]) -> None:
+    """The child's work: Alembic imported here only, so the services that import this module never load it."""
+    from alembic import command  # noqa: PLC0415
+    from alembic.config import Config  # noqa: PLC0415
+
+    for location, schema in targets:
+        config = Config()
+        config.set_main_option("script_location", str(location))
+        config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+        config.set_main_option(SCHEMA_OPTION, schema)
+        command.upgrade(config, "head")
 
 
 def run_env(target_metadata: MetaData | None) -> None:
     """The body of a service's ``migrations/env.py`` (online mode only: Herald always migrates a live database)."""
+    # env.py runs inside Alembic (in the migration child), which has it loaded already
+    from alembic import context  # noqa: PLC0415
+
     config = context.config
     schema = config.get_main_option(SCHEMA_OPTION) or "public"
     url = config.get_main_option("sqlalchemy.url") or ""
@@ -76,3 +116,8 @@ def run_env(target_metadata: MetaData | None) -> None:
             await engine.dispose()
 
     asyncio.run(main())
+
+
+if __name__ == "__main__":
+    pairs = sys.argv[1:]
+    _upgrade_here(os.environ[DATABASE_URL_ENV], [(Path(pairs[i]), pairs[i + 1]) for i in range(0, len(pairs), 2)])

@@ -35,7 +35,8 @@ from herald.kit.auth import IDENTITY_MIGRATIONS, IDENTITY_SCHEMA, ApiKeyStore
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.health import ReadinessCheck, health_router
 from herald.kit.logging import configure_logging
-from herald.kit.migrations import upgrade
+from herald.kit.memory import release_free_heap
+from herald.kit.migrations import upgrade_all
 from herald.kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -115,11 +116,12 @@ class ServiceRuntime:
         self._checks[name] = check
 
     async def migrate(self) -> None:
-        url = self.settings.database_url.get_secret_value()
+        targets = []
         if self._public_api:
-            await upgrade(url, IDENTITY_MIGRATIONS, IDENTITY_SCHEMA)
+            targets.append((IDENTITY_MIGRATIONS, IDENTITY_SCHEMA))
         if self.schema and self._migrations:
-            await upgrade(url, self._migrations, self.schema)
+            targets.append((self._migrations, self.schema))
+        await upgrade_all(self.settings.database_url.get_secret_value(), targets)  # one child process for both
 
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI | None = None) -> AsyncIterator[None]:
@@ -131,6 +133,7 @@ class ServiceRuntime:
         await self.broker.start()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(loop(stop), name=getattr(loop, "__name__", "loop")) for loop in self._loops]
+        release_free_heap()  # what start-up allocated and freed, no longer resident through the service's life
         loop_kind = type(asyncio.get_running_loop()).__module__.split(".")[0]  # "uvloop" or "asyncio"
         log.info("service started", extra={"service": self.settings.service_name, "event_loop": loop_kind})
         try:
