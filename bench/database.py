@@ -24,6 +24,7 @@ TRANSIENT = (
 )
 
 TERMINAL = ("published", "failed", "unconfirmed", "cancelled", "missed")
+SCHEDULED_ACTION = "distribution_scheduled"
 OUTCOME_ACTIONS = ("content_published", "content_publish_failed", "content_publish_unconfirmed")
 
 
@@ -68,6 +69,16 @@ class Database:
         rows = await self.retrying(lambda conn: conn.fetch(sql, _uuid(team_id), since, before))
         return {str(r[0]): int(r[1]) for r in rows}
 
+    async def any_open(self, team_id: str, since: dt.datetime, before: dt.datetime) -> bool:
+        """Whether a distribution due in ``[since, before)`` is not final yet. Scans from the latest due time back
+        and stops at the first open one, so it reads few rows until nearly all are final (the full count reads
+        every row of the window)."""
+        sql = """SELECT 1 FROM scheduler.distributions
+                 WHERE team_id = $1 AND scheduled_at >= $2 AND scheduled_at < $3 AND status <> ALL($4::text[])
+                 ORDER BY scheduled_at DESC LIMIT 1"""
+        found = await self.value(sql, _uuid(team_id), since, before, list(TERMINAL))
+        return found is not None
+
     async def last_update(self, team_id: str, since: dt.datetime, before: dt.datetime) -> dt.datetime:
         """When the scheduler last changed a distribution due in ``[since, before)`` (it learnt the outcome)."""
         sql = """SELECT max(updated_at) FROM scheduler.distributions
@@ -80,6 +91,11 @@ class Database:
         sql = """SELECT count(*) FROM audit.events
                  WHERE team_id = $1 AND occurred_at >= $2 AND action = ANY($3::text[])"""
         return int(await self.value(sql, _uuid(team_id), since, list(OUTCOME_ACTIONS)))
+
+    async def scheduled_audited(self, team_id: str, since: dt.datetime) -> int:
+        """``DistributionScheduled`` events in the audit log that occurred from ``since`` on."""
+        sql = "SELECT count(*) FROM audit.events WHERE team_id = $1 AND occurred_at >= $2 AND action = $3"
+        return int(await self.value(sql, _uuid(team_id), since, SCHEDULED_ACTION))
 
     async def last_outcome_recorded(self, team_id: str, since: dt.datetime) -> dt.datetime:
         sql = """SELECT max(recorded_at) FROM audit.events

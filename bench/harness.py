@@ -10,22 +10,29 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from bench.client import Account, HeraldApi, Seeding, bounded
 from bench.database import TERMINAL, Database
 from bench.resources import Monitor
 from bench.stack import Stack
 from bench.stats import Buckets, bucket_delta, histogram_buckets, histogram_quantile, summarise
+from herald.scheduler.schemas import BULK_MAX_ITEMS
 
+T = TypeVar("T")
 CLAIM_METRIC = "herald_due_loop_lateness_seconds"
-SETTLE_POLL_SECONDS = 1.0
-AUDIT_POLL_EVERY = 5
-"""Polling only detects the end of a phase: its figures come from the rows' own timestamps (``last_update``,
-``last_outcome_recorded``), not from when a poll saw them. Each poll scans the phase's rows on the database being
-measured (~25 ms of PostgreSQL per poll at 10,000 posts), so the bench polls once a second, and counts the audit
-log every fifth poll until every distribution is final."""
+SETTLE_POLL_SECONDS = 2.0
+SAMPLE_EVERY = 3
+"""Polling only detects the end of a phase: its figures come from the rows' own timestamps (``published_at``,
+``last_update``, ``last_outcome_recorded``), not from when a poll saw them, so polling less often costs no
+precision. A full count scans the phase's rows on the database being measured (~18 ms of PostgreSQL for the
+statuses and ~7 ms for the audit log at 10,000 posts), so :meth:`Harness.settle` polls every 2 s from the last due
+time on, asks only whether any distribution is still open (:meth:`Database.any_open`, which stops at the first)
+in between, and counts both every third poll (the progress samples) and once nothing is open."""
 CALIBRATION_CALLS = 200
+BULK_CLIENTS = 2
+"""Bulk scheduling requests in flight at once (seeding and the scheduling phase)."""
 PHASES = ("reference", "peer", "audit_ingest", "precision", "burst", "media", "scale", "scheduling")
 """The measuring phases, in the order they run (``--phases`` picks some)."""
 
@@ -109,6 +116,9 @@ class Batch:
     last_due: dt.datetime
     content_seeding: Seeding
     seeding: Seeding
+    """``count`` distributions in ``seconds``; the latency is of each bulk request."""
+    seeded_from: dt.datetime
+    """When scheduling began (the batch's ``DistributionScheduled`` events occurred from then on)."""
 
     @property
     def window(self) -> tuple[dt.datetime, dt.datetime]:
@@ -148,31 +158,39 @@ class Harness:
     monitor: Monitor
     run_id: str
     accounts: list[Account] = field(default_factory=list)
-    schedule_rate: float = 50.0
-    """Schedule calls per second, first calibrated, then updated from each seeding (to pick due times)."""
+    seed_rate: float = 500.0
+    """Distributions seeded per second through the bulk endpoint, first calibrated, then updated from each seeding
+    (to pick due times)."""
     approve_rate: float = 50.0
+    content_rate: float = 50.0
+    """Content items created per second (one per request), updated from each seeding."""
 
     # -- seeding ----------------------------------------------------------------------------------------------
 
     async def calibrate(self) -> Seeding:
-        """Time a few schedule calls (on draft content, due in a year: they never publish) to size the lead time
-        the first real batch needs."""
+        """Time a few single schedule calls (reported), then one bulk request to size the lead time the first real
+        batch needs (on draft content, due in a year: they never publish)."""
         content = await self.api.create_content("Bench calibration", f"Herald bench {self.run_id} calibration")
         when = utcnow() + dt.timedelta(days=365)
         targets = [self.accounts[i % len(self.accounts)] for i in range(CALIBRATION_CALLS)]
         calls = [(lambda a=a: self.api.schedule(content, a, when)) for a in targets]
         _, seeding = await bounded(self.options.concurrency, calls)
-        self.schedule_rate = seeding.per_second
+        items = [(content, self.accounts[i % len(self.accounts)], when) for i in range(BULK_MAX_ITEMS)]
+        _, bulk = await bounded(1, [partial(self.api.schedule_many, items)])
+        self.seed_rate = BULK_MAX_ITEMS / bulk.seconds
         return seeding
 
     def lead_time(self, distributions: int, contents: int) -> dt.timedelta:
-        """How far ahead the first due time must be for seeding and approval to finish before it, with margin."""
-        seconds = 1.5 * (contents / self.approve_rate + distributions / self.schedule_rate) + 10
-        return dt.timedelta(seconds=seconds)
+        """How far ahead the first due time must be for seeding (content, then distributions) and approval to finish
+        before it, with margin (which also gives the audit log time to record the seeding: see :meth:`release`)."""
+        seconds = 1.5 * (contents / self.approve_rate + contents / self.content_rate + distributions / self.seed_rate)
+        return dt.timedelta(seconds=seconds + 10)
 
     async def seed(self, tag: str, due: list[dt.datetime], media: Sequence[Sequence[str]] = ()) -> Batch:
-        """Draft content and one distribution per due time, spread over every account, through the public API.
-        ``media``: the media ids of each content item in turn (cycled), for posts with media."""
+        """Draft content (one per request) and one distribution per due time, spread over every account, through the
+        public API; the distributions through the bulk endpoint, ``BULK_MAX_ITEMS`` a request (single creates, ~230
+        a second, took 80 s to seed 300 posts/s for 60 s). ``media``: the media ids of each content item in turn
+        (cycled), for posts with media."""
         n, accounts = len(due), len(self.accounts)
         texts = [f"Herald bench {self.run_id} {tag} post {i}" for i in range(contents_needed(n, accounts))]
         attached = [media[i % len(media)] if media else () for i in range(len(texts))]
@@ -181,18 +199,27 @@ class Harness:
             for t, m in zip(texts, attached, strict=True)
         ]
         content_ids, content_seeding = await bounded(self.options.concurrency, content_calls)
-        schedule_calls = [
-            (lambda c=content_ids[c_index], a=self.accounts[a_index], at=at: self.api.schedule(c, a, at))
+        self.content_rate = content_seeding.per_second
+        items = [
+            (content_ids[c_index], self.accounts[a_index], at)
             for (c_index, a_index), at in zip(plan(n, accounts), due, strict=True)
         ]
-        distribution_ids, seeding = await bounded(self.options.concurrency, schedule_calls)
-        self.schedule_rate = seeding.per_second
-        return Batch(tag, distribution_ids, content_ids, min(due), max(due), content_seeding, seeding)
+        seeded_from = utcnow()
+        requests = [partial(self.api.schedule_many, chunk) for chunk in chunks(items, BULK_MAX_ITEMS)]
+        created, sent = await bounded(BULK_CLIENTS, requests)
+        seeding = Seeding(n, sent.seconds, BULK_CLIENTS, sent.latency)
+        self.seed_rate = seeding.per_second
+        distribution_ids = [d for ids in created for d in ids]
+        return Batch(tag, distribution_ids, content_ids, min(due), max(due), content_seeding, seeding, seeded_from)
 
     async def release(self, batch: Batch) -> dict[str, Any]:
-        """Approve the batch's content just before its first due time, so nothing was due while it was seeded."""
+        """Approve the batch's content just before its first due time, so nothing was due while it was seeded, once
+        the audit log has recorded the batch's ``DistributionScheduled`` events (bulk seeding sends them in a rush:
+        the phase measures publishing, not that backlog)."""
         lead = 1.5 * len(batch.content_ids) / self.approve_rate + 2
-        wait = (batch.first_due - utcnow()).total_seconds() - lead
+        approve_at = batch.first_due - dt.timedelta(seconds=lead)
+        backlog_drained = await self._audit_caught_up(batch, approve_at)
+        wait = (approve_at - utcnow()).total_seconds()
         if wait > 0:
             await asyncio.sleep(wait)
         calls = [(lambda c=c: self.api.approve(c)) for c in batch.content_ids]
@@ -202,33 +229,56 @@ class Harness:
         overrun = (finished - batch.first_due).total_seconds()
         if overrun > 0:
             say(f"{batch.tag}: approval finished {overrun:.1f} s after the first due time (seeding overran)")
-        return {"approvals": approving.as_json(), "approved_before_due": overrun <= 0, "overrun_s": round(overrun, 3)}
+        return {
+            "approvals": approving.as_json(),
+            "approved_before_due": overrun <= 0,
+            "overrun_s": round(overrun, 3),
+            "scheduled_events_audited_before_release": backlog_drained,
+        }
+
+    async def _audit_caught_up(self, batch: Batch, until: dt.datetime) -> bool:
+        """Wait (at most ``until``) for the audit log to hold every ``DistributionScheduled`` of ``batch``."""
+        n = len(batch.distribution_ids)
+        while await self.db.scheduled_audited(self.api.team_id, batch.seeded_from) < n:
+            if utcnow() >= until:
+                say(f"{batch.tag}: the audit log had not caught up with the seeding by the release")
+                return False
+            await asyncio.sleep(SETTLE_POLL_SECONDS)
+        return True
 
     # -- waiting and reading ----------------------------------------------------------------------------------
 
     async def settle(self, batch: Batch, released: dt.datetime) -> Settled:
-        """Wait until every distribution of ``batch`` is final and its outcome is in the audit log."""
+        """Wait until every distribution of ``batch`` is final and its outcome is in the audit log (polling from its
+        last due time on: see ``SAMPLE_EVERY``)."""
         n = len(batch.distribution_ids)
         since, before = batch.window
+        team = self.api.team_id
         outcomes_since = released - dt.timedelta(seconds=1)
+        await sleep_until(batch.last_due)  # the phase cannot end before then
         began = time.monotonic()
         deadline = began + self.options.settle_timeout_seconds
         progress: list[tuple[float, int, int]] = []
         last_said = began
-        audited = 0
+        statuses: dict[str, int] = {}
+        final = audited = 0
+        polls = 0
         while True:
-            statuses = await self.db.statuses(self.api.team_id, since, before)
-            final = sum(statuses.get(s, 0) for s in TERMINAL)
-            if final >= n or len(progress) % AUDIT_POLL_EVERY == 0:  # the audit count only now and then: see below
-                audited = await self.db.outcomes_audited(self.api.team_id, outcomes_since)
-            elapsed = max((utcnow() - released).total_seconds(), 0.0)
-            progress.append((round(elapsed, 2), final, audited))
+            sample = polls % SAMPLE_EVERY == 0
+            polls += 1
+            if final < n and (sample or not await self.db.any_open(team, since, before)):
+                statuses = await self.db.statuses(team, since, before)
+                final = sum(statuses.get(s, 0) for s in TERMINAL)
+            if sample or final >= n:
+                audited = await self.db.outcomes_audited(team, outcomes_since)
+                elapsed = max((utcnow() - released).total_seconds(), 0.0)
+                progress.append((round(elapsed, 2), final, audited))
             if final >= n and audited >= n:
                 return Settled(statuses, audited, False, progress)
             if time.monotonic() > deadline:
                 return Settled(statuses, audited, True, progress)
             if time.monotonic() - last_said > 10:
-                say(f"{batch.tag}: {final}/{n} final, {audited}/{n} audited, {elapsed:.0f} s after release")
+                say(f"{batch.tag}: {final}/{n} final, {audited}/{n} audited (last counted)")
                 last_said = time.monotonic()
             await asyncio.sleep(SETTLE_POLL_SECONDS)
 
@@ -247,6 +297,17 @@ class Harness:
 
     async def claim_buckets(self) -> Buckets:
         return histogram_buckets(await self.api.metrics(self.stack.url("scheduler")), CLAIM_METRIC)
+
+
+def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    """``items`` in order, ``size`` at a time (the last chunk may be shorter)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def sleep_until(moment: dt.datetime) -> None:
+    wait = (moment - utcnow()).total_seconds()
+    if wait > 0:
+        await asyncio.sleep(wait)
 
 
 def claim_lateness(after: Buckets, before: Buckets) -> dict[str, Any]:

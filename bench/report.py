@@ -205,13 +205,15 @@ def _late_release(t: Table, phase: dict[str, Any]) -> None:
         t.row(
             "WARNING: seeding overran the due time", f"released {release.get('overrun_s')} s late", "lateness inflated"
         )
+    if release.get("scheduled_events_audited_before_release") is False:
+        t.row("WARNING: audit still ingesting the seeding", "at the release", "lateness may be inflated")
 
 
 def _burst(t: Table, burst: dict[str, Any], ref: dict[str, Any]) -> None:
     t.section(f"burst: {_fmt(burst['distributions'])} distributions over {burst['accounts']} accounts, due at once")
     s = burst["seeding"]
     note = f"{_fmt(s['count'])} in {s['seconds']} s, {s['concurrency']} concurrent"
-    t.row("seeding through the API", f"{_fmt(s['per_second'], 0)} distributions/s", note)
+    t.row("seeding through the bulk API", f"{_fmt(s['per_second'], 0)} distributions/s", note)
     _late_release(t, burst)
     t.row("published / final states", f"{_fmt(burst['published'])} / {burst['statuses']}")
     t.row("last post on its platform", f"{_fmt(burst['seconds_to_last_on_platform'], 2)} s")

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import profile
-from bench.harness import Harness, batch_summary, claim_lateness, contents_needed, lateness_json, say, utcnow
+from bench.harness import (
+    Harness,
+    batch_summary,
+    claim_lateness,
+    contents_needed,
+    lateness_json,
+    say,
+    sleep_until,
+    utcnow,
+)
 from bench.resources import CpuMeter
 from bench.stack import SERVICES
 from bench.stats import rate
@@ -29,7 +38,7 @@ async def run(h: Harness, size: int, profile_dir: Path | None) -> dict[str, Any]
     say(f"burst: seeded at {batch.seeding.per_second:.0f}/s; releasing")
     before = await h.claim_buckets()
     release = await h.release(batch)
-    await _sleep_until(due_at)
+    await sleep_until(due_at)
 
     stop_sampling = asyncio.Event()
     peak_task = asyncio.create_task(h.monitor.peak_rss(stop_sampling))
@@ -77,12 +86,6 @@ async def run(h: Harness, size: int, profile_dir: Path | None) -> dict[str, Any]
         f"({result['posts_per_second']} posts/s)"
     )
     return result
-
-
-async def _sleep_until(moment: dt.datetime) -> None:
-    wait = (moment - utcnow()).total_seconds()
-    if wait > 0:
-        await asyncio.sleep(wait)
 
 
 def _round(value: float | None) -> float | None:

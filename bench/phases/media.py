@@ -110,6 +110,7 @@ def merged(tag: str, *batches: Batch) -> Batch:
         max(b.last_due for b in batches),
         first.content_seeding,
         first.seeding,
+        min(b.seeded_from for b in batches),
     )
 
 

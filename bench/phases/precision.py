@@ -1,6 +1,8 @@
 """Precision: ``rate`` posts per second, each with its own due time, for ``seconds``; how late is each one?
 
-Due times are ``1/rate`` apart, round-robin over every account. Lateness is ``published_at - scheduled_at`` as the
+Due times are ``1/rate`` apart, round-robin over every account; they are seeded through the bulk endpoint on draft
+content, approved just before the first is due once the audit log has recorded the seeding (:meth:`Harness.release`),
+so the run measures publishing alone. Lateness is ``published_at - scheduled_at`` as the
 scheduler API reports it (``published_at`` is when the publisher had the platform's answer). The due loop's own
 claim lateness (its ``herald_due_loop_lateness_seconds`` histogram) splits that into "claimed late" and "delivered
 late".

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from bench import profile
 from bench.client import Account, Seeding, bounded
-from bench.harness import Harness, say, utcnow
+from bench.harness import BULK_CLIENTS, Harness, say, utcnow
 from bench.resources import CpuMeter
 from bench.stats import summarise
 from herald.scheduler.schemas import BULK_MAX_ITEMS
@@ -39,7 +39,6 @@ PACED_SECONDS = 10
 SETTLE_SECONDS = 5
 """Before the paced calls: the relay and the audit service catch up with the closed loop's events."""
 """Untimed single creates first: the scheduler's connection pool, statement caches and key cache fill up."""
-BULK_CLIENTS = 2
 CONTENTS = 10
 T = TypeVar("T")
 
