@@ -21,24 +21,29 @@ CORES = 2
 MEDIA_CPU_BOUND = 0.85
 """A machine this busy (share of all cores) while the media phase ran is CPU-bound."""
 RECORDED_PROFILE = {
-    "publisher": "the platform call (httpx/httpcore over anyio) ~35% of samples, the ledger's asyncpg work ~26%",
-    "scheduler": "asyncpg ~37% and SQLAlchemy ~22% of samples (Tracker.apply, record_outcome), AMQP client ~10%",
-    "audit": "AMQP client ~1/3 of samples, event read + mapping ~1/3, the batch INSERT the rest",
+    "publisher": "asyncpg ~23%, the AMQP client ~21%, the HTTP client ~16% of samples, the event loop most of the rest",
+    "scheduler": "the AMQP client ~43% of samples (outbox relay publishes, outcome deliveries), asyncpg ~12%",
+    "audit": "the AMQP client ~1/4 of samples, reading and mapping events ~1/4, the batch INSERT ~1/10",
 }
+"""py-spy shares of the burst recorded on 2026-12-04 (before the ledger's batching); a --profile run replaces them."""
 
 
 BURST_ANALYSIS = (
-    "{head} Where it goes: publishers: {publisher}; by Herald call site at least {ledger} of a publisher's samples"
-    " are the ledger (libs/publishing ledger.py: one statement per transition on a raw asyncpg connection - the claim"
-    " reads the account's hold in the same statement - so ~4 round trips per post) and {send} the platform call (one"
-    " httpx POST per post; the HTTP client alone is {http_ms} of the publisher's {publisher_ms} ms of CPU per post)."
-    " Scheduler: {scheduler}; at least {tracking} of its samples are Tracker.apply, which handles each outcome in its"
-    " own transaction of 2 statements. Work queues are consumed without FastStream's per-message dependency"
-    " injection. Fixes, biggest first: (1) publishers: a lighter HTTP client for the platform call (httpcore"
-    " without httpx's per-request model building, or aiohttp); (2) scheduler: apply outcomes in batches like audit's"
-    " ingest (one transaction and one set-based update per batch, one multiple ack per batch); (3) audit and every"
-    " consumer: fewer per-message objects in the AMQP client; (4) then more cores: the cost is per-post CPU, so"
-    " replicas scale it once there are cores to run them."
+    "{head} Where it goes: publishers: {publisher}; by Herald call site {ledger} of a publisher's samples are the"
+    " ledger (claims and marks of concurrent deliveries coalesced into one set-based statement each) and {send} the"
+    " platform call (the HTTP client alone is {http_ms} of the publisher's {publisher_ms} ms of CPU per post); the"
+    " rest is per delivery: receiving it, publishing its outcome with a confirm, acknowledging it, and the event loop"
+    " around them. Scheduler: {scheduler}; {tracking} of its samples apply outcomes (a batch per transaction) or run"
+    " its repository. Per post RabbitMQ carries two events (the request, its outcome), each into two quorum queues"
+    " (the publisher's or the scheduler's, and audit's); PostgreSQL writes the distribution twice (claimed, then its"
+    " outcome: neither update can be HOT, as status is in the due index's condition), an outbox row, two ledger"
+    " statements shared by a batch, the attempt and consumed-event rows, and two audit rows. Fixes, biggest first:"
+    " (1) the broker: acknowledge the publishers' deliveries in runs (basic.ack multiple; alone, RabbitMQ's CPU per"
+    " consumed message fell from 0.075 to 0.019 ms this way) and publish outcomes in confirm windows; (2) the"
+    " database: fewer index writes per post (the due index on its own table of waiting rows, so status changes are"
+    " HOT updates; outbox rows deleted once confirmed rather than marked); (3) the publishers: deliveries handled as"
+    " batches end to end, one claim, one mark and one ack per batch; (4) then more cores: the cost is per-post CPU,"
+    " so replicas scale it once there are cores to run them."
 )
 
 
@@ -91,9 +96,9 @@ def burst(results: dict[str, Any]) -> str:
         head=head,
         publisher=_profile_note(results, "publisher-x", RECORDED_PROFILE["publisher"]),
         scheduler=_profile_note(results, "scheduler", RECORDED_PROFILE["scheduler"]),
-        ledger=_caller_share(results, "publisher-x", "publishing.ledger.", "~26%"),
-        send=_caller_share(results, "publisher-x", "platforms.", "~35%"),
-        tracking=_caller_share(results, "scheduler", "scheduler.tracking.", "~11%", "scheduler.repository."),
+        ledger=_caller_share(results, "publisher-x", "publishing.ledger.", "~25%", "publishing.coalesce."),
+        send=_caller_share(results, "publisher-x", "platforms.", "~15%"),
+        tracking=_caller_share(results, "scheduler", "scheduler.tracking.", "~13%", "scheduler.repository."),
         http_ms=_component_ms(results, "publisher-x", "httpx / httpcore (HTTP client)"),
         publisher_ms=per_post.get("publisher-x", "?"),
     )
