@@ -110,7 +110,7 @@ class Queries:
         await self.engine.dispose()
 
     async def timed(self, call: Callable[[], Awaitable[Any]]) -> tuple[float, list[tuple[str, Any]]]:
-        """Run one repository call; its duration and every statement it sent (due_outlook sends two)."""
+        """Run one repository call; its duration and every statement it sent (due_outlook: a SET, then two queries)."""
         self.captured.clear()
         began = time.perf_counter()
         await call()
@@ -120,6 +120,7 @@ class Queries:
     async def explain(self, conn: AsyncConnection, statements: list[tuple[str, Any]]) -> list[str]:
         """EXPLAIN (ANALYZE, BUFFERS) of each statement, plans one after the other."""
         lines: list[str] = []
+        statements = [(sql, args) for sql, args in statements if not sql.lstrip().upper().startswith("SET ")]  # no plan
         for i, (statement, parameters) in enumerate(statements):
             if len(statements) > 1:
                 lines.append(f"-- statement {i + 1} of {len(statements)}")
