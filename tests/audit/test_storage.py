@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from herald.audit.ingest import Outcome, RecordWriter, WritePolicy
 from herald.audit.main import MIGRATIONS
 from herald.audit.metrics import AuditMetrics
 from herald.audit.models import WRITER_ROLE, Action, AuditRecord, Entity
@@ -137,6 +138,19 @@ async def test_replicas_racing_to_create_a_partition_both_succeed(repository: Au
     month = Month(2044, 4)
     created = await asyncio.gather(*(repository.ensure_partitions([month]) for _ in range(3)))
     assert [m for batch in created for m in batch].count(month) >= 1
+    assert month in await repository.partitions()
+
+
+async def test_a_partition_dropped_by_another_replica_is_recreated_for_the_next_batch(
+    repository: AuditRepository, owner: asyncpg.Connection
+) -> None:
+    month = Month(2046, 3)
+    first, second = _record(dt.datetime(2046, 3, 5, tzinfo=dt.UTC)), _record(dt.datetime(2046, 3, 6, tzinfo=dt.UTC))
+    await repository.insert([first], _now())  # this process now knows the month's partition exists
+    await owner.execute(f'DROP TABLE "{month.table_name}"')  # retention, as run by another replica
+    writer = RecordWriter(repository, AuditMetrics(CollectorRegistry()), WritePolicy())
+
+    assert [r.outcome for r in await writer.write([second], asyncio.Event())] == [Outcome.WRITTEN]
     assert month in await repository.partitions()
 
 

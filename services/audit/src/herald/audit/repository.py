@@ -114,6 +114,10 @@ class AuditRepository:
     def __init__(self, engine: AsyncEngine, *, role: str = WRITER_ROLE) -> None:
         self._engine = engine
         self._role = role
+        # Months whose partition this process has seen exist: a batch checks the catalogue only for a month not in
+        # here. A partition dropped behind our back (retention on another replica) surfaces as a refused row, which
+        # clears this cache, so the row-by-row retry re-checks and recreates it.
+        self._known_months: set[Month] = set()
 
     @asynccontextmanager
     async def as_writer(self) -> AsyncIterator[AsyncConnection]:
@@ -139,11 +143,16 @@ class AuditRepository:
         params["recorded_at"] = recorded_at
         try:
             async with self._engine.begin() as conn:
-                await self._ensure_partitions(conn, {Month.of(r.occurred_at) for r in records})
+                unknown = {Month.of(r.occurred_at) for r in records} - self._known_months
+                if unknown:
+                    await self._ensure_partitions(conn, unknown)
                 await conn.execute(text(f'SET LOCAL ROLE "{self._role}"'))
                 result = await conn.execute(_INSERT, params)
-                return {row[0] for row in result}
+                inserted = {row[0] for row in result}
+            self._known_months |= unknown  # only once committed: a rolled-back CREATE TABLE is not known to exist
+            return inserted
         except DBAPIError as error:
+            self._known_months.clear()
             if _sqlstate(error).startswith(_ROW_ERROR_CLASSES):
                 # First line only: PostgreSQL's DETAIL repeats the whole row, which is no reason text.
                 raise RowsRejected(str(error.orig).splitlines()[0]) from error
@@ -222,6 +231,7 @@ class AuditRepository:
         async with self._engine.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PARTITION_LOCK})
             await conn.execute(text(f'DROP TABLE IF EXISTS "{month.table_name}"'))
+        self._known_months.discard(month)
 
     @staticmethod
     async def _ensure_partitions(conn: AsyncConnection, months: set[Month]) -> list[Month]:
