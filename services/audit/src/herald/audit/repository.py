@@ -135,11 +135,9 @@ class AuditRepository:
         """
         if not records:
             return set()
-        params: dict[str, Any] = {name: [] for name in _COLUMNS}
-        columns = [params[name] for name in _COLUMNS]
-        for record in records:
-            for column, value in zip(columns, _row_values(record), strict=True):
-                column.append(value)
+        # Rows to column arrays in one transposition (C loops), not a Python append per value.
+        columns = zip(*map(_row_values, records), strict=True)
+        params: dict[str, Any] = dict(zip(_COLUMNS, map(list, columns), strict=True))
         params["recorded_at"] = recorded_at
         try:
             async with self._engine.begin() as conn:
