@@ -332,7 +332,7 @@ class OutboxRelay:
                     await wait_first((stop,), self._backoff(failures))
                 else:
                     await notifications.wait(stop, self.settings.poll_interval_seconds)
-                    if self.settings.linger_seconds > 0:
+                    if self.settings.linger_seconds > 0 and notifications.event.is_set():  # woken, not polling
                         await wait_first((stop,), self.settings.linger_seconds)
         finally:
             await notifications.close()
