@@ -70,18 +70,8 @@ def _about(d: Distribution) -> _DistributionFields:
     }
 
 
-def scheduled(d: Distribution, actor: str, now: dt.datetime) -> DistributionScheduled:
-    return DistributionScheduled(
-        **_about(d),
-        actor=actor,
-        occurred_at=now,
-        scheduled_at=d.scheduled_at,
-        timezone=d.timezone,
-    )
-
-
 def scheduled_row(row: Mapping[str, Any], actor: str, now: dt.datetime) -> DistributionScheduled:
-    """:func:`scheduled` for a distribution about to be inserted (``row`` as
+    """``DistributionScheduled`` for a distribution about to be inserted (``row`` as
     :func:`herald.scheduler.repository.insert_distributions_set` takes it), so the row and its event are written
     by one statement."""
     return DistributionScheduled(
