@@ -83,3 +83,18 @@ class Api:
         response = await self.client.request(method, url, **kwargs)
         assert response.status_code < 300, f"{method} {url}: {response.status_code} {response.text}"
         return response.json()
+
+
+@pytest.fixture(scope="module")
+async def api(herald: Herald) -> AsyncIterator[Api]:
+    """A new team (an API key made with the bootstrap secret) on this module's Herald."""
+    async with httpx.AsyncClient(timeout=30) as anonymous:
+        response = await anonymous.post(
+            f"{herald.url('scheduler')}/v1/admin/api-keys",
+            headers={"X-Herald-Bootstrap-Secret": "dev-bootstrap-secret"},
+            json={"name": "e2e"},
+        )
+        assert response.status_code == 201, response.text
+        key = response.json()["api_key"]
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
+        yield Api(herald, client)

@@ -5,33 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from herald.contracts.platform import Platform
-from tests.e2e.conftest import Api, Herald
+from tests.e2e.conftest import Api
 from tests.support.eventually import eventually
 
 # The first test's time includes starting every process (the module's fixture): minutes on a loaded machine.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 TERMINAL = {"published", "failed", "unconfirmed", "cancelled", "missed"}
-
-
-@pytest.fixture(scope="module")
-async def api(herald: Herald) -> AsyncIterator[Api]:
-    async with httpx.AsyncClient(timeout=30) as anonymous:
-        response = await anonymous.post(
-            f"{herald.url('scheduler')}/v1/admin/api-keys",
-            headers={"X-Herald-Bootstrap-Secret": "dev-bootstrap-secret"},
-            json={"name": "e2e"},
-        )
-        assert response.status_code == 201, response.text
-        key = response.json()["api_key"]
-    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
-        yield Api(herald, client)
 
 
 async def connect(api: Api, platform: Platform) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ import pytest
 
 from herald.contracts.platform import Platform
 from herald.contracts.routing import EVENTS_EXCHANGE
-from tests.e2e.conftest import Api, Herald
+from tests.e2e.conftest import Api
 from tests.e2e.test_journey import connect, settle
 from tests.media.samples import image, mp4
 from tests.support.eventually import eventually
@@ -31,20 +31,6 @@ from tests.support.eventually import eventually
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 ALTS = ("A red square", "A green square", "A blue square")
 SIGNATURE = re.compile(r"X-Amz-Signature=([0-9a-f]{64})", re.IGNORECASE)
-
-
-@pytest.fixture(scope="module")
-async def api(herald: Herald) -> AsyncIterator[Api]:
-    async with httpx.AsyncClient(timeout=30) as anonymous:
-        response = await anonymous.post(
-            f"{herald.url('scheduler')}/v1/admin/api-keys",
-            headers={"X-Herald-Bootstrap-Secret": "dev-bootstrap-secret"},
-            json={"name": "e2e-media"},
-        )
-        assert response.status_code == 201, response.text
-        key = response.json()["api_key"]
-    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
-        yield Api(herald, client)
 
 
 @dataclass
