@@ -219,9 +219,7 @@ class Harness:
         lead = 1.5 * len(batch.content_ids) / self.approve_rate + 2
         approve_at = batch.first_due - dt.timedelta(seconds=lead)
         backlog_drained = await self._audit_caught_up(batch, approve_at)
-        wait = (approve_at - utcnow()).total_seconds()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await sleep_until(approve_at)
         calls = [(lambda c=c: self.api.approve(c)) for c in batch.content_ids]
         _, approving = await bounded(self.options.concurrency, calls)
         self.approve_rate = approving.per_second
