@@ -117,9 +117,6 @@ class FakeLedger:
     async def mark_unconfirmed(self, distribution_id: uuid.UUID, failure: Failure) -> Delivery:
         return self._record(distribution_id, Status.UNCONFIRMED, failure=failure)
 
-    async def hold_until(self, account_id: uuid.UUID) -> dt.datetime | None:
-        return self._active_hold(account_id)
-
     def _active_hold(self, key: uuid.UUID) -> dt.datetime | None:
         until = self.holds.get(key)
         return until if until is not None and until > self._clock() else None

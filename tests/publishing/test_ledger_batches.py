@@ -22,6 +22,7 @@ from herald.platforms.base import PublishedPost
 from herald.publishing.app import MIGRATIONS
 from herald.publishing.ledger import BATCH_CAP, Ledger, Status
 from herald.publishing.metrics import PublisherMetrics
+from tests.support.eventually import eventually
 
 SCHEMA = "publisher_ledger_batches"
 TEAM, ACCOUNT = uuid.UUID(int=1), uuid.UUID(int=2)
@@ -155,3 +156,41 @@ async def test_two_publishers_claiming_the_same_distributions_at_once_claim_each
     assert sorted(claimed) == sorted(ids)
     # No batch failed: a deadlock would have made the failed batch's claims run again, one by one.
     assert (one.items("claim"), two.items("claim")) == (2 * len(ids), len(ids))
+
+
+async def test_claims_and_marks_are_hot_updates(database_url: str) -> None:
+    """A retried claim and the marks rewrite the row on its page, touching no index (HOT updates): there is no status
+    index, and pages keep room for the new versions."""
+    schema = "publisher_ledger_hot"  # its own table: the statistics below count this test's updates only
+    await upgrade(database_url, MIGRATIONS, schema)
+    pool = db.SchemaPool(ServiceSettings(database_url=database_url, service_name="ledger-hot"), schema)
+    await pool.open()
+    try:
+        ledger = Ledger(pool)
+        ids = [uuid.uuid4() for _ in range(40)]
+        await asyncio.gather(*(ledger.claim(i, TEAM, ACCOUNT, 1) for i in ids))  # inserts
+        await asyncio.gather(*(ledger.mark_retrying(i) for i in ids))  # updates
+        await asyncio.gather(*(ledger.claim(i, TEAM, ACCOUNT, 2) for i in ids))  # updates (the upsert's DO UPDATE)
+        await asyncio.gather(*(ledger.mark_published(i, PublishedPost(f"p-{i}")) for i in ids))  # updates
+    finally:
+        await pool.close()  # a closing backend reports its statistics
+    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+
+        async def reported() -> tuple[int, int] | None:
+            await connection.execute("SELECT pg_stat_clear_snapshot()")
+            row = await connection.fetchrow(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = $2",
+                schema,
+                "deliveries",
+            )
+            assert row is not None
+            return (row["n_tup_upd"], row["n_tup_hot_upd"]) if row["n_tup_upd"] >= 3 * len(ids) else None
+
+        counts = await eventually(reported, within=20, interval=0.2, what="the ledger's updates reported")
+        assert counts is not None
+        updates, hot = counts
+        # With status indexed none was (each changes status); the rest found no room left on their page.
+        assert hot >= 0.8 * updates
+    finally:
+        await connection.close()

@@ -136,14 +136,19 @@ async def test_unconfirmed_is_final_even_for_a_replay(ledger: DeliveryLedger, cl
 
 
 async def test_account_holds_only_grow_and_lapse(ledger: DeliveryLedger, clock: ManualClock) -> None:
-    held, other, lapsed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    held_account, other, lapsed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     later = clock() + dt.timedelta(hours=1)
-    await ledger.hold(held, later, "429")
-    await ledger.hold(held, clock() + dt.timedelta(minutes=30), "429 again")
+    await ledger.hold(held_account, later, "429")
+    await ledger.hold(held_account, clock() + dt.timedelta(minutes=30), "429 again")
     await ledger.hold(lapsed, clock() - dt.timedelta(hours=1), "long ago")
-    assert await ledger.hold_until(held) == later
-    assert await ledger.hold_until(other) is None
-    assert await ledger.hold_until(lapsed) is None
+
+    async def held(account_id: uuid.UUID) -> tuple[dt.datetime, uuid.UUID] | None:
+        _, claimed = await ledger.claim(uuid.uuid4(), uuid.UUID(int=1), account_id, 1, holds=(account_id,))
+        return claimed.held
+
+    assert await held(held_account) == (later, held_account)
+    assert await held(other) is None
+    assert await held(lapsed) is None
 
 
 async def test_a_claim_reports_the_latest_active_hold_it_was_asked_about(

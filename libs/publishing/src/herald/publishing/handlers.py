@@ -1,6 +1,7 @@
 """The work-queue subscriber: decode, hand to the pipeline, carry out its decision on the message.
 
 :meth:`PublisherHandler._carry_out` is the one place a :data:`~herald.publishing.decisions.Decision` is carried out.
+Acknowledgements go out in runs (:class:`herald.kit.acks.AckRuns`), each only after its delivery's outcome is durable.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from faststream.rabbit.message import RabbitMessage
 from herald.contracts.distribution import DistributionCancelled
 from herald.contracts.operations import ParkCategory
 from herald.contracts.publishing import PublishRequested, PublishRequestedV1
+from herald.kit.acks import AckRuns
 from herald.kit.consumers import ATTEMPT_HEADER, REPLAYED_AT_HEADER, RETRY_REASON_HEADER, Intake
 from herald.kit.logging import correlation_id
 from herald.publishing.attempt import Attempt
@@ -50,24 +52,29 @@ class PublisherHandler:
         self._topology = topology
         self._metrics = metrics
         self._timeout = publish_timeout
+        self._acks = AckRuns()
 
     async def __call__(self, message: RabbitMessage) -> None:
+        delivery = message.raw_message
         try:
-            await self._handle(message)
+            if await self._handle(message):
+                await self._acks.ack(delivery)  # in a run with the deliveries finishing alongside (herald.kit.acks)
+                return
         except Exception as error:
             # Its content at fault (e.g. a value PostgreSQL refuses), or its last delivery: parked once, with the
-            # reason, by the intake (which counts it).
-            if await self._intake.failed(message, error):
-                return
-            # Our own dependency failed (database, broker): put it back after a pause.
-            log.exception("publishing failed; requeueing", extra={"message_id": message.message_id})
-            await asyncio.sleep(REQUEUE_PAUSE_SECONDS)
-            await message.nack(requeue=True)
+            # reason, by the intake (which counts it). Else our own dependency failed (database, broker): put it
+            # back after a pause.
+            if not await self._intake.failed(message, error):
+                log.exception("publishing failed; requeueing", extra={"message_id": message.message_id})
+                await asyncio.sleep(REQUEUE_PAUSE_SECONDS)
+                await message.nack(requeue=True)
+        self._acks.settled(delivery)  # parked or requeued on its own
 
-    async def _handle(self, message: RabbitMessage) -> None:
+    async def _handle(self, message: RabbitMessage) -> bool:
+        """Handle one delivery; ``True`` if it is to be acknowledged, ``False`` if it was settled already."""
         received = await self._intake.read(message)
         if received is None:
-            return  # parked, counted and acknowledged by the intake
+            return False  # parked, counted and acknowledged by the intake
         event = received.event
         if isinstance(event, PublishRequestedV1):
             # A v1 request (from a scheduler not yet upgraded, or a retry copy sent before the upgrade) means exactly
@@ -77,27 +84,28 @@ class PublisherHandler:
         try:
             if isinstance(event, DistributionCancelled) and event.platform is self._topology.platform:
                 await self._ledger.cancel(event.distribution_id, event.team_id, event.account_id)
-                await message.ack()
-            elif isinstance(event, PublishRequested) and event.platform is self._topology.platform:
+                return True
+            if isinstance(event, PublishRequested) and event.platform is self._topology.platform:
                 headers = message.headers or {}
                 replay = headers.get(REPLAYED_AT_HEADER)
                 attempt = Attempt(event, _attempt(headers), replay if isinstance(replay, str) else None)
                 decision = await self._pipeline.process(attempt)
-                await self._carry_out(message, decision, event)
-            else:
-                await self._intake.park(
-                    message,
-                    f"{received.attributes.type} does not belong on {self._topology.work_queue}",
-                    ParkCategory.UNKNOWN_TYPE,
-                    team_id=getattr(event, "team_id", None),
-                )
+                return await self._carry_out(message, decision, event)
+            await self._intake.park(
+                message,
+                f"{received.attributes.type} does not belong on {self._topology.work_queue}",
+                ParkCategory.UNKNOWN_TYPE,
+                team_id=getattr(event, "team_id", None),
+            )
+            return False
         finally:
             correlation_id.reset(token)
 
-    async def _carry_out(self, message: RabbitMessage, decision: Decision, request: PublishRequested) -> None:
+    async def _carry_out(self, message: RabbitMessage, decision: Decision, request: PublishRequested) -> bool:
+        """Carry out ``decision``; ``True`` if the message is to be acknowledged, ``False`` if it was parked."""
         match decision:
             case Ack():
-                await message.ack()
+                return True
             case Retry(plan=plan, next_attempt=next_attempt, reason=reason, announcement=announcement):
                 if announcement is not None:
                     await self._outcomes.publish(announcement.event, event_id=announcement.event_id)
@@ -115,11 +123,12 @@ class PublisherHandler:
                     mandatory=True,
                     timeout=self._timeout,
                 )  # confirmed before the original is acknowledged
-                await message.ack()
+                return True
             case Park(reason=reason, category=category):
                 await self._intake.park(
                     message, reason, category, team_id=request.team_id, correlation_id=request.correlation_id
                 )
+                return False
 
 
 def _attempt(headers: dict[str, Any] | None) -> int:

@@ -309,13 +309,6 @@ class Ledger:
             row = await conn.fetchrow(_GET, distribution_id)
         return _delivery(row) if row else None
 
-    async def hold_until(self, account_id: uuid.UUID) -> dt.datetime | None:
-        async with self._pool.acquire() as conn:
-            until: dt.datetime | None = await conn.fetchval(
-                "SELECT until FROM account_holds WHERE account_id = $1 AND until > now()", account_id
-            )
-        return until
-
     async def hold(self, account_id: uuid.UUID, until: dt.datetime, reason: str) -> None:
         async with self._pool.acquire() as conn:
             await conn.execute(

@@ -59,10 +59,6 @@ class DeliveryLedger(Protocol):
 
     async def mark_unconfirmed(self, distribution_id: uuid.UUID, failure: Failure) -> Delivery: ...
 
-    async def hold_until(self, account_id: uuid.UUID) -> dt.datetime | None:
-        """Until when the account is rate limited, if it is now."""
-        ...
-
     async def hold(self, account_id: uuid.UUID, until: dt.datetime, reason: str) -> None:
         """Hold the account until ``until`` (a later hold wins)."""
         ...
