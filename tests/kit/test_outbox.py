@@ -400,7 +400,7 @@ async def test_an_unroutable_row_does_not_hold_up_the_others(
     assert [str(row_id) for row_id, _, _ in await unpublished(engine)] == [stuck.message_id]
 
 
-async def test_prune_deletes_only_old_published_rows(
+async def test_confirmed_rows_are_deleted_and_failed_ones_kept_by_default(
     amqp_url: str,
     engine: AsyncEngine,
     relays: Relays,
@@ -408,6 +408,25 @@ async def test_prune_deletes_only_old_published_rows(
     received: list[aio_pika.abc.AbstractIncomingMessage],
 ) -> None:
     relay = await relays.make(amqp_url, RelaySettings())
+    unroutable = envelopes("kit.outbox.nowhere", 1)[0]
+    async with engine.begin() as conn:
+        await add_many(conn, [*envelopes(routing_key, 3), unroutable])
+    result = await relay.relay.relay_once()
+    assert (result.published, result.failed) == (3, 1)
+    await wait_for_count(received, 3, 5)
+    async with engine.connect() as conn:
+        left = (await conn.execute(text("SELECT id::text, attempts FROM outbox"))).all()
+    assert [tuple(row) for row in left] == [(unroutable.message_id, 1)]  # only the row still to publish
+
+
+async def test_prune_deletes_only_old_published_rows(
+    amqp_url: str,
+    engine: AsyncEngine,
+    relays: Relays,
+    routing_key: str,
+    received: list[aio_pika.abc.AbstractIncomingMessage],
+) -> None:
+    relay = await relays.make(amqp_url, RelaySettings(retention=dt.timedelta(days=7)))
     async with engine.begin() as conn:
         await add_many(conn, envelopes(routing_key, 3))
     assert (await relay.relay.relay_once()).published == 3

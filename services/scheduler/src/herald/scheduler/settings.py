@@ -61,7 +61,9 @@ class SchedulerSettings(ServiceSettings):
         " several commits (e.g. concurrent single creates); the most it adds to an event's latency.",
     )
     outbox_max_backoff_seconds: float = Field(default=30.0, gt=0)
-    outbox_retention_hours: float = Field(default=168.0, ge=0)
+    outbox_retention_hours: float = Field(default=0.0, ge=0)
+    """Hours relayed outbox rows are kept for diagnosis; 0: deleted once their publish is confirmed (the audit log
+    keeps every event)."""
     outbox_prune_interval_seconds: float = Field(default=600.0, gt=0)
 
     max_page_size: int = Field(default=200, ge=1)
