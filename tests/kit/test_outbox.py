@@ -419,6 +419,16 @@ async def test_confirmed_rows_are_deleted_and_failed_ones_kept_by_default(
     assert [tuple(row) for row in left] == [(unroutable.message_id, 1)]  # only the row still to publish
 
 
+async def test_without_retention_the_prune_clears_rows_an_earlier_version_marked(
+    amqp_url: str, engine: AsyncEngine, relays: Relays, routing_key: str
+) -> None:
+    relay = await relays.make(amqp_url, RelaySettings())
+    async with engine.begin() as conn:
+        await add_many(conn, envelopes(routing_key, 2))
+        await conn.execute(text("UPDATE outbox SET published_at = now()"))  # as a release that kept rows left them
+    assert await relay.relay.prune() == 2
+
+
 async def test_prune_deletes_only_old_published_rows(
     amqp_url: str,
     engine: AsyncEngine,

@@ -47,7 +47,7 @@ async def test_media_and_surface_reach_the_adapter_with_the_ledgers_memory() -> 
     assert post.media == (photo, clip)
     assert seen == [None, None]
     assert harness.ledger.uploads[(sent.distribution_id, clip.media_id)] == UploadRecord(f"x-{clip.media_id}", "ready")
-    assert harness.metric("herald_media_upload_bytes_total") == len(b"photo-bytes") + len(CLIP)
+    assert harness.metric("herald_platform_media_bytes_total") == len(b"photo-bytes") + len(CLIP)
     assert harness.metric("herald_media_upload_seconds_count") == 2
 
 

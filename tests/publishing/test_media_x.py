@@ -112,5 +112,5 @@ async def test_a_retried_video_post_reuses_the_media_id_the_ledger_recorded(worl
     delivery = await world.ledger.get(sent.distribution_id)
     assert delivery is not None
     assert delivery.status is Status.PUBLISHED
-    sample = world.registry.get_sample_value("herald_media_upload_bytes_total", {"platform": "x"})
+    sample = world.registry.get_sample_value("herald_platform_media_bytes_total", {"platform": "x"})
     assert sample == len(CLIP)

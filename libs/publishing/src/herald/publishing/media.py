@@ -1,7 +1,7 @@
 """The media context the pipeline hands an adapter: the object store's bytes and the ledger's upload memory, both
 measured in one place for every platform.
 
-* ``herald_media_upload_bytes_total{platform}``: bytes read from the object store for a platform upload (streamed
+* ``herald_platform_media_bytes_total{platform}``: bytes read from the object store for a platform upload (streamed
   by X and LinkedIn), or handed to the platform as a presigned URL (fetched by Meta);
 * ``herald_media_upload_seconds{platform}``: how long one item's streamed upload took, first chunk asked to last
   chunk consumed (the adapter sends each chunk before asking for the next, so this spans the transfer);

@@ -117,8 +117,9 @@ class PublisherMetrics:
                 ["platform", "scope"],
                 registry=registry,
             ),
+            # Not herald_media_upload_bytes_total: that name is the media service's (bytes teams upload, by kind).
             media_upload_bytes=Counter(
-                "herald_media_upload_bytes_total",
+                "herald_platform_media_bytes_total",
                 "Media bytes uploaded to the platform (streamed, or offered as a presigned URL).",
                 ["platform"],
                 registry=registry,

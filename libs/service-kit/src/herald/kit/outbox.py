@@ -269,7 +269,8 @@ class RelaySettings:
     of it (the "published" index included) and left it for the prune, about four more WAL records per event than a
     delete; the audit log keeps every event anyway."""
     prune_interval_seconds: float = 600.0
-    """How often published rows older than ``retention`` are deleted (only when rows are kept)."""
+    """How often published rows older than ``retention`` are deleted (with no retention: rows left marked by an
+    earlier version or setting; the query finds none through the partial "published" index otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -326,7 +327,7 @@ class OutboxRelay:
                 if time.monotonic() >= next_count:
                     await self.refresh_depth()
                     next_count = time.monotonic() + self.settings.depth_interval_seconds
-                if self.settings.retention and time.monotonic() >= next_prune:
+                if time.monotonic() >= next_prune:
                     await self._prune_quietly()
                     next_prune = time.monotonic() + self.settings.prune_interval_seconds
                 if result is not None and not result.failed and result.claimed >= self.settings.batch_size:
