@@ -324,16 +324,18 @@ class PublishPipeline:
             http_status=known.http_status if known else None,
         )
         recorded = await self._ledger.mark_unconfirmed(attempt.distribution_id, unconfirmed)
+        self._metrics.attempts.labels(self.platform.value, "unconfirmed").inc()  # counted before the event (_succeed)
         await self._emit(self._events.unconfirmed(attempt.request, recorded))
-        self._metrics.attempts.labels(self.platform.value, "unconfirmed").inc()
         return ACK
 
     async def _succeed(self, attempt: Attempt, published: PublishedPost, *, reconciled: bool) -> Decision:
         recorded = await self._ledger.mark_published(attempt.distribution_id, published)
-        await self._emit(self._events.succeeded(attempt.request, recorded, reconciled=reconciled))
+        # Counted once the ledger holds it, before the event goes out: the post is published even if the broker
+        # refuses the event now (it is re-emitted on redelivery), and whoever sees the event sees it counted.
         self._published.inc()
         lateness = (self._clock() - attempt.request.scheduled_at).total_seconds()
         self._lateness.observe(max(lateness, 0.0))
+        await self._emit(self._events.succeeded(attempt.request, recorded, reconciled=reconciled))
         return ACK
 
     async def _retry(self, attempt: Attempt, error: PlatformError) -> Decision:
@@ -413,9 +415,9 @@ class PublishPipeline:
             existing_post_id=platform_error.existing_post_id if platform_error else None,
         )
         recorded = await self._ledger.mark_failed(attempt.distribution_id, failure)
-        await self._emit(self._events.failed(attempt.request, recorded))
-        self._metrics.attempts.labels(self.platform.value, "failed").inc()
+        self._metrics.attempts.labels(self.platform.value, "failed").inc()  # counted before the event (_succeed)
         self._metrics.failures.labels(self.platform.value, reason.value).inc()
+        await self._emit(self._events.failed(attempt.request, recorded))
         return ACK
 
     # -- small helpers ------------------------------------------------------------------------------------------
