@@ -182,25 +182,30 @@ class Sandboxes:
         faults: list[dict[str, Any]] = (await self.client.get(self._url(platform, "/faults"))).json()
         return faults
 
+    async def _ask(self, method: str, url: str) -> httpx.Response:
+        """An idempotent request to a sandbox's own API, asked again if a keep-alive connection the sandbox closed
+        meanwhile fails it (its fault modes cut connections)."""
+        for attempt in range(3):
+            try:
+                response = await self.client.request(method, url)
+                response.raise_for_status()
+                return response
+            except httpx.TransportError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     async def clear_faults(self) -> None:
         for platform in Platform:
-            for attempt in range(3):  # a keep-alive connection the sandbox closed meanwhile: ask again
-                try:
-                    (await self.client.delete(self._url(platform, "/faults"))).raise_for_status()
-                    break
-                except httpx.TransportError:
-                    if attempt == 2:
-                        raise
+            await self._ask("DELETE", self._url(platform, "/faults"))
 
     async def posts(self, platform: Platform) -> list[dict[str, Any]]:
-        response = await self.client.get(self._url(platform, "/posts"))
-        response.raise_for_status()
+        response = await self._ask("GET", self._url(platform, "/posts"))
         posts: list[dict[str, Any]] = response.json()
         return posts
 
     async def stats(self, platform: Platform) -> dict[str, dict[str, int]]:
-        response = await self.client.get(self._url(platform, "/stats"))
-        response.raise_for_status()
+        response = await self._ask("GET", self._url(platform, "/stats"))
         stats: dict[str, dict[str, int]] = response.json()
         return stats
 
