@@ -13,7 +13,7 @@ from herald.audit.ingest import Outcome, RecordWriter, WritePolicy
 from herald.audit.metrics import AuditMetrics
 from herald.audit.models import Action, AuditRecord, Entity
 from herald.audit.repository import RowsRejected
-from herald.kit.batch import BatchAbandoned
+from herald.kit.amqp_consumer import ConsumerAbandoned
 from tests.support.eventually import eventually, immediately
 
 NOW = dt.datetime(2025, 3, 14, 12, tzinfo=dt.UTC)
@@ -126,6 +126,6 @@ async def test_stopping_while_the_store_is_down_abandons_the_batch(writer: Recor
     task = asyncio.create_task(writer.write([_record("held")], stop))
     await eventually(immediately(lambda: store.attempts >= 1), what="an attempt on the store")
     stop.set()
-    with pytest.raises(BatchAbandoned):
+    with pytest.raises(ConsumerAbandoned):
         await asyncio.wait_for(task, 2)  # the consumer leaves its messages unacknowledged: redelivered later
     assert store.stored == {}

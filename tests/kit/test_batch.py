@@ -1,23 +1,21 @@
 """The batch consumer on the real RabbitMQ: batches bounded in size and wait, exceptions settled one by one, the rest
 acknowledged with one multiple ack, and a batch that fails redelivered without the batches committed before it."""
 
-import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import quote, urlsplit
 
 import aio_pika
-import httpx
 import pytest
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CollectorRegistry
 
-from herald.kit.batch import BatchConsumer, BatchWindow, Delivery, Settle
+from herald.kit.amqp_consumer import Delivery
+from herald.kit.batch import BatchConsumer, BatchWindow, Settle
 from herald.kit.broker import build_broker, declare_exchanges
 from herald.kit.consumers import declare_work_queue
 from herald.kit.settings import ServiceSettings
+from tests.support.consuming import Running, close_connections_named, start
 from tests.support.eventually import eventually, immediately
 
 
@@ -89,21 +87,8 @@ async def _until(condition: Callable[[], object]) -> None:
     await eventually(immediately(condition))
 
 
-@dataclass
-class Running:
-    consumer: BatchConsumer
-    stop: asyncio.Event
-    task: asyncio.Task[None]
-
-    async def close(self) -> None:
-        self.stop.set()
-        await asyncio.wait_for(self.task, 20)
-
-
-def _start(queue: Queue, recorder: Recorder, window: BatchWindow, prefetch: int = 100) -> Running:
-    consumer = BatchConsumer(queue.amqp_url, queue.name, prefetch=prefetch, window=window, handle=recorder.handle)
-    stop = asyncio.Event()
-    return Running(consumer, stop, asyncio.create_task(consumer.run(stop)))
+def _start(queue: Queue, recorder: Recorder, window: BatchWindow, prefetch: int = 100) -> Running[BatchConsumer]:
+    return start(BatchConsumer(queue.amqp_url, queue.name, prefetch=prefetch, window=window, handle=recorder.handle))
 
 
 async def test_exceptions_are_settled_one_by_one_and_the_rest_acknowledged_once(queue: Queue) -> None:
@@ -152,36 +137,13 @@ async def test_a_failed_batch_is_redelivered_without_the_batches_committed_befor
     assert await queue.counts() == (0, 0)
 
 
-def _management(amqp_url: str) -> tuple[str, tuple[str, str]]:
-    parts = urlsplit(amqp_url)
-    port = os.environ.get("HERALD_TEST_RABBIT_MGMT_PORT", "15672")
-    return f"http://{parts.hostname}:{port}/api", (parts.username or "guest", parts.password or "guest")
-
-
-async def _close_connections_named(amqp_url: str, name: str) -> int:
-    """Have the broker close every connection whose client named it ``name`` (as an operator or a restart would).
-    The management API lists a new connection once its statistics have been emitted, so wait for it."""
-    api, auth = _management(amqp_url)
-    async with httpx.AsyncClient(auth=auth, timeout=10) as client:
-
-        async def listed() -> list[str]:
-            connections = (await client.get(f"{api}/connections")).raise_for_status().json()
-            named = {c["name"]: (c.get("client_properties") or {}).get("connection_name") for c in connections}
-            return [connection for connection, client_name in named.items() if client_name == name]
-
-        found = await eventually(listed, interval=0.2, what=f"a connection named {name} listed")
-        for connection in found:
-            await client.delete(f"{api}/connections/{quote(connection, safe='')}")
-    return len(found)
-
-
 async def test_after_the_broker_drops_the_connection_it_reconnects_and_loses_nothing(queue: Queue) -> None:
     recorder = Recorder()
     running = _start(queue, recorder, BatchWindow(max_size=3, max_wait=5), prefetch=10)
     try:
         await queue.publish(["c0", "c1", "c2"])
         await _until(lambda: recorder.committed == ["c0", "c1", "c2"])
-        assert await _close_connections_named(queue.amqp_url, running.consumer.connection_name) == 1
+        assert await close_connections_named(queue.amqp_url, running.consumer.connection_name) == 1
         await queue.publish(["c3", "c4", "c5"])
         await _until(lambda: sorted(recorder.committed) == [f"c{i}" for i in range(6)])
     finally:

@@ -1,4 +1,6 @@
-"""Work queues with parking lots, and the intake that parks bad input, on the real RabbitMQ."""
+"""Work queues with parking lots, the intake that parks bad input, and the concurrent consumer that feeds a handler
+(:class:`herald.kit.amqp_consumer.ConcurrentConsumer`: prefetch window, graceful stop, reconnection), on the real
+RabbitMQ."""
 
 import asyncio
 import json
@@ -7,9 +9,7 @@ from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
-from faststream import AckPolicy
-from faststream.rabbit import Channel, RabbitBroker
-from faststream.rabbit.annotations import RabbitMessage
+from faststream.rabbit import RabbitBroker
 from prometheus_client import CollectorRegistry
 
 from herald.contracts.envelope import ReceivedEvent
@@ -17,9 +17,11 @@ from herald.contracts.examples import example_for
 from herald.contracts.operations import MessageParked
 from herald.contracts.publishing import PublishRequested
 from herald.contracts.routing import EVENTS_EXCHANGE, binding_key
+from herald.kit.amqp_consumer import ConcurrentConsumer, Delivery, DeliveryHandler
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
-from herald.kit.consumers import PARKED_REASON_HEADER, Intake, declare_work_queue, work_queue
+from herald.kit.consumers import PARKED_REASON_HEADER, Intake, declare_work_queue
 from herald.kit.settings import ServiceSettings
+from tests.support.consuming import Running, close_connections_named, start
 from tests.support.eventually import eventually, immediately
 from tests.support.queues import take
 
@@ -32,8 +34,7 @@ async def setup(amqp_url: str) -> AsyncIterator[tuple[RabbitBroker, str, list[Re
     intake = Intake(broker, events, name)
     received: list[ReceivedEvent] = []
 
-    @broker.subscriber(work_queue(name), channel=Channel(prefetch_count=5), ack_policy=AckPolicy.MANUAL)
-    async def handle(message: RabbitMessage) -> None:
+    async def handle(message: Delivery) -> None:
         event = await intake.read(message)
         if event is not None:
             received.append(event)
@@ -42,8 +43,9 @@ async def setup(amqp_url: str) -> AsyncIterator[tuple[RabbitBroker, str, list[Re
     await broker.connect()
     await declare_exchanges(broker)
     await declare_work_queue(broker, name, [binding_key(PublishRequested)])
-    await broker.start()
+    running = start(ConcurrentConsumer(amqp_url, name, prefetch=5, handle=handle))
     yield broker, name, received
+    await running.close()
     await broker.stop()
 
 
@@ -89,43 +91,74 @@ async def test_malformed_messages_are_parked_with_reason_and_consumer_goes_on(
     await connection.close()
 
 
-async def test_a_message_that_keeps_crashing_the_consumer_is_parked_as_poison(amqp_url: str) -> None:
-    name = f"kit-poison-{uuid.uuid4().hex[:6]}"
+@pytest.fixture
+async def broker(amqp_url: str) -> AsyncIterator[RabbitBroker]:
     broker = build_broker(ServiceSettings(amqp_url=amqp_url, service_name="kit-test"), CollectorRegistry())
+    await broker.connect()
+    await declare_exchanges(broker)
+    yield broker
+    await broker.stop()
+
+
+async def _consume(
+    broker: RabbitBroker, amqp_url: str, handle: DeliveryHandler, prefetch: int = 10
+) -> Running[ConcurrentConsumer]:
+    """A fresh work queue bound to ``<its name>.test``, consumed by ``handle``."""
+    name = f"kit-concurrent-{uuid.uuid4().hex[:6]}"
+    await declare_work_queue(broker, name, [f"{name}.test"], delivery_limit=2)
+    return start(ConcurrentConsumer(amqp_url, name, prefetch=prefetch, handle=handle))
+
+
+async def _send(broker: RabbitBroker, queue: str, count: int) -> None:
+    for n in range(count):
+        await broker.publish(
+            b"{}", exchange=EVENTS_EXCHANGE, routing_key=f"{queue}.test", message_id=f"m{n}", persist=True
+        )
+
+
+async def _ready_in(amqp_url: str, queue: str) -> int:
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        return (await channel.declare_queue(queue, passive=True)).declaration_result.message_count or 0
+    finally:
+        await connection.close()
+
+
+async def test_a_message_that_keeps_crashing_the_consumer_is_parked_as_poison(
+    amqp_url: str, broker: RabbitBroker
+) -> None:
     attempts = 0
 
-    @broker.subscriber(work_queue(name), ack_policy=AckPolicy.NACK_ON_ERROR)
-    async def crash(message: RabbitMessage) -> None:
+    async def crash(message: Delivery) -> None:
         nonlocal attempts
         attempts += 1
         raise RuntimeError("boom")
 
-    await broker.connect()
-    await declare_exchanges(broker)
-    await declare_work_queue(broker, name, ["poison.test"], delivery_limit=2)
-    await broker.start()
+    running = await _consume(broker, amqp_url, crash)
+    name = running.consumer.queue
     try:
-        await broker.publish(b"{}", exchange=EVENTS_EXCHANGE, routing_key="poison.test", persist=True)
+        await _send(broker, name, 1)
         connection = await aio_pika.connect_robust(amqp_url)
         channel = await connection.channel()
         parking = await channel.declare_queue(f"{name}.dead", passive=True)
         [message] = await take(parking, 1)
         assert message.headers["x-first-death-reason"] == "delivery_limit"
-        assert attempts == 3
+        assert attempts == 3  # requeued by the consumer each time, until the queue's limit of 2 redeliveries
         await connection.close()
+        assert running.consumer.in_flight == 0
     finally:
-        await broker.stop()
+        await running.close()
 
 
-async def test_subscribers_honour_their_prefetch_window(amqp_url: str) -> None:
-    name = f"kit-prefetch-{uuid.uuid4().hex[:6]}"
-    broker = build_broker(ServiceSettings(amqp_url=amqp_url, service_name="kit-test"), CollectorRegistry())
+async def test_deliveries_are_handled_concurrently_within_the_prefetch_window(
+    amqp_url: str, broker: RabbitBroker
+) -> None:
     in_flight = 0
     peak = 0
     release = asyncio.Event()
 
-    @broker.subscriber(work_queue(name), channel=Channel(prefetch_count=3), ack_policy=AckPolicy.MANUAL)
-    async def slow(message: RabbitMessage) -> None:
+    async def slow(message: Delivery) -> None:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
@@ -133,24 +166,69 @@ async def test_subscribers_honour_their_prefetch_window(amqp_url: str) -> None:
         in_flight -= 1
         await message.ack()
 
-    await broker.connect()
-    await declare_exchanges(broker)
-    await declare_work_queue(broker, name, ["prefetch.test"])
-    await broker.start()
+    running = await _consume(broker, amqp_url, slow, prefetch=3)
+    name = running.consumer.queue
     try:
-        for _ in range(20):
-            await broker.publish(b"{}", exchange=EVENTS_EXCHANGE, routing_key="prefetch.test", persist=True)
-        connection = await aio_pika.connect_robust(amqp_url)
-        channel = await connection.channel()
+        await _send(broker, name, 20)
 
         async def three_taken_seventeen_held() -> bool:
-            ready = (await channel.declare_queue(name, passive=True)).declaration_result.message_count
-            return in_flight == 3 and ready == 17
+            return in_flight == 3 and await _ready_in(amqp_url, name) == 17
 
         # all 20 accounted for: 3 delivered, 17 held by the broker until an ack (so no fourth can be on its way)
         await eventually(three_taken_seventeen_held)
-        await connection.close()
         assert peak == 3
         release.set()
+        await eventually(immediately(lambda: in_flight == 0 and running.consumer.in_flight == 0))
     finally:
-        await broker.stop()
+        await running.close()
+    assert await _ready_in(amqp_url, name) == 0
+
+
+async def test_on_stop_the_deliveries_in_their_handlers_finish_and_nothing_more_is_taken(
+    amqp_url: str, broker: RabbitBroker
+) -> None:
+    started: list[str] = []
+    finished: list[str] = []
+    release = asyncio.Event()
+
+    async def slow(message: Delivery) -> None:
+        started.append(message.message_id or "")
+        await release.wait()
+        finished.append(message.message_id or "")
+        await message.ack()
+
+    running = await _consume(broker, amqp_url, slow, prefetch=4)
+    name = running.consumer.queue
+    await _send(broker, name, 10)
+    await eventually(immediately(lambda: len(started) == 4))
+    running.stop.set()  # as the runtime does on SIGTERM: the consumer is cancelled, its handlers go on
+    await asyncio.sleep(0.2)
+    assert not running.task.done()  # still waiting for the four in their handlers
+    release.set()
+    await asyncio.wait_for(running.task, 10)
+    assert len(started) == 4
+    assert sorted(finished) == sorted(started)  # each finished and was acknowledged ...
+    assert await _ready_in(amqp_url, name) == 6  # ... and the rest stayed in the queue for the next consumer
+
+
+async def test_after_the_broker_drops_the_connection_it_reconnects_and_loses_nothing(
+    amqp_url: str, broker: RabbitBroker
+) -> None:
+    handled: list[str] = []
+
+    async def record(message: Delivery) -> None:
+        handled.append(message.message_id or "")
+        await message.ack()
+
+    running = await _consume(broker, amqp_url, record)
+    name = running.consumer.queue
+    try:
+        await _send(broker, name, 3)
+        await eventually(immediately(lambda: len(handled) == 3))
+        assert await close_connections_named(amqp_url, running.consumer.connection_name) == 1
+        await _send(broker, name, 3)
+        await eventually(immediately(lambda: len(handled) == 6))
+        assert await running.consumer.ready()
+    finally:
+        await running.close()
+    assert await _ready_in(amqp_url, name) == 0

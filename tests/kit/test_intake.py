@@ -15,9 +15,7 @@ from typing import Any
 
 import aio_pika
 import pytest
-from faststream import AckPolicy
-from faststream.rabbit import Channel, RabbitBroker
-from faststream.rabbit.annotations import RabbitMessage
+from faststream.rabbit import RabbitBroker
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
@@ -27,6 +25,7 @@ from herald.contracts.examples import example_for
 from herald.contracts.operations import MessageParked, ParkCategory
 from herald.contracts.publishing import PublishRequested
 from herald.contracts.routing import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, binding_key, dead_letter_routing_key
+from herald.kit.amqp_consumer import ConcurrentConsumer, Delivery
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.consumers import (
     PARKED_CATEGORY_HEADER,
@@ -34,9 +33,9 @@ from herald.kit.consumers import (
     Intake,
     UnprocessableMessage,
     declare_work_queue,
-    work_queue,
 )
 from herald.kit.settings import ServiceSettings
+from tests.support.consuming import Running, start
 from tests.support.eventually import eventually, immediately
 
 ROUTING_KEY = "publish.requested.v2.x"
@@ -68,6 +67,9 @@ class Consumer:
     handled: Tally[str] = field(default_factory=Tally)
     behaviour: Behaviour | None = None
     reports: list[dict[str, Any]] = field(default_factory=list)
+    consume: Callable[[], Running[ConcurrentConsumer]] | None = None
+    """Starts consuming the work queue through the intake (the fixture does; a test may stop and restart it)."""
+    running: Running[ConcurrentConsumer] | None = None
 
     def parked(self, category: ParkCategory) -> float:
         labels = {"queue": self.name, "category": category.value}
@@ -108,8 +110,7 @@ async def consumer(amqp_url: str) -> AsyncIterator[Consumer]:
     channel = await connection.channel()
     state = Consumer(name, broker, intake, registry, channel)
 
-    @broker.subscriber(work_queue(name), channel=Channel(prefetch_count=10), ack_policy=AckPolicy.MANUAL)
-    async def handle(message: RabbitMessage) -> None:
+    async def handle(message: Delivery) -> None:
         received = None
         try:
             received = await intake.read(message)
@@ -119,7 +120,7 @@ async def consumer(amqp_url: str) -> AsyncIterator[Consumer]:
                 await state.behaviour(received)
         except Exception as error:
             if not await intake.failed(message, error, received):
-                await message.nack(requeue=True)
+                await message.requeue()
             return
         state.handled[message.message_id or ""] += 1
         await message.ack()
@@ -134,8 +135,11 @@ async def consumer(amqp_url: str) -> AsyncIterator[Consumer]:
         state.reports.append(json.loads(message.body))
 
     await reports.consume(collect, no_ack=True)
-    await broker.start()
+    await broker.start()  # the dead-letter watch
+    state.consume = lambda: start(ConcurrentConsumer(amqp_url, name, prefetch=10, handle=handle))
+    state.running = state.consume()
     yield state
+    await state.running.close()
     await broker.stop()
     for queue in (name, f"{name}.dead", f"{name}.dead.watch"):
         await channel.queue_delete(queue)
@@ -283,7 +287,9 @@ async def test_the_brokers_own_dead_letters_are_counted_and_reported_once(consum
     await channel.set_qos(prefetch_count=1)
     body, headers = _valid(consumer)
     before = consumer.parked(ParkCategory.POISON)
-    await consumer.broker.stop()  # the intake's consumer steps aside; a crashing one takes the queue
+    assert consumer.running is not None
+    assert consumer.consume is not None
+    await consumer.running.close()  # the intake's consumer steps aside; a crashing one takes the queue
     try:
         queue = await channel.declare_queue(consumer.name, passive=True)
         message_id = await consumer.send(body, headers)
@@ -293,7 +299,7 @@ async def test_the_brokers_own_dead_letters_are_counted_and_reported_once(consum
             await message.nack(requeue=True)
     finally:
         await connection.close()
-        await consumer.broker.start()
+        consumer.running = consumer.consume()
     [report] = await _reports_for(consumer, message_id)
     assert report["category"] == "poison"
     assert "dead-lettered by the broker (delivery_limit)" in report["reason"]

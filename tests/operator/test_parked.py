@@ -18,9 +18,7 @@ from urllib.parse import urlsplit
 
 import aio_pika
 import pytest
-from faststream import AckPolicy
-from faststream.rabbit import Channel, RabbitBroker
-from faststream.rabbit.annotations import RabbitMessage
+from faststream.rabbit import RabbitBroker
 from prometheus_client import CollectorRegistry
 
 from herald.contracts.base import Event
@@ -28,12 +26,14 @@ from herald.contracts.examples import example_for
 from herald.contracts.operations import MessageParked, MessagePurged, MessageReplayed, ParkCategory
 from herald.contracts.publishing import PublishRequested
 from herald.contracts.routing import EVENTS_EXCHANGE, binding_key
+from herald.kit.amqp_consumer import ConcurrentConsumer, Delivery
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
-from herald.kit.consumers import Intake, declare_work_queue, work_queue
+from herald.kit.consumers import Intake, declare_work_queue
 from herald.kit.settings import ServiceSettings
 from herald.operator.cli import run
 from herald.operator.parking import KNOWN_WORK_QUEUES, ParkingLot
 from herald.operator.settings import OperatorSettings
+from tests.support.consuming import Running, start
 from tests.support.eventually import eventually
 
 ATTEMPT = "herald-attempt"
@@ -113,18 +113,20 @@ async def _wait_for(predicate: Any, timeout: float = 10) -> None:
     await eventually(predicate, within=timeout)
 
 
-async def _park_with_intake(broker: RabbitBroker, name: str, channel: aio_pika.abc.AbstractChannel) -> tuple[Any, str]:
-    """Park a malformed message and a publish request whose attempts are exhausted, as real consumers do."""
+async def _park_with_intake(
+    broker: RabbitBroker, amqp_url: str, name: str, channel: aio_pika.abc.AbstractChannel
+) -> tuple[Any, str, Running[ConcurrentConsumer]]:
+    """Park a malformed message and a publish request whose attempts are exhausted, as real consumers do (the
+    consumer is returned running)."""
     events = EventPublisher(broker, source="herald/ops-test", timeout=5)
     intake = Intake(broker, events, name)
 
-    @broker.subscriber(work_queue(name), channel=Channel(prefetch_count=5), ack_policy=AckPolicy.MANUAL)
-    async def handle(message: RabbitMessage) -> None:
+    async def handle(message: Delivery) -> None:
         received = await intake.read(message)
         if received is not None:  # a valid request that kept failing: what a publisher parks after max_attempts
             await intake.park(message, "5 attempts failed; last: HTTP 503", ParkCategory.ATTEMPTS_EXHAUSTED)
 
-    await broker.start()
+    running = start(ConcurrentConsumer(amqp_url, name, prefetch=5, handle=handle))
     await channel.default_exchange.publish(aio_pika.Message(b"not json", message_id="malformed-1"), routing_key=name)
     request = example_for(PublishRequested)
     envelope = events.envelope(request)
@@ -140,7 +142,7 @@ async def _park_with_intake(broker: RabbitBroker, name: str, channel: aio_pika.a
         ),
         routing_key=name,
     )
-    return request, envelope.message_id
+    return request, envelope.message_id, running
 
 
 async def _park_poison(channel: aio_pika.abc.AbstractChannel, name: str) -> None:
@@ -176,9 +178,10 @@ async def lot(amqp_url: str) -> AsyncIterator[Lot]:
     settings = OperatorSettings(amqp_url=amqp_url, management_url=_management_url(amqp_url))
     lot = Lot(settings, connection, channel, name, events, example_for(PublishRequested), "")
 
-    request, message_id = await _park_with_intake(broker, name, channel)
+    request, message_id, running = await _park_with_intake(broker, amqp_url, name, channel)
     await _wait_for(lambda: _at_least(lot, lot.parking, 2))
-    await broker.stop()  # no consumer from here on: what lands in the work queue stays there to be counted
+    await running.close()  # no consumer from here on: what lands in the work queue stays there to be counted
+    await broker.stop()
     await _park_poison(channel, name)
     await _wait_for(lambda: _at_least(lot, lot.parking, 3))
     await lot.replayed_events()  # drop the MessageParked events

@@ -1,7 +1,9 @@
-"""The work-queue subscriber: decode, hand to the pipeline, carry out its decision on the message.
+"""The work queue's handler: read each delivery, hand it to the pipeline, carry out its decision on the message.
 
-:meth:`PublisherHandler._carry_out` is the one place a :data:`~herald.publishing.decisions.Decision` is carried out.
-Acknowledgements go out in runs (:class:`herald.kit.acks.AckRuns`), each only after its delivery's outcome is durable.
+Deliveries come from :class:`herald.kit.amqp_consumer.ConcurrentConsumer`, each in its own task, up to the prefetch
+window at once. :meth:`PublisherHandler._carry_out` is the one place a :data:`~herald.publishing.decisions.Decision`
+is carried out. Acknowledgements go out in runs (:class:`herald.kit.acks.AckRuns`), each only after its delivery's
+outcome is durable.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import logging
 from typing import Any
 
 from faststream.rabbit import RabbitBroker
-from faststream.rabbit.message import RabbitMessage
 
 from herald.contracts.distribution import DistributionCancelled
 from herald.contracts.operations import ParkCategory
 from herald.contracts.publishing import PublishRequested, PublishRequestedV1
 from herald.kit.acks import AckRuns
+from herald.kit.amqp_consumer import Delivery
 from herald.kit.consumers import ATTEMPT_HEADER, REPLAYED_AT_HEADER, RETRY_REASON_HEADER, Intake
 from herald.kit.logging import correlation_id
 from herald.publishing.attempt import Attempt
@@ -54,11 +56,10 @@ class PublisherHandler:
         self._timeout = publish_timeout
         self._acks = AckRuns()
 
-    async def __call__(self, message: RabbitMessage) -> None:
-        delivery = message.raw_message
+    async def __call__(self, message: Delivery) -> None:
         try:
             if await self._handle(message):
-                await self._acks.ack(delivery)  # in a run with the deliveries finishing alongside (herald.kit.acks)
+                await self._acks.ack(message)  # in a run with the deliveries finishing alongside (herald.kit.acks)
                 return
         except Exception as error:
             # Its content at fault (e.g. a value PostgreSQL refuses), or its last delivery: parked once, with the
@@ -67,10 +68,10 @@ class PublisherHandler:
             if not await self._intake.failed(message, error):
                 log.exception("publishing failed; requeueing", extra={"message_id": message.message_id})
                 await asyncio.sleep(REQUEUE_PAUSE_SECONDS)
-                await message.nack(requeue=True)
-        self._acks.settled(delivery)  # parked or requeued on its own
+                await message.requeue()
+        self._acks.settled(message)  # parked or requeued on its own
 
-    async def _handle(self, message: RabbitMessage) -> bool:
+    async def _handle(self, message: Delivery) -> bool:
         """Handle one delivery; ``True`` if it is to be acknowledged, ``False`` if it was settled already."""
         received = await self._intake.read(message)
         if received is None:
@@ -86,9 +87,8 @@ class PublisherHandler:
                 await self._ledger.cancel(event.distribution_id, event.team_id, event.account_id)
                 return True
             if isinstance(event, PublishRequested) and event.platform is self._topology.platform:
-                headers = message.headers or {}
-                replay = headers.get(REPLAYED_AT_HEADER)
-                attempt = Attempt(event, _attempt(headers), replay if isinstance(replay, str) else None)
+                replay = message.headers.get(REPLAYED_AT_HEADER)
+                attempt = Attempt(event, _attempt(message.headers), replay if isinstance(replay, str) else None)
                 decision = await self._pipeline.process(attempt)
                 return await self._carry_out(message, decision, event)
             await self._intake.park(
@@ -101,7 +101,7 @@ class PublisherHandler:
         finally:
             correlation_id.reset(token)
 
-    async def _carry_out(self, message: RabbitMessage, decision: Decision, request: PublishRequested) -> bool:
+    async def _carry_out(self, message: Delivery, decision: Decision, request: PublishRequested) -> bool:
         """Carry out ``decision``; ``True`` if the message is to be acknowledged, ``False`` if it was parked."""
         match decision:
             case Ack():
@@ -109,7 +109,7 @@ class PublisherHandler:
             case Retry(plan=plan, next_attempt=next_attempt, reason=reason, announcement=announcement):
                 if announcement is not None:
                     await self._outcomes.publish(announcement.event, event_id=announcement.event_id)
-                headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
+                headers = {k: v for k, v in message.headers.items() if not k.startswith("x-")}
                 headers |= {ATTEMPT_HEADER: next_attempt, RETRY_REASON_HEADER: reason[:200]}
                 await self._broker.publish(
                     message.body,
@@ -131,8 +131,8 @@ class PublisherHandler:
                 return False
 
 
-def _attempt(headers: dict[str, Any] | None) -> int:
-    value = (headers or {}).get(ATTEMPT_HEADER, 1)
+def _attempt(headers: dict[str, Any]) -> int:
+    value = headers.get(ATTEMPT_HEADER, 1)
     try:
         return max(int(value), 1)
     except (TypeError, ValueError):

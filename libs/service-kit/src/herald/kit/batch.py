@@ -1,18 +1,18 @@
 """Consuming a work queue in batches: gather deliveries, handle them together, settle them with one ``basic.ack``.
 
-:class:`BatchConsumer` reads one queue with aiormq (the AMQP client under aio-pika and FastStream) on a connection
-of its own: no FastStream dependency injection and no aio-pika message object per delivery, which at thousands of
-messages a second cost more than the work. If the connection drops, everything unacknowledged goes back to the
-queue and the consumer reconnects after a pause. Deliveries are gathered
-until ``max_size`` have arrived or ``max_wait`` seconds have passed since the first one, whichever comes first, so a
-lone message waits at most ``max_wait``. The handler gets the batch and answers how to settle each message; the
-consumer then settles the exceptions one by one (reject, requeue) and acknowledges everything else with a single
-``basic.ack(multiple=True)`` on the highest delivery tag.
+:class:`BatchConsumer` reads one queue on a connection of its own (:class:`herald.kit.amqp_consumer.QueueConsumer`:
+no FastStream layers per delivery, reconnection after a pause, everything unacknowledged redelivered). Deliveries are
+gathered until ``max_size`` have arrived or ``max_wait`` seconds have passed since the first one, whichever comes
+first, so a lone message waits at most ``max_wait``. The handler gets the batch and answers how to settle each
+message; the consumer then settles the exceptions one by one (reject, requeue) and acknowledges everything else with
+a single ``basic.ack(multiple=True)`` on the highest delivery tag.
 
 That multiple acknowledgement covers exactly this batch: delivery tags grow in arrival order on a channel, batches
 are taken in arrival order and handled one at a time, and every earlier batch is already settled. A batch that the
-handler cannot finish (it raises) is left unacknowledged: when the consumer stops, the channel closes and the broker
-redelivers it, so the handler must be idempotent (dedup by event id). The prefetch window bounds what is held.
+handler cannot finish (it raises) is left unacknowledged: the connection is closed, the broker redelivers it, and
+consuming starts again after a pause, so the handler must be idempotent (dedup by event id). A handler that raises
+:class:`~herald.kit.amqp_consumer.ConsumerAbandoned` stops the consumer at once. The prefetch window bounds what is
+held.
 """
 
 from __future__ import annotations
@@ -22,22 +22,13 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 import aiormq
-from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
+from aiormq.abc import DeliveredMessage
 
-from herald.contracts.envelope import ReceivedEvent
-from herald.kit.consumers import Unreadable, read_checked
+from herald.kit.amqp_consumer import Delivery, QueueConsumer
 
 log = logging.getLogger(__name__)
-
-RESTART_PAUSE_SECONDS = 1.0
-
-
-class BatchAbandoned(Exception):
-    """Raised by a handler that gives up on a batch because the service is stopping (e.g. PostgreSQL is away):
-    the consumer stops at once and leaves that batch, and everything after it, to be redelivered."""
 
 
 class Settle(Enum):
@@ -50,45 +41,9 @@ class Settle(Enum):
     """Give it back to the queue to be delivered again (``basic.nack``, requeue)."""
 
 
-class Delivery:
-    """One delivery: what a handler reads (body, headers, properties) and what settling it needs (tag, channel)."""
-
-    __slots__ = (
-        "body",
-        "channel",
-        "content_type",
-        "correlation_id",
-        "delivery_tag",
-        "headers",
-        "message_id",
-        "routing_key",
-    )
-
-    def __init__(self, message: DeliveredMessage) -> None:
-        properties = message.header.properties
-        self.body: bytes = message.body
-        self.headers: dict[str, Any] = dict(properties.headers or {})
-        self.message_id: str | None = properties.message_id
-        self.correlation_id: str | None = properties.correlation_id
-        self.content_type: str | None = properties.content_type
-        self.routing_key: str = message.routing_key or ""
-        self.delivery_tag: int = message.delivery_tag or 0
-        self.channel: AbstractChannel = message.channel
-
-    def read(self) -> ReceivedEvent | Unreadable:
-        """The event this delivery carries, checked as every consumer's intake checks it (:func:`read_checked`)."""
-        return read_checked(
-            self.body,
-            self.headers,
-            content_type=self.content_type,
-            message_id=self.message_id,
-            correlation_id=self.correlation_id,
-        )
-
-
 BatchHandler = Callable[[Sequence[Delivery]], Awaitable[Mapping[int, Settle]]]
 """Handles a batch; returns the settlement of the deliveries (by index) that must not simply be acknowledged.
-Raising leaves the whole batch unacknowledged (it is redelivered after the consumer stops)."""
+Raising leaves the whole batch unacknowledged: the consumer reconnects and the broker redelivers it."""
 
 
 @dataclass(frozen=True)
@@ -99,118 +54,59 @@ class BatchWindow:
     """Seconds the first delivery of a batch waits for company: the latency a batch adds, at most."""
 
 
-class BatchConsumer:
+class BatchConsumer(QueueConsumer):
     """Consumes ``queue`` (declared elsewhere, passively opened here) and feeds ``handle`` in batches."""
 
     def __init__(self, amqp_url: str, queue: str, *, prefetch: int, window: BatchWindow, handle: BatchHandler) -> None:
         if prefetch < window.max_size:
             raise ValueError("the prefetch window must hold at least one batch")
-        self._amqp_url = amqp_url
-        self._queue_name = queue
-        self._prefetch = prefetch
+        super().__init__(amqp_url, queue, prefetch=prefetch, kind="batch")
         self._window = window
         self._handle = handle
         self._pending: list[Delivery] = []
-        self._arrived = asyncio.Event()
-        self._connection: AbstractConnection | None = None
-        self.connection_name = f"herald-batch-consumer:{queue}"
-        """How the connection is named on the broker (management UI, ``rabbitmqctl list_connections``)."""
 
     @property
     def pending(self) -> int:
         """Deliveries received and not yet handed to the handler."""
         return len(self._pending)
 
-    async def ready(self) -> bool:
-        """Readiness: the consumer's connection is open."""
-        return self._connection is not None and not self._connection.is_closed
+    async def _session(self, stop: asyncio.Event) -> None:
+        self._pending.clear()  # what a lost session held is back in the queue
+        await super()._session(stop)
 
     async def _on_delivery(self, message: DeliveredMessage) -> None:
         self._pending.append(Delivery(message))
         if len(self._pending) == 1 or len(self._pending) >= self._window.max_size:
-            self._arrived.set()
+            self._wake.set()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop``, then hand what was already received to the handler once more and close.
-
-        If the handler fails unexpectedly, the connection is closed (the broker requeues everything unacknowledged:
-        no later multiple ack may cover a batch that was not committed) and consuming starts again after a pause.
-        """
+    async def _serve(self, stop: asyncio.Event, lost: Callable[[], bool]) -> None:
         while not stop.is_set():
-            try:
-                await self._session(stop)
+            await self._gather(stop, lost)
+            if lost():
                 return
-            except BatchAbandoned:
-                log.warning("stopping with %d unacknowledged messages; the broker redelivers them", self.pending)
-                return
-            except Exception:
-                log.exception("batch consumer failed; reconnecting (unacknowledged messages are redelivered)")
-                self._pending.clear()
-                try:
-                    async with asyncio.timeout(RESTART_PAUSE_SECONDS):
-                        await stop.wait()
-                except TimeoutError:
-                    pass
+            await self._next_batch()
 
-    async def _session(self, stop: asyncio.Event) -> None:
-        self._pending.clear()
-        connection = self._connection = await aiormq.connect(
-            self._amqp_url, client_properties={"connection_name": self.connection_name}
-        )
-        try:
-            channel = await connection.channel()
-            await channel.basic_qos(prefetch_count=self._prefetch)
-            await channel.queue_declare(self._queue_name, passive=True)
-            consume = await channel.basic_consume(self._queue_name, self._on_delivery, no_ack=False)
-
-            def lost() -> bool:
-                return channel.is_closed or connection.is_closed
-
-            for closing in (channel.closing, connection.closing):
-                closing.add_done_callback(lambda _: self._arrived.set())
-            watcher = asyncio.create_task(self._wake_on(stop))
-            try:
-                while not stop.is_set():
-                    await self._gather(stop, lost)
-                    if lost():
-                        raise ConnectionError("the batch consumer's connection or channel closed")
-                    await self._next_batch()
-            finally:
-                watcher.cancel()
-                if not lost() and consume.consumer_tag:
-                    await self._stop_consuming(channel, consume.consumer_tag)
-            while self._pending and not lost():
-                await self._next_batch()
-        finally:
-            await connection.close()
-
-    async def _stop_consuming(self, channel: AbstractChannel, tag: str) -> None:
-        try:
-            async with asyncio.timeout(5):
-                await channel.basic_cancel(tag)
-        except Exception as error:  # a closed channel consumes nothing anyway
-            log.warning("could not cancel the batch consumer", extra={"error": repr(error)[:200]})
-
-    async def _wake_on(self, stop: asyncio.Event) -> None:
-        await stop.wait()
-        self._arrived.set()
+    async def _finish(self, lost: Callable[[], bool]) -> None:
+        while self._pending and not lost():
+            await self._next_batch()
 
     async def _gather(self, stop: asyncio.Event, lost: Callable[[], bool]) -> None:
         """Wait for a first delivery, then for a full batch or the end of the wait, whichever comes first (or for
         ``stop``, or the connection to be lost)."""
+        wake = self._wake
         while not self._pending and not stop.is_set() and not lost():
-            self._arrived.clear()
-            await self._arrived.wait()
+            wake.clear()
+            await wake.wait()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._window.max_wait
         while len(self._pending) < self._window.max_size and not stop.is_set() and not lost():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
-            self._arrived.clear()
+            wake.clear()
             try:
                 async with asyncio.timeout(remaining):
-                    await self._arrived.wait()
+                    await wake.wait()
             except TimeoutError:
                 return
 
@@ -219,7 +115,7 @@ class BatchConsumer:
         batch, self._pending = self._pending[:size], self._pending[size:]
         if not batch:
             return
-        verdicts = await self._handle(batch)  # raising leaves the batch unacknowledged (see run)
+        verdicts = await self._handle(batch)  # raising leaves the batch unacknowledged (see QueueConsumer.run)
         await settle(batch, verdicts)
 
 

@@ -25,13 +25,12 @@ import logging
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker, RabbitQueue
-from faststream.rabbit.annotations import RabbitMessage as Delivery  # what FastStream injects into a handler
-from faststream.rabbit.message import RabbitMessage
+from faststream.rabbit.annotations import RabbitMessage  # what FastStream injects into a handler
 from faststream.rabbit.schemas import QueueType
 from faststream.rabbit.schemas.queue import QuorumQueueArgs
 from prometheus_client import CollectorRegistry, Counter
@@ -48,6 +47,9 @@ from herald.kit.clock import utc_now
 from herald.kit.intake_checks import event_problem, header_problem
 from herald.kit.logging import redact
 from herald.kit.validation import text_problem
+
+if TYPE_CHECKING:
+    from herald.kit.amqp_consumer import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -134,17 +136,6 @@ def _first_line(error: BaseException) -> str:
     return redact(text.splitlines()[0] if text else type(error).__name__)[:300]
 
 
-async def undecoded(message: RabbitMessage) -> RabbitMessage:
-    """A subscriber's ``decoder=``: the handler is given the message itself, as its one plain parameter.
-
-    A hot handler takes ``message: Any`` with this decoder instead of the injected ``RabbitMessage`` annotation, which
-    fast_depends resolves through a synchronous ``Context`` in a worker thread per message (about 460 us of CPU per
-    message against 220 us). The body is not JSON-decoded for the handler either: :meth:`Intake.read` reads the bytes
-    itself. Acknowledgement, the intake and graceful shutdown are FastStream's as before.
-    """
-    return message
-
-
 def work_queue_arguments(name: str, *, delivery_limit: int = DEFAULT_DELIVERY_LIMIT) -> QuorumQueueArgs:
     return {
         "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
@@ -161,17 +152,6 @@ def _declared_queue(name: str, delivery_limit: int) -> RabbitQueue:
         queue_type=QueueType.QUORUM,
         arguments=work_queue_arguments(name, delivery_limit=delivery_limit),
     )
-
-
-def work_queue(name: str) -> RabbitQueue:
-    """The queue a subscriber consumes from: the work queue :func:`declare_work_queue` declared, passively.
-
-    FastStream caches declared queues by equality, whatever the channel: subscribing with a queue equal to the one
-    declared on the broker's default channel would consume on that channel (shared with publishing, and without the
-    subscriber's prefetch: unbounded deliveries). A passive declaration is not equal to it, so the subscriber opens
-    the queue on its own channel with its own prefetch window. Declare first (in a runtime ``on_start`` hook).
-    """
-    return RabbitQueue(name, queue_type=QueueType.QUORUM, declare=False)
 
 
 async def declare_work_queue(
@@ -263,42 +243,12 @@ def read_checked(
     return received
 
 
-class Parkable(Protocol):
-    """What parking needs of a message, whichever client delivered it (the batch consumer's ``Delivery`` has it as
-    it is; a FastStream message is wrapped in a :class:`ParkedCopy`)."""
-
-    @property
-    def body(self) -> bytes: ...
-    @property
-    def headers(self) -> Mapping[str, Any]: ...
-    @property
-    def message_id(self) -> str | None: ...
-    @property
-    def correlation_id(self) -> str | None: ...
-    @property
-    def content_type(self) -> str | None: ...
-    @property
-    def routing_key(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class ParkedCopy:
-    """A FastStream message as :class:`Parkable` (its routing key lives on the raw aio-pika message)."""
-
-    body: bytes
-    headers: Mapping[str, Any]
-    message_id: str | None
-    correlation_id: str | None
-    content_type: str | None
-    routing_key: str
-
-
 async def park_copy(
     broker: RabbitBroker,
     events: EventPublisher,
     counter: Counter,
     queue: str,
-    message: Parkable,
+    message: Delivery,
     reason: str,
     category: ParkCategory,
     *,
@@ -369,31 +319,25 @@ class Intake:
         for category in ParkCategory:
             self.parked.labels(queue, category.value)  # every series exists from the start (rate() sees the first)
 
-    async def read(self, message: RabbitMessage) -> ReceivedEvent | None:
+    async def read(self, message: Delivery) -> ReceivedEvent | None:
         """The event in ``message``, or ``None`` if it was parked (and acknowledged) instead.
 
         Every header and attribute is checked here, before any handler sees the message.
         """
-        checked = read_checked(
-            message.body,
-            message.headers or {},
-            content_type=message.content_type,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-        )
+        checked = message.read()
         if isinstance(checked, Unreadable):
             await self.park(message, checked.reason, checked.category, team_id=checked.team_id)
             return None
         return checked
 
-    async def failed(self, message: RabbitMessage, error: BaseException, received: ReceivedEvent | None = None) -> bool:
+    async def failed(self, message: Delivery, error: BaseException, received: ReceivedEvent | None = None) -> bool:
         """A handler failed on ``message``: park it (and return ``True``) if its content is at fault or this was the
         last delivery the queue allows; else, or if parking itself failed (the broker is away), return ``False``
         and the caller requeues it."""
         event = received.event if received is not None else None
         team_id = getattr(event, "team_id", None)
         correlation_id = getattr(event, "correlation_id", None)
-        verdict = park_reason(error, message.headers or {}, self.delivery_limit)
+        verdict = park_reason(error, message.headers, self.delivery_limit)
         if verdict is None:
             return False
         reason, category = verdict
@@ -414,7 +358,7 @@ class Intake:
             ack_policy=AckPolicy.MANUAL,
             title=f"{self.queue}:dead-letter-watch",
         )
-        async def watch(message: Delivery) -> None:
+        async def watch(message: RabbitMessage) -> None:
             headers = message.headers or {}
             if PARKED_CATEGORY_HEADER not in headers:
                 await self._report_broker_dead_letter(message, headers)
@@ -449,7 +393,7 @@ class Intake:
 
     async def park(
         self,
-        message: RabbitMessage,
+        message: Delivery,
         reason: str,
         category: ParkCategory,
         *,
@@ -457,20 +401,12 @@ class Intake:
         correlation_id: str | None = None,
     ) -> None:
         """Copy ``message`` to the parking queue with ``reason``, report it, then acknowledge the original."""
-        copy = ParkedCopy(
-            message.body,
-            message.headers or {},
-            message.message_id,
-            message.correlation_id,
-            message.content_type,
-            message.raw_message.routing_key or "",
-        )
         await park_copy(
             self._broker,
             self._events,
             self.parked,
             self.queue,
-            copy,
+            message,
             reason,
             category,
             team_id=team_id,

@@ -37,7 +37,8 @@ from herald.audit.models import AuditRecord
 from herald.audit.repository import RowsRejected
 from herald.contracts.envelope import ReceivedEvent
 from herald.contracts.operations import MessageParked, ParkCategory
-from herald.kit.batch import BatchAbandoned, BatchConsumer, BatchWindow, Delivery, Settle
+from herald.kit.amqp_consumer import ConsumerAbandoned, Delivery
+from herald.kit.batch import BatchConsumer, BatchWindow, Settle
 from herald.kit.broker import EventPublisher
 from herald.kit.clock import Clock, utc_now
 from herald.kit.consumers import Unreadable, park_copy
@@ -98,7 +99,8 @@ class RecordWriter:
 
     async def write(self, records: Sequence[AuditRecord], stop: asyncio.Event) -> list[Result]:
         """Write ``records`` and return the outcome of each, in order. While the store fails the write is retried;
-        if ``stop`` is set meanwhile, :class:`~herald.kit.batch.BatchAbandoned` is raised (nothing was written)."""
+        if ``stop`` is set meanwhile, :class:`~herald.kit.amqp_consumer.ConsumerAbandoned` is raised (nothing was
+        written)."""
         if not records:
             return []
         delay = self._policy.retry_initial
@@ -114,14 +116,14 @@ class RecordWriter:
                     extra={"error": redact(repr(error))[:500], "retry_in_seconds": delay},
                 )
                 if stop.is_set():
-                    raise BatchAbandoned("stopping before the batch could be committed") from error
+                    raise ConsumerAbandoned("stopping before the batch could be committed") from error
                 try:
                     async with asyncio.timeout(delay):
                         await stop.wait()
                 except TimeoutError:
                     pass
                 if stop.is_set():  # no new attempt: it could outlast the graceful timeout
-                    raise BatchAbandoned("stopping before the batch could be committed") from error
+                    raise ConsumerAbandoned("stopping before the batch could be committed") from error
                 delay = min(delay * 2, self._policy.retry_max)
             else:
                 if self._failing:

@@ -36,7 +36,8 @@ from herald.contracts.envelope import ReceivedEvent
 from herald.contracts.operations import ParkCategory
 from herald.contracts.routing import PUBLISH_OUTCOME_BINDINGS, binding_key
 from herald.kit import db as kit_db
-from herald.kit.batch import BatchAbandoned, BatchConsumer, BatchWindow, Delivery, Settle
+from herald.kit.amqp_consumer import ConsumerAbandoned, Delivery
+from herald.kit.batch import BatchConsumer, BatchWindow, Settle
 from herald.kit.broker import EventPublisher
 from herald.kit.consumers import (
     Intake,
@@ -233,14 +234,14 @@ class WorkQueueBatches:
     async def _wait(self, *, holding: bool) -> None:
         """Pause; while ``holding`` a batch through an outage, stopping abandons it to the broker."""
         if holding and self._stop.is_set():
-            raise BatchAbandoned("stopping before the batch could be committed")
+            raise ConsumerAbandoned("stopping before the batch could be committed")
         try:
             async with asyncio.timeout(self._pause):
                 await self._stop.wait()
         except TimeoutError:
             pass
         if holding and self._stop.is_set():
-            raise BatchAbandoned("stopping before the batch could be committed")
+            raise ConsumerAbandoned("stopping before the batch could be committed")
 
     async def _park(
         self,
