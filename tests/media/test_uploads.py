@@ -137,6 +137,9 @@ async def test_declaring_too_much_is_a_413_and_bad_ranges_are_422s(harness: Harn
     zero = await harness.client.post(f"{harness.url}/v1/uploads", headers=team, json={"size_bytes": 0})
     assert zero.status_code == 422
     assert zero.json()["detail"][0]["loc"] == ["body", "size_bytes"]
+    boolean = await harness.client.post(f"{harness.url}/v1/uploads", headers=team, json={"size_bytes": True})
+    assert boolean.status_code == 422  # not read as 1 (the OpenAPI document says integer)
+    assert boolean.json()["detail"][0]["loc"] == ["body", "size_bytes"]
     data = samples.image("PNG", 10, 10, colour=(1, 99, 1))
     upload = await create(harness, team, data)
     url = str(upload["upload_url"])

@@ -66,6 +66,8 @@ def problem(response: httpx.Response) -> tuple[list[str | int], str]:
         ({"dst_resolution": "whichever"}, ["body", "dst_resolution"], "'reject', 'earlier' or 'later'"),
         ({"publish_time": LATER}, ["body", "publish_time"], "Extra inputs are not permitted"),
         ({"retry": {"max_attempts": 0}}, ["body", "retry", "max_attempts"], "greater than or equal to 1"),
+        ({"retry": {"max_attempts": True}}, ["body", "retry", "max_attempts"], "valid integer"),
+        ({"misfire": {"window_seconds": False}}, ["body", "misfire", "window_seconds"], "valid integer"),
         ({"retry": {"base_delay_seconds": 0}}, ["body", "retry", "base_delay_seconds"], "greater than or equal"),
         ({"misfire": {"policy": "sometimes"}}, ["body", "misfire", "policy"], "'publish_late' or 'skip'"),
         ({"over_length": "shorten"}, ["body", "over_length"], "'reject', 'truncate' or 'thread'"),

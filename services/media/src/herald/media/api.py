@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
 from herald.contracts.media import MediaKind, MediaReference
-from herald.kit.api import TEAM_API_RESPONSES, UNAUTHORIZED, ApiModel
+from herald.kit.api import TEAM_API_RESPONSES, UNAUTHORIZED, ApiModel, WholeNumber
 from herald.kit.auth import ServicePrincipal, TeamPrincipal
 from herald.media.errors import (
     DeletionInProgress,
@@ -98,7 +98,7 @@ class MediaPageOut(BaseModel):
 
 
 class UploadIn(ApiModel):
-    size_bytes: int = Field(ge=1, description="The whole file's size.")
+    size_bytes: WholeNumber = Field(ge=1, description="The whole file's size.")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="Checked on completion.")
     filename: str | None = Field(default=None, max_length=255)
 

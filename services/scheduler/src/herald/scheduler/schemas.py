@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from herald.contracts.media import MAX_MEDIA_ITEMS, MediaKind, MediaReference
 from herald.contracts.platform import Platform
 from herald.contracts.publishing import OverLengthPolicy
-from herald.kit.api import ApiModel
+from herald.kit.api import ApiModel, WholeNumber
 from herald.scheduler.models import (
     Attempt,
     Content,
@@ -141,8 +141,8 @@ class TimeIn(_Request):
 
 
 class RetryPolicyIn(_Request):
-    max_attempts: int = Field(default=5, ge=1, le=20)
-    base_delay_seconds: int = Field(default=300, ge=1, le=86_400, description="Later delays double.")
+    max_attempts: WholeNumber = Field(default=5, ge=1, le=20)
+    base_delay_seconds: WholeNumber = Field(default=300, ge=1, le=86_400, description="Later delays double.")
 
 
 class MisfireIn(_Request):
@@ -152,7 +152,7 @@ class MisfireIn(_Request):
         " (e.g. after an outage): `publish_late` publishes it if it is within `window_seconds`, else marks it"
         " missed; `skip` marks it missed.",
     )
-    window_seconds: int | None = Field(
+    window_seconds: WholeNumber | None = Field(
         default=None, ge=0, le=30 * 86_400, description="For `publish_late`; the service default is 24 h."
     )
 
