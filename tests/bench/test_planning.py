@@ -64,6 +64,7 @@ def test_targets_judge_each_goal_and_ignore_sandboxes_for_memory() -> None:
     verdicts = {t.name: t.met for t in targets(_results(precision_fast={"lateness_ms": {"count": 30, "p99": 900.0}}))}
     assert verdicts == {
         "burst throughput": True,
+        "CPU per post (burst, all processes)": True,  # 1.5 ms
         "lateness p99 at 100 posts/s": False,
         "lateness p99 at 300 posts/s": True,
         "audit ingest": True,
@@ -89,6 +90,22 @@ def test_a_disturbed_phase_gets_no_verdict_and_is_said_so() -> None:
     assert "20.0 / 30.0 / 300.0 / 400.0 ms" in table
     assert "DISTURBED precision: PostgreSQL restarted" in table
     assert explain(results) == [{"target": "run", "finding": "disturbed phases (no verdict): precision"}]
+
+
+def test_the_burst_goals_of_cpu_and_lateness_are_judged_and_a_miss_names_the_costs() -> None:
+    burst = {
+        "posts_per_second": 410.0,
+        "lateness_ms": {"count": 10_000, "p99": 26_000.0},
+        "cpu_ms_per_post": {"postgresql": 1.1, "rabbitmq": 0.9, "publisher-x": 0.4, "total": 4.5},
+        "cpu": {"machine_capacity_core_seconds": 50.0, "machine_busy_core_seconds": 48.0},
+    }
+    verdicts = {t.name: t.met for t in targets(_results(burst=burst))}
+    assert verdicts["burst throughput"] is True
+    assert verdicts["burst lateness p99"] is False
+    assert verdicts["CPU per post (burst, all processes)"] is False
+    findings = {f["target"]: f["finding"] for f in explain(_results(burst=burst))}
+    assert "4.5 ms of CPU per post" in findings["CPU per post (burst, all processes)"]
+    assert "postgresql 1.1, rabbitmq 0.9" in findings["burst lateness p99"]
 
 
 def test_a_missed_target_gets_a_finding() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.findings import explain
 from bench.report import render, targets
 
 
@@ -52,3 +53,12 @@ def test_the_report_shows_single_paced_and_bulk_figures_and_the_machines_load() 
     assert "4,321" in table
     assert "25% of its CPU" in table
     assert "bulk scheduling: 4,321.0 distributions/s (goal >= 2,000 distributions/s) -> met" in table
+
+
+def test_a_slow_single_create_is_explained_by_the_closed_loop_and_its_cpu() -> None:
+    results = _results(single_p99=224.0, bulk_rate=6000.0)
+    results["scheduling"]["single"]["cpu_ms_per_call"] = {"scheduler": 1.5, "postgresql": 1.1, "total": 3.3}
+    [finding] = [f["finding"] for f in explain(results) if f["target"] == "single create p99 (32 clients)"]
+    assert "wait 160 ms per create on average at 200 creates/s" in finding  # 32 clients / 200 per second
+    assert "3.3 ms of CPU" in finding
+    assert "p99 20 ms" in finding  # the paced run
