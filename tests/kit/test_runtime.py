@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aio_pika
 import httpx
+import pytest
 
 from herald.contracts import ContentApproved, service_source
 from herald.contracts.generate import DEFAULT_ROOT
@@ -20,7 +21,10 @@ from tests.support.eventually import PROCESS_READY_SECONDS, eventually, immediat
 CONTRACT_SCHEMAS = DEFAULT_ROOT / "schemas"
 
 
-async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("consumer", ["faststream", "kit"])
+async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tmp_path: Path, consumer: str) -> None:
+    """Either way a service reads a queue (a FastStream subscriber, or the kit's aiormq consumer as the publishers
+    do), SIGTERM lets the messages in their handlers finish and leaves the rest in the queue."""
     queue_name = f"kit-sample-{uuid.uuid4().hex[:6]}"
     out = tmp_path / "processed.txt"
     env = {
@@ -29,6 +33,7 @@ async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tm
         "SAMPLE_QUEUE": queue_name,
         "SAMPLE_OUT": str(out),
         "SAMPLE_DELAY": "0.3",
+        "SAMPLE_CONSUMER": consumer,
     }
     starter = LocalStarter(logs=tmp_path)
     sample = starter.add(Process("sample", starter.reserve_port(), "tests.kit.sample_service", env=env))
@@ -39,8 +44,11 @@ async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tm
         async with httpx.AsyncClient() as client:
             assert (await client.get(f"{url}/healthz")).json() == {"status": "ok"}
             ready = (await client.get(f"{url}/readyz")).json()
-            assert ready["checks"] == {"broker": True}
-            assert "faststream_received_messages_total" in (await client.get(f"{url}/metrics")).text
+            if consumer == "kit":
+                assert ready["checks"] == {"broker": True, "consumer": True}
+            else:
+                assert ready["checks"] == {"broker": True}
+                assert "faststream_received_messages_total" in (await client.get(f"{url}/metrics")).text
 
         connection = await aio_pika.connect_robust(amqp_url)
         channel = await connection.channel()
