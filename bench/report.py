@@ -239,6 +239,10 @@ def _burst(t: Table, burst: dict[str, Any], ref: dict[str, Any]) -> None:
     if per_post.get("total"):
         top = ", ".join(f"{k} {v:.1f}" for k, v in list(per_post.items())[:5] if k != "total")
         t.row("CPU per post, all processes", f"{per_post['total']:.1f} ms", top)
+    cpu = burst.get("cpu") or {}
+    if cpu.get("machine_capacity_core_seconds") and "steal_core_seconds" in cpu:
+        share = cpu["steal_core_seconds"] / cpu["machine_capacity_core_seconds"]
+        t.row("cores taken by the hypervisor (steal)", f"{share:.1%}", "of the machine during the burst")
 
 
 def _media(t: Table, media: dict[str, Any]) -> None:

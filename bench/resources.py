@@ -22,6 +22,9 @@ class CpuWindow:
     by_process: dict[str, float]
     machine_busy: float
     """Core-seconds the machine spent busy (all processes, ours and others')."""
+    machine_steal: float = 0.0
+    """Core-seconds the hypervisor gave this VM's cores to others while it wanted them ("steal" in /proc/stat): a
+    machine losing them runs the same work slower, one cause of runs of the same code differing."""
 
     def per_item_ms(self, items: int) -> dict[str, float]:
         """CPU milliseconds each process spent per item (post, event) of the window: a figure that holds however
@@ -40,6 +43,7 @@ class CpuWindow:
             "machine_busy_core_seconds": round(self.machine_busy, 2),
             "machine_capacity_core_seconds": round(self.wall_seconds * cores, 2),
             "other_processes_core_seconds": round(max(self.machine_busy - ours, 0.0), 2),
+            "steal_core_seconds": round(self.machine_steal, 2),
         }
 
 
@@ -95,12 +99,18 @@ class CpuMeter:
         self._monitor = monitor
         self._start = monitor.cpu_seconds()
         self._machine = _busy()
+        self._steal = _steal()
         self._wall = asyncio.get_running_loop().time()
 
     def read(self) -> CpuWindow:
         now = self._monitor.cpu_seconds()
         used = {name: max(now[name] - self._start.get(name, 0.0), 0.0) for name in now}
-        return CpuWindow(asyncio.get_running_loop().time() - self._wall, used, _busy() - self._machine)
+        wall = asyncio.get_running_loop().time() - self._wall
+        return CpuWindow(wall, used, _busy() - self._machine, _steal() - self._steal)
+
+
+def _steal() -> float:
+    return float(getattr(psutil.cpu_times(), "steal", 0.0))  # Linux only
 
 
 def _busy() -> float:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from bench.accounts import interleave
@@ -12,6 +14,8 @@ from bench.harness import contents_needed, plan
 from bench.profile import area, parse_frame, summarise
 from bench.report import render, targets
 from herald.contracts.platform import Platform
+
+RESULTS = Path(__file__).parents[2] / "bench" / "results"
 
 
 def test_plan_gives_every_account_its_share_and_never_one_content_twice() -> None:
@@ -106,6 +110,15 @@ def test_the_burst_goals_of_cpu_and_lateness_are_judged_and_a_miss_names_the_cos
     findings = {f["target"]: f["finding"] for f in explain(_results(burst=burst))}
     assert "4.5 ms of CPU per post" in findings["CPU per post (burst, all processes)"]
     assert "postgresql 1.1, rabbitmq 0.9" in findings["burst lateness p99"]
+
+
+def test_the_burst_shows_how_much_of_the_machine_the_hypervisor_took() -> None:
+    results = json.loads((RESULTS / "20261204T210713-partial.json").read_text())
+    assert not [line for line in render(results).splitlines() if "(steal)" in line]  # recorded before steal was
+    results["burst"]["cpu"] |= {"machine_capacity_core_seconds": 40.0, "steal_core_seconds": 2.0}
+    rows = [line for line in render(results).splitlines() if "(steal)" in line]
+    assert len(rows) == 1
+    assert "5.0%" in rows[0]
 
 
 def test_a_missed_target_gets_a_finding() -> None:
