@@ -98,21 +98,19 @@ class CpuMeter:
     def __init__(self, monitor: Monitor) -> None:
         self._monitor = monitor
         self._start = monitor.cpu_seconds()
-        self._machine = _busy()
-        self._steal = _steal()
+        self._machine, self._steal = _machine_times()
         self._wall = asyncio.get_running_loop().time()
 
     def read(self) -> CpuWindow:
         now = self._monitor.cpu_seconds()
         used = {name: max(now[name] - self._start.get(name, 0.0), 0.0) for name in now}
+        busy, steal = _machine_times()
         wall = asyncio.get_running_loop().time() - self._wall
-        return CpuWindow(wall, used, _busy() - self._machine, _steal() - self._steal)
+        return CpuWindow(wall, used, busy - self._machine, steal - self._steal)
 
 
-def _steal() -> float:
-    return float(getattr(psutil.cpu_times(), "steal", 0.0))  # Linux only
-
-
-def _busy() -> float:
+def _machine_times() -> tuple[float, float]:
+    """Core-seconds so far the machine was busy, and (Linux only) those the hypervisor took, from one read."""
     times = psutil.cpu_times()
-    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+    busy = float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+    return busy, float(getattr(times, "steal", 0.0))
