@@ -67,9 +67,8 @@ class Consumer:
     handled: Tally[str] = field(default_factory=Tally)
     behaviour: Behaviour | None = None
     reports: list[dict[str, Any]] = field(default_factory=list)
-    consume: Callable[[], Running[ConcurrentConsumer]] | None = None
-    """Starts consuming the work queue through the intake (the fixture does; a test may stop and restart it)."""
     running: Running[ConcurrentConsumer] | None = None
+    """The work queue consumed through the intake (started by the fixture; a test may stop and restart it)."""
 
     def parked(self, category: ParkCategory) -> float:
         labels = {"queue": self.name, "category": category.value}
@@ -136,8 +135,7 @@ async def consumer(amqp_url: str) -> AsyncIterator[Consumer]:
 
     await reports.consume(collect, no_ack=True)
     await broker.start()  # the dead-letter watch
-    state.consume = lambda: start(ConcurrentConsumer(amqp_url, name, prefetch=10, handle=handle))
-    state.running = state.consume()
+    state.running = start(ConcurrentConsumer(amqp_url, name, prefetch=10, handle=handle))
     yield state
     await state.running.close()
     await broker.stop()
@@ -288,7 +286,6 @@ async def test_the_brokers_own_dead_letters_are_counted_and_reported_once(consum
     body, headers = _valid(consumer)
     before = consumer.parked(ParkCategory.POISON)
     assert consumer.running is not None
-    assert consumer.consume is not None
     await consumer.running.close()  # the intake's consumer steps aside; a crashing one takes the queue
     try:
         queue = await channel.declare_queue(consumer.name, passive=True)
@@ -299,7 +296,7 @@ async def test_the_brokers_own_dead_letters_are_counted_and_reported_once(consum
             await message.nack(requeue=True)
     finally:
         await connection.close()
-        consumer.running = consumer.consume()
+        consumer.running = start(consumer.running.consumer)  # the same consumer, consuming again
     [report] = await _reports_for(consumer, message_id)
     assert report["category"] == "poison"
     assert "dead-lettered by the broker (delivery_limit)" in report["reason"]
