@@ -1,5 +1,6 @@
 """The kit's engine on the real PostgreSQL: pooled connections the server has closed are replaced, not used."""
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -65,3 +66,37 @@ async def test_a_schema_pool_returns_a_connection_without_a_reset_round_trip(dat
             assert await conn.fetchval("SELECT current_setting('herald.marker', true)") == "kept"
     finally:
         await pool.close()
+
+
+async def test_a_schema_pool_hands_out_connections_in_the_order_they_were_asked_for(database_url: str) -> None:
+    """Many callers on few connections, as API requests are: none is ever passed over by one that asked later.
+    (asyncpg's own queue lets a caller arriving as a connection comes back take it, and the waiter it was meant for
+    waits again, at the back.)"""
+    settings = ServiceSettings(database_url=SecretStr(database_url), service_name="kit-pool-fair")
+    size, callers, rounds = 3, 24, 15
+    pool = db.SchemaPool(settings, "ledger_schema", size=size)
+    await pool.open()
+    asked: list[int] = []
+    served: list[int] = []
+    ticket = iter(range(callers * rounds))
+
+    async def caller() -> None:
+        for _ in range(rounds):
+            number = next(ticket)
+            asked.append(number)
+            async with pool.acquire() as conn:
+                served.append(number)
+                await conn.execute("SELECT 1")
+            await asyncio.sleep(0)
+
+    async def connect() -> None:
+        async with pool.acquire() as conn:
+            await asyncio.sleep(0.05)  # held until all are open
+            await conn.execute("SELECT 1")
+
+    try:
+        await asyncio.gather(*(connect() for _ in range(size)))  # the pool opens its connections lazily
+        await asyncio.gather(*(caller() for _ in range(callers)))
+    finally:
+        await pool.close()
+    assert served == asked

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from herald.contracts.platform import Platform
+from herald.kit import db as db_kit
 from herald.scheduler import repository as repo
 from tests.scheduler.support import Broker, Instance, Team, iso, now
 from tests.scheduler.test_bulk import accounts, new_content
@@ -47,20 +48,26 @@ async def test_the_write_is_refused_when_the_content_changed_since_it_was_read(
 ) -> None:
     content_id = uuid.UUID(await new_content(client, team))
     (account,) = await accounts(scheduler, broker, team, Platform.X)
-    async with repo.driver_connection(scheduler.engine) as db:
-        targets = await repo.scheduling_targets(db, team.team_id, [content_id], [account])
-        assert set(targets.contents) == {content_id}
-        assert set(targets.accounts) == {account}
-        edited = await client.patch(f"/v1/contents/{content_id}", json={"text": "Edited."}, headers=team.headers)
-        assert edited.status_code == 200, edited.text
-        refused = await repo.insert_distributions_set(db, [_row(team, content_id, account)], unchanged=targets.versions)
-        assert refused is None
-        assert await _count(scheduler, content_id) == 0
+    pool = db_kit.SchemaPool(scheduler.settings, scheduler.settings.db_schema, size=1)  # as the scheduler's own
+    await pool.open()
+    try:
+        async with pool.acquire() as db:
+            targets = await repo.scheduling_targets(db, team.team_id, [content_id], [account])
+            assert set(targets.contents) == {content_id}
+            assert set(targets.accounts) == {account}
+            edited = await client.patch(f"/v1/contents/{content_id}", json={"text": "Edited."}, headers=team.headers)
+            assert edited.status_code == 200, edited.text
+            first = _row(team, content_id, account)
+            refused = await repo.insert_distributions_set(db, [first], unchanged=targets.versions)
+            assert refused is None
+            assert await _count(scheduler, content_id) == 0
 
-        again = await repo.scheduling_targets(db, team.team_id, [content_id], [account])
-        assert again.versions != targets.versions
-        row = _row(team, content_id, account)
-        written = await repo.insert_distributions_set(db, [row], unchanged=again.versions)
+            again = await repo.scheduling_targets(db, team.team_id, [content_id], [account])
+            assert again.versions != targets.versions
+            row = _row(team, content_id, account)
+            written = await repo.insert_distributions_set(db, [row], unchanged=again.versions)
+    finally:
+        await pool.close()
     assert written is not None
     assert [d.distribution_id for d in written] == [row["distribution_id"]]
     assert await _count(scheduler, content_id) == 1

@@ -8,6 +8,9 @@ the service's models and queries are unqualified.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -54,6 +57,12 @@ class SchemaPool:
     """A bare asyncpg pool confined to ``schema`` like :func:`create_engine`'s connections, for code that only runs
     single statements (each atomic on its own, no transaction): no SQLAlchemy checkout or per-execute work.
 
+    Connections are handed out in the order they were asked for. asyncpg's pool (like SQLAlchemy's) waits on an
+    ``asyncio.Queue``, where a caller arriving just as a connection comes back takes it ahead of one already
+    waiting, which then waits again at the back: with more callers than connections, some wait many times over.
+    Scheduling with 32 API clients on 10 connections, that made the p99 five times the p50. A FIFO semaphore of the
+    pool's size in front of it keeps asyncpg's queue free of waiters.
+
     asyncpg binds a pool to the running event loop, so it is opened in the service's lifespan (:meth:`open` as an
     on-start hook, :meth:`close` on stop). A pooled connection the server has closed is replaced at acquire by
     asyncpg itself.
@@ -65,8 +74,10 @@ class SchemaPool:
         self._server_settings = _server_settings(settings, schema)
         self._size = size or settings.db_pool_size
         self._pool: Any = None
+        self._turns = asyncio.Semaphore(self._size)
 
     async def open(self) -> None:
+        self._turns = asyncio.Semaphore(self._size)  # FIFO: a newcomer never passes a waiter (Python >= 3.11.1)
         self._pool = await asyncpg.create_pool(
             self._dsn, min_size=1, max_size=self._size, server_settings=self._server_settings, reset=_keep_session
         )
@@ -76,11 +87,16 @@ class SchemaPool:
         if pool is not None:
             await pool.close()
 
-    def acquire(self) -> Any:
+    def acquire(self) -> AbstractAsyncContextManager[Any]:
         """``async with pool.acquire() as connection``: an asyncpg connection, returned to the pool on exit."""
         if self._pool is None:
             raise RuntimeError("the pool is not open: open it in the service's lifespan")
-        return self._pool.acquire()
+        return self._in_turn(self._pool)
+
+    @asynccontextmanager
+    async def _in_turn(self, pool: Any) -> AsyncIterator[Any]:
+        async with self._turns, pool.acquire() as connection:
+            yield connection
 
 
 async def _keep_session(_connection: Any) -> None:

@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from herald.contracts.identity import KeyChannel
+from herald.kit import db
 from herald.kit.admin import KeyAdmin, admin_router
 from herald.kit.auth import service_principal
 from herald.kit.consumers import Intake
@@ -49,8 +50,19 @@ def build(settings: SchedulerSettings, *, media: MediaResolver | None = None) ->
             timeout_seconds=settings.media_timeout_seconds,
         )
     envelopes = publisher.envelope
+    # Scheduling runs two single statements on a bare asyncpg pool (no SQLAlchemy checkout per request), which
+    # hands its connections to concurrent API calls in arrival order (herald.kit.db.SchemaPool).
+    scheduling_pool = db.SchemaPool(settings, settings.db_schema)
+    runtime.on_start(scheduling_pool.open)
+    runtime.on_stop(scheduling_pool.close)
     scheduler = Scheduler(
-        engine, envelopes, settings, rules_for, due_channel=due_channel(settings.db_schema), media=media
+        engine,
+        scheduling_pool,
+        envelopes,
+        settings,
+        rules_for,
+        due_channel=due_channel(settings.db_schema),
+        media=media,
     )
     tracker = Tracker(
         engine,

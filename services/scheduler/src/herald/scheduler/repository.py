@@ -1,8 +1,8 @@
 """The scheduler's SQL (SQLAlchemy Core on the async engine). Every function runs in the caller's transaction.
 
-Scheduling (single and bulk) is the API's hot path: it runs on the bare asyncpg connection
-(:func:`driver_connection`), with set-based statements that bind one array per column, so a request costs the same
-few round trips whether it schedules one distribution or a thousand.
+Scheduling (single and bulk) is the API's hot path: it runs on a bare asyncpg connection (the scheduler's
+:class:`herald.kit.db.SchemaPool`), with set-based statements that bind one array per column, so a request costs the
+same few round trips whether it schedules one distribution or a thousand.
 """
 
 from __future__ import annotations
@@ -88,16 +88,6 @@ async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[Driver]:
         driver: Driver = raw.driver_connection
         async with driver.transaction():
             yield driver
-
-
-@asynccontextmanager
-async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Driver]:
-    """The asyncpg connection under one of the engine's pooled connections (checked out, and so pinged, as
-    usual), with no transaction open: each statement on it commits on its own, with no ``BEGIN``/``COMMIT``
-    round trips."""
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        yield raw.driver_connection
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from herald.contracts.platform import Platform
 from herald.contracts.publishing import OverLengthPolicy
 from herald.kit.auth import TeamPrincipal
 from herald.kit.clock import Clock, utc_now
+from herald.kit.db import SchemaPool
 from herald.kit.validation import check_instant
 from herald.platforms.base import ContentRules, ContentRuleViolation, Draft
 from herald.platforms.media_checks import MediaRuleViolation
@@ -110,6 +111,7 @@ class Scheduler:
     def __init__(
         self,
         engine: AsyncEngine,
+        pool: SchemaPool,
         envelopes: EnvelopeFactory,
         settings: SchedulerSettings,
         rules: RulesLookup,
@@ -119,6 +121,7 @@ class Scheduler:
         clock: Clock = utc_now,
     ) -> None:
         self._engine = engine
+        self._pool = pool
         self._envelopes = envelopes
         self._settings = settings
         self._rules = rules
@@ -265,7 +268,7 @@ class Scheduler:
             return []
         # Optimistically first: read, check, then write only if the contents are unchanged (two statements, each
         # atomic, no transaction round trips); if one changed meanwhile, again with the contents locked throughout.
-        async with repo.driver_connection(self._engine) as db:
+        async with self._pool.acquire() as db:
             distributions = await self._schedule_checked(db, principal, timed, problems, actor, now, locked=False)
             if distributions is None:
                 async with db.transaction():
