@@ -1,5 +1,6 @@
 """Team API keys and service credentials, on the real PostgreSQL."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -106,6 +107,26 @@ async def test_a_verified_key_is_remembered_for_its_ttl_then_checked_again(
         await eventually(refused_once_forgotten, what="the short-lived store forgot the key and refused it")
     finally:
         await engine.dispose()
+
+
+async def test_requests_that_miss_the_cache_together_share_one_lookup(
+    store: ApiKeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a remembered key expires under load, every request in flight misses at once: one database lookup
+    answers them all. A wrong secret for the same key is looked up on its own, and refused."""
+    principal, key = await store.create(uuid.uuid4(), "ci")
+    tampered = key[:-1] + ("A" if key[-1] != "A" else "B")
+    looked_up: list[str] = []
+    look_up = store._look_up
+
+    async def counted(key_id: str, digest: str) -> TeamPrincipal | None:
+        looked_up.append(digest)
+        return await look_up(key_id, digest)
+
+    monkeypatch.setattr(store, "_look_up", counted)
+    answers = await asyncio.gather(*(store.verify(key) for _ in range(32)), store.verify(tampered))
+    assert answers == [principal] * 32 + [None]
+    assert len(looked_up) == 2
 
 
 async def test_a_remembered_key_id_does_not_vouch_for_another_secret_and_revoking_forgets_it(

@@ -12,10 +12,12 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 
 import httpx
 
 from herald.kit.clock import Clock, utc_now
+from herald.kit.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class TokenClient:
         self._headers = {"Authorization": f"Bearer {credential}"}
         self._cache_ttl = dt.timedelta(seconds=cache_seconds)
         self._cache: dict[uuid.UUID, tuple[AccessToken, dt.datetime]] = {}
+        self._fetches: SingleFlight[uuid.UUID, AccessToken] = SingleFlight()
         self._clock = clock
 
     async def get(self, account_id: uuid.UUID) -> AccessToken:
@@ -66,7 +69,10 @@ class TokenClient:
             fresh = token.expires_at is None or token.expires_at - EXPIRY_MARGIN > now
             if fresh and now - fetched_at < self._cache_ttl:
                 return token
-        return await self._call("GET", f"/internal/v1/accounts/{account_id}/access-token", account_id)
+        # The deliveries in flight for an account whose token is not cached (the first of a burst, or expired) ask
+        # the token service once between them.
+        path = f"/internal/v1/accounts/{account_id}/access-token"
+        return await self._fetches.run(account_id, partial(self._call, "GET", path, account_id))
 
     async def refresh(self, rejected: AccessToken) -> AccessToken:
         """Force a refresh after the platform rejected ``rejected`` (single-flight on the service side)."""

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.kit.clock import utc_now
+from herald.kit.single_flight import SingleFlight
 
 IDENTITY_SCHEMA = "identity"
 IDENTITY_MIGRATIONS = Path(__file__).parent / "identity_migrations"
@@ -98,6 +100,7 @@ class ApiKeyStore:
         self._engine = engine
         self._cache_seconds = cache_seconds
         self._verified: dict[str, _Verified] = {}
+        self._lookups: SingleFlight[tuple[str, str], TeamPrincipal | None] = SingleFlight()
 
     async def create(
         self, team_id: uuid.UUID, name: str, *, before_commit: KeyHook | None = None
@@ -128,6 +131,10 @@ class ApiKeyStore:
         known = self._verified.get(key_id)
         if known is not None and known.until > time.monotonic() and hmac.compare_digest(known.secret_sha256, digest):
             return known.principal
+        # When the remembered entry expires, every request in flight with the key misses at once: one lookup.
+        return await self._lookups.run((key_id, digest), partial(self._look_up, key_id, digest))
+
+    async def _look_up(self, key_id: str, digest: str) -> TeamPrincipal | None:
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
