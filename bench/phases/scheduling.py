@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench import profile
-from bench.client import Account, Seeding, bounded
+from bench.client import Account, Seeding, bounded, client_collector_paused
 from bench.harness import BULK_CLIENTS, Harness, say, utcnow
 from bench.resources import CpuMeter
 from bench.stats import summarise
@@ -141,5 +141,6 @@ async def open_loop(calls: Sequence[Callable[[], Awaitable[T]]], rate: float, co
             await call()
         latencies.append(time.perf_counter() - due)
 
-    await asyncio.gather(*(one(i, call) for i, call in enumerate(calls)))
+    with client_collector_paused():
+        await asyncio.gather(*(one(i, call) for i, call in enumerate(calls)))
     return Seeding(len(calls), time.perf_counter() - began, concurrency, summarise(latencies or [0.0]))
