@@ -14,19 +14,9 @@ from herald.contracts.routing import EVENTS_EXCHANGE
 from herald.kit.broker import EventPublisher
 from tests.audit.conftest import RunningAudit, for_team, wait_for_rows
 from tests.support.eventually import eventually
+from tests.support.queues import ready_and_parked
 
 VALID = 60
-
-
-async def _counts(amqp_url: str, queue: str) -> tuple[int, int]:
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        channel = await connection.channel()
-        work = await channel.declare_queue(queue, passive=True)
-        parking = await channel.declare_queue(f"{queue}.dead", passive=True)
-        return work.declaration_result.message_count or 0, parking.declaration_result.message_count or 0
-    finally:
-        await connection.close()
 
 
 def _metric(text: str, name: str) -> float:
@@ -65,7 +55,7 @@ async def test_bad_messages_in_a_batch_are_parked_and_the_rest_written_once(
             return bool(await pg.fetchval(parked_reports, [refused.message_id, malformed_id]) >= 2)
 
         async def settled() -> bool:  # nothing ready, both bad ones parked
-            return await _counts(amqp_url, queue) == (0, 2)
+            return await ready_and_parked(amqp_url, queue) == (0, 2)
 
         await eventually(both_reported, what="both bad ones reported as parked")
         await eventually(settled, what="the queue settled: nothing ready, both bad ones parked")

@@ -7,7 +7,6 @@ restarted.
 import uuid
 from collections.abc import Iterator
 
-import aio_pika
 import asyncpg
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from herald.kit.broker import EventPublisher
 from tests.audit.conftest import audit_settings, delete_queues, for_team, record_marker, wait_for_rows
 from tests.support.eventually import eventually
 from tests.support.proxy import TcpProxy
+from tests.support.queues import ready_and_parked
 from tests.support.servers import serve
 
 PREFETCH = 60
@@ -47,18 +47,6 @@ async def _wait_status(url: str, expected: int, timeout: float = 10) -> None:
     await eventually(reached, within=timeout, what=f"/readyz answering {expected}")
 
 
-async def _queue_counts(amqp_url: str, queue: str) -> tuple[int, int]:
-    """Ready messages in the queue and in its parking queue (unacknowledged deliveries are not "ready")."""
-    connection = await aio_pika.connect_robust(amqp_url)
-    try:
-        channel = await connection.channel()
-        work = await channel.declare_queue(queue, passive=True)
-        parking = await channel.declare_queue(f"{queue}.dead", passive=True)
-        return work.declaration_result.message_count or 0, parking.declaration_result.message_count or 0
-    finally:
-        await connection.close()
-
-
 def _events(team: uuid.UUID, count: int) -> list[PublishRequested]:
     return [for_team(example_for(PublishRequested), team) for _ in range(count)]
 
@@ -81,7 +69,7 @@ async def test_outage_holds_messages_unacknowledged_and_resumes_without_loss(
             await _wait_status(url, 503)
 
             async def window_taken() -> tuple[int, int] | None:
-                counts = await _queue_counts(amqp_url, settings.queue_name)
+                counts = await ready_and_parked(amqp_url, settings.queue_name)
                 return counts if counts[0] <= 220 - PREFETCH else None
 
             # the service has taken its whole prefetch window (and holds it) ...
@@ -99,7 +87,7 @@ async def test_outage_holds_messages_unacknowledged_and_resumes_without_loss(
             query = "SELECT event_id FROM audit.events WHERE team_id = $1 AND event_id <> $2"
             ids = [r["event_id"] for r in await pg.fetch(query, team, marker)]
             assert sorted(ids) == sorted(e.message_id for e in [*before, *during])  # all of them, once each
-            assert await _queue_counts(amqp_url, settings.queue_name) == (0, 0)
+            assert await ready_and_parked(amqp_url, settings.queue_name) == (0, 0)
     finally:
         await delete_queues(amqp_url, settings.queue_name)
 
@@ -119,7 +107,7 @@ async def test_a_restart_during_the_outage_loses_nothing(
             await publisher.publish_many(envelopes[20:])
             await _wait_status(url, 503)
         # Stopped while PostgreSQL was away: every held message went back to the queue.
-        assert (await _queue_counts(amqp_url, settings.queue_name))[0] == 100
+        assert (await ready_and_parked(amqp_url, settings.queue_name))[0] == 100
         proxy.restore()
         _, app = build(settings)
         with serve(app):

@@ -17,6 +17,7 @@ from herald.kit.consumers import declare_work_queue
 from herald.kit.settings import ServiceSettings
 from tests.support.consuming import Running, close_connections_named, start
 from tests.support.eventually import eventually, immediately
+from tests.support.queues import ready_and_parked
 
 
 @dataclass
@@ -56,14 +57,7 @@ class Queue:
 
     async def counts(self) -> tuple[int, int]:
         """Messages in the queue (ready, i.e. not held unacknowledged by a consumer) and in its parking queue."""
-        connection = await aio_pika.connect(self.amqp_url)
-        try:
-            channel = await connection.channel()
-            work = await channel.declare_queue(self.name, passive=True)
-            parking = await channel.declare_queue(f"{self.name}.dead", passive=True)
-            return work.declaration_result.message_count or 0, parking.declaration_result.message_count or 0
-        finally:
-            await connection.close()
+        return await ready_and_parked(self.amqp_url, self.name)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from herald.kit.consumers import PARKED_REASON_HEADER, Intake, declare_work_queu
 from herald.kit.settings import ServiceSettings
 from tests.support.consuming import Running, close_connections_named, start
 from tests.support.eventually import eventually, immediately
-from tests.support.queues import take
+from tests.support.queues import ready, take
 
 
 @pytest.fixture
@@ -116,15 +116,6 @@ async def _send(broker: RabbitBroker, queue: str, count: int) -> None:
         )
 
 
-async def _ready_in(amqp_url: str, queue: str) -> int:
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        channel = await connection.channel()
-        return (await channel.declare_queue(queue, passive=True)).declaration_result.message_count or 0
-    finally:
-        await connection.close()
-
-
 async def test_a_message_that_keeps_crashing_the_consumer_is_parked_as_poison(
     amqp_url: str, broker: RabbitBroker
 ) -> None:
@@ -172,7 +163,7 @@ async def test_deliveries_are_handled_concurrently_within_the_prefetch_window(
         await _send(broker, name, 20)
 
         async def three_taken_seventeen_held() -> bool:
-            return in_flight == 3 and await _ready_in(amqp_url, name) == 17
+            return in_flight == 3 and await ready(amqp_url, name) == 17
 
         # all 20 accounted for: 3 delivered, 17 held by the broker until an ack (so no fourth can be on its way)
         await eventually(three_taken_seventeen_held)
@@ -181,7 +172,7 @@ async def test_deliveries_are_handled_concurrently_within_the_prefetch_window(
         await eventually(immediately(lambda: in_flight == 0 and running.consumer.in_flight == 0))
     finally:
         await running.close()
-    assert await _ready_in(amqp_url, name) == 0
+    assert await ready(amqp_url, name) == 0
 
 
 async def test_on_stop_the_deliveries_in_their_handlers_finish_and_nothing_more_is_taken(
@@ -208,7 +199,7 @@ async def test_on_stop_the_deliveries_in_their_handlers_finish_and_nothing_more_
     await asyncio.wait_for(running.task, 10)
     assert len(started) == 4
     assert sorted(finished) == sorted(started)  # each finished and was acknowledged ...
-    assert await _ready_in(amqp_url, name) == 6  # ... and the rest stayed in the queue for the next consumer
+    assert await ready(amqp_url, name) == 6  # ... and the rest stayed in the queue for the next consumer
 
 
 async def test_after_the_broker_drops_the_connection_it_reconnects_and_loses_nothing(
@@ -231,4 +222,4 @@ async def test_after_the_broker_drops_the_connection_it_reconnects_and_loses_not
         assert await running.consumer.ready()
     finally:
         await running.close()
-    assert await _ready_in(amqp_url, name) == 0
+    assert await ready(amqp_url, name) == 0

@@ -39,6 +39,7 @@ from herald.scheduler.tracking import BatchApplied, Consumed, Tracker
 from tests.scheduler.support import Instance, Team, delete_work_queues, now, settings_for, watching
 from tests.support.eventually import eventually
 from tests.support.proxy import TcpProxy
+from tests.support.queues import ready
 
 T0 = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
 DELIVERY_LIMIT = 3
@@ -86,13 +87,7 @@ class Harness:
         return cls(self.scheduler.engine, self.events.envelope, retention=dt.timedelta(hours=1), interval_seconds=3600)
 
     async def queue_depth(self, name: str | None = None) -> int:
-        connection = await aio_pika.connect_robust(self.amqp_url)
-        try:
-            channel = await connection.channel()
-            declared = await channel.declare_queue(name or self.queue, passive=True)
-            return int(declared.declaration_result.message_count or 0)
-        finally:
-            await connection.close()
+        return await ready(self.amqp_url, name or self.queue)
 
     async def parked(self) -> list[aio_pika.abc.AbstractIncomingMessage]:
         connection = await aio_pika.connect_robust(self.amqp_url)

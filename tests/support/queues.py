@@ -22,3 +22,27 @@ async def take(
 
     await eventually(all_taken, within=within, what=f"{count} messages taken from {queue.name}")
     return taken
+
+
+async def ready(amqp_url: str, queue: str) -> int:
+    """Messages ready in ``queue``: a delivery a consumer holds unacknowledged is not counted."""
+    (count,) = await _ready_in(amqp_url, queue)
+    return count
+
+
+async def ready_and_parked(amqp_url: str, queue: str) -> tuple[int, int]:
+    """Messages ready in ``queue`` and in its parking queue (``<queue>.dead``)."""
+    work, parking = await _ready_in(amqp_url, queue, f"{queue}.dead")
+    return work, parking
+
+
+async def _ready_in(amqp_url: str, *queues: str) -> list[int]:
+    # A passive declare on a connection of its own: it reads the counts without touching the queues.
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        return [
+            (await channel.declare_queue(queue, passive=True)).declaration_result.message_count or 0 for queue in queues
+        ]
+    finally:
+        await connection.close()
