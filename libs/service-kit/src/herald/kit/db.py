@@ -54,13 +54,14 @@ def _server_settings(settings: ServiceSettings, schema: str) -> dict[str, str]:
 
 
 class SchemaPool:
-    """A bare asyncpg pool confined to ``schema`` like :func:`create_engine`'s connections, for code that only runs
-    single statements (each atomic on its own, no transaction): no SQLAlchemy checkout or per-execute work.
+    """A bare asyncpg pool confined to ``schema`` like :func:`create_engine`'s connections, for code that runs single
+    statements (each atomic on its own) or a transaction it closes itself, and changes no session state: no
+    SQLAlchemy checkout or per-execute work.
 
     Connections are handed out in the order they were asked for. asyncpg's pool (like SQLAlchemy's) waits on an
     ``asyncio.Queue``, where a caller arriving just as a connection comes back takes it ahead of one already
     waiting, which then waits again at the back: with more callers than connections, some wait many times over.
-    Scheduling with 32 API clients on 10 connections, that made the p99 five times the p50. A FIFO semaphore of the
+    Scheduling with 32 API clients on 10 connections, that made the p95 three times the p50. A FIFO semaphore of the
     pool's size in front of it keeps asyncpg's queue free of waiters.
 
     asyncpg binds a pool to the running event loop, so it is opened in the service's lifespan (:meth:`open` as an
