@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 import sys
@@ -34,7 +35,7 @@ from herald.kit.auth import IDENTITY_MIGRATIONS, IDENTITY_SCHEMA, ApiKeyStore
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.health import ReadinessCheck, health_router
 from herald.kit.logging import configure_logging
-from herald.kit.memory import release_free_heap, tune_collector
+from herald.kit.memory import release_free_heap
 from herald.kit.migrations import upgrade_all
 from herald.kit.settings import ServiceSettings
 
@@ -167,7 +168,11 @@ class ServiceRuntime:
         """Serve until SIGTERM/SIGINT, with JSON logs, on ``http_host:http_port`` or the inherited ``http_fd``, on the
         event loop ``settings.event_loop`` names (uvloop by default)."""
         configure_logging(self.settings.service_name, self.settings.log_level)
-        tune_collector()
+        # Everything built so far (modules, models, schemas, the app) lives as long as the process. Frozen out of the
+        # cyclic collector's sight, it is no longer walked by every full collection, each of which stalled all
+        # requests for 0.1-0.3 s under load (measured on the scheduler).
+        gc.collect()
+        gc.freeze()
         config = uvicorn.Config(
             app,
             host=self.settings.http_host,
