@@ -75,7 +75,7 @@ class SchemaPool:
         self._server_settings = _server_settings(settings, schema)
         self._size = size or settings.db_pool_size
         self._pool: Any = None
-        self._turns = asyncio.Semaphore(self._size)
+        self._turns: asyncio.Semaphore  # made by open(), in the loop it will wait in, like the pool
 
     async def open(self) -> None:
         self._turns = asyncio.Semaphore(self._size)  # FIFO: a newcomer never passes a waiter (Python >= 3.11.1)
