@@ -39,14 +39,13 @@ BURST_ANALYSIS = (
     " (in runs of consecutive tags), and the event loop around them. Scheduler: {scheduler}; {tracking} of its"
     " samples apply outcomes (a batch per transaction) or run its repository. Per post RabbitMQ carries two events"
     " (the request, its outcome), each into two quorum queues (the publisher's or the scheduler's, and audit's);"
-    " PostgreSQL writes the distribution twice (claimed, then its outcome: neither update can be HOT, as status is in"
-    " the due index's condition), an outbox row (deleted once relayed), the ledger's claim and mark (HOT updates,"
+    " PostgreSQL writes the distribution twice (the claim takes it out of the due index; its outcome is a HOT update"
+    " when the page has room), an outbox row (deleted once relayed), the ledger's claim and mark (HOT updates,"
     " each statement shared by a batch), the attempt and consumed-event rows, and two audit rows; after the"
     " precision phases it also vacuums their rows. Fixes, biggest first: (1) the publishers: handle deliveries as"
     " batches end to end (one claim, one mark, one window of outcome publishes and one multiple ack per batch) rather"
-    " than a task, two coalesced statements and a confirm wait per delivery; (2) the database: the due index on its"
-    " own table of waiting rows, so a distribution's status changes are HOT updates too; (3) more cores: the cost is"
-    " per-post CPU, so replicas scale it once there are cores to run them. The platform sandboxes' share is CPU"
+    " than a task, two coalesced statements and a confirm wait per delivery; (2) more cores: the cost is per-post"
+    " CPU, so replicas scale it once there are cores to run them. The platform sandboxes' share is CPU"
     " a production deployment does not spend."
 )
 

@@ -340,7 +340,8 @@ _content_approved = (
     .where(contents.c.content_id == distributions.c.content_id)
     .scalar_subquery()
 )
-_approved_waiting = and_(distributions.c.status == DistributionStatus.SCHEDULED.value, _content_approved)
+# Waiting: ``due_at`` is set exactly while the status is ``scheduled`` (a generated column, see models).
+_approved_waiting = and_(distributions.c.due_at.is_not(None), _content_approved)
 
 
 @dataclass(frozen=True)
@@ -354,8 +355,8 @@ async def claim_due(conn: AsyncConnection, limit: int) -> list[Claimed]:
     """Lock up to ``limit`` due distributions of approved content, skipping rows another replica holds."""
     query = (
         select(distributions, func.now().label("claimed_at"))
-        .where(_approved_waiting, distributions.c.scheduled_at <= func.now())
-        .order_by(distributions.c.scheduled_at)
+        .where(_approved_waiting, distributions.c.due_at <= func.now())
+        .order_by(distributions.c.due_at)
         .limit(limit)
         .with_for_update(of=distributions, skip_locked=True)
     )
@@ -381,9 +382,9 @@ async def approved_contents_for_share(
 
 _CLAIM_DUE = (
     "SELECT d.*, now() AS claimed_at FROM distributions AS d"  # noqa: S608 - constants
-    f" WHERE d.status = '{DistributionStatus.SCHEDULED.value}' AND d.scheduled_at <= now()"
+    " WHERE d.due_at <= now()"
     f" AND (SELECT c.status = '{ContentStatus.APPROVED.value}' FROM contents AS c WHERE c.content_id = d.content_id)"
-    " ORDER BY d.scheduled_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED"
+    " ORDER BY d.due_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED"
 )
 """As :func:`claim_due` (content approval asked by a scalar subquery: see ``_content_approved``)."""
 _APPROVED_CONTENTS_FOR_SHARE = (
@@ -439,15 +440,15 @@ async def due_outlook(conn: AsyncConnection) -> DueOutlook:
     (the first waiting row of approved content in time order) and the due backlog (bounded)."""
     now = func.clock_timestamp()
     next_due = (
-        select(func.extract("epoch", distributions.c.scheduled_at - now))
+        select(func.extract("epoch", distributions.c.due_at - now))
         .where(_approved_waiting)
-        .order_by(distributions.c.scheduled_at)
+        .order_by(distributions.c.due_at)
         .limit(1)
     )
     due_rows = (
         select(distributions.c.distribution_id)
         # now() (stable), not clock_timestamp() (volatile): only a stable bound can be an index condition.
-        .where(_approved_waiting, distributions.c.scheduled_at <= func.now())
+        .where(_approved_waiting, distributions.c.due_at <= func.now())
         .limit(BACKLOG_COUNT_CAP)
         .subquery()
     )
