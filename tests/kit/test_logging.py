@@ -25,6 +25,11 @@ pytestmark = pytest.mark.fast
         ("PASSWORD = 'hunter2-and-more'", "hunter2-and-more"),
         ("AMQPS://guest:Pa55-Word@rabbit/", "Pa55-Word"),
         ("using svc_publisher_BBBBBBBBBBBBBBBBBBBBBBBB now", "BBBBBBBBBBBBBBBBBBBBBBBB"),
+        # What PostgreSQL and asyncpg quote of the user's data, as a bare asyncpg error prints it (no URL in it).
+        ('duplicate key value violates unique constraint "k"\nDETAIL:  Key (body)=(Dear diary) exists.', "Dear diary"),
+        ("invalid input for query argument $1: 'Dear diary' (invalid UUID 'Dear diary')", "Dear diary"),
+        ("invalid UUID 'Dear diary': length must be between 32..36 characters, got 10", "Dear diary"),
+        ('invalid input syntax for type uuid: "Dear diary"', "Dear diary"),
     ],
 )
 def test_redact_removes_secrets(raw: str, secret: str) -> None:

@@ -49,10 +49,13 @@ _MARKERS = (
     "state=",
     "hk_",
     "svc_",
+    "detail:",
+    "invalid input",
+    "invalid uuid",
 )
 """Lower-case text every pattern above needs in order to match: a string containing none of it has nothing to
 redact. Checking these is far cheaper than the substitutions, which matters where every string of every event is
-scrubbed (the audit log). Keep it in step with ``_PATTERNS``."""
+scrubbed (the audit log). Keep it in step with ``_PATTERNS``: ``tests/kit/test_logging.py`` has a case for each."""
 _SECRET_FIELD = re.compile(r"(?i)token|secret|password|passwd|api_?key|authorization|credential")
 _known_secrets: set[str] = set()
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}

@@ -7,7 +7,7 @@ computed by PostgreSQL on every write. Only a change into or out of ``scheduled`
 claim changes no indexed column and is a HOT update when its page has room, which fillfactor 70 keeps.
 
 Adding a stored generated column rewrites the table under an exclusive lock (seconds per million rows): run it in a
-quiet moment on a large deployment (``docs/operations.md``, upgrades).
+quiet moment on a large deployment (``docs/operations.md``, "Upgrading").
 
 Revision ID: 0003_due_at
 """
