@@ -138,8 +138,40 @@ def iana_zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+_COLLECTIONS = (list, tuple, set, frozenset)
+
+
 def value_problems(value: Any, path: str = "") -> Iterator[str]:
     """Every string PostgreSQL could not store and every instant out of range inside ``value`` (a model dump)."""
+    # Every consumer checks every event it reads, and almost every event is clean: one flat pass answers that
+    # (22 us for a PublishRequested against 35 for the walk below, which names each value's path as it goes).
+    if _clean(value):
+        return iter(())
+    return _problems(value, path)
+
+
+def _clean(value: Any) -> bool:
+    """Whether ``value`` holds nothing :func:`_problems` would report (the same cases, without paths)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _UNSAFE.search(item) is not None:
+                return False
+        elif isinstance(item, dict):
+            pending += item
+            pending += item.values()
+        elif isinstance(item, _COLLECTIONS):
+            pending += item
+        elif isinstance(item, dt.datetime) and item.tzinfo is not None:
+            try:
+                check_instant(item)
+            except ValueError:
+                return False
+    return True
+
+
+def _problems(value: Any, path: str) -> Iterator[str]:
     if isinstance(value, str):
         if (problem := text_problem(value)) is not None:
             yield f"{path or 'value'}: text {problem}"
@@ -152,8 +184,8 @@ def value_problems(value: Any, path: str = "") -> Iterator[str]:
             yield f"{path or 'value'}: {error}"
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from value_problems(key, f"{path}.{key}" if path else str(key))
-            yield from value_problems(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list | tuple | set | frozenset):
+            yield from _problems(key, f"{path}.{key}" if path else str(key))
+            yield from _problems(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, _COLLECTIONS):
         for index, item in enumerate(value):
-            yield from value_problems(item, f"{path}[{index}]")
+            yield from _problems(item, f"{path}[{index}]")
