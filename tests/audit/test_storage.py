@@ -41,8 +41,11 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture(scope="module")
-def repository(engine: AsyncEngine) -> AuditRepository:
-    return AuditRepository(engine)
+async def repository(engine: AsyncEngine, database_url: str) -> AsyncIterator[AuditRepository]:
+    pool = db.SchemaPool(ServiceSettings(database_url=database_url), SCHEMA, size=2)
+    await pool.open()
+    yield AuditRepository(engine, pool)
+    await pool.close()
 
 
 @pytest.fixture(scope="module")

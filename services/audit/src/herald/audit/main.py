@@ -13,6 +13,7 @@ from herald.audit.repository import AuditRepository
 from herald.audit.service import AuditQueries, PartitionMaintenance
 from herald.audit.settings import AuditSettings
 from herald.contracts.routing import AUDIT_BINDING
+from herald.kit import db
 from herald.kit.batch import BatchWindow
 from herald.kit.consumers import Intake, declare_work_queue
 from herald.kit.runtime import ServiceRuntime
@@ -27,7 +28,9 @@ def build(settings: AuditSettings) -> tuple[ServiceRuntime, FastAPI]:
     runtime = ServiceRuntime(settings, schema=SCHEMA, migrations=MIGRATIONS, public_api=True)
     broker, events, engine, api_keys = runtime.broker, runtime.events, runtime.engine, runtime.api_keys
     metrics = AuditMetrics(runtime.registry)
-    repository = AuditRepository(engine)
+    # The ingest writes one batch at a time: two connections cover it and a batch's partition check on the engine.
+    insert_pool = db.SchemaPool(settings, SCHEMA, size=2)
+    repository = AuditRepository(engine, insert_pool)
     writer = RecordWriter(
         repository,
         metrics,
@@ -68,10 +71,12 @@ def build(settings: AuditSettings) -> tuple[ServiceRuntime, FastAPI]:
     async def prepare_partitions() -> None:
         await maintenance.run_once()
 
+    runtime.on_start(insert_pool.open)
     runtime.on_start(declare_queue)
     runtime.on_start(prepare_partitions)
     runtime.add_background(ingest.run)
     runtime.add_background(maintenance.run)
+    runtime.on_stop(insert_pool.close)
     runtime.add_readiness_check("audit_writer", ingest.ready)
     queries = AuditQueries(repository, export_page_size=settings.export_page_size)
     app = runtime.create_app(
