@@ -21,6 +21,7 @@ import pytest
 
 from herald.platforms.base import ContentRuleViolation, Draft, OverLengthPolicy
 from herald.platforms.x import XContentRules, count, weighted_length
+from herald.platforms.x.emoji import EMOJI, emoji_spans
 from herald.platforms.x.rules import ELLIPSIS
 from herald.platforms.x.urls import extract_urls
 from tests.support import twitter_text_oracle as oracle
@@ -302,3 +303,12 @@ def regenerate_golden_file() -> None:
 
 if __name__ == "__main__":
     regenerate_golden_file()
+
+
+def test_no_emoji_sequence_is_made_of_ascii_alone() -> None:
+    # emoji_spans skips the pattern for ASCII text: that is safe only while no emoji needs no code point beyond
+    # ASCII (a keycap's digit or # is ASCII, its U+20E3 is not).
+    ascii_characters = [chr(code) for code in range(128)]
+    assert not any(EMOJI.search(a + b) for a in ascii_characters for b in ascii_characters)
+    assert emoji_spans("1\ufe0f\u20e3 #\u20e3") == [(0, 3), (4, 6)]
+    assert emoji_spans("plain ASCII text, #tags and 1 2 3") == []

@@ -97,4 +97,8 @@ EMOJI = re.compile(EMOJI_PATTERN)
 
 def emoji_spans(text: str) -> list[tuple[int, int]]:
     """``(start, end)`` of every emoji X counts as one (weight 2) in ``text``."""
+    # Every emoji sequence holds a code point beyond ASCII (a keycap's digit needs U+20E3 after it), so ASCII text
+    # has none; searching it with this pattern cost ~240 us for a 130-character post (the 2-core bench machine).
+    if text.isascii():
+        return []
     return [m.span() for m in EMOJI.finditer(text)]
