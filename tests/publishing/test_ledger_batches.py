@@ -22,7 +22,7 @@ from herald.platforms.base import PublishedPost
 from herald.publishing.app import MIGRATIONS
 from herald.publishing.ledger import BATCH_CAP, Ledger, Status
 from herald.publishing.metrics import PublisherMetrics
-from tests.support.eventually import eventually
+from tests.support.table_stats import updates_reported
 
 SCHEMA = "publisher_ledger_batches"
 TEAM, ACCOUNT = uuid.UUID(int=1), uuid.UUID(int=2)
@@ -174,23 +174,6 @@ async def test_claims_and_marks_are_hot_updates(database_url: str) -> None:
         await asyncio.gather(*(ledger.mark_published(i, PublishedPost(f"p-{i}")) for i in ids))  # updates
     finally:
         await pool.close()  # a closing backend reports its statistics
-    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-    try:
-
-        async def reported() -> tuple[int, int] | None:
-            await connection.execute("SELECT pg_stat_clear_snapshot()")
-            row = await connection.fetchrow(
-                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = $2",
-                schema,
-                "deliveries",
-            )
-            assert row is not None
-            return (row["n_tup_upd"], row["n_tup_hot_upd"]) if row["n_tup_upd"] >= 3 * len(ids) else None
-
-        counts = await eventually(reported, within=20, interval=0.2, what="the ledger's updates reported")
-        assert counts is not None
-        updates, hot = counts
-        # With status indexed none was (each changes status); the rest found no room left on their page.
-        assert hot >= 0.8 * updates
-    finally:
-        await connection.close()
+    updates, hot = await updates_reported(database_url, schema, "deliveries", at_least=3 * len(ids))
+    # With status indexed none was (each changes status); the rest found no room left on their page.
+    assert hot >= 0.8 * updates

@@ -14,7 +14,7 @@ import asyncpg
 from herald.kit.migrations import upgrade
 from herald.scheduler import repository as repo
 from herald.scheduler.main import MIGRATIONS
-from tests.support.eventually import eventually
+from tests.support.table_stats import updates_reported
 
 SCHEMA = "scheduler_hot_updates"  # its own table: the statistics below count this test's updates only
 POSTS = 300
@@ -64,28 +64,11 @@ async def test_outcomes_after_the_claim_are_hot_updates(database_url: str) -> No
     finally:
         await conn.close()  # a closing backend reports its statistics
 
-    observer = await asyncpg.connect(dsn)
-    try:
-
-        async def reported() -> tuple[int, int] | None:
-            await observer.execute("SELECT pg_stat_clear_snapshot()")
-            row = await observer.fetchrow(
-                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = $2",
-                SCHEMA,
-                "distributions",
-            )
-            assert row is not None
-            return (row["n_tup_upd"], row["n_tup_hot_upd"]) if row["n_tup_upd"] >= 2 * POSTS else None
-
-        counts = await eventually(reported, within=20, interval=0.2, what="the distributions' updates reported")
-        assert counts is not None
-        updates, hot = counts
-        assert updates == 2 * POSTS  # each claimed, then its outcome
-        # With ``status`` in the due index's predicate none was HOT. The claims cannot be (they leave the index);
-        # at fillfactor 70, 209 of these 300 outcomes found room on their page.
-        assert hot >= 0.6 * POSTS, counts
-    finally:
-        await observer.close()
+    updates, hot = await updates_reported(database_url, SCHEMA, "distributions", at_least=2 * POSTS)
+    assert updates == 2 * POSTS  # each claimed, then its outcome
+    # With ``status`` in the due index's predicate none was HOT. The claims cannot be (they leave the index);
+    # at fillfactor 70, 209 of these 300 outcomes found room on their page.
+    assert hot >= 0.6 * POSTS, (updates, hot)
 
 
 def _attempts(targets: list[uuid.UUID], at: dt.datetime) -> list[dict[str, object]]:
