@@ -217,3 +217,25 @@ def test_an_environment_proxy_keeps_httpx_own_transport(monkeypatch: pytest.Monk
     monkeypatch.delenv("HTTPS_PROXY")
     monkeypatch.delenv("https_proxy", raising=False)
     assert isinstance(platform_http_client(timeout=1.0, limits=httpx.Limits())._transport, AiohttpTransport)
+
+
+async def test_a_cookie_one_answer_sets_never_rides_on_the_next_call() -> None:
+    """One client serves every account of a platform: a cookie set for one account's call must not reach another's."""
+
+    async def sets_a_cookie(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, received: Received) -> None:
+        body = b'{"ok": true}'
+        writer.write(_response("200 OK", body, "content-type: application/json", "set-cookie: lidc=account-a; Path=/"))
+
+    for client, kept in ((httpx.AsyncClient(timeout=2.0), True), (aiohttp_client(), False)):
+        async with server(sets_a_cookie) as (url, seen), client:
+            await client.get(url + "/rest/posts", headers={"Authorization": "Bearer account-a"})
+            await client.get(url + "/rest/posts", headers={"Authorization": "Bearer account-b"})
+        first, second = seen
+        assert "cookie" not in first.headers
+        assert ("cookie" in second.headers) is kept  # plain httpx would send it: the check can tell
+        assert bool(client.cookies) is kept
+
+
+def test_a_platform_client_refuses_cookies() -> None:
+    with pytest.raises(TypeError):
+        platform_http_client(timeout=1.0, limits=httpx.Limits()).cookies = {"lidc": "x"}

@@ -157,16 +157,49 @@ def _httpx_error(error: BaseException, request: httpx.Request) -> httpx.Transpor
     return mapped
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie store that never keeps or sends a cookie."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+    def __bool__(self) -> bool:
+        return False
+
+
+class CookielessClient(httpx.AsyncClient):
+    """An ``httpx.AsyncClient`` that keeps no cookies.
+
+    Platform APIs authenticate each call with the account's token; a cookie one account's answer sets (LinkedIn's
+    API answers with ``Set-Cookie``, for one) must not ride along on the next account's call through this shared
+    client. It also spares httpx's cookie jar work on every response (the standard library's ``CookieJar`` behind
+    request and response adapters), about 4% of a publisher's CPU in the burst's profile.
+    """
+
+    _no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        raise TypeError("a platform client keeps no cookies")
+
+
 def platform_http_client(*, timeout: float, limits: httpx.Limits, **options: Any) -> httpx.AsyncClient:
-    """The one ``httpx.AsyncClient`` a publisher calls its platform (and the token service) with.
+    """The one ``httpx.AsyncClient`` a publisher calls its platform (and the token service) with: cookieless.
 
     Over :class:`AiohttpTransport`, with httpx's own TLS settings (certifi, or ``SSL_CERT_FILE``). When the
     environment names an HTTP proxy, httpx's own transport is kept: it honours ``HTTPS_PROXY`` and ``NO_PROXY``.
     """
     if urllib.request.getproxies():
-        return httpx.AsyncClient(timeout=timeout, limits=limits, **options)
+        return CookielessClient(timeout=timeout, limits=limits, **options)
     transport = AiohttpTransport(limits=limits, ssl_context=httpx.create_ssl_context())
-    return httpx.AsyncClient(timeout=timeout, transport=transport, **options)
+    return CookielessClient(timeout=timeout, transport=transport, **options)
 
 
-__all__ = ["SMALL_BODY_BYTES", "AiohttpTransport", "platform_http_client"]
+__all__ = ["SMALL_BODY_BYTES", "AiohttpTransport", "CookielessClient", "platform_http_client"]

@@ -17,9 +17,10 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from aio_pika import DeliveryMode, Message
+import aiormq
+from aiormq import spec
 from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import CollectorRegistry
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 EVENTS = RabbitExchange(EVENTS_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
 DLX = RabbitExchange(DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True)
 PUBLISH_WINDOW = 100
+PERSISTENT = 2
+"""AMQP delivery mode 2: the broker writes the message to disk."""
 
 
 async def raw_body(message: Any) -> bytes:
@@ -107,25 +110,38 @@ class EventPublisher:
         ``RabbitBroker.publish`` gave it: the service's ``app_id``, a timestamp, and a fresh correlation id unless
         one is given.
         """
-        message = Message(
-            envelope.body,
+        properties = spec.Basic.Properties(
             headers=dict(envelope.headers),
             content_type=envelope.content_type,
-            delivery_mode=DeliveryMode.PERSISTENT,
+            delivery_mode=PERSISTENT,
             correlation_id=correlation_id or str(uuid.uuid4()),
             message_id=envelope.message_id,
             timestamp=dt.datetime.now(dt.UTC),
-            type=envelope.type,
+            message_type=envelope.type,
             app_id=self._app_id,
         )
         try:
             async with asyncio.timeout(self._timeout):
                 exchange = await self._broker.declare_exchange(self._exchange(envelope.exchange))
-                await exchange.publish(message, envelope.routing_key, mandatory=True)
+                # The exchange's aio-pika channel is the broker's default one (confirming, raising on returns); its
+                # aiormq channel is looked up per publish because a reconnection replaces it. ``wait=False``: no
+                # future per publish for the frames' write to the socket, the broker's confirm is what is awaited.
+                # aiormq's abstract channel does not declare ``wait``; the channel is aiormq's own.
+                channel = cast(aiormq.Channel, await exchange.channel.get_underlay_channel())
+                confirmation = await channel.basic_publish(
+                    envelope.body,
+                    exchange=envelope.exchange,
+                    routing_key=envelope.routing_key,
+                    properties=properties,
+                    mandatory=True,
+                    wait=False,
+                )
         except TimeoutError as exc:
             raise PublishNotConfirmed(f"no confirm for {envelope.type} within {self._timeout}s") from exc
         except Exception as exc:
             raise PublishNotConfirmed(f"publish of {envelope.type} failed: {exc}") from exc
+        if not isinstance(confirmation, spec.Basic.Ack):  # a nack raises above; None: a channel without confirms
+            raise PublishNotConfirmed(f"publish of {envelope.type} was not confirmed: {confirmation!r}")
 
     def _exchange(self, name: str) -> RabbitExchange:
         # Passive: publishing never declares (declare_exchanges does, at start). The broker's declarer keeps the
