@@ -148,6 +148,8 @@ async def verify(h: Harness, scheduled: int) -> dict[str, Any]:
         "not_final": sum(n for s, n in statuses.items() if s not in TERMINAL),
         "posts_on_sandboxes": sum(posts.values()),
         "posts_published_twice": sum(n - 1 for n in posts.values() if n > 1),
+        # Which ones, so a duplicate can be traced (the run's database and sandboxes are gone afterwards).
+        "twice": [{"account": a, "text": t, "posts": n} for (a, t), n in posts.items() if n > 1][:20],
     }
 
 

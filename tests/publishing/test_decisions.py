@@ -259,6 +259,50 @@ async def test_an_unknown_outcome_not_found_is_retried_and_the_retry_sends_again
     assert harness.ledger.rows[attempt.distribution_id].ambiguous
     assert await harness.pipeline.process(attempt.numbered(2)) == Ack()
     assert len(harness.client.sent) == 2
+    assert harness.client.read_backs == 2  # the retry read back once more before it sent
+
+
+async def test_a_create_that_completed_after_its_timeout_is_found_by_the_retry_and_not_sent_twice() -> None:
+    # The platform finished the create after our timeout (Meta fetching a photo's URL): absent when read back at
+    # once, there when the retry comes. Before the retry read back first, this published the post twice.
+    harness = Harness.build(FakeClient(creates=[failure(ErrorClass.UNKNOWN_OUTCOME)]))
+    attempt = Attempt(request(), 1)
+    assert isinstance(await harness.pipeline.process(attempt), Retry)
+    harness.clock.advance(120)
+    harness.client.read_back = PublishedPost("p-late", url="https://x.test/p-late")
+    assert await harness.pipeline.process(attempt.numbered(2)) == Ack()
+    assert len(harness.client.sent) == 1
+    [(event, _)] = harness.sink.published
+    assert isinstance(event, PublishSucceeded)
+    assert (event.external_post_id, event.reconciled) == ("p-late", True)
+    assert harness.ledger.status(attempt.distribution_id) is Status.PUBLISHED
+    assert harness.metric("herald_reconciliations_total", result="found") == 1
+
+
+async def test_a_retry_after_an_unknown_outcome_whose_read_back_fails_sends_nothing() -> None:
+    harness = Harness.build(FakeClient(creates=[failure(ErrorClass.UNKNOWN_OUTCOME)]))
+    attempt = Attempt(request(), 1)
+    assert isinstance(await harness.pipeline.process(attempt), Retry)
+    harness.client.read_back = failure(ErrorClass.RETRY_LATER)
+    decision = await harness.pipeline.process(attempt.numbered(2))
+    assert isinstance(decision, Retry)
+    assert decision.announcement is not None
+    assert isinstance(decision.announcement.event, PublishRetryScheduled)
+    assert decision.announcement.event.error_class == "reconcile_later"
+    assert len(harness.client.sent) == 1
+    # The ledger says "sending": the next delivery reconciles again instead of sending.
+    assert harness.ledger.status(attempt.distribution_id) is Status.SENDING
+
+
+async def test_a_retry_after_an_unknown_outcome_waits_out_a_hold_before_reading_back() -> None:
+    harness = Harness.build(FakeClient(creates=[failure(ErrorClass.UNKNOWN_OUTCOME)]))
+    attempt = Attempt(request(), 1)
+    assert isinstance(await harness.pipeline.process(attempt), Retry)
+    await harness.ledger.hold(attempt.account_id, harness.clock() + dt.timedelta(seconds=60), "rate limited")
+    decision = await harness.pipeline.process(attempt.numbered(2))
+    assert isinstance(decision, Retry)
+    assert harness.client.read_backs == 1  # only the first attempt's
+    assert len(harness.client.sent) == 1
 
 
 async def test_a_read_back_failing_transiently_asks_again_later_without_sending() -> None:

@@ -73,6 +73,21 @@ async def test_an_accepted_but_failed_create_is_found_by_read_back(stack: Stack)
     assert len([p for p in await stack.posts() if p["text"] == request.text]) == 1
 
 
+async def test_a_create_completing_after_the_timeout_is_found_by_the_retry_not_sent_again(stack: Stack) -> None:
+    # The sandbox stores the post 1.1 s after the call arrives, 0.1 s after the publisher gave up on it (its timeout
+    # is 1 s): the read-back right after the timeout finds nothing, the retry (a tier of 400 ms later) must read
+    # back again and find it. Sending again would post twice (or, where the platform refuses the copy, report a
+    # published post as a failed duplicate).
+    await stack.arm(kind="accept_then_fail", mode="late", latency_ms=1100, count=1)
+    request = stack.request()
+    await stack.send(request)
+    seen = await stack.outcomes_for(request.distribution_id, SUCCEEDED)
+    assert kinds(seen)[-1] == SUCCEEDED
+    assert FAILED not in kinds(seen)
+    assert seen[-1][1]["reconciled"] is True
+    assert len([p for p in await stack.posts() if p["text"] == request.text]) == 1
+
+
 async def test_attempts_run_out_into_the_parking_queue(stack: Stack) -> None:
     await stack.arm(kind="error", error="server_error", count=10)
     request = stack.request(max_attempts=3)

@@ -10,7 +10,9 @@ Fault kinds:
     its names, e.g. ``server_error``, ``rate_limited``, ``duplicate``, ``expired_token``).
 ``accept_then_fail``
     The post is stored, but the client gets a failure: ``mode`` is ``503``, ``timeout`` (the response is held
-    for ``latency_ms``) or ``drop`` (the connection is cut mid-response). Exercises reconciliation.
+    for ``latency_ms``), ``drop`` (the connection is cut mid-response) or ``late`` (the post is stored only
+    ``latency_ms`` after the call arrived, whether or not the client still waits: a platform finishing a create
+    after the client's timeout; X's post creation only). Exercises reconciliation.
 ``latency``
     The next ``count`` matching calls are delayed by ``latency_ms``.
 ``rate_limit``
@@ -50,6 +52,7 @@ class AcceptThenFailMode(StrEnum):
     STATUS_503 = "503"
     TIMEOUT = "timeout"
     DROP = "drop"
+    LATE = "late"
 
 
 class Fault(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -27,4 +28,25 @@ async def accept_then_fail(fault: Fault, unavailable: Response) -> Response:
         return unavailable
     if fault.mode is AcceptThenFailMode.DROP:
         return DroppedConnection()
+    return unavailable
+
+
+_finishing: set[asyncio.Task[None]] = set()
+"""Late creates still to be stored (a reference, so that none is collected before it runs)."""
+
+
+async def accept_late(fault: Fault, store: Callable[[], object], unavailable: Response) -> Response:
+    """``mode=late``: the platform finishes the create ``latency_ms`` after the call arrived, whether or not the
+    client still waits (a slow fetch of a media URL, a queue inside the platform). ``store`` runs then, in a task of
+    its own that the client's disconnect does not cancel; the client's answer, held as long, is ``unavailable``."""
+    delay = fault.latency_ms / 1000
+
+    async def finish() -> None:
+        await asyncio.sleep(delay)
+        store()
+
+    task = asyncio.create_task(finish())
+    _finishing.add(task)
+    task.add_done_callback(_finishing.discard)
+    await asyncio.sleep(delay)
     return unavailable

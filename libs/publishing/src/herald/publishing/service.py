@@ -148,6 +148,13 @@ class PublishPipeline:
             holds=(request.account_id, self._app_hold),
         )
         if claimed.status is Status.SENDING and (before is None or before.status is not Status.SENDING):
+            if before is not None and before.ambiguous and self._held_until(attempt, claimed) is None:
+                # An earlier attempt's outcome was unknown and the read-back right after it found nothing. A create
+                # can complete after our timeout (Meta fetching a photo's URL, for one), so the post may exist by
+                # now: read back again, from that attempt's start, and send only if it is still absent. (While the
+                # account is held, _send waits out the hold first, reading nothing.)
+                started = before.started_at or claimed.started_at or self._clock()
+                return await self._reconcile(attempt, started, "an earlier attempt's outcome was unknown", then=claimed)
             return await self._send(attempt, claimed)
         return await self._resume(attempt, claimed)
 
@@ -265,10 +272,21 @@ class PublishPipeline:
         return await self._fail(attempt, FailureReason.DUPLICATE, error.message, error)
 
     async def _reconcile(
-        self, attempt: Attempt, started_at: dt.datetime, cause: str, *, first_error: PlatformError | None = None
+        self,
+        attempt: Attempt,
+        started_at: dt.datetime,
+        cause: str,
+        *,
+        first_error: PlatformError | None = None,
+        then: Delivery | None = None,
     ) -> Decision:
-        """Read back before anything is re-sent: found → success; absent → retry; unknown → a human decides."""
-        await self._ledger.mark_ambiguous(attempt.distribution_id)
+        """Read back before anything is re-sent: found → success; absent → retry; unknown → a human decides.
+
+        ``then``: this delivery has claimed the distribution to send it (an earlier attempt was ambiguous), so where
+        the read-back says a send is safe (absent, or a platform that refuses a second copy), it sends at once.
+        """
+        if then is None:
+            await self._ledger.mark_ambiguous(attempt.distribution_id)
         post = self._prepare(attempt)
         began = time.perf_counter()
         try:
@@ -280,6 +298,8 @@ class PublishPipeline:
             self._observe_call("read_back", began)
             if exc.resend_is_safe:  # the platform itself will refuse a second copy, naming the first
                 self._metrics.reconciliations.labels(self.platform.value, "resend").inc()
+                if then is not None:
+                    return await self._send(attempt, then)
                 await self._ledger.mark_retrying(attempt.distribution_id)
                 return await self._retry(attempt, first_error or exc)
             if exc.error_class is ErrorClass.CONFIGURATION:  # an operator must act; the post stays ambiguous
@@ -301,6 +321,8 @@ class PublishPipeline:
             self._metrics.reconciliations.labels(self.platform.value, "found").inc()
             return await self._succeed(attempt, found, reconciled=True)
         self._metrics.reconciliations.labels(self.platform.value, "absent").inc()
+        if then is not None:
+            return await self._send(attempt, then)
         await self._ledger.mark_retrying(attempt.distribution_id)
         return await self._retry(attempt, first_error or PlatformError(ErrorClass.UNKNOWN_OUTCOME, cause))
 

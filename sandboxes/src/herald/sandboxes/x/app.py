@@ -54,7 +54,8 @@ Faults (``POST /_sandbox/faults``)
     ``kind=rate_limit``: 429 Too Many Requests with ``x-rate-limit-remaining: 0`` and ``x-rate-limit-reset`` at
     ``until`` (epoch seconds), until then.
     ``kind=accept_then_fail``: the post is stored (or the token grant made, rotating the refresh token), then the
-    answer is 503, held past the client's timeout (``mode=timeout``, ``latency_ms``), or cut (``mode=drop``).
+    answer is 503, held past the client's timeout (``mode=timeout``, ``latency_ms``), or cut (``mode=drop``); with
+    ``mode=late`` a post is stored only ``latency_ms`` after its call arrived, even if the client gave up first.
     ``kind=latency``: the answer is delayed by ``latency_ms``.
 
 Configuration: :class:`~herald.sandboxes.x.config.XSandboxConfig` (accounts, OAuth clients, token lifetimes,

@@ -10,9 +10,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from herald.sandboxes.faults import Fault, Operation
+from herald.sandboxes.faults import AcceptThenFailMode, Fault, Operation
 from herald.sandboxes.ledger import StoredPost
-from herald.sandboxes.responses import accept_then_fail
+from herald.sandboxes.responses import accept_late, accept_then_fail
 from herald.sandboxes.x import problems
 from herald.sandboxes.x.accounts import XUser
 from herald.sandboxes.x.length import judge
@@ -51,9 +51,12 @@ def tweets_router(sandbox: XSandbox) -> APIRouter:
         except XReject as rejected:
             rejected.response.headers.update(headers)
             raise
+        unavailable = problems.problem(problems.SERVICE_UNAVAILABLE, 503, headers)
+        if fault is not None and fault.mode is AcceptThenFailMode.LATE:
+            return await accept_late(fault, lambda: _store(sandbox, user, text, reply_to, media), unavailable)
         post = _store(sandbox, user, text, reply_to, media)
         if fault is not None:
-            return await accept_then_fail(fault, problems.problem(problems.SERVICE_UNAVAILABLE, 503, headers))
+            return await accept_then_fail(fault, unavailable)
         location = f"{str(request.base_url).rstrip('/')}/2/tweets/{post.id}"
         body = {"data": tweet_view(post)}
         return problems.x_json(body, 201, {**headers, "location": location, "x-access-level": "read-write"})
