@@ -101,6 +101,22 @@ async def test_one_photo_is_a_published_photo_whose_post_is_returned(env: Env) -
     assert env.requests("photos") == 1
 
 
+async def test_a_create_during_which_facebook_fetches_the_file_gets_the_longer_fetch_timeout(
+    source: FakeMediaSource,
+) -> None:
+    # Facebook fetches a photo's URL inside the create: under load that outlasts the plain timeout, and a create
+    # without an answer is an unknown outcome (a retry and read-backs). The same delay fails a text post.
+    async with served_sandbox(MetaSandboxConfig()) as served, httpx.AsyncClient() as http:
+        settings = sandbox_settings(served.base_url, timeout_seconds=0.5, fetch_timeout_seconds=5.0)
+        env = Env(served, build(settings, http), source, await served.mint(PAGE_ID))
+        await served.arm(kind="latency", latency_ms=1000, count=2)
+        published = await env.kit.client.publish(PAGE, env.token, post_with("A slow photo", env.image()), env.context())
+        assert [p["id"] for p in env.posts(PAGE_ID)] == [published.post_id]
+        with pytest.raises(PlatformError) as caught:
+            await env.kit.client.publish(PAGE, env.token, post_with("A slow text post"), env.context())
+        assert caught.value.error_class is ErrorClass.UNKNOWN_OUTCOME
+
+
 async def test_a_link_goes_into_a_photo_caption_and_the_read_back_matches_it(env: Env) -> None:
     since = dt.datetime.now(dt.UTC)
     post = post_with("Look", env.image(), link="https://example.com/a")

@@ -202,7 +202,7 @@ class InstagramPublisher:
     async def _post_container(self, ig_user_id: str, token: str, form: dict[str, str]) -> str:
         # Not a create: an unpublished container shows nowhere and expires by itself.
         url = self._settings.graph(segment(ig_user_id), "media")
-        body = await self._graph.call("POST", url, token, data=form)
+        body = await self._graph.call("POST", url, token, data=form, fetches=True)
         container_id = body.get("id")
         if not isinstance(container_id, str) or not container_id:
             raise PlatformError(ErrorClass.RETRY_LATER, "Instagram created a container but returned no id")

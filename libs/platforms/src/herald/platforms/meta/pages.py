@@ -83,7 +83,7 @@ class PageMedia:
         item = post.media[0]
         form = {"url": self._url(media, item), "caption": post_message(post), "published": "true"}
         body = await self._graph.call(
-            "POST", self._settings.graph(segment(page_id), "photos"), token, create=True, data=form
+            "POST", self._settings.graph(segment(page_id), "photos"), token, create=True, data=form, fetches=True
         )
         photo_id, post_id = _string(body, "id"), _string(body, "post_id") or _string(body, "id")
         record = UploadRecord(platform_media_id=photo_id, state=PUBLISHED, detail={"post_id": post_id})
@@ -113,7 +113,9 @@ class PageMedia:
             return known.platform_media_id
         form = {"url": self._url(media, item), "published": "false"}
         # Not a create: an unpublished photo shows nowhere, so a lost answer costs an orphan, never a duplicate.
-        body = await self._graph.call("POST", self._settings.graph(segment(page_id), "photos"), token, data=form)
+        body = await self._graph.call(
+            "POST", self._settings.graph(segment(page_id), "photos"), token, data=form, fetches=True
+        )
         photo_id = _string(body, "id", create=False)
         await media.memory.remember(item, UploadRecord(platform_media_id=photo_id, state=UNPUBLISHED_PHOTO))
         return photo_id
@@ -133,7 +135,7 @@ class PageMedia:
             return await self._video_resumable(page_id, token, post, media)
         form = {"file_url": self._url(media, item), "description": post_message(post)}
         body = await self._graph.call(
-            "POST", self._settings.graph(segment(page_id), "videos"), token, create=True, data=form
+            "POST", self._settings.graph(segment(page_id), "videos"), token, create=True, data=form, fetches=True
         )
         video_id = _string(body, "id")
         url = VIDEO_URL.format(page_id=page_id, video_id=video_id)

@@ -43,6 +43,13 @@ class MetaSettings(BaseModel):
     client_secret: SecretStr = Field(default=SecretStr(""), description="The Meta app secret.")
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     timeout_seconds: float = Field(default=10.0, gt=0)
+    fetch_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Timeout of the calls during which Facebook or Instagram fetches a media file from its URL "
+        "(a Page photo or video by URL, an Instagram container): the fetch happens inside the call, and a large file "
+        "under load outlasts timeout_seconds, which leaves a create's outcome unknown (a retry and read-backs).",
+    )
     appsecret_proof: bool = Field(
         default=True,
         description="Send appsecret_proof (HMAC-SHA256 of the token with the app secret) with every Graph call; "

@@ -51,17 +51,26 @@ class GraphTransport:
         params: dict[str, str] | None = None,
         data: dict[str, str] | None = None,
         files: dict[str, tuple[str, bytes, str]] | None = None,
+        fetches: bool = False,
     ) -> dict[str, Any]:
         """Send one call authenticated with ``access_token``; return the JSON object or raise ``PlatformError``.
 
-        ``files`` makes the POST a multipart form (``data`` as its fields)."""
+        ``files`` makes the POST a multipart form (``data`` as its fields). ``fetches``: the platform fetches a media
+        URL inside this call, so it gets ``fetch_timeout_seconds`` instead of ``timeout_seconds``."""
         auth = self.auth_params(access_token)
         if data is not None:
             data = {**data, **auth}  # POST: the token travels in the form body, not the URL
         else:
             params = {**(params or {}), **auth}
         return await self.send(
-            method, url, create=create, params=params, data=data, files=files, secrets=self.secrets(access_token)
+            method,
+            url,
+            create=create,
+            params=params,
+            data=data,
+            files=files,
+            secrets=self.secrets(access_token),
+            timeout_seconds=self.settings.fetch_timeout_seconds if fetches else None,
         )
 
     async def send(
@@ -74,12 +83,14 @@ class GraphTransport:
         data: dict[str, str] | None = None,
         files: dict[str, tuple[str, bytes, str]] | None = None,
         secrets: tuple[str, ...] = (),
+        timeout_seconds: float | None = None,
     ) -> dict[str, Any]:
-        """Send a prepared call. Non-2xx, ``error`` bodies and non-object bodies all raise ``PlatformError``."""
+        """Send a prepared call. Non-2xx, ``error`` bodies and non-object bodies all raise ``PlatformError``.
+
+        ``timeout_seconds``: this call's, if not the settings' ``timeout_seconds``."""
+        timeout = timeout_seconds or self.settings.timeout_seconds
         try:
-            response = await self._http.request(
-                method, url, params=params, data=data, files=files, timeout=self.settings.timeout_seconds
-            )
+            response = await self._http.request(method, url, params=params, data=data, files=files, timeout=timeout)
         except httpx.TransportError as exc:
             raise classify_transport(exc, create=create) from None
         body = response_json(response)
