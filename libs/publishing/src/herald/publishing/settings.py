@@ -23,7 +23,10 @@ class PublisherSettings(ServiceSettings):
     prefetch: int = Field(default=32, ge=1, description="Deliveries handled concurrently.")
     delivery_limit: int = Field(default=10, ge=1, description="Redeliveries before a crashing message is parked.")
     in_flight_grace_seconds: float = Field(
-        default=60.0, gt=0, description="How long a 'sending' ledger row may belong to a live call (> HTTP timeout)."
+        default=60.0,
+        gt=0,
+        description="How long a 'sending' ledger row may belong to a live call (> every HTTP timeout, Meta's "
+        "fetch_timeout_seconds included).",
     )
     token_cache_seconds: float = Field(default=300.0, ge=0)
     # One nested object per platform, named like the token service's: HERALD_X__API_BASE_URL and so on.

@@ -44,11 +44,12 @@ class MetaSettings(BaseModel):
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     timeout_seconds: float = Field(default=10.0, gt=0)
     fetch_timeout_seconds: float = Field(
-        default=60.0,
+        default=45.0,
         gt=0,
         description="Timeout of the calls during which Facebook or Instagram fetches a media file from its URL "
         "(a Page photo or video by URL, an Instagram container): the fetch happens inside the call, and a large file "
-        "under load outlasts timeout_seconds, which leaves a create's outcome unknown (a retry and read-backs).",
+        "under load outlasts timeout_seconds, which leaves a create's outcome unknown (a retry and read-backs). Keep "
+        "it below the publisher's in_flight_grace_seconds (60 s), as every platform timeout.",
     )
     appsecret_proof: bool = Field(
         default=True,
