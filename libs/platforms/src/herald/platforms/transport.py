@@ -174,8 +174,9 @@ class CookielessClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` that keeps no cookies.
 
     Platform APIs authenticate each call with the account's token; a cookie one account's answer sets (a load
-    balancer's or a tracking cookie) must not ride along on the next account's call through this shared client. It also spares httpx's cookie jar work on every response (the standard library's ``CookieJar`` behind
-    request and response adapters), about 4% of a publisher's CPU in the burst's profile.
+    balancer's or a tracking cookie) must not ride along on the next account's call through this shared client. It
+    also spares httpx's cookie jar work on every response (the standard library's ``CookieJar`` behind request and
+    response adapters), about 4% of a publisher's CPU in the burst's profile.
     """
 
     _no_cookies = _NoCookies()
