@@ -51,12 +51,13 @@ def tweets_router(sandbox: XSandbox) -> APIRouter:
         except XReject as rejected:
             rejected.response.headers.update(headers)
             raise
-        unavailable = problems.problem(problems.SERVICE_UNAVAILABLE, 503, headers)
-        if fault is not None and fault.mode is AcceptThenFailMode.LATE:
-            return await accept_late(fault, lambda: _store(sandbox, user, text, reply_to, media), unavailable)
-        post = _store(sandbox, user, text, reply_to, media)
-        if fault is not None:
+        if fault is not None:  # an accept_then_fail fault: the post is stored (now, or late), the answer a failure
+            unavailable = problems.problem(problems.SERVICE_UNAVAILABLE, 503, headers)
+            if fault.mode is AcceptThenFailMode.LATE:
+                return await accept_late(fault, lambda: _store(sandbox, user, text, reply_to, media), unavailable)
+            _store(sandbox, user, text, reply_to, media)
             return await accept_then_fail(fault, unavailable)
+        post = _store(sandbox, user, text, reply_to, media)
         location = f"{str(request.base_url).rstrip('/')}/2/tweets/{post.id}"
         body = {"data": tweet_view(post)}
         return problems.x_json(body, 201, {**headers, "location": location, "x-access-level": "read-write"})
