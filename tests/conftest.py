@@ -21,6 +21,8 @@ import asyncpg
 import httpx
 import pytest
 
+from herald.kit.amqp_transport import coalesce_amqp_writes
+
 INFRASTRUCTURE_FIXTURES = frozenset(
     {"amqp_base_url", "amqp_url", "database_base_url", "database_url", "objectstore_settings", "objectstore"}
 )
@@ -32,6 +34,12 @@ RUN_ID = uuid.uuid4().hex[:8]
 
 # Shared fixtures kept in their own modules: the object store (a SeaweedFS server per session, a bucket per test).
 pytest_plugins = ["tests.support.objectstore"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every service runs its AMQP connections on the coalescing transport (``ServiceRuntime`` installs it); so do
+    the tests that drive services' parts in-process."""
+    coalesce_amqp_writes()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -30,6 +30,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from herald.contracts.envelope import service_source
 from herald.kit import db
+from herald.kit.amqp_transport import coalesce_amqp_writes
 from herald.kit.api import install_api_defaults
 from herald.kit.auth import IDENTITY_MIGRATIONS, IDENTITY_SCHEMA, ApiKeyStore
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
@@ -126,6 +127,7 @@ class ServiceRuntime:
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI | None = None) -> AsyncIterator[None]:
         await self.migrate()
+        coalesce_amqp_writes()  # before the first AMQP connection of the process (the broker's, then the consumers')
         await self.broker.connect()
         await declare_exchanges(self.broker)
         for hook in self._on_start:
