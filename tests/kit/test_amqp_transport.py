@@ -8,7 +8,12 @@ import aiormq
 import pytest
 from aiormq import spec
 
-from herald.kit.amqp_transport import CoalescingTransport, CoalescingTransportFactory, coalesce_amqp_writes
+from herald.kit.amqp_transport import (
+    CoalescingTransport,
+    CoalescingTransportFactory,
+    amqp_writes_coalesced,
+    coalesce_amqp_writes,
+)
 
 
 class _Recorder(asyncio.Protocol):
@@ -137,6 +142,7 @@ async def test_confirmed_publishes_and_consumes_over_the_real_broker(amqp_url: s
 async def test_installed_as_the_default_of_aiormq_connect(amqp_url: str) -> None:
     coalesce_amqp_writes()
     coalesce_amqp_writes()  # idempotent: one wrapper, not two
+    assert amqp_writes_coalesced()
     assert getattr(aiormq.connect, "__wrapped__", None) is not None
     assert getattr(aiormq.connect.__wrapped__, "__wrapped__", None) is None
     connection = await aiormq.connect(amqp_url)

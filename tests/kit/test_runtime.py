@@ -81,6 +81,8 @@ async def test_sigterm_finishes_or_requeues_in_flight_messages(amqp_url: str, tm
     assert any(entry["message"] == "service stopped" for entry in log_lines)
     [started] = [entry for entry in log_lines if entry["message"] == "service started"]
     assert started["event_loop"] == "uvloop"
+    assert started["gc_threshold"][0] == ServiceSettings.model_fields["gc_young_threshold"].default == 20_000
+    assert started["amqp_writes"] == "coalesced"
     assert all(entry["service"] == "sample" for entry in log_lines)
 
 

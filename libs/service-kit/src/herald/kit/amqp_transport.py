@@ -136,12 +136,17 @@ class CoalescingTransportFactory(TransportFactory):
 _FACTORY = CoalescingTransportFactory()
 
 
+def amqp_writes_coalesced() -> bool:
+    """Whether :func:`coalesce_amqp_writes` has been applied in this process."""
+    return bool(getattr(aiormq.connect, "_herald_coalescing", False))
+
+
 def coalesce_amqp_writes() -> None:
     """Make :class:`CoalescingTransportFactory` the default of every ``aiormq.connect`` of this process
     (idempotent). A caller that names its own ``transport_factory`` keeps it."""
-    original = aiormq.connect
-    if getattr(original, "_herald_coalescing", False):
+    if amqp_writes_coalesced():
         return
+    original = aiormq.connect
 
     @functools.wraps(original)
     def connect(url: Any, *args: Any, **kwargs: Any) -> Any:

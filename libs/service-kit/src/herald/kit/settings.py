@@ -48,6 +48,11 @@ class ServiceSettings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     """The event loop a served process runs on: uvloop (libuv, less CPU per I/O call), or the standard library's
     (to compare, or to debug with tools that need it)."""
+    gc_young_threshold: int = Field(default=20_000, ge=700)
+    """Container allocations (less deallocations) between young-generation collections of a served process;
+    CPython's default is 700. Under load every delivery or request in flight keeps objects alive that each young
+    collection walks again, so collecting less often costs less CPU per post (``docs/performance.md``, "The garbage
+    collector"), at the price of longer, rarer pauses (~20 ms instead of ~2 under a burst)."""
 
     @property
     def is_development(self) -> bool:
