@@ -176,25 +176,36 @@ async def measure(h: Harness, sentinel: Sentinel, results: dict[str, Any], phase
     released = 0
     if "audit_ingest" in phases:
         results["audit_ingest"] = await sentinel.watch(audit_ingest.run(h, o.audit_events))
+    # Each phase that releases posts is followed by a vacuum of the database (Harness.vacuum: what autovacuum
+    # does in a deployment), recorded in that phase's results as "vacuum_after".
     if "precision" in phases:
         results["precision"] = await sentinel.watch(precision.run(h, o.precision_rate, o.precision_seconds))
-        released += o.precision_rate * o.precision_seconds
+        posts = o.precision_rate * o.precision_seconds
+        results["precision"]["vacuum_after"] = await h.vacuum("precision", posts)
+        released += posts
         # The same at the faster pace the issue also sets a goal for (seeded and released like the first).
         fast = precision.run(h, o.precision_fast_rate, o.precision_fast_seconds, tag="precision-fast")
         results["precision_fast"] = await sentinel.watch(fast)
-        released += o.precision_fast_rate * o.precision_fast_seconds
+        posts = o.precision_fast_rate * o.precision_fast_seconds
+        results["precision_fast"]["vacuum_after"] = await h.vacuum("precision-fast", posts)
+        released += posts
     if "burst" in phases:
         profile_dir = Path(tempfile.mkdtemp(prefix="herald-bench-profile-")) if o.profile else None
         results["burst"] = await sentinel.watch(burst.run(h, o.burst_size, profile_dir))
+        burst.add_vacuum(results["burst"], await h.vacuum("burst", o.burst_size))
         released += o.burst_size
     if "media" in phases:
         results["media"] = await sentinel.watch(
             media.run(h, o.media_image_posts, o.media_text_posts, o.media_image_bytes)
         )
-        released += o.media_image_posts + 2 * o.media_text_posts
+        posts = o.media_image_posts + 2 * o.media_text_posts
+        results["media"]["vacuum_after"] = await h.vacuum("media", posts)
+        released += posts
     if "scale" in phases:
         results["scale"] = await sentinel.watch(scale.run(h, o.scale_sizes, o.probe_rate, o.probe_seconds))
-        released += len(o.scale_sizes) * o.probe_rate * o.probe_seconds
+        posts = len(o.scale_sizes) * o.probe_rate * o.probe_seconds
+        results["scale"]["vacuum_after"] = await h.vacuum("scale", posts)
+        released += posts
     if "scheduling" in phases:  # last: its distributions are never due, but their events load the audit service
         profile_dir = Path(tempfile.mkdtemp(prefix="herald-bench-profile-")) if o.profile else None
         results["scheduling"] = await sentinel.watch(

@@ -34,16 +34,18 @@ async def rabbitmq_version(management_url: str, auth: tuple[str, str]) -> str:
         return "unknown (management API unreachable)"
 
 
-async def postgres_version(database_url: str) -> str:
+async def postgres_settings(database_url: str) -> tuple[str, str]:
+    """The server's version, and whether it runs autovacuum (some machines of this kind run it off)."""
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
-        return str(await conn.fetchval("SHOW server_version"))
+        return str(await conn.fetchval("SHOW server_version")), str(await conn.fetchval("SHOW autovacuum"))
     finally:
         await conn.close()
 
 
 async def describe(database_url: str, management_url: str, auth: tuple[str, str]) -> dict[str, Any]:
     load = os.getloadavg()
+    version, autovacuum = await postgres_settings(database_url)
     return {
         "cpu_model": cpu_model(),
         "cores": psutil.cpu_count(logical=True),
@@ -52,6 +54,7 @@ async def describe(database_url: str, management_url: str, auth: tuple[str, str]
         "os": platform.platform(),
         "python": sys.version.split()[0],
         "rabbitmq": await rabbitmq_version(management_url, auth),
-        "postgresql": await postgres_version(database_url),
+        "postgresql": version,
+        "postgresql_autovacuum": autovacuum,
         "load_average_at_start": [round(x, 2) for x in load],
     }

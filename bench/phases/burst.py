@@ -3,7 +3,8 @@
 Measured from that instant: when the last post was on its platform (``published_at``), when the scheduler had
 every outcome, when the audit log had every outcome; posts per second until all were published *and* audited;
 lateness percentiles; the due loop's claim lateness; peak RSS and CPU seconds of every process meanwhile (and,
-with ``--profile``, a py-spy profile of each service).
+with ``--profile``, a py-spy profile of each service). The vacuum of the database after the burst is counted in its
+CPU per post (:func:`add_vacuum`).
 """
 
 from __future__ import annotations
@@ -86,6 +87,19 @@ async def run(h: Harness, size: int, profile_dir: Path | None) -> dict[str, Any]
         f"({result['posts_per_second']} posts/s)"
     )
     return result
+
+
+def add_vacuum(result: dict[str, Any], vacuum: dict[str, Any]) -> None:
+    """Record the vacuum after the burst and count its PostgreSQL CPU in the burst's cost per post: a deployment's
+    autovacuum spends it on these posts' dead rows, so it belongs to what a post costs (``postgresql_vacuum``, also
+    in ``total``)."""
+    result["vacuum_after"] = vacuum
+    per_post = result.get("cpu_ms_per_post") or {}
+    extra = vacuum.get("ms_per_post")
+    if extra and "total" in per_post:
+        total = per_post.pop("total")
+        per_post["postgresql_vacuum"] = round(extra, 2)
+        per_post["total"] = round(total + extra, 2)
 
 
 def _round(value: float | None) -> float | None:

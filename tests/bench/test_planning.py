@@ -11,6 +11,7 @@ from bench.accounts import interleave
 from bench.client import Account
 from bench.findings import explain
 from bench.harness import contents_needed, plan
+from bench.phases.burst import add_vacuum
 from bench.profile import area, parse_frame, summarise
 from bench.report import render, targets
 from herald.contracts.platform import Platform
@@ -142,3 +143,13 @@ def test_a_paced_run_faster_than_the_burst_is_explained_as_a_backlog() -> None:
     assert "At 300 posts/s the pipeline does not keep up" in findings["lateness p99 at 300 posts/s"]
     assert "p99 40.0 ms of lateness" in findings["lateness p99 at 300 posts/s"]
     assert "(40% of the burst's sustained rate)" in findings["lateness p99 at 100 posts/s"]
+
+
+def test_the_vacuum_after_a_burst_counts_in_its_cost_per_post() -> None:
+    result: dict[str, Any] = {"cpu_ms_per_post": {"postgresql": 0.7, "rabbitmq": 1.1, "total": 5.0}}
+    add_vacuum(result, {"seconds": 1.2, "postgresql_cpu_seconds": 0.5, "ms_per_post": 0.05})
+    assert result["vacuum_after"]["seconds"] == 1.2
+    assert result["cpu_ms_per_post"] == {"postgresql": 0.7, "rabbitmq": 1.1, "postgresql_vacuum": 0.05, "total": 5.05}
+    assert list(result["cpu_ms_per_post"])[-1] == "total"
+    targets_found = {t.name: t.value for t in targets({"burst": result})}
+    assert targets_found["CPU per post (burst, all processes)"] == 5.05
