@@ -42,11 +42,11 @@ BURST_ANALYSIS = (
     " PostgreSQL writes the distribution twice (the claim takes it out of the due index; its outcome is a HOT update"
     " when the page has room), an outbox row (deleted once relayed), the ledger's claim and mark (HOT updates,"
     " each statement shared by a batch), the attempt and consumed-event rows, and two audit rows, and the vacuum"
-    " after the burst clears their dead versions (counted). Fixes, biggest first: (1) the publishers: handle deliveries as"
-    " batches end to end (one claim, one mark, one window of outcome publishes and one multiple ack per batch) rather"
-    " than a task, two coalesced statements and a confirm wait per delivery; (2) more cores: the cost is per-post"
-    " CPU, so replicas scale it once there are cores to run them. The platform sandboxes' share is CPU"
-    " a production deployment does not spend."
+    " after the burst clears their dead versions (counted). Fixes, biggest first: (1) the publishers: handle"
+    " deliveries as batches end to end (one claim, one mark, one window of outcome publishes and one multiple ack"
+    " per batch) rather than a task, two coalesced statements and a confirm wait per delivery; (2) more cores: the"
+    " cost is per-post CPU, so replicas scale it once there are cores to run them. The platform sandboxes' share is"
+    " CPU a production deployment does not spend."
 )
 
 

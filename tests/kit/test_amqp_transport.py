@@ -124,7 +124,8 @@ async def test_confirmed_publishes_and_consumes_over_the_real_broker(amqp_url: s
 
         async def on_message(message: aiormq.abc.DeliveredMessage) -> None:
             received.append(message.body)
-            await message.channel.basic_ack(message.delivery.delivery_tag)
+            assert message.delivery_tag is not None
+            await message.channel.basic_ack(message.delivery_tag)
             if len(received) == len(bodies):
                 done.set()
 
@@ -144,7 +145,7 @@ async def test_installed_as_the_default_of_aiormq_connect(amqp_url: str) -> None
     coalesce_amqp_writes()  # idempotent: one wrapper, not two
     assert amqp_writes_coalesced()
     assert getattr(aiormq.connect, "__wrapped__", None) is not None
-    assert getattr(aiormq.connect.__wrapped__, "__wrapped__", None) is None
+    assert getattr(getattr(aiormq.connect, "__wrapped__", None), "__wrapped__", None) is None
     connection = await aiormq.connect(amqp_url)
     try:
         assert isinstance(connection._transport_factory, CoalescingTransportFactory)
