@@ -73,8 +73,10 @@ async def test_writes_of_one_iteration_leave_in_one_write_in_order(
     loopback: tuple[_Recorder, _CountingTransport, CoalescingTransport],
 ) -> None:
     recorder, counting, transport = loopback
-    for part in (b"one,", b"two,", bytearray(b"three,"), memoryview(b"four")):
+    mutable = bytearray(b"three,")
+    for part in (b"one,", b"two,", mutable, memoryview(b"four")):
         transport.write(part)
+    mutable[:] = b"XXXXX,"  # the caller reuses its buffer: what was written is what is sent
     assert counting.writes == []  # held until the iteration ends
     assert transport.get_write_buffer_size() == len(b"one,two,three,four")
     await asyncio.sleep(0)

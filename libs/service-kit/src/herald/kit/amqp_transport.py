@@ -38,7 +38,7 @@ class CoalescingTransport(asyncio.Transport):
         super().__init__()
         self._inner = inner
         self._loop = loop
-        self._held: list[bytes | bytearray | memoryview] = []
+        self._held: list[bytes] = []
         self._held_bytes = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -46,7 +46,8 @@ class CoalescingTransport(asyncio.Transport):
             return
         if not self._held:
             self._loop.call_soon(self.flush)
-        self._held.append(data)
+        # Held past this call: a mutable buffer is copied, as a transport copies what it cannot send at once.
+        self._held.append(data if isinstance(data, bytes) else bytes(data))
         self._held_bytes += len(data)
 
     def writelines(self, list_of_data: Any) -> None:
