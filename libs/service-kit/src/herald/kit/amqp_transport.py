@@ -47,8 +47,9 @@ class CoalescingTransport(asyncio.Transport):
         if not self._held:
             self._loop.call_soon(self.flush)
         # Held past this call: a mutable buffer is copied, as a transport copies what it cannot send at once.
-        self._held.append(data if isinstance(data, bytes) else bytes(data))
-        self._held_bytes += len(data)
+        chunk = data if isinstance(data, bytes) else bytes(data)
+        self._held.append(chunk)
+        self._held_bytes += len(chunk)  # bytes, also for a memoryview of wider items
 
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:
