@@ -14,6 +14,7 @@ from herald.kit.amqp_transport import (
     amqp_writes_coalesced,
     coalesce_amqp_writes,
 )
+from tests.support.eventually import eventually, immediately
 
 
 class _Recorder(asyncio.Protocol):
@@ -49,8 +50,12 @@ class _CountingTransport:
         return getattr(self.inner, name)
 
 
+Loopback = tuple[_Recorder, _CountingTransport, CoalescingTransport]
+"""The far end, the counted real transport, and the coalescing transport over it."""
+
+
 @pytest.fixture
-async def loopback() -> AsyncIterator[tuple[_Recorder, _CountingTransport, CoalescingTransport]]:
+async def loopback() -> AsyncIterator[Loopback]:
     loop = asyncio.get_running_loop()
     recorder = _Recorder()
     server = await loop.create_server(lambda: recorder, "127.0.0.1", 0)
@@ -63,14 +68,8 @@ async def loopback() -> AsyncIterator[tuple[_Recorder, _CountingTransport, Coale
     await server.wait_closed()
 
 
-async def _until(condition: object, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():  # type: ignore[operator]
-            await asyncio.sleep(0.005)
-
-
 async def test_writes_of_one_iteration_leave_in_one_write_in_order(
-    loopback: tuple[_Recorder, _CountingTransport, CoalescingTransport],
+    loopback: Loopback,
 ) -> None:
     recorder, counting, transport = loopback
     mutable = bytearray(b"three,")
@@ -82,12 +81,14 @@ async def test_writes_of_one_iteration_leave_in_one_write_in_order(
     await asyncio.sleep(0)
     assert counting.writes == [b"one,two,three,four"]
     transport.write(b";five")  # a later iteration: its own write
-    await _until(lambda: bytes(recorder.received) == b"one,two,three,four;five")
+    await eventually(
+        immediately(lambda: bytes(recorder.received) == b"one,two,three,four;five"), what="both writes received"
+    )
     assert counting.writes == [b"one,two,three,four", b";five"]
 
 
 async def test_close_sends_what_is_held_first(
-    loopback: tuple[_Recorder, _CountingTransport, CoalescingTransport],
+    loopback: Loopback,
 ) -> None:
     recorder, _, transport = loopback
     transport.write(b"last words")
@@ -97,7 +98,7 @@ async def test_close_sends_what_is_held_first(
 
 
 async def test_abort_drops_what_is_held(
-    loopback: tuple[_Recorder, _CountingTransport, CoalescingTransport],
+    loopback: Loopback,
 ) -> None:
     recorder, counting, transport = loopback
     transport.write(b"never sent")
