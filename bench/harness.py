@@ -259,8 +259,9 @@ class Harness:
         began = time.monotonic()
         await self.db.retrying(lambda conn: conn.execute("VACUUM (ANALYZE)"))
         seconds = time.monotonic() - began
-        used = cpu.read().by_process.get("postgresql", 0.0)
-        per_post = round(used * 1000 / posts, 3) if posts else None
+        window = cpu.read()
+        used = window.by_process.get("postgresql", 0.0)
+        per_post = window.per_item_ms(posts).get("postgresql") if posts else None
         say(f"{after}: vacuumed in {seconds:.1f} s ({used:.2f} s of PostgreSQL CPU, {per_post} ms per post)")
         return {"seconds": round(seconds, 2), "postgresql_cpu_seconds": round(used, 2), "ms_per_post": per_post}
 
