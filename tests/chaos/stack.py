@@ -88,7 +88,7 @@ class Stack(LocalStarter):
         stack = cls(logs)
         entries = topology(key_file, stack.ports, retry_tiers_ms=CHAOS_TIERS_MS, common_env=env)
         timeouts = {f"HERALD_{p.value.upper()}__TIMEOUT_SECONDS": str(PLATFORM_TIMEOUT_SECONDS) for p in Platform}
-        timeouts["HERALD_META__FETCH_TIMEOUT_SECONDS"] = str(PLATFORM_TIMEOUT_SECONDS)  # also below the grace
+        timeouts["HERALD_META__FETCH_TIMEOUT_SECONDS"] = str(PLATFORM_TIMEOUT_SECONDS)  # a scenario settles fast
         for entry in entries:
             tuned = entry.name.startswith(("publisher-", "tokens"))
             media = MEDIA_TUNING if entry.name.startswith("publisher-") else {}

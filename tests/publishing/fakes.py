@@ -91,12 +91,14 @@ class FakeLedger:
         # Like the upsert: the claim sets these columns and keeps the others (``ambiguous`` among them).
         kept = before or Delivery(distribution_id, Status.SENDING, attempt, now)
         self.rows[distribution_id] = replace(
-            kept, status=Status.SENDING, attempt=attempt, started_at=now, generation=generation
+            kept, status=Status.SENDING, attempt=attempt, started_at=now, generation=generation, alive_at=now
         )
         self.transitions.append(Status.SENDING)
         active = [(until, key) for key in holds if (until := self._active_hold(key)) is not None]
         held = max(active) if active else None
-        return before, Delivery(distribution_id, Status.SENDING, attempt, now, generation=generation, held=held)
+        return before, Delivery(
+            distribution_id, Status.SENDING, attempt, now, generation=generation, alive_at=now, held=held
+        )
 
     async def get(self, distribution_id: uuid.UUID) -> Delivery | None:
         return self.rows.get(distribution_id)
@@ -104,6 +106,13 @@ class FakeLedger:
     async def mark_ambiguous(self, distribution_id: uuid.UUID) -> None:
         if distribution_id in self.rows:
             self.rows[distribution_id] = replace(self.rows[distribution_id], ambiguous=True)
+
+    async def keep_alive(self, distribution_id: uuid.UUID, started_at: dt.datetime) -> bool:
+        row = self.rows.get(distribution_id)
+        if row is None or row.status is not Status.SENDING or row.started_at != started_at:
+            return False
+        self.rows[distribution_id] = replace(row, alive_at=self._clock())
+        return True
 
     async def mark_retrying(self, distribution_id: uuid.UUID) -> None:
         self._record(distribution_id, Status.RETRYING)
@@ -150,6 +159,7 @@ class FakeLedger:
             post_url=post_url,
             failure=failure,
             finished_at=self._clock() if status in TERMINAL else None,
+            alive_at=self._clock(),
         )
         self.rows[distribution_id] = row
         self.transitions.append(status)

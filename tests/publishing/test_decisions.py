@@ -116,6 +116,8 @@ def expected_when_settled(state: str, attempt: int) -> Expect:
         ),
         "unconfirmed": Expect(Ack, Status.UNCONFIRMED, (PublishUnconfirmed,)),
         "sending, within the grace": Expect(Retry, Status.SENDING, next_attempt=0),
+        # Claimed long ago, but its delivery renewed the mark within the grace: still at work (a long media upload).
+        "sending for long, alive within the grace": Expect(Retry, Status.SENDING, next_attempt=0),
         # A call that died: read back (not there), so it counts as the ledger's attempt 2 failing.
         "sending, abandoned": retried("unknown_outcome", creates=0)
         if max(attempt, 2) < MAX_ATTEMPTS
@@ -139,7 +141,14 @@ def settled(state: str, distribution_id: uuid.UUID) -> tuple[Delivery, str | Non
             None,
         ),
         "sending, within the grace": (Delivery(distribution_id, Status.SENDING, 1, START), None),
-        "sending, abandoned": (Delivery(distribution_id, Status.SENDING, 2, START - GRACE), None),
+        "sending for long, alive within the grace": (
+            Delivery(distribution_id, Status.SENDING, 1, START - 5 * GRACE, alive_at=START - GRACE / 2),
+            None,
+        ),
+        "sending, abandoned": (
+            Delivery(distribution_id, Status.SENDING, 2, START - 5 * GRACE, alive_at=START - GRACE),
+            None,
+        ),
     }[state]
 
 
@@ -150,6 +159,7 @@ SETTLED_STATES = (
     "failed, redelivered with the same replay marker",
     "unconfirmed",
     "sending, within the grace",
+    "sending for long, alive within the grace",
     "sending, abandoned",
 )
 

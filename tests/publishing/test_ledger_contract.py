@@ -62,7 +62,7 @@ async def test_a_first_claim_marks_it_sending(ledger: DeliveryLedger, clock: Man
     distribution_id = uuid.uuid4()
     before, after = await claim(ledger, distribution_id, 1)
     assert before is None
-    assert after == Delivery(distribution_id, Status.SENDING, 1, clock())
+    assert after == Delivery(distribution_id, Status.SENDING, 1, clock(), alive_at=clock())
     assert await ledger.get(distribution_id) == after
 
 
@@ -87,10 +87,29 @@ async def test_a_retrying_distribution_is_claimed_again_and_keeps_its_ambiguity(
     clock.advance(5)
     before, after = await claim(ledger, distribution_id, 2)
     assert before == retrying
-    assert after == Delivery(distribution_id, Status.SENDING, 2, clock())
+    assert after == Delivery(distribution_id, Status.SENDING, 2, clock(), alive_at=clock())
     stored = await ledger.get(distribution_id)
     assert stored is not None
     assert (stored.status, stored.attempt, stored.started_at, stored.ambiguous) == (Status.SENDING, 2, clock(), True)
+
+
+async def test_only_the_claim_in_flight_is_kept_alive(ledger: DeliveryLedger, clock: ManualClock) -> None:
+    distribution_id = uuid.uuid4()
+    _, claimed = await claim(ledger, distribution_id, 1)
+    assert claimed.started_at is not None
+    clock.advance(20)
+    assert await ledger.keep_alive(distribution_id, claimed.started_at) is True
+    renewed = await ledger.get(distribution_id)
+    assert renewed is not None
+    assert (renewed.status, renewed.started_at, renewed.alive_at) == (Status.SENDING, claimed.started_at, clock())
+    # Another claim's start, or another distribution: nothing to renew.
+    assert await ledger.keep_alive(distribution_id, claimed.started_at - dt.timedelta(seconds=1)) is False
+    assert await ledger.keep_alive(uuid.uuid4(), claimed.started_at) is False
+    clock.advance(1)
+    published = await ledger.mark_published(distribution_id, PublishedPost("p-1", url="https://x.test/p-1"))
+    clock.advance(20)
+    assert await ledger.keep_alive(distribution_id, claimed.started_at) is False  # an outcome ends the renewals
+    assert await ledger.get(distribution_id) == published
 
 
 async def test_published_is_final(ledger: DeliveryLedger, clock: ManualClock) -> None:
@@ -100,7 +119,7 @@ async def test_published_is_final(ledger: DeliveryLedger, clock: ManualClock) ->
     published = await ledger.mark_published(distribution_id, PublishedPost("p-1", url="https://x.test/p-1"))
     assert published == Delivery(
         distribution_id, Status.PUBLISHED, 2, claimed.started_at, post_id="p-1", post_url=published.post_url,
-        finished_at=clock(),
+        finished_at=clock(), alive_at=clock(),
     )  # fmt: skip
     assert published.post_url == "https://x.test/p-1"
     assert await claim(ledger, distribution_id, 3, replay="r1") == (published, published)
@@ -120,7 +139,7 @@ async def test_a_failure_is_recorded_and_reopened_once_per_replay(ledger: Delive
     assert await claim(ledger, distribution_id, 1) == (failed, failed)  # redelivered: not reopened
     before, reopened = await claim(ledger, distribution_id, 1, replay="r1")
     assert before == failed
-    assert reopened == Delivery(distribution_id, Status.SENDING, 1, clock(), generation="r1")
+    assert reopened == Delivery(distribution_id, Status.SENDING, 1, clock(), generation="r1", alive_at=clock())
     again = await ledger.mark_failed(distribution_id, refused)
     assert again.generation == "r1"
     assert await claim(ledger, distribution_id, 1, replay="r1") == (again, again)  # the same replay: once

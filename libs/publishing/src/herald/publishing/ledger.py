@@ -73,6 +73,9 @@ class Delivery:
     """An earlier attempt's outcome was unknown: a DUPLICATE that names a post now means that post is ours."""
     finished_at: dt.datetime | None = None
     """When it reached its terminal status: the ``occurred_at`` of its outcome event, every time it is emitted."""
+    alive_at: dt.datetime | None = None
+    """While ``sending``: the last sign of life of the delivery at work on it (its claim, or a
+    :meth:`Ledger.keep_alive` since)."""
     held: tuple[dt.datetime, uuid.UUID] | None = field(default=None, compare=False)
     """On a fresh claim only: the latest active hold among the keys the claim asked about, and its key (not a
     column: what the claim saw of ``account_holds``, so that sending needs no second query)."""
@@ -124,6 +127,12 @@ first (``FOR UPDATE`` returns their latest committed versions, so *before* is ex
 changed one); the upsert then claims each unless it is final or in flight (the ``WHERE`` of the table in the
 docstring above: ``retrying``, or ``failed`` with a new replay marker); each claim returns the latest active hold
 among the keys asked for with it (``$7``/``$8``: pairs of distribution and hold key)."""
+
+_KEEP_ALIVE = (
+    "UPDATE deliveries SET updated_at = $3 WHERE distribution_id = $1 AND status = 'sending' AND started_at = $2"
+    " RETURNING distribution_id"
+)
+"""While ``sending``, ``updated_at`` is the last sign of life of the delivery at work (``alive_at``)."""
 
 _GET = "SELECT * FROM deliveries WHERE distribution_id = $1"
 _GET_ALL = "SELECT * FROM deliveries WHERE distribution_id = ANY($1::uuid[])"
@@ -287,6 +296,13 @@ class Ledger:
         async with self._pool.acquire() as conn:
             await conn.execute("UPDATE deliveries SET ambiguous = true WHERE distribution_id = $1", distribution_id)
 
+    async def keep_alive(self, distribution_id: uuid.UUID, started_at: dt.datetime) -> bool:
+        """Renew the sign of life of the delivery that claimed the distribution at ``started_at``; ``False`` once it
+        is no longer ``sending`` under that claim (an outcome was recorded, or another delivery claimed it)."""
+        async with self._pool.acquire() as conn:
+            renewed = await conn.fetchval(_KEEP_ALIVE, distribution_id, started_at, self._clock())
+        return renewed is not None
+
     async def cancel(self, distribution_id: uuid.UUID, team_id: uuid.UUID, account_id: uuid.UUID) -> bool:
         """Record a cancel. It wins only if the platform has not been called (nothing in flight or done)."""
         now = self._clock()
@@ -384,6 +400,7 @@ def _delivery(row: Any) -> Delivery:
         generation=row["generation"],
         ambiguous=row["ambiguous"],
         finished_at=row["finished_at"],
+        alive_at=row["updated_at"],
     )
 
 
@@ -409,6 +426,7 @@ def _claimed(claim: _Claim, before: Delivery | None, after: Any) -> tuple[Delive
         claim.attempt,
         claim.started_at,
         generation=after["generation"],
+        alive_at=claim.started_at,
         held=held,
     )
     return before, claimed

@@ -49,6 +49,11 @@ class DeliveryLedger(Protocol):
         """An outcome is unknown: a DUPLICATE naming a post from now on means that post is ours."""
         ...
 
+    async def keep_alive(self, distribution_id: uuid.UUID, started_at: dt.datetime) -> bool:
+        """The delivery that claimed the distribution at ``started_at`` is still at work: renew ``alive_at``.
+        ``False`` (and nothing changed) once the distribution is no longer ``sending`` under that claim."""
+        ...
+
     async def mark_retrying(self, distribution_id: uuid.UUID) -> None:
         """Nothing is in flight and nothing was published: the next delivery may send."""
         ...

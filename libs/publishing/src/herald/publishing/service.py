@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import partial
 from types import MappingProxyType
 
 from herald.contracts.operations import ParkCategory
@@ -37,6 +38,7 @@ from herald.platforms.base import (
 )
 from herald.publishing.attempt import Attempt
 from herald.publishing.decisions import ACK, Decision, Park, Retry
+from herald.publishing.lease import RENEWALS_PER_GRACE, KeptAlive
 from herald.publishing.ledger import Delivery, Failure, Status
 from herald.publishing.media import media_context
 from herald.publishing.metrics import PublisherMetrics
@@ -148,14 +150,16 @@ class PublishPipeline:
             holds=(request.account_id, self._app_hold),
         )
         if claimed.status is Status.SENDING and (before is None or before.status is not Status.SENDING):
-            if before is not None and before.ambiguous and self._held_until(attempt, claimed) is None:
-                # An earlier attempt's outcome was unknown and the read-back right after it found nothing. A create
-                # can complete after our timeout (Meta fetching a photo's URL, for one), so the post may exist by
-                # now: read back again, from that attempt's start, and send only if it is still absent. (While the
-                # account is held, _send waits out the hold first, reading nothing.)
-                started = before.started_at or claimed.started_at or self._clock()
-                return await self._reconcile(attempt, started, "an earlier attempt's outcome was unknown", then=claimed)
-            return await self._send(attempt, claimed)
+            async with self._in_flight(attempt, claimed.started_at):
+                if before is not None and before.ambiguous and self._held_until(attempt, claimed) is None:
+                    # An earlier attempt's outcome was unknown and the read-back right after it found nothing. A
+                    # create can complete after our timeout (Meta fetching a photo's URL, for one), so the post may
+                    # exist by now: read back again, from that attempt's start, and send only if it is still absent.
+                    # (While the account is held, _send waits out the hold first, reading nothing.)
+                    started = before.started_at or claimed.started_at or self._clock()
+                    cause = "an earlier attempt's outcome was unknown"
+                    return await self._reconcile(attempt, started, cause, then=claimed)
+                return await self._send(attempt, claimed)
         return await self._resume(attempt, claimed)
 
     async def _resume(self, attempt: Attempt, found: Delivery) -> Decision:
@@ -177,12 +181,15 @@ class PublishPipeline:
             case Status.UNCONFIRMED:
                 await self._emit(self._events.unconfirmed(request, found))
                 return ACK
-        # SENDING: a process died mid-call, or another consumer is calling right now.
+        # SENDING: another delivery is at work on it (it renews alive_at, lease.py), or its process died mid-call.
         started = found.started_at or self._clock()
-        if self._clock() - started < self._grace:
-            plan = plan_hold(self._tiers, self._clock(), started + self._grace)
+        alive = found.alive_at or started
+        if self._clock() - alive < self._grace:
+            plan = plan_hold(self._tiers, self._clock(), alive + self._grace)
             return Retry(plan, attempt.number, "another delivery is in flight")
-        return await self._reconcile(attempt.numbered(max(found.attempt, attempt.number)), started, "found in flight")
+        async with self._in_flight(attempt, found.started_at):  # this delivery now works on the abandoned row
+            resumed = attempt.numbered(max(found.attempt, attempt.number))
+            return await self._reconcile(resumed, started, "found in flight")
 
     async def _send(self, attempt: Attempt, claimed: Delivery) -> Decision:
         started_at = claimed.started_at or self._clock()
@@ -458,6 +465,12 @@ class PublishPipeline:
             return None
         ledger = self._ledger
         return media_context(self._media_source, ledger, attempt.distribution_id, self._metrics, self.platform)
+
+    def _in_flight(self, attempt: Attempt, started_at: dt.datetime | None) -> KeptAlive:
+        """While this delivery works on the distribution ``sending`` since ``started_at``, its ledger row shows a
+        sign of life every third of the grace (lease.py)."""
+        renew = partial(self._ledger.keep_alive, attempt.distribution_id, started_at or self._clock())
+        return KeptAlive(renew, self._grace.total_seconds() / RENEWALS_PER_GRACE)
 
     def _backoff(self, attempt: Attempt, not_before: dt.datetime | None) -> RetryPlan:
         return plan_retry(

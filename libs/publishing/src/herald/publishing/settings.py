@@ -25,8 +25,9 @@ class PublisherSettings(ServiceSettings):
     in_flight_grace_seconds: float = Field(
         default=60.0,
         gt=0,
-        description="How long a 'sending' ledger row may belong to a live call (> every HTTP timeout, Meta's "
-        "fetch_timeout_seconds included).",
+        description="How long a 'sending' ledger row may go without a sign of life before another delivery of the "
+        "request reads the platform back instead of waiting (the delivery at work renews it every third of this, "
+        "through media uploads and processing waits of any length; see herald.publishing.lease).",
     )
     token_cache_seconds: float = Field(default=300.0, ge=0)
     # One nested object per platform, named like the token service's: HERALD_X__API_BASE_URL and so on.

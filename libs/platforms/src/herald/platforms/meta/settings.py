@@ -48,8 +48,7 @@ class MetaSettings(BaseModel):
         gt=0,
         description="Timeout of the calls during which Facebook or Instagram fetches a media file from its URL "
         "(a Page photo or video by URL, an Instagram container): the fetch happens inside the call, and a large file "
-        "under load outlasts timeout_seconds, which leaves a create's outcome unknown (a retry and read-backs). Keep "
-        "it below the publisher's in_flight_grace_seconds (60 s), as every platform timeout.",
+        "under load outlasts timeout_seconds, which leaves a create's outcome unknown (a retry and read-backs).",
     )
     appsecret_proof: bool = Field(
         default=True,
