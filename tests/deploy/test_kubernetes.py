@@ -352,10 +352,11 @@ def test_production_scales_each_publisher_on_its_queue_with_keda() -> None:
     scaled = named(docs, "ScaledObject")
     assert set(scaled) == {name for name in SERVICES if SERVICES[name].is_publisher}
     for name, doc in scaled.items():
-        (trigger,) = doc["spec"]["triggers"]
-        assert trigger["type"] == "rabbitmq"
-        assert set(trigger["metadata"]) <= RABBITMQ_TRIGGER_METADATA
-        assert trigger["metadata"]["queueName"] == f"publisher.{name.removeprefix('publisher-')}"
+        work_queue = f"publisher.{name.removeprefix('publisher-')}"
+        triggers = doc["spec"]["triggers"]
+        assert all(t["type"] == "rabbitmq" for t in triggers)
+        assert all(set(t["metadata"]) <= RABBITMQ_TRIGGER_METADATA for t in triggers)
+        assert [t["metadata"]["queueName"] for t in triggers] == [work_queue, f"{work_queue}.media"]
         assert doc["spec"]["fallback"]["replicas"] >= doc["spec"]["minReplicaCount"]
         assert "replicas" not in named(docs, "Deployment")[name]["spec"]  # KEDA's HPA owns it
     assert not of_kind(docs, "HorizontalPodAutoscaler")

@@ -74,34 +74,42 @@ def build(settings: PublisherSettings, media_source: MediaSource | None = None) 
         service_name=settings.service_name,
         media_source=media_source,
     )
-    intake = Intake(
-        broker, runtime.events, topology.work_queue, registry=runtime.registry, delivery_limit=settings.delivery_limit
-    )
-    intake.watch_dead_letters()
-    handler = PublisherHandler(
-        broker=broker,
-        intake=intake,
-        pipeline=pipeline,
-        ledger=ledger,
-        outcomes=runtime.events,
-        topology=topology,
-        metrics=metrics,
-        publish_timeout=settings.publish_timeout_seconds,
-    )
 
-    # The work queue is read straight from aiormq, not through a FastStream subscriber (herald.kit.amqp_consumer):
-    # the per-delivery layers cost more than the handler's own work around the platform call.
-    consumer = ConcurrentConsumer(
-        settings.amqp_url.get_secret_value(), topology.work_queue, prefetch=settings.prefetch, handle=handler
-    )
+    def consumer(queue: str, prefetch: int, media_lane: str | None) -> ConcurrentConsumer:
+        """A consumer of ``queue`` with its own intake (parking into ``<queue>.dead``) and handler.
+
+        Read straight from aiormq, not through a FastStream subscriber (herald.kit.amqp_consumer): the per-delivery
+        layers cost more than the handler's own work around the platform call."""
+        limit = settings.delivery_limit
+        intake = Intake(broker, runtime.events, queue, registry=runtime.registry, delivery_limit=limit)
+        intake.watch_dead_letters()
+        handler = PublisherHandler(
+            broker=broker,
+            intake=intake,
+            pipeline=pipeline,
+            ledger=ledger,
+            outcomes=runtime.events,
+            topology=topology,
+            metrics=metrics,
+            publish_timeout=settings.publish_timeout_seconds,
+            media_lane=media_lane,
+        )
+        return ConcurrentConsumer(settings.amqp_url.get_secret_value(), queue, prefetch=prefetch, handle=handler)
+
+    # Text posts and posts with media on queues and windows of their own (herald.publishing.topology).
+    consumers = {
+        "consumer": consumer(topology.work_queue, settings.prefetch, topology.media_queue),
+        "media consumer": consumer(topology.media_queue, settings.media_prefetch, None),
+    }
 
     async def declare() -> None:
         await topology.declare(broker)
 
     runtime.on_start(ledger_pool.open)
     runtime.on_start(declare)
-    runtime.add_background(consumer.run)
-    runtime.add_readiness_check("consumer", consumer.ready)
+    for name, each in consumers.items():
+        runtime.add_background(each.run)
+        runtime.add_readiness_check(name, each.ready)
     runtime.on_stop(http.aclose)
     runtime.on_stop(ledger_pool.close)
     app = runtime.create_app(f"Herald publisher ({platform.value})")

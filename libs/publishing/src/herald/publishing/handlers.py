@@ -1,9 +1,10 @@
-"""The work queue's handler: read each delivery, hand it to the pipeline, carry out its decision on the message.
+"""The work queues' handler: read each delivery, hand it to the pipeline, carry out its decision on the message.
 
 Deliveries come from :class:`herald.kit.amqp_consumer.ConcurrentConsumer`, each in its own task, up to the prefetch
-window at once. :meth:`PublisherHandler._carry_out` is the one place a :data:`~herald.publishing.decisions.Decision`
-is carried out. Acknowledgements go out in runs (:class:`herald.kit.acks.AckRuns`), each only after its delivery's
-outcome is durable.
+window at once. The work queue's handler moves each request with media to the media queue (``media_lane``), whose
+own handler publishes it (see :mod:`herald.publishing.topology`). :meth:`PublisherHandler._carry_out` is the one
+place a :data:`~herald.publishing.decisions.Decision` is carried out. Acknowledgements go out in runs
+(:class:`herald.kit.acks.AckRuns`), each only after its delivery's outcome is durable.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ class PublisherHandler:
         topology: PublisherTopology,
         metrics: PublisherMetrics,
         publish_timeout: float,
+        media_lane: str | None = None,
     ) -> None:
+        """``media_lane``: the queue requests with media are moved to; ``None`` on that queue's own handler."""
         self._broker = broker
         self._intake = intake
         self._pipeline = pipeline
@@ -54,6 +57,7 @@ class PublisherHandler:
         self._topology = topology
         self._metrics = metrics
         self._timeout = publish_timeout
+        self._media_lane = media_lane
         self._acks = AckRuns()
 
     async def __call__(self, message: Delivery) -> None:
@@ -87,6 +91,9 @@ class PublisherHandler:
                 await self._ledger.cancel(event.distribution_id, event.team_id, event.account_id)
                 return True
             if isinstance(event, PublishRequested) and event.platform is self._topology.platform:
+                if event.media and self._media_lane is not None:
+                    await self._move(message, self._media_lane)  # confirmed before the original is acknowledged
+                    return True
                 replay = message.headers.get(REPLAYED_AT_HEADER)
                 attempt = Attempt(event, _attempt(message.headers), replay if isinstance(replay, str) else None)
                 decision = await self._pipeline.process(attempt)
@@ -109,26 +116,32 @@ class PublisherHandler:
             case Retry(plan=plan, next_attempt=next_attempt, reason=reason, announcement=announcement):
                 if announcement is not None:
                     await self._outcomes.publish(announcement.event, event_id=announcement.event_id)
-                headers = {k: v for k, v in message.headers.items() if not k.startswith("x-")}
-                headers |= {ATTEMPT_HEADER: next_attempt, RETRY_REASON_HEADER: reason[:200]}
-                await self._broker.publish(
-                    message.body,
-                    exchange="",
-                    routing_key=self._topology.tier_queue(plan.tier_ms),
-                    headers=headers,
-                    message_id=message.message_id,
-                    correlation_id=message.correlation_id,
-                    content_type=message.content_type,
-                    persist=True,
-                    mandatory=True,
-                    timeout=self._timeout,
-                )  # confirmed before the original is acknowledged
+                retry = {ATTEMPT_HEADER: next_attempt, RETRY_REASON_HEADER: reason[:200]}
+                await self._move(message, self._topology.tier_queue(plan.tier_ms), retry)
                 return True
             case Park(reason=reason, category=category):
                 await self._intake.park(
                     message, reason, category, team_id=request.team_id, correlation_id=request.correlation_id
                 )
                 return False
+
+    async def _move(self, message: Delivery, queue: str, headers: dict[str, Any] | None = None) -> None:
+        """Publish a copy of ``message`` to ``queue`` (with ``headers`` added) and wait for the broker's confirm; the
+        caller then acknowledges the original. The broker's own ``x-`` headers (delivery count, deaths) stay behind:
+        each queue counts its own deliveries."""
+        kept = {k: v for k, v in message.headers.items() if not k.startswith("x-")}
+        await self._broker.publish(
+            message.body,
+            exchange="",
+            routing_key=queue,
+            headers=kept | (headers or {}),
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            content_type=message.content_type,
+            persist=True,
+            mandatory=True,
+            timeout=self._timeout,
+        )
 
 
 def _attempt(headers: dict[str, Any]) -> int:

@@ -21,6 +21,12 @@ class PublisherSettings(ServiceSettings):
     )
     retry_tiers_ms: tuple[int, ...] = DEFAULT_TIERS_MS
     prefetch: int = Field(default=32, ge=1, description="Deliveries handled concurrently.")
+    media_prefetch: int = Field(
+        default=8,
+        ge=1,
+        description="Posts with media handled concurrently, on their own queue (publisher.<platform>.media), so that "
+        "uploads never take the slots of text posts.",
+    )
     delivery_limit: int = Field(default=10, ge=1, description="Redeliveries before a crashing message is parked.")
     in_flight_grace_seconds: float = Field(
         default=60.0,

@@ -5,11 +5,17 @@
     herald.events --publish.requested.v2.<p>, distribution.cancelled.v1.<p>--> publisher.<p>   (quorum work queue)
                   (and publish.requested.v1.<p> while a v1 producer may still run; read as v2 without media)
         dead-letters (at least once, delivery limit) --herald.dlx--> publisher.<p>.dead    (quorum parking queue)
+    publisher.<p>.media        (quorum work queue of the posts with media; no binding)
+        dead-letters --herald.dlx--> publisher.<p>.media.dead
     publisher.<p>.retry.<ms>   (quorum, x-message-ttl=<ms>, no consumer)
         dead-letters on expiry --default exchange--> publisher.<p>
 
 A retry republishes the message (with a confirm) to the tier queue, then acks the original; when the TTL expires the
 broker moves it straight back to the work queue, not through ``herald.events``, so no other consumer sees it twice.
+
+A request with media is moved the same way from the work queue to the media queue, which has a consumer and a
+prefetch window of its own: an upload holds its slot for seconds or minutes, and a window shared with text posts
+would leave them waiting behind it (measured: the text burst at 0.6x its rate beside 300 image posts).
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ class PublisherTopology:
     def parking_queue(self) -> str:
         return dead_letter_routing_key(self.work_queue)
 
+    @property
+    def media_queue(self) -> str:
+        """Where the work queue's consumer moves the requests with media (the module docstring)."""
+        return f"{self.work_queue}.media"
+
     def tier_queue(self, tier_ms: int) -> str:
         return f"{self.work_queue}.retry.{tier_ms}"
 
@@ -57,6 +68,7 @@ class PublisherTopology:
 
     async def declare(self, broker: RabbitBroker) -> None:
         await declare_work_queue(broker, self.work_queue, self.bindings, delivery_limit=self.delivery_limit)
+        await declare_work_queue(broker, self.media_queue, (), delivery_limit=self.delivery_limit)
         for tier in self.tiers_ms:
             await broker.declare_queue(
                 RabbitQueue(
