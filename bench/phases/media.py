@@ -30,6 +30,7 @@ IMAGE_SIZE = (1080, 1080)
 """Square: every platform's aspect-ratio rules accept it (Instagram takes 4:5 to 1.91:1)."""
 IMAGES_EARLIER = dt.timedelta(milliseconds=2)
 UPLOAD_CONCURRENCY = 4
+LATENESS_KEYS = ("min", "p50", "p95", "p99", "max")
 MIB = 1024 * 1024
 
 
@@ -156,7 +157,7 @@ def compare(alone: dict[str, Any], beside: dict[str, Any]) -> dict[str, Any]:
     late_alone, late_beside = alone.get("lateness_ms") or {}, beside.get("lateness_ms") or {}
     return {
         "rate_ratio": ratio,
-        "lateness_ms": {key: [late_alone.get(key), late_beside.get(key)] for key in ("p50", "p95", "p99", "max")},
+        "lateness_ms": {key: [late_alone.get(key), late_beside.get(key)] for key in LATENESS_KEYS},
     }
 
 

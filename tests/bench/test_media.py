@@ -156,7 +156,7 @@ def test_a_starved_text_burst_misses_the_target_and_gets_a_finding() -> None:
     assert "the cores are the limit" in finding
     (idle,) = [f["finding"] for f in explain(_results(ratio_late=4.0, busy=12.0)) if f["target"] == MEDIA_TARGET]
     assert "60% busy" in idle
-    assert "the limit is concurrency, not CPU" in idle
+    assert "a queue and a prefetch window of their own" in idle
     assert MEDIA_TARGET not in {t.name for t in targets({})}
     disturbed = _results(ratio_late=4.0)
     disturbed["media"]["disturbed"] = ["broker restarted"]

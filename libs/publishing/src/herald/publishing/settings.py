@@ -22,7 +22,7 @@ class PublisherSettings(ServiceSettings):
     retry_tiers_ms: tuple[int, ...] = DEFAULT_TIERS_MS
     prefetch: int = Field(default=32, ge=1, description="Deliveries handled concurrently.")
     media_prefetch: int = Field(
-        default=8,
+        default=16,
         ge=1,
         description="Posts with media handled concurrently, on their own queue (publisher.<platform>.media), so that "
         "uploads never take the slots of text posts.",

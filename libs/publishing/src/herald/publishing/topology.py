@@ -14,8 +14,8 @@ A retry republishes the message (with a confirm) to the tier queue, then acks th
 broker moves it straight back to the work queue, not through ``herald.events``, so no other consumer sees it twice.
 
 A request with media is moved the same way from the work queue to the media queue, which has a consumer and a
-prefetch window of its own: an upload holds its slot for seconds or minutes, and a window shared with text posts
-would leave them waiting behind it (measured: the text burst at 0.6x its rate beside 300 image posts).
+prefetch window of its own: an upload holds its slot for seconds or minutes (a video's processing wait), and on a
+window shared with text posts, as many long uploads as slots would stop every text post behind them.
 """
 
 from __future__ import annotations
