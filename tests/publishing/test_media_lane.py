@@ -43,7 +43,7 @@ async def test_a_text_post_is_published_while_uploads_fill_the_media_window(
     await asyncio.sleep(0.3)  # the first image's upload is under way
     text = stack.request()
     await stack.send(text)
-    [(_, published, _)] = await stack.outcomes_for(text.distribution_id, SUCCEEDED, timeout=UPLOAD_SECONDS * 2)
+    [(_, published, _)] = await stack.outcomes_for(text.distribution_id, SUCCEEDED, timeout=UPLOAD_SECONDS * 2.5)
     assert published["attempt"] == 1
     for image in images:
         [(_, payload, _)] = await stack.outcomes_for(image.distribution_id, SUCCEEDED, timeout=30)
