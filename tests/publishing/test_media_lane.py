@@ -4,14 +4,12 @@ while slow uploads fill the media window, on the real broker and database agains
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from herald.publishing.app import build
-from herald.publishing.topology import PublisherTopology
-from tests.publishing.conftest import TIERS_MS, Stack
-from tests.support.eventually import eventually
+from tests.publishing.conftest import Stack
 from tests.support.media import FakeMediaSource
 
 SUCCEEDED = "com.herald.publish.succeeded"
@@ -51,29 +49,3 @@ async def test_a_text_post_is_published_while_uploads_fill_the_media_window(
     posts = {p["text"]: p for p in await stack.posts()}
     assert all(len(posts[image.text]["media_ids"]) == 1 for image in images)
     assert "media_ids" not in posts[text.text] or not posts[text.text]["media_ids"]
-
-
-async def test_a_request_with_media_waits_on_the_media_queue_not_the_work_queue(
-    narrow: tuple[Stack, FakeMediaSource],
-) -> None:
-    stack, source = narrow
-    topology = PublisherTopology(stack.settings.platform, TIERS_MS)
-    await stack.arm(kind="latency", operation="upload", latency_ms=int(UPLOAD_SECONDS * 1000), count=20)
-    held = stack.request("An image that holds the media window", media=[source.add(JPEG)])
-    waiting = stack.request("An image that waits for it", media=[source.add(JPEG)])
-    await stack.send(held)
-    await asyncio.sleep(0.3)
-    await stack.send(waiting)
-
-    async def depths() -> tuple[int, int]:
-        work = await stack.channel.declare_queue(topology.work_queue, passive=True)
-        media = await stack.channel.declare_queue(topology.media_queue, passive=True)
-        return work.declaration_result.message_count or 0, media.declaration_result.message_count or 0
-
-    # Moved off the work queue at once (its window is free for text), waiting for the media window.
-    await eventually(lambda: _equal(depths(), (0, 1)), within=UPLOAD_SECONDS * 2, what="the image on the media queue")
-    await stack.outcomes_for(waiting.distribution_id, SUCCEEDED, timeout=30)
-
-
-async def _equal(value: Awaitable[tuple[int, int]], expected: tuple[int, int]) -> bool:
-    return await value == expected
