@@ -58,14 +58,14 @@ async def test_the_write_is_refused_when_the_content_changed_since_it_was_read(
             edited = await client.patch(f"/v1/contents/{content_id}", json={"text": "Edited."}, headers=team.headers)
             assert edited.status_code == 200, edited.text
             first = _row(team, content_id, account)
-            refused = await repo.insert_distributions_set(db, [first], unchanged=targets.versions)
+            refused = await repo.insert_distributions_set(db, [first], unchanged=targets)
             assert refused is None
             assert await _count(scheduler, content_id) == 0
 
             again = await repo.scheduling_targets(db, team.team_id, [content_id], [account])
-            assert again.versions != targets.versions
+            assert again.content_versions != targets.content_versions
             row = _row(team, content_id, account)
-            written = await repo.insert_distributions_set(db, [row], unchanged=again.versions)
+            written = await repo.insert_distributions_set(db, [row], unchanged=again)
     finally:
         await pool.close()
     assert written is not None

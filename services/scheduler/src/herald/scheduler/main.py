@@ -50,9 +50,9 @@ def build(settings: SchedulerSettings, *, media: MediaResolver | None = None) ->
             timeout_seconds=settings.media_timeout_seconds,
         )
     envelopes = publisher.envelope
-    # Scheduling runs two single statements on a bare asyncpg pool (no SQLAlchemy checkout per request), which
-    # hands its connections to concurrent API calls in arrival order (herald.kit.db.SchemaPool).
-    scheduling_pool = db.SchemaPool(settings, settings.db_schema)
+    # Scheduling runs one or two single statements on a bare asyncpg pool (no SQLAlchemy checkout per request),
+    # which hands its connections to concurrent API calls in arrival order (herald.kit.db.SchemaPool).
+    scheduling_pool = db.SchemaPool(settings, settings.db_schema, size=settings.scheduling_pool_size)
     runtime.on_start(scheduling_pool.open)
     runtime.on_stop(scheduling_pool.close)
     scheduler = Scheduler(

@@ -92,22 +92,26 @@ async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[Driver]:
 
 @dataclass(frozen=True)
 class Targets:
-    """What a scheduling request refers to: the team's contents, the projected accounts, and each content row's
-    version (its ``xmin``: it changes whenever the row does)."""
+    """What a scheduling request refers to: the team's contents, the projected accounts, and each row's version
+    (its ``xmin``: it changes whenever the row does)."""
 
     contents: dict[uuid.UUID, Content]
     accounts: dict[uuid.UUID, Account]
-    versions: dict[uuid.UUID, int]
+    content_versions: dict[uuid.UUID, int]
+    account_versions: dict[uuid.UUID, int]
 
 
 def _targets(lock: bool) -> str:
     return (
         "WITH found AS (SELECT c AS content, c.xmin AS version, c.content_id FROM contents c"  # noqa: S608 - constants
         " WHERE c.content_id = ANY($1::uuid[]) AND c.team_id = $2 ORDER BY c.content_id"
-        f"{' FOR SHARE' if lock else ''})"
+        f"{' FOR SHARE' if lock else ''}),"
+        " projected AS (SELECT a AS account, a.xmin AS version, a.account_id FROM accounts a"
+        f" WHERE a.account_id = ANY($3::uuid[]) ORDER BY a.account_id{' FOR SHARE' if lock else ''})"
         " SELECT ARRAY(SELECT content FROM found ORDER BY content_id) AS contents,"
         " ARRAY(SELECT version FROM found ORDER BY content_id) AS versions,"
-        " ARRAY(SELECT a FROM accounts a WHERE a.account_id = ANY($3::uuid[])) AS accounts"
+        " ARRAY(SELECT account FROM projected ORDER BY account_id) AS accounts,"
+        " ARRAY(SELECT version FROM projected ORDER BY account_id) AS account_versions"
     )
 
 
@@ -124,21 +128,23 @@ async def scheduling_targets(
     lock: bool = False,
 ) -> Targets:
     """The team's contents among ``content_ids`` and the projected accounts among ``account_ids`` (of any team:
-    the caller checks the team), in one statement (one round trip): each table's rows come back as one array of
-    its row type, which asyncpg decodes into records.
+    the caller checks the team), with their versions, in one statement (one round trip): each table's rows come
+    back as one array of its row type, which asyncpg decodes into records.
 
-    With ``lock``, the contents are protected from changes (not from other readers) until the transaction
-    commits: many distributions of one content item can be scheduled at once, but not while it is edited or
-    archived. They are locked in id order, so that concurrent batches lock them in the same order. Without it,
-    :func:`insert_distributions_set` checks their versions instead."""
+    With ``lock``, the contents and accounts are protected from changes (not from other readers) until the
+    transaction commits: many distributions of one content item can be scheduled at once, but not while it is
+    edited or archived, or its account disconnected. Each kind is locked in id order, so that concurrent batches
+    lock them in the same order. Without it, :func:`insert_distributions_set` checks their versions instead."""
     row = await db.fetchrow(
         _TARGETS_LOCKED if lock else _TARGETS, list(set(content_ids)), team_id, list(set(account_ids))
     )
     contents = [Content.from_record(record) for record in row["contents"]]
+    accounts = [Account.from_record(record) for record in row["accounts"]]
     return Targets(
         contents={content.content_id: content for content in contents},
-        accounts={record["account_id"]: Account.from_record(record) for record in row["accounts"]},
-        versions={content.content_id: version for content, version in zip(contents, row["versions"], strict=True)},
+        accounts={account.account_id: account for account in accounts},
+        content_versions={c.content_id: v for c, v in zip(contents, row["versions"], strict=True)},
+        account_versions={a.account_id: v for a, v in zip(accounts, row["account_versions"], strict=True)},
     )
 
 
@@ -170,28 +176,38 @@ async def insert_distributions_set(
     rows: Sequence[dict[str, Any]],
     envelopes: Sequence[AmqpEnvelope] = (),
     *,
-    unchanged: Mapping[uuid.UUID, int] | None = None,
+    unchanged: Targets | None = None,
 ) -> list[Distribution] | None:
     """Insert new distributions (one dict per row, keyed by the column names above) and ``envelopes`` into the
     outbox, in one statement (a data-modifying ``WITH``: one round trip, however many rows); returns the
     distributions in the order given.
 
-    With ``unchanged`` (content id -> version from :func:`scheduling_targets`), the statement first locks those
-    contents (``FOR SHARE``, until it ends) and writes nothing if any of them changed since it was read: then it
-    returns None. One statement is atomic on its own, so this needs no transaction around the read and the write.
+    With ``unchanged`` (the targets the rows were checked against, read by :func:`scheduling_targets` or kept
+    since), the statement first locks the rows' contents and accounts (``FOR SHARE``, until it ends) and writes
+    nothing if any of them is gone or changed since that read: then it returns None. One statement is atomic on
+    its own, so this needs no transaction around the read and the write. The account lock also orders the write
+    against a disconnection: the projection's update waits for it (and then cancels the new row too), or it
+    waits for the update and refuses.
     """
     columns: list[Any] = [[row[name] for row in rows] for name, _ in _NEW_DISTRIBUTION_COLUMNS]
     parts: list[str] = []
     guard = ""
     if unchanged is not None:
+        contents_used = {row["content_id"]: unchanged.content_versions[row["content_id"]] for row in rows}
+        accounts_used = {row["account_id"]: unchanged.account_versions[row["account_id"]] for row in rows}
         first = len(columns) + 1
         parts.append(
             f"held AS (SELECT c.content_id FROM contents c"  # noqa: S608 - constants
             f" JOIN unnest(${first}::uuid[], ${first + 1}::xid[]) AS v(id, version)"
             " ON c.content_id = v.id AND c.xmin = v.version FOR SHARE OF c),"
-            f" ok AS (SELECT count(*) = ${first + 2} AS same FROM held)"
+            f" kept AS (SELECT a.account_id FROM accounts a"
+            f" JOIN unnest(${first + 3}::uuid[], ${first + 4}::xid[]) AS w(id, version)"
+            " ON a.account_id = w.id AND a.xmin = w.version FOR SHARE OF a),"
+            f" ok AS (SELECT (SELECT count(*) FROM held) = ${first + 2}"
+            f" AND (SELECT count(*) FROM kept) = ${first + 5} AS same)"
         )
-        columns += [list(unchanged), list(unchanged.values()), len(unchanged)]
+        columns += [list(contents_used), list(contents_used.values()), len(contents_used)]
+        columns += [list(accounts_used), list(accounts_used.values()), len(accounts_used)]
         guard = " WHERE (SELECT same FROM ok)"
     if envelopes:
         emit, arguments = outbox.insert_set(envelopes, table=outbox_table, first_parameter=len(columns) + 1)

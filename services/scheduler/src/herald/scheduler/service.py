@@ -48,6 +48,7 @@ from herald.scheduler.models import (
 )
 from herald.scheduler.repository import DistributionFilter
 from herald.scheduler.settings import SchedulerSettings
+from herald.scheduler.target_cache import TargetCache
 from herald.scheduler.timezones import RequestedTime, ResolvedTime, resolve
 
 RulesLookup = Callable[[Platform], ContentRules]
@@ -128,6 +129,7 @@ class Scheduler:
         self._due_channel = due_channel
         self._media = media
         self._clock = clock
+        self._targets = TargetCache(settings.scheduling_cache_size)
 
     # -- content ----------------------------------------------------------------------------------------------
 
@@ -250,9 +252,10 @@ class Scheduler:
         not archived), the account (this team's, on the platform, not disconnected), the platform's content rules,
         and that the time is not further in the past than the misfire policy allows. If any item fails,
         :class:`InvalidItems` names each failing item and nothing is written. Otherwise one statement inserts
-        them all with a ``DistributionScheduled`` each in the outbox, if none of their contents changed since they
-        were checked (else it is all done again with the contents locked); the distributions are returned in the
-        order of ``commands``.
+        them all with a ``DistributionScheduled`` each in the outbox, if none of their contents and accounts changed
+        since they were checked (else it is all done again with them locked); the distributions are returned in the
+        order of ``commands``. Contents and accounts recently read are kept (:class:`TargetCache`): a request on
+        kept ones is checked without reading them, and the write proves them current.
         """
         actor, now = self._who(principal)
         problems: list[tuple[int, InvalidField]] = []
@@ -266,16 +269,27 @@ class Scheduler:
             if problems:
                 raise InvalidItems(problems)
             return []
-        # Optimistically first: read, check, then write only if the contents are unchanged (two statements, each
-        # atomic, no transaction round trips); if one changed meanwhile, again with the contents locked throughout.
+        # Optimistically first: check against the kept targets (or read them), then write only if the contents and
+        # accounts are unchanged (one or two statements, each atomic, no transaction round trips). If one changed,
+        # or the kept rows would refuse the request, again on fresh rows with the contents locked throughout.
+        kept = self._targets.get(
+            principal.team_id, (c.content_id for _, c, _, _ in timed), (c.account_id for _, c, _, _ in timed)
+        )
         async with self._pool.acquire() as db:
-            distributions = await self._schedule_checked(db, principal, timed, problems, actor, now, locked=False)
+            try:
+                distributions = await self._schedule_checked(
+                    db, principal, timed, problems, actor, now, locked=False, kept=kept
+                )
+            except InvalidItems:
+                if kept is None:
+                    raise
+                distributions = None  # judged on kept rows: judged again on fresh ones below
             if distributions is None:
                 async with db.transaction():
                     distributions = await self._schedule_checked(
                         db, principal, timed, problems, actor, now, locked=True
                     )
-            if distributions is None:  # with the contents locked throughout, the write is never refused
+            if distributions is None:  # with the targets locked throughout, the write is never refused
                 raise RuntimeError("scheduling refused its own write with the contents locked")
             horizon = now + dt.timedelta(seconds=self._settings.due_max_sleep_seconds)
             if any(d.scheduled_at <= horizon for d in distributions):
@@ -292,17 +306,22 @@ class Scheduler:
         now: dt.datetime,
         *,
         locked: bool,
+        kept: repo.Targets | None = None,
     ) -> list[Distribution] | None:
-        """Check every item against the database and insert them all with their events; None if not ``locked``
-        and a content item changed between the check and the write (nothing was written). ``earlier``: the
-        problems already found without the database (:class:`InvalidItems` names them with the others)."""
-        targets = await repo.scheduling_targets(
-            db,
-            principal.team_id,
-            (c.content_id for _, c, _, _ in timed),
-            (c.account_id for _, c, _, _ in timed),
-            lock=locked,
-        )
+        """Check every item against the database (or the ``kept`` targets) and insert them all with their
+        events; None if not ``locked`` and a content item or account changed between the check and the write
+        (nothing was written). ``earlier``: the problems already found without the database
+        (:class:`InvalidItems` names them with the others)."""
+        targets = kept
+        if targets is None:
+            targets = await repo.scheduling_targets(
+                db,
+                principal.team_id,
+                (c.content_id for _, c, _, _ in timed),
+                (c.account_id for _, c, _, _ in timed),
+                lock=locked,
+            )
+            self._targets.put(principal.team_id, targets)
         contents, accounts = targets.contents, targets.accounts
         gone = await self._deleted_media(principal.team_id, contents.values())
         problems = list(earlier)
@@ -326,9 +345,7 @@ class Scheduler:
         if problems:
             raise InvalidItems(sorted(problems, key=lambda p: p[0]))
         scheduled = [self._envelopes(events.scheduled_row(row, actor, now)) for row in rows]
-        used = {row["content_id"] for row in rows}
-        unchanged = None if locked else {c: v for c, v in targets.versions.items() if c in used}
-        return await repo.insert_distributions_set(db, rows, scheduled, unchanged=unchanged)
+        return await repo.insert_distributions_set(db, rows, scheduled, unchanged=None if locked else targets)
 
     def _check_request(self, command: ScheduleCommand) -> tuple[ResolvedTime, int]:
         """What can be checked without the database: the time and ``over_length``; also the misfire window."""
