@@ -4,6 +4,7 @@ after the rows were kept is always seen, and kept rows that would refuse a reque
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 
@@ -15,7 +16,7 @@ from herald.contracts.accounts import AccountConnected, AccountDisconnected
 from herald.contracts.platform import Platform
 from herald.scheduler import repository as repo
 from herald.scheduler.models import Account, AccountStatus, Content, ContentStatus
-from herald.scheduler.target_cache import TargetCache
+from herald.scheduler.target_cache import KEPT_TEXT_MAX, TargetCache
 from tests.scheduler.support import Broker, Instance, Team, account_event, iso, now, wait_for_account
 from tests.scheduler.test_bulk import accounts, new_content
 
@@ -93,6 +94,16 @@ def test_the_least_recently_used_rows_go_first() -> None:
     cache.put(team, _targets([third], [account]))
     assert cache.get(team, [second.content_id], [account.account_id]) is None
     assert cache.get(team, [first.content_id, third.content_id], [account.account_id]) is not None
+
+
+def test_a_long_text_is_not_kept() -> None:
+    team = uuid.uuid4()
+    short, long = _content(team), dataclasses.replace(_content(team), text="x" * (KEPT_TEXT_MAX + 1))
+    account = _account(team)
+    cache = TargetCache(10)
+    cache.put(team, _targets([short, long], [account]))
+    assert cache.get(team, [short.content_id], [account.account_id]) is not None
+    assert cache.get(team, [long.content_id], [account.account_id]) is None
 
 
 def test_size_zero_keeps_nothing() -> None:

@@ -271,7 +271,7 @@ class Scheduler:
             return []
         # Optimistically first: check against the kept targets (or read them), then write only if the contents and
         # accounts are unchanged (one or two statements, each atomic, no transaction round trips). If one changed,
-        # or the kept rows would refuse the request, again on fresh rows with the contents locked throughout.
+        # or the kept rows would refuse the request, again on fresh rows with them locked throughout.
         kept = self._targets.get(
             principal.team_id, (c.content_id for _, c, _, _ in timed), (c.account_id for _, c, _, _ in timed)
         )
@@ -290,7 +290,7 @@ class Scheduler:
                         db, principal, timed, problems, actor, now, locked=True
                     )
             if distributions is None:  # with the targets locked throughout, the write is never refused
-                raise RuntimeError("scheduling refused its own write with the contents locked")
+                raise RuntimeError("scheduling refused its own write with its targets locked")
             horizon = now + dt.timedelta(seconds=self._settings.due_max_sleep_seconds)
             if any(d.scheduled_at <= horizon for d in distributions):
                 await repo.notify_set(db, self._due_channel)  # the due loop may be asleep past these due times

@@ -71,7 +71,7 @@ class SchedulerSettings(ServiceSettings):
     """Connections of the scheduling API's own pool (the rest of the service uses ``db_pool_size``). A create holds
     one for a single statement when its targets are kept: with 32 clients on two cores, 16 served 15% more creates
     per second than 10 (docs/performance.md)."""
-    scheduling_cache_size: int = Field(default=1000, ge=0)
+    scheduling_cache_size: int = Field(default=256, ge=0)
     """Contents (and as many accounts) kept from scheduling requests, so the next request on them reads nothing
     before its write, which proves them current (:mod:`herald.scheduler.target_cache`); 0 keeps none."""
 

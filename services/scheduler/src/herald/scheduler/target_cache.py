@@ -8,7 +8,8 @@ can be stale but never wrongly accepted. A stale one only costs a fresh read and
 fallback), and so does a request the kept rows would refuse: a refusal is always made on fresh rows.
 
 Each scheduler replica keeps its own; nothing needs telling when a row changes. The bound is in rows of each kind,
-least recently used first out.
+least recently used first out, and a content item whose text is longer than :data:`KEPT_TEXT_MAX` is never kept
+(texts may be 100,000 characters long), so what is kept stays a few megabytes at most.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from typing import Generic, TypeVar
 
 from herald.scheduler.models import Account, Content
 from herald.scheduler.repository import Targets
+
+KEPT_TEXT_MAX = 4096
+"""Characters: a longer content item is read for each request, as if it were not kept."""
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -74,6 +78,7 @@ class TargetCache:
     def put(self, team_id: uuid.UUID, targets: Targets) -> None:
         """Keep what a fresh read found (replacing older versions)."""
         for content_id, content in targets.contents.items():
-            self._contents.put((team_id, content_id), (content, targets.content_versions[content_id]))
+            if len(content.text) <= KEPT_TEXT_MAX:
+                self._contents.put((team_id, content_id), (content, targets.content_versions[content_id]))
         for account_id, account in targets.accounts.items():
             self._accounts.put(account_id, (account, targets.account_versions[account_id]))
