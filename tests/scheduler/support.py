@@ -145,6 +145,13 @@ class Broker:
         await wait_for_account(engine, account_id, "connected")
         return account_id
 
+    async def disconnect_account(
+        self, engine: AsyncEngine, team: Team, account_id: uuid.UUID, platform: Platform = Platform.X
+    ) -> None:
+        """Publish ``AccountDisconnected`` (as the tokens service does) and wait until the projection has it."""
+        await self.publish(account_event(AccountDisconnected, team, platform, account_id))
+        await wait_for_account(engine, account_id, "disconnected")
+
 
 def account_event(
     cls: type[AccountConnected | AccountDisconnected | AccountReauthRequired],

@@ -12,12 +12,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from herald.contracts.accounts import AccountConnected, AccountDisconnected
 from herald.contracts.platform import Platform
 from herald.scheduler import repository as repo
 from herald.scheduler.models import Account, AccountStatus, Content, ContentStatus
 from herald.scheduler.target_cache import KEPT_TEXT_MAX, TargetCache
-from tests.scheduler.support import Broker, Instance, Team, account_event, iso, now, wait_for_account
+from tests.scheduler.support import Broker, Instance, Team, iso, now
 from tests.scheduler.test_bulk import accounts, new_content
 
 # -- the cache alone -------------------------------------------------------------------------------------------
@@ -177,8 +176,7 @@ async def test_an_account_disconnected_after_it_was_kept_is_refused(
     content_id = await new_content(client, team)
     (account,) = await accounts(scheduler, broker, team, Platform.X)
     assert (await _schedule(client, team, content_id, account)).status_code == 201
-    await broker.publish(account_event(AccountDisconnected, team, Platform.X, account))
-    await wait_for_account(scheduler.engine, account, "disconnected")
+    await broker.disconnect_account(scheduler.engine, team, account)
 
     refused = await _schedule(client, team, content_id, account)
     assert refused.status_code == 422, refused.text
@@ -192,12 +190,11 @@ async def test_kept_rows_that_would_refuse_are_judged_again_on_fresh_ones(
 ) -> None:
     content_id = await new_content(client, team)
     (account,) = await accounts(scheduler, broker, team, Platform.X)
-    await broker.publish(account_event(AccountDisconnected, team, Platform.X, account))
-    await wait_for_account(scheduler.engine, account, "disconnected")
+    await broker.disconnect_account(scheduler.engine, team, account)
     assert (await _schedule(client, team, content_id, account)).status_code == 422  # keeps the disconnected row
-    later = now() + dt.timedelta(seconds=1)
-    await broker.publish(account_event(AccountConnected, team, Platform.X, account, occurred_at=later))
-    await wait_for_account(scheduler.engine, account, "connected")
+    await broker.connect_account(
+        scheduler.engine, team, Platform.X, account_id=account, occurred_at=now() + dt.timedelta(seconds=1)
+    )
 
     created = await _schedule(client, team, content_id, account)
     assert created.status_code == 201, created.text
