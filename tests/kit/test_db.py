@@ -100,3 +100,37 @@ async def test_a_schema_pool_hands_out_connections_in_the_order_they_were_asked_
     finally:
         await pool.close()
     assert served == asked
+
+
+async def test_a_schema_pool_plans_its_array_statements_once_however_large_the_table(database_url: str) -> None:
+    """With a large joined table, PostgreSQL plans an ``unnest`` statement again at every execution (its generic plan
+    assumes 10 array elements and looks dearer than a custom plan for one); a pool's connections plan it once."""
+    schema = f"kit_plans_{uuid.uuid4().hex[:8]}"
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    admin = await asyncpg.connect(dsn)
+    statement = "SELECT i.id FROM items i JOIN unnest($1::int[]) AS u(id) ON i.id = u.id"
+    plans = "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1"
+
+    async def executed_eight_times(conn: asyncpg.Connection) -> dict[str, int]:
+        for n in range(8):
+            assert await conn.fetch(statement, [n + 1]) == [(n + 1,)]
+        return dict(await conn.fetchrow(plans, statement))
+
+    pool = db.SchemaPool(ServiceSettings(database_url=SecretStr(database_url), service_name="kit-plans"), schema)
+    try:
+        await admin.execute(f"CREATE SCHEMA {schema}")
+        await admin.execute(f"CREATE TABLE {schema}.items (id int PRIMARY KEY, note text NOT NULL)")
+        await admin.execute(f"INSERT INTO {schema}.items SELECT g, 'item ' || g FROM generate_series(1, 100000) g")
+        await admin.execute(f"ANALYZE {schema}.items")
+        plain = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+        try:  # the premise: a connection with the server's defaults plans every execution
+            assert await executed_eight_times(plain) == {"generic_plans": 0, "custom_plans": 8}
+        finally:
+            await plain.close()
+        await pool.open()
+        async with pool.acquire() as conn:
+            assert await executed_eight_times(conn) == {"generic_plans": 8, "custom_plans": 0}
+    finally:
+        await pool.close()
+        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await admin.close()
