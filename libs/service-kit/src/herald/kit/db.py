@@ -69,7 +69,9 @@ class SchemaPool:
     plan for the actual values sees one. Once a joined table is large (100,000 content items), that makes the generic
     plan look ten times dearer than a custom one, and the plan cache then plans every execution again: 0.68 against
     0.41 ms of PostgreSQL CPU per scheduling call, measured. The generic plan is the same one (index lookups per
-    element), so planning it once loses nothing.
+    element), so planning it once loses nothing. It is made with the tables' sizes of its first execution, and does
+    not go stale for long: an ``ANALYZE`` (autovacuum's included) invalidates it, and asyncpg prepares a statement
+    again after ``max_cached_statement_lifetime`` (300 s by default).
 
     asyncpg binds a pool to the running event loop, so it is opened in the service's lifespan (:meth:`open` as an
     on-start hook, :meth:`close` on stop). A pooled connection the server has closed is replaced at acquire by
