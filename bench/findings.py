@@ -248,13 +248,20 @@ def audit(results: dict[str, Any]) -> str:
 def peer(results: dict[str, Any]) -> str:
     herald = lookup(results, "burst", "posts_per_second")
     other = lookup(results, "peer") or {}
-    per_post = lookup(results, "burst", "cpu_ms_per_post", "total")
-    cpu = f" ({per_post:.1f} ms of CPU per post over all processes)" if per_post else ""
+    per_post = lookup(results, "burst", "cpu_ms_per_post") or {}
+    total, rate = per_post.get("total"), other.get("posts_per_second")
+    cpu = f" ({total:.1f} ms of CPU per post over all processes)" if total else ""
+    gap = (
+        f" On {CORES} cores, matching the peer's rate needs about {CORES * 1000 / rate:.1f} ms of CPU per post against"
+        f" this run's {total:.1f} ({_top(per_post)} ms)."
+        if total and rate
+        else ""
+    )
     return (
         f"Herald published the burst at {herald} posts/s{cpu}; the Celery peer ({other.get('config')}, median of"
-        f" {other.get('runs')} bursts of {other.get('posts')}) at {other.get('posts_per_second')} posts/s, doing a"
+        f" {other.get('runs')} bursts of {other.get('posts')}) at {rate} posts/s, doing a"
         " token read and decrypt, one HTTP POST and one audit row per post. Herald does more per post (a claim, an"
-        " outbox, outcome events, tracking, several audit rows); the gap is that work's CPU, see the burst finding."
+        " outbox, outcome events, tracking, several audit rows), and the gap is that work's CPU." + gap
     )
 
 

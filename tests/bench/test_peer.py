@@ -62,7 +62,13 @@ def test_the_ratio_is_herald_over_the_peer_and_is_reported_whatever_it_is() -> N
     target = next(t for t in report.targets(results) if t.name == "burst vs the Celery peer")
     assert (target.value, target.met) == (0.25, False)
     found = findings.explain(results)
-    assert any(f["target"] == "burst vs the Celery peer" and "400.0 posts/s" in f["finding"] for f in found)
+    [finding] = [f["finding"] for f in found if f["target"] == "burst vs the Celery peer"]
+    assert "400.0 posts/s" in finding
+    assert "ms of CPU per post against" not in finding  # no CPU figures in these results: no gap to name
+    results["burst"]["cpu_ms_per_post"] = {"rabbitmq": 3.0, "publisher-x": 2.5, "total": 20.0}
+    [finding] = [f["finding"] for f in findings.explain(results) if f["target"] == "burst vs the Celery peer"]
+    # 2 cores / 400 posts/s = 5.0 ms per post to match the peer
+    assert "needs about 5.0 ms of CPU per post against this run's 20.0 (rabbitmq 3.0, publisher-x 2.5 ms)" in finding
     table = report.render({"peer": results["peer"]})  # the peer's section, even without Herald's burst
     assert "Herald / peer burst rate" in table
     assert "400.0" in table
