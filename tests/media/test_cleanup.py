@@ -133,3 +133,37 @@ async def test_replicas_sweep_the_bucket_one_at_a_time_and_remove_each_orphan_on
     assert written == len(orphans)  # one MediaCleanedUp per removal
     for engine in engines:
         await engine.dispose()
+
+
+class Unreachable(httpx.AsyncBaseTransport):
+    """What the store's client sees while the object store is down (or not started yet)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+
+async def test_a_round_while_the_store_is_unreachable_is_a_warning_not_an_error(
+    own_database: str, amqp_url: str, objectstore: ObjectStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    await upgrade(own_database, MIGRATIONS, SCHEMA)
+    engine = schema_engine(own_database)
+    away = ObjectStore(objectstore.settings, client=httpx.AsyncClient(transport=Unreachable()))
+    cleanup = cleanup_replica(engine, away, own_database, amqp_url)
+    stop = asyncio.Event()
+    try:
+        with caplog.at_level("WARNING", logger="herald.media.cleanup"):
+            rounds = asyncio.create_task(cleanup.run(stop))
+
+            async def skipped() -> bool:
+                return any("skipped" in r.getMessage() for r in caplog.records)
+
+            await eventually(skipped)
+            stop.set()
+            await rounds
+        cleanup_records = [r for r in caplog.records if r.name == "herald.media.cleanup"]
+        assert [r.levelname for r in cleanup_records] == ["WARNING"]
+        assert "unreachable" in cleanup_records[0].getMessage()
+        assert cleanup_records[0].exc_info is None
+    finally:
+        await away.aclose()
+        await engine.dispose()

@@ -28,6 +28,7 @@ from herald.media.metrics import MediaMetrics
 from herald.media.models import Upload
 from herald.media.settings import MediaSettings
 from herald.media.storage import MEDIA_KEY, UPLOAD_KEY, ObjectStorage, StoredObject, upload_prefix
+from herald.objectstore import ObjectStoreError
 
 log = logging.getLogger(__name__)
 ORPHAN_LOCK = "media:cleanup:orphans"
@@ -68,6 +69,11 @@ class Cleanup:
                 report = await self.sweep()
                 if report.abandoned_uploads or report.orphaned_objects or report.orphaned_multiparts:
                     log.info("media cleanup", extra={"report": report.__dict__})
+            except ObjectStoreError as error:
+                if error.status_code is not None:  # the store answered, and refused: something to look into
+                    log.exception("media cleanup round failed")
+                else:  # unreachable (starting, restarting): nothing is lost by waiting for the next round
+                    log.warning("media cleanup round skipped: %s", error)
             except Exception:
                 log.exception("media cleanup round failed")
             await wait_first((stop,), self._settings.cleanup_interval_seconds)
