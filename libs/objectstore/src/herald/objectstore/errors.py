@@ -16,6 +16,11 @@ class ObjectStoreError(Exception):
         self.status_code = status_code
         self.code = code
 
+    @property
+    def is_outage(self) -> bool:
+        """The store could not be reached or answered 5xx: the call may succeed shortly (not a bug, not a refusal)."""
+        return self.status_code is None or self.status_code >= 500
+
 
 class ObjectNotFound(ObjectStoreError):
     """The object (or the multipart upload, or the bucket) does not exist."""

@@ -336,15 +336,10 @@ def error_response(failure: MediaError) -> JSONResponse:
 OBJECT_STORE_RETRY_AFTER_SECONDS = 5
 
 
-def is_object_store_outage(failure: ObjectStoreError) -> bool:
-    """The store could not be reached or answered 5xx: the request may succeed shortly (not a bug, not a refusal)."""
-    return failure.status_code is None or failure.status_code >= 500
-
-
 def object_store_response(failure: ObjectStoreError) -> Response:
     """503 with ``Retry-After`` for an outage. A resumable upload stays where it was: the chunk's database
     transaction rolled back, so ``HEAD /v1/uploads/{id}`` still says the offset reached before it."""
-    if is_object_store_outage(failure):
+    if failure.is_outage:
         return JSONResponse(
             {"detail": "the media store is unavailable; retry shortly"},
             status_code=503,

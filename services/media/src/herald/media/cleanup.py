@@ -69,13 +69,12 @@ class Cleanup:
                 report = await self.sweep()
                 if report.abandoned_uploads or report.orphaned_objects or report.orphaned_multiparts:
                     log.info("media cleanup", extra={"report": report.__dict__})
-            except ObjectStoreError as error:
-                if error.status_code is not None:  # the store answered, and refused: something to look into
-                    log.exception("media cleanup round failed")
-                else:  # unreachable (starting, restarting): nothing is lost by waiting for the next round
+            except Exception as error:
+                # The store away (starting, restarting): nothing is lost by waiting for the next round.
+                if isinstance(error, ObjectStoreError) and error.is_outage:
                     log.warning("media cleanup round skipped: %s", error)
-            except Exception:
-                log.exception("media cleanup round failed")
+                else:
+                    log.exception("media cleanup round failed")
             await wait_first((stop,), self._settings.cleanup_interval_seconds)
 
     async def sweep(self, now: dt.datetime | None = None) -> CleanupReport:
