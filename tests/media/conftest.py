@@ -36,6 +36,20 @@ from tests.support.servers import reserve_port, serve
 
 
 @dataclass
+class Switch(httpx.AsyncBaseTransport):
+    """Forwards to the real store, or fails to connect while ``away`` (what the store's client sees when SeaweedFS is
+    down or not started yet)."""
+
+    inner: httpx.AsyncBaseTransport
+    away: bool = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.away:
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+@dataclass
 class SchedulerStandIn:
     """Answers ``GET /internal/v1/media/{id}/holders`` from what a test put in ``holders``; ``down`` makes it fail."""
 

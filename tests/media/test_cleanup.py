@@ -26,6 +26,7 @@ from tests.media import samples
 from tests.media.conftest import (
     EventLog,
     SchedulerStandIn,
+    Switch,
     fresh_database,
     schema_engine,
     settings_for,
@@ -135,19 +136,14 @@ async def test_replicas_sweep_the_bucket_one_at_a_time_and_remove_each_orphan_on
         await engine.dispose()
 
 
-class Unreachable(httpx.AsyncBaseTransport):
-    """What the store's client sees while the object store is down (or not started yet)."""
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-
-
 async def test_a_round_while_the_store_is_unreachable_is_a_warning_not_an_error(
     own_database: str, amqp_url: str, objectstore: ObjectStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     await upgrade(own_database, MIGRATIONS, SCHEMA)
     engine = schema_engine(own_database)
-    away = ObjectStore(objectstore.settings, client=httpx.AsyncClient(transport=Unreachable()))
+    away = ObjectStore(
+        objectstore.settings, client=httpx.AsyncClient(transport=Switch(httpx.AsyncHTTPTransport(), away=True))
+    )
     cleanup = cleanup_replica(engine, away, own_database, amqp_url)
     stop = asyncio.Event()
     try:

@@ -16,23 +16,10 @@ import pytest
 
 from herald.objectstore import ObjectStore
 from tests.media import samples
-from tests.media.conftest import Harness, start_media
+from tests.media.conftest import Harness, Switch, start_media
 from tests.support.servers import reserve_port
 
 MIB = 1024 * 1024
-
-
-@dataclass
-class Switch(httpx.AsyncBaseTransport):
-    """Forwards to the real store, or fails to connect while ``away``."""
-
-    inner: httpx.AsyncBaseTransport
-    away: bool = False
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self.away:
-            raise httpx.ConnectError("connection refused", request=request)
-        return await self.inner.handle_async_request(request)
 
 
 @dataclass
