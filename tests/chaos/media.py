@@ -220,3 +220,17 @@ async def recorded_uploads(database_url: str, platform: Platform, distribution_i
     for row in rows:
         found.setdefault(row["distribution_id"], []).append(row["state"])
     return found
+
+
+async def recorded_carousel(database_url: str, distribution_id: str) -> str | None:
+    """The Instagram carousel container the Meta publisher's ledger recorded for a distribution (on its first item's
+    row, ``detail.carousel``), or None before it has."""
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        found: str | None = await connection.fetchval(
+            "SELECT max(detail->>'carousel') FROM publisher_meta.media_uploads WHERE distribution_id::text = $1",
+            distribution_id,
+        )
+    finally:
+        await connection.close()
+    return found
