@@ -53,6 +53,8 @@ async def describe(database_url: str, management_url: str, auth: tuple[str, str]
         "memory_gib": round(psutil.virtual_memory().total / 1024**3, 1),
         "os": platform.platform(),
         "python": sys.version.split()[0],
+        # interpreter builds differ in speed (a distribution's against a pyenv build: docs/performance.md)
+        "python_executable": getattr(sys, "_base_executable", sys.executable),
         "rabbitmq": await rabbitmq_version(management_url, auth),
         "postgresql": version,
         "postgresql_autovacuum": autovacuum,

@@ -61,16 +61,18 @@ def default_venv_root() -> Path:
 def venv_python(peer: Path, venv_root: Path) -> Path:
     """The interpreter of the peer's own virtual environment, created from its requirements file if needed.
 
-    The environment is named after a hash of the requirements, so a changed file gets a fresh one."""
-    requirements = (peer / REQUIREMENTS).read_bytes()
-    venv = venv_root / f"peer-venv-{hashlib.sha256(requirements).hexdigest()[:12]}"
+    The peer runs on the interpreter Herald runs on (the base of this project's virtual environment): interpreter
+    builds differ in speed (docs/performance.md), and the comparison is of the two programs. The environment is named
+    after a hash of the requirements and of that interpreter, so a change of either gets a fresh one."""
+    # The base interpreter, not this project's virtual environment: the peer shares nothing with Herald.
+    base = getattr(sys, "_base_executable", sys.executable)
+    identity = (peer / REQUIREMENTS).read_bytes() + f"\n{base}\n{sys.version}".encode()
+    venv = venv_root / f"peer-venv-{hashlib.sha256(identity).hexdigest()[:12]}"
     python = venv / "bin" / "python"
     if (venv / ".complete").exists() and python.exists():
         return python
     say(f"peer: creating its virtual environment in {venv} from {peer / REQUIREMENTS}")
     venv_root.mkdir(parents=True, exist_ok=True)
-    # The base interpreter, not this project's virtual environment: the peer shares nothing with Herald.
-    base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", "--clear", str(venv)], check=True, timeout=SETUP_TIMEOUT_SECONDS)  # noqa: S603
     subprocess.run(  # noqa: S603 - the peer's own pinned requirements
         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(peer / REQUIREMENTS)],

@@ -60,8 +60,16 @@ else
     "$PYTHON" -m pip install --quiet uv || missing+=("$PYTHON -m pip install uv")
   fi
 fi
+# The interpreter of the workspace: the distribution's python3 when it is recent enough and whole (ensurepip, which
+# the bench's Celery peer needs for its own virtual environment). Debian's is linked statically and built with
+# profile-guided optimisation, like the one in Herald's images; a pyenv build such as this machine kind's default
+# `python3` is neither, and runs Herald's code 10-16% slower (docs/performance.md). UV_PYTHON chooses another.
+if [ -z "${UV_PYTHON:-}" ] && [ -x /usr/bin/python3 ] &&
+  /usr/bin/python3 -c 'import sys, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  export UV_PYTHON=/usr/bin/python3
+fi
 if [ -z "${PREREQS_SKIP_SYNC:-}" ] && "${UV[@]}" --version >/dev/null 2>&1; then
-  say "uv sync --frozen ($("${UV[@]}" --version))"
+  say "uv sync --frozen ($("${UV[@]}" --version); interpreter ${UV_PYTHON:-uv picks it})"
   "${UV[@]}" sync --frozen --quiet || missing+=("${UV[*]} sync --frozen    # the locked workspace")
 fi
 
