@@ -159,6 +159,24 @@ def test_urls_count_23_whatever_their_length() -> None:
     assert [u.url for u in extract_urls("(https://example.com/a(b)c) end.")] == ["https://example.com/a(b)c"]
 
 
+@pytest.mark.parametrize(
+    ("text", "urls"),
+    [
+        ("test http://trailingdash-.twitter.com", []),
+        ("test http://trailingunderscore_.twitter.com", []),
+        ("see https://www.xn--.com ok", []),
+        (
+            "test http://inner-dash.twitter.com and http://a_b.c-d.twitter.com",
+            ["http://inner-dash.twitter.com", "http://a_b.c-d.twitter.com"],
+        ),
+    ],
+)
+def test_a_label_never_ends_in_a_dash_or_underscore(text: str, urls: list[str]) -> None:
+    """twitter-text's answers (the oracle's conformance and idn families). On CPython 3.11.2, whose ``re`` matches a
+    possessive repeated group wrongly, a possessive domain pattern took "trailingdash-." for a label."""
+    assert [u.url for u in extract_urls(text)] == urls
+
+
 # -- reject ------------------------------------------------------------------------------------------------------
 
 RULES = XContentRules()

@@ -32,9 +32,12 @@ _CYRILLIC = "\u0400-\u04ff"
 # A domain label character is anything but ASCII punctuation, spaces, invalid and directional characters.
 _D = f"[^{_PUNCT}{_SPACES}{_INVALID}{_DIRECTIONAL}]"
 # Labels are runs of label characters joined by hyphens (subdomains may also use "_"). Written so that no two
-# quantifiers compete for the same characters, which keeps the regex linear per start position.
-_SUBDOMAIN = f"(?:{_D}++(?:[_-]++{_D}++)*+\\.)"
-_DOMAIN_NAME = f"(?:{_D}++(?:-++{_D}++)*+\\.)"
+# quantifiers compete for the same characters, which keeps the regex linear per start position. The repeated group
+# is atomic (``(?>(?:...)*)``), not possessive (``(?:...)*+``), which means the same: the ``re`` of CPython 3.11.2
+# (Debian bookworm's, in Herald's images; later 3.11 releases fixed it) matches a possessive group wrongly, taking
+# "a-." for a label that ends in "-" (tests/platforms/test_x_urls.py).
+_SUBDOMAIN = f"(?:{_D}++(?>(?:[_-]++{_D}++)*)\\.)"
+_DOMAIN_NAME = f"(?:{_D}++(?>(?:-++{_D}++)*)\\.)"
 # In twitter-text's order (generic, then country codes): the first alternative that matches wins.
 _TLD = "(?:(?:" + "|".join(map(re.escape, GENERIC_TLDS + COUNTRY_TLDS)) + ")(?=[^0-9a-z@+-]|$))"
 _PUNYCODE = "(?:xn--[-0-9a-z]+)"
