@@ -15,6 +15,12 @@ import psutil
 from bench.database import asyncpg_dsn
 
 
+def base_interpreter() -> str:
+    """The interpreter Herald runs on: the base of this project's virtual environment (the Celery peer gets a virtual
+    environment of its own on it). Interpreter builds differ in speed (docs/performance.md), so runs record it."""
+    return getattr(sys, "_base_executable", sys.executable)
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -53,8 +59,7 @@ async def describe(database_url: str, management_url: str, auth: tuple[str, str]
         "memory_gib": round(psutil.virtual_memory().total / 1024**3, 1),
         "os": platform.platform(),
         "python": sys.version.split()[0],
-        # interpreter builds differ in speed (a distribution's against a pyenv build: docs/performance.md)
-        "python_executable": getattr(sys, "_base_executable", sys.executable),
+        "python_executable": base_interpreter(),
         "rabbitmq": await rabbitmq_version(management_url, auth),
         "postgresql": version,
         "postgresql_autovacuum": autovacuum,

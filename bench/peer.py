@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import say
+from bench.machine import base_interpreter
 from bench.stack import ROOT
 
 ENV_VAR = "HERALD_BENCH_PEER"
@@ -65,7 +66,7 @@ def venv_python(peer: Path, venv_root: Path) -> Path:
     builds differ in speed (docs/performance.md), and the comparison is of the two programs. The environment is named
     after a hash of the requirements and of that interpreter, so a change of either gets a fresh one."""
     # The base interpreter, not this project's virtual environment: the peer shares nothing with Herald.
-    base = getattr(sys, "_base_executable", sys.executable)
+    base = base_interpreter()
     identity = (peer / REQUIREMENTS).read_bytes() + f"\n{base}\n{sys.version}".encode()
     venv = venv_root / f"peer-venv-{hashlib.sha256(identity).hexdigest()[:12]}"
     python = venv / "bin" / "python"

@@ -157,17 +157,25 @@ async def parked(amqp_url: str, queue: str) -> list[Parked]:
     return found
 
 
+async def fetch(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    """The rows of one query, on a connection of its own (``database_url`` in SQLAlchemy's asyncpg spelling): what
+    no API shows, read from the tables."""
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        rows: list[asyncpg.Record] = await connection.fetch(query, *args)
+    finally:
+        await connection.close()
+    return rows
+
+
 async def parked_audit_rows(database_url: str) -> list[dict[str, Any]]:
     """The audit log's ``message_parked`` rows (reports about unreadable messages have no team, so no API shows
     them to a team: read the table)."""
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
-        rows = await connection.fetch(
-            "SELECT entity_id, metadata->>'Queue' AS queue, metadata->>'Category' AS category,"
-            " metadata->>'Reason' AS reason FROM audit.events WHERE action = 'message_parked'"
-        )
-    finally:
-        await connection.close()
+    rows = await fetch(
+        database_url,
+        "SELECT entity_id, metadata->>'Queue' AS queue, metadata->>'Category' AS category,"
+        " metadata->>'Reason' AS reason FROM audit.events WHERE action = 'message_parked'",
+    )
     return [dict(row) for row in rows]
 
 

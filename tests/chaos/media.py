@@ -16,11 +16,11 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import httpx
 
 from herald.contracts.platform import Platform
 from herald.objectstore import ObjectStore, ObjectStoreSettings, objectstore_settings_from_env
+from tests.chaos.infra import fetch
 from tests.chaos.stack import Stack
 
 KIB = 1024
@@ -207,15 +207,12 @@ class MediaSandboxes:
 async def recorded_uploads(database_url: str, platform: Platform, distribution_ids: list[str]) -> dict[str, list[str]]:
     """What a publisher's ledger recorded of each distribution's media uploads (``publisher_<platform>.media_uploads``,
     no API shows it): distribution id -> the recorded state of each of its items."""
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
-        rows = await connection.fetch(
-            f"SELECT distribution_id::text AS distribution_id, state FROM publisher_{platform.value}.media_uploads"
-            " WHERE distribution_id::text = ANY($1::text[]) ORDER BY updated_at",
-            distribution_ids,
-        )
-    finally:
-        await connection.close()
+    rows = await fetch(
+        database_url,
+        f"SELECT distribution_id::text AS distribution_id, state FROM publisher_{platform.value}.media_uploads"
+        " WHERE distribution_id::text = ANY($1::text[]) ORDER BY updated_at",
+        distribution_ids,
+    )
     found: dict[str, list[str]] = {}
     for row in rows:
         found.setdefault(row["distribution_id"], []).append(row["state"])
@@ -225,12 +222,11 @@ async def recorded_uploads(database_url: str, platform: Platform, distribution_i
 async def recorded_carousel(database_url: str, distribution_id: str) -> str | None:
     """The Instagram carousel container the Meta publisher's ledger recorded for a distribution (on its first item's
     row, ``detail.carousel``), or None before it has."""
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
-        found: str | None = await connection.fetchval(
-            "SELECT max(detail->>'carousel') FROM publisher_meta.media_uploads WHERE distribution_id::text = $1",
-            distribution_id,
-        )
-    finally:
-        await connection.close()
+    (row,) = await fetch(
+        database_url,
+        "SELECT max(detail->>'carousel') AS carousel FROM publisher_meta.media_uploads"
+        " WHERE distribution_id::text = $1",
+        distribution_id,
+    )
+    found: str | None = row["carousel"]
     return found

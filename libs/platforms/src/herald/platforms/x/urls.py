@@ -35,7 +35,7 @@ _D = f"[^{_PUNCT}{_SPACES}{_INVALID}{_DIRECTIONAL}]"
 # quantifiers compete for the same characters, which keeps the regex linear per start position. The repeated group
 # is atomic (``(?>(?:...)*)``), not possessive (``(?:...)*+``), which means the same: the ``re`` of CPython 3.11.2
 # (Debian bookworm's, in Herald's images; later 3.11 releases fixed it) matches a possessive group wrongly, taking
-# "a-." for a label that ends in "-" (tests/platforms/test_x_urls.py).
+# "a-." for a label that ends in "-" (tests/platforms/test_x_rules.py).
 _SUBDOMAIN = f"(?:{_D}++(?>(?:[_-]++{_D}++)*)\\.)"
 _DOMAIN_NAME = f"(?:{_D}++(?>(?:-++{_D}++)*)\\.)"
 # In twitter-text's order (generic, then country codes): the first alternative that matches wins.
