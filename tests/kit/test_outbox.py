@@ -1,4 +1,4 @@
-"""The transactional outbox on the real PostgreSQL and RabbitMQ: exactly-once relaying, outages, NOTIFY, pruning."""
+"""The transactional outbox on the real PostgreSQL and RabbitMQ: exactly-once relaying, outages, wake-ups, pruning."""
 
 import asyncio
 import datetime as dt
@@ -12,7 +12,7 @@ import pytest
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.contracts.envelope import AmqpEnvelope
@@ -20,7 +20,19 @@ from herald.contracts.routing import EVENTS_EXCHANGE
 from herald.kit import db
 from herald.kit.broker import EventPublisher, build_broker, declare_exchanges
 from herald.kit.migrations import upgrade
-from herald.kit.outbox import OUTBOX, OutboxRelay, RelayResult, RelaySettings, add, add_many
+from herald.kit.outbox import (
+    OUTBOX,
+    OutboxRelay,
+    RelayResult,
+    RelaySettings,
+    add,
+    add_many,
+    add_set,
+    drop_notify_trigger,
+    insert_set,
+    mark_written,
+    restore_notify_trigger,
+)
 from herald.kit.settings import ServiceSettings
 from tests.support.eventually import eventually
 from tests.support.proxy import TcpProxy
@@ -121,7 +133,7 @@ class Relays:
         self._brokers.append(broker)
         registry = CollectorRegistry()
         publisher = EventPublisher(broker, source="/herald/kit-outbox", timeout=publish_timeout)
-        relay = OutboxRelay(self.engine, publisher, registry, schema=self.schema, settings=settings)
+        relay = OutboxRelay(self.engine, publisher, registry, settings=settings)
         return Relay(relay, registry)
 
     def start(self, relay: Relay) -> None:
@@ -225,14 +237,14 @@ async def test_two_relays_publish_each_of_2000_rows_exactly_once(
     assert first.metric("herald_outbox_depth") == 0
 
 
-async def test_notify_wakes_the_relay_and_rolled_back_rows_are_never_published(
+async def test_a_writers_connection_back_in_the_pool_wakes_the_relay_and_rolled_back_rows_are_never_published(
     amqp_url: str,
     engine: AsyncEngine,
     relays: Relays,
     routing_key: str,
     received: list[aio_pika.abc.AbstractIncomingMessage],
 ) -> None:
-    # Polling every 30 s: anything published within a second was woken by the NOTIFY of the insert.
+    # Polling every 30 s: anything published within a second was woken by the writer's connection going back.
     relay = await relays.make(amqp_url, RelaySettings(poll_interval_seconds=30))
     relays.start(relay)
     first = await publish_marker(engine, routing_key, received)  # published: the relay's first pass is over
@@ -253,6 +265,93 @@ async def test_notify_wakes_the_relay_and_rolled_back_rows_are_never_published(
     await wait_for_count(received, 2, 2)
     last = await publish_marker(engine, routing_key, received)  # a rolled-back row published would be ahead of it
     assert [message.message_id for message in received] == [first, committed.message_id, last]
+
+
+@pytest.fixture
+async def schema_pool(database_url: str, schema: str) -> AsyncIterator[db.SchemaPool]:
+    pool = db.SchemaPool(ServiceSettings(database_url=SecretStr(database_url)), schema, size=2)
+    await pool.open()
+    yield pool
+    await pool.close()
+
+
+async def test_writers_on_a_watched_schema_pool_wake_the_relay_and_readers_do_not(
+    amqp_url: str,
+    engine: AsyncEngine,
+    relays: Relays,
+    schema_pool: db.SchemaPool,
+    routing_key: str,
+    received: list[aio_pika.abc.AbstractIncomingMessage],
+) -> None:
+    relay = await relays.make(amqp_url, RelaySettings(poll_interval_seconds=30, linger_seconds=0))
+    relay.relay.watch(schema_pool)
+    cycles: list[int] = []
+    relay_once = relay.relay.relay_once
+
+    async def counted() -> RelayResult:
+        result = await relay_once()
+        cycles.append(result.claimed)
+        return result
+
+    relay.relay.relay_once = counted  # type: ignore[method-assign]
+    relays.start(relay)
+    await publish_marker(engine, routing_key, received)  # the first pass is over
+    alone, folded = envelopes(routing_key, 2)
+    async with schema_pool.acquire() as connection:  # a single statement, committed on its own
+        await add_set(connection, [alone])
+    await wait_for_count(received, 2, 2)
+    cycles_before = len(cycles)
+    async with schema_pool.acquire() as connection, connection.transaction():
+        # A writer folding the outbox insert into its own statement marks the connection itself.
+        statement, arguments = insert_set([folded])
+        await connection.execute(statement, *arguments)
+        mark_written(connection)
+        await asyncio.sleep(0.3)
+        assert len(cycles) == cycles_before  # woken when the connection goes back, after the commit, not before
+    await wait_for_count(received, 3, 2)
+    assert [m.message_id for m in received[1:]] == [alone.message_id, folded.message_id]
+
+    cycles_before = len(cycles)
+    async with schema_pool.acquire() as connection:
+        await connection.fetchval("SELECT count(*) FROM outbox")
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT count(*) FROM outbox"))
+    await asyncio.sleep(0.3)
+    assert len(cycles) == cycles_before  # connections that wrote no outbox row wake nobody
+
+
+class _Op:
+    """What the migration helpers take from Alembic, on a plain connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def get_bind(self) -> Connection:
+        return self._connection
+
+
+async def test_the_notify_trigger_of_earlier_outboxes_is_dropped_by_its_migration_and_restored_by_its_downgrade(
+    engine: AsyncEngine,
+) -> None:
+    async def triggers() -> list[str]:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                    " WHERE c.relname = 'outbox' AND c.relnamespace = current_schema()::regnamespace"
+                    " AND NOT t.tgisinternal"
+                )
+            )
+            return [row.tgname for row in rows]
+
+    assert await triggers() == []  # create_outbox makes none now
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: restore_notify_trigger(_Op(sync)))  # as an outbox made before
+    assert await triggers() == ["outbox_notify"]
+    for _ in range(2):  # idempotent
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: drop_notify_trigger(_Op(sync)))
+        assert await triggers() == []
 
 
 async def test_a_woken_relay_lingers_so_one_cycle_takes_the_commits_right_behind(
@@ -279,10 +378,10 @@ async def test_a_woken_relay_lingers_so_one_cycle_takes_the_commits_right_behind
     async def marker_cycle_over() -> bool:  # the marker arrives before its cycle has marked it and returned
         return cycles == [1]
 
-    await eventually(marker_cycle_over)  # the relay now waits for a NOTIFY
+    await eventually(marker_cycle_over)  # the relay now waits to be woken
     cycles.clear()
     rows = envelopes(routing_key, 3)
-    for row in rows:  # three commits, each with its NOTIFY, well within the linger
+    for row in rows:  # three commits, each waking the relay, well within the linger
         async with engine.begin() as conn:
             await add(conn, row)
         await asyncio.sleep(0.05)

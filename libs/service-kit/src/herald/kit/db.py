@@ -9,7 +9,7 @@ the service's models and queries are unqualified.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -85,6 +85,7 @@ class SchemaPool:
         self._size = size or settings.db_pool_size
         self._pool: Any = None
         self._turns: asyncio.Semaphore  # made by open(), in the loop it will wait in, like the pool
+        self._release_hooks: list[Callable[[Any], None]] = []
 
     async def open(self) -> None:
         self._turns = asyncio.Semaphore(self._size)  # FIFO: a newcomer never passes a waiter (Python >= 3.11.1)
@@ -103,10 +104,21 @@ class SchemaPool:
             raise RuntimeError("the pool is not open: open it in the service's lifespan")
         return self._in_turn(self._pool)
 
+    def on_release(self, hook: Callable[[Any], None]) -> None:
+        """Call ``hook(connection)`` each time a connection has gone back to the pool (its transaction over)."""
+        self._release_hooks.append(hook)
+
     @asynccontextmanager
     async def _in_turn(self, pool: Any) -> AsyncIterator[Any]:
-        async with self._turns, pool.acquire() as connection:
-            yield connection
+        async with self._turns:
+            connection = None
+            try:
+                async with pool.acquire() as connection:
+                    yield connection
+            finally:
+                if connection is not None:
+                    for hook in self._release_hooks:
+                        hook(connection)
 
 
 async def _keep_session(_connection: Any) -> None:

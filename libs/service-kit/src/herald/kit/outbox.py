@@ -14,7 +14,7 @@ Wiring, for a service whose schema is ``scheduler``::
     # migrations/versions/0001_initial.py
     from herald.kit.outbox import create_outbox, drop_outbox
     def upgrade() -> None:
-        create_outbox(op)          # table, indexes and the NOTIFY trigger, in the migration's schema
+        create_outbox(op)          # table and indexes, in the migration's schema
 
     # use cases: inside the caller's transaction
     async with engine.begin() as conn:
@@ -22,7 +22,7 @@ Wiring, for a service whose schema is ``scheduler``::
         await outbox.add(conn, runtime.events.envelope(event))
 
     # main.py
-    relay = OutboxRelay(runtime.engine, runtime.events, runtime.registry, schema="scheduler")
+    relay = OutboxRelay(runtime.engine, runtime.events, runtime.registry)
     runtime.add_background(relay.run)
 
 Guarantees and their limits:
@@ -35,8 +35,13 @@ Guarantees and their limits:
   (rows are claimed by fewest attempts first), so it cannot block the table.
 * A row is deleted in the transaction that saw its publish confirmed (or, with ``RelaySettings.retention``, marked
   published and pruned once older than that).
-* An insert fires ``NOTIFY "<schema>.<table>"`` (a statement trigger, delivered at commit), which wakes the relay
-  at once; the relay also polls, so a lost LISTEN connection only costs latency.
+* The relay of the process that wrote a row wakes as soon as the writer's connection goes back to its pool, i.e.
+  after the transaction ended (:func:`add` and :func:`add_many` mark the connection; a writer running
+  :func:`insert_set`'s statement itself calls :func:`mark_written`). Every relay also polls
+  (``poll_interval_seconds``), which finds the rows of a replica that died before its relay took them.
+  Why not ``NOTIFY``, as before: PostgreSQL signals every listening backend of the database on each ``NOTIFY`` and
+  serialises the commits of notifying transactions; at one commit per scheduling call that cost 0.1-0.25 ms of
+  PostgreSQL CPU per call (docs/performance.md), for a wake-up no other process needs.
 
 Metrics (on the registry given to the relay): ``herald_outbox_depth`` (rows not yet published),
 ``herald_outbox_published_total``, ``herald_outbox_publish_failures_total``.
@@ -66,6 +71,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    event,
     func,
     select,
     text,
@@ -76,7 +82,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from herald.contracts.envelope import AmqpEnvelope
 from herald.kit.broker import EventPublisher
-from herald.kit.pg_notify import PgNotifications, wait_first
+from herald.kit.db import SchemaPool
+from herald.kit.pg_notify import wait_first
 
 log = logging.getLogger(__name__)
 
@@ -114,15 +121,8 @@ OUTBOX = define_outbox(MetaData())
 """The default ``outbox`` table, for services that do not keep it on their own metadata."""
 
 
-def outbox_channel(schema: str, name: str = DEFAULT_TABLE) -> str:
-    """The LISTEN/NOTIFY channel the insert trigger notifies: ``<schema>.<table>`` (channels are per database)."""
-    return f"{schema}.{name}"
-
-
-def _trigger_ddl(name: str) -> list[str]:
-    # A statement-level trigger: one NOTIFY per INSERT statement, not per row (PostgreSQL folds identical
-    # notifications of one transaction anyway). The channel is computed from the table's own schema, so the
-    # migration does not need to know it.
+def _notify_trigger_ddl(name: str) -> list[str]:
+    # The NOTIFY trigger of migrations written before the relay was woken in-process (for downgrades only).
     return [
         f"""
         CREATE OR REPLACE FUNCTION {name}_notify() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -138,10 +138,8 @@ def _trigger_ddl(name: str) -> list[str]:
 
 
 def install_outbox(connection: Connection, name: str = DEFAULT_TABLE) -> None:
-    """Create the outbox table, its indexes and NOTIFY trigger in the connection's current schema (idempotent)."""
+    """Create the outbox table and its indexes in the connection's current schema (idempotent)."""
     define_outbox(MetaData(), name).create(connection, checkfirst=True)
-    for ddl in _trigger_ddl(name):
-        connection.execute(text(ddl))
 
 
 class MigrationContext(Protocol):
@@ -165,6 +163,42 @@ def drop_outbox(op: MigrationContext, name: str = DEFAULT_TABLE) -> None:
     connection.execute(text(f"DROP FUNCTION IF EXISTS {name}_notify()"))
 
 
+def drop_notify_trigger(op: MigrationContext, name: str = DEFAULT_TABLE) -> None:
+    """For the migration that removes the ``NOTIFY`` trigger earlier outboxes were created with (idempotent)."""
+    connection = op.get_bind()
+    connection.execute(text(f"DROP TRIGGER IF EXISTS {name}_notify ON {name}"))
+    connection.execute(text(f"DROP FUNCTION IF EXISTS {name}_notify()"))
+
+
+def restore_notify_trigger(op: MigrationContext, name: str = DEFAULT_TABLE) -> None:
+    """The downgrade of :func:`drop_notify_trigger`: the trigger the relay of earlier versions listened for."""
+    connection = op.get_bind()
+    for ddl in _notify_trigger_ddl(name):
+        connection.execute(text(ddl))
+
+
+_written: set[int] = set()
+"""``id`` of each driver connection that wrote outbox rows since it last went back to its pool. A plain set of ids
+(asyncpg's pool proxies take no weak references): an entry leaves when its connection is handed back."""
+
+
+def mark_written(connection: Any) -> None:
+    """Record that ``connection`` (the bare asyncpg connection, as a :class:`~herald.kit.db.SchemaPool` hands it out
+    or under a SQLAlchemy connection) wrote outbox rows: the relay watching its pool wakes once it goes back, after
+    its transaction. :func:`add`, :func:`add_many` and :func:`add_set` call it; a writer that runs
+    :func:`insert_set`'s statement itself must."""
+    _written.add(id(connection))
+
+
+def _handed_back(connection: Any) -> bool:
+    """Whether ``connection``, just handed back to its pool, had written outbox rows (and forget it)."""
+    try:
+        _written.remove(id(connection))
+    except KeyError:
+        return False
+    return True
+
+
 async def add(
     conn_or_session: AsyncConnection | AsyncSession, envelope: AmqpEnvelope, *, table: Table = OUTBOX
 ) -> None:
@@ -182,6 +216,8 @@ async def add_many(
     if not envelopes:
         return
     await conn_or_session.execute(table.insert(), [_row(envelope) for envelope in envelopes])
+    connection = await conn_or_session.connection() if isinstance(conn_or_session, AsyncSession) else conn_or_session
+    mark_written((await connection.get_raw_connection()).driver_connection)
 
 
 async def add_set(connection: Any, envelopes: Sequence[AmqpEnvelope], *, table: Table = OUTBOX) -> None:
@@ -192,13 +228,15 @@ async def add_set(connection: Any, envelopes: Sequence[AmqpEnvelope], *, table: 
         return
     statement, arguments = insert_set(envelopes, table=table)
     await connection.execute(statement, *arguments)
+    mark_written(connection)
 
 
 def insert_set(
     envelopes: Sequence[AmqpEnvelope], *, table: Table = OUTBOX, first_parameter: int = 1
 ) -> tuple[str, list[Any]]:
     """The statement :func:`add_set` runs and its arguments, numbered from ``$first_parameter``: for a writer that
-    folds it into its own statement (a data-modifying ``WITH``) and so saves a round trip per transaction."""
+    folds it into its own statement (a data-modifying ``WITH``) and so saves a round trip per transaction. Such a
+    writer calls :func:`mark_written` on its connection, or its rows wait for the relay's next poll."""
     columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
     ids, exchanges, keys, types, content_types, bodies, headers = columns
     for envelope in envelopes:
@@ -252,9 +290,10 @@ class RelaySettings:
     window: int = 100
     """Publishes whose confirms are awaited together."""
     poll_interval_seconds: float = 1.0
-    """Fallback poll when no NOTIFY arrives."""
+    """How often the relay looks for rows no writer of its own process woke it for (another replica's, left when it
+    died)."""
     linger_seconds: float = 0.005
-    """After a NOTIFY wakes the relay, how long it waits before claiming: one cycle then takes the rows of the
+    """After a writer wakes the relay, how long it waits before claiming: one cycle then takes the rows of the
     commits right behind the one that woke it (one claim, one confirm window and one update for all of them instead
     of a cycle each, e.g. under many concurrent single creates), for at most this much added latency per event."""
     depth_interval_seconds: float = 1.0
@@ -294,7 +333,10 @@ class _Metrics:
 
 
 class OutboxRelay:
-    """Publishes a schema's outbox with confirms; a background loop for ``ServiceRuntime.add_background``."""
+    """Publishes an outbox with confirms; a background loop for ``ServiceRuntime.add_background``.
+
+    It is woken by the connections of ``engine`` (and of each pool given to :meth:`watch`) that wrote outbox rows,
+    when they go back to their pool, and polls for the rest."""
 
     def __init__(
         self,
@@ -302,7 +344,6 @@ class OutboxRelay:
         publisher: EventPublisher,
         registry: CollectorRegistry,
         *,
-        schema: str,
         table: Table = OUTBOX,
         settings: RelaySettings | None = None,
     ) -> None:
@@ -310,38 +351,47 @@ class OutboxRelay:
         self._publisher = publisher
         self._table = table
         self.settings = settings or RelaySettings()
-        self.channel = outbox_channel(schema, table.name)
         self._metrics = _Metrics(registry)
+        self._woken = asyncio.Event()
+        event.listen(engine.sync_engine, "checkin", self._checked_in)
+
+    def watch(self, pool: SchemaPool) -> None:
+        """Also wake for the outbox rows written through ``pool``'s connections (as :func:`mark_written` says)."""
+        pool.on_release(self._released)
+
+    def _checked_in(self, dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:  # None: the pool discarded an invalidated connection
+            self._released(dbapi_connection.driver_connection)
+
+    def _released(self, connection: Any) -> None:
+        if _handed_back(connection):
+            self._woken.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Relay until ``stop`` is set: woken by NOTIFY, polling as a fallback, backing off while failing."""
-        notifications = PgNotifications(self._engine, self.channel)
+        """Relay until ``stop`` is set: woken by this process's writers, polling as well, backing off while
+        failing."""
         failures = 0
         next_prune = time.monotonic() + self.settings.prune_interval_seconds
         next_count = time.monotonic()
-        try:
-            while not stop.is_set():
-                await notifications.ensure()
-                notifications.event.clear()
-                result = await self._cycle()
-                if time.monotonic() >= next_count:
-                    await self.refresh_depth()
-                    next_count = time.monotonic() + self.settings.depth_interval_seconds
-                if time.monotonic() >= next_prune:
-                    await self._prune_quietly()
-                    next_prune = time.monotonic() + self.settings.prune_interval_seconds
-                if result is not None and not result.failed and result.claimed >= self.settings.batch_size:
-                    continue  # a full batch: there is probably more, go on at once
-                failures = 0 if result is not None and not result.failed else failures + 1
-                if failures:
-                    # While the broker fails, ignore NOTIFYs: they would turn the back-off into a hot loop.
-                    await wait_first((stop,), self._backoff(failures))
-                else:
-                    await notifications.wait(stop, self.settings.poll_interval_seconds)
-                    if self.settings.linger_seconds > 0 and notifications.event.is_set():  # woken, not polling
-                        await wait_first((stop,), self.settings.linger_seconds)
-        finally:
-            await notifications.close()
+        while not stop.is_set():
+            self._woken.clear()
+            result = await self._cycle()
+            if time.monotonic() >= next_count:
+                await self.refresh_depth()
+                next_count = time.monotonic() + self.settings.depth_interval_seconds
+            if time.monotonic() >= next_prune:
+                await self._prune_quietly()
+                next_prune = time.monotonic() + self.settings.prune_interval_seconds
+            if result is not None and not result.failed and result.claimed >= self.settings.batch_size:
+                continue  # a full batch: there is probably more, go on at once
+            failures = 0 if result is not None and not result.failed else failures + 1
+            if failures:
+                # While the broker fails, ignore the writers: they would turn the back-off into a hot loop.
+                await wait_first((stop,), self._backoff(failures))
+            else:
+                await wait_first((stop, self._woken), self.settings.poll_interval_seconds)
+                if self.settings.linger_seconds > 0 and self._woken.is_set():  # woken, not polling
+                    await wait_first((stop,), self.settings.linger_seconds)
 
     def _backoff(self, failures: int) -> float:
         delay: float = self.settings.poll_interval_seconds * 2.0 ** min(failures, 16)

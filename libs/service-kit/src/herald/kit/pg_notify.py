@@ -1,9 +1,9 @@
 """PostgreSQL LISTEN/NOTIFY wake-ups for background loops that would otherwise only poll.
 
-A loop (the outbox relay, the scheduler's due loop) listens on a channel with :class:`PgNotifications` and waits
-with :meth:`PgNotifications.wait`: a NOTIFY (delivered when the notifying transaction commits) wakes it at once,
+A loop (the scheduler's due loop) listens on a channel with :class:`PgNotifications` and waits with
+:meth:`PgNotifications.wait`: a NOTIFY (delivered when the notifying transaction commits) wakes it at once,
 and the timeout is its polling fallback, so a lost connection only costs latency. :func:`wait_first` is the waiting
-primitive both use: whichever of several events comes first, or a timeout.
+primitive (the outbox relay's too): whichever of several events comes first, or a timeout.
 """
 
 from __future__ import annotations

@@ -82,10 +82,10 @@ def build(settings: SchedulerSettings, *, media: MediaResolver | None = None) ->
         engine,
         publisher,
         runtime.registry,
-        schema=settings.db_schema,
         table=outbox_table,
         settings=settings.relay_settings(),
     )
+    relay.watch(scheduling_pool)  # scheduling writes its DistributionScheduled events through that pool
     runtime.add_background(relay.run)
     due = DueLoop(engine, envelopes, settings, runtime.registry, channel=due_channel(settings.db_schema))
     runtime.add_background(due.run)

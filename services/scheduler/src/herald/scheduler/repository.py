@@ -217,6 +217,8 @@ async def insert_distributions_set(
     if parts:
         statement = f"WITH {', '.join(parts)} {statement}"
     inserted = await db.fetch(statement, *columns)
+    if envelopes:
+        outbox.mark_written(db)
     if unchanged is not None and not inserted:
         return None
     by_id = {record["distribution_id"]: Distribution.from_record(record) for record in inserted}

@@ -57,8 +57,8 @@ class SchedulerSettings(ServiceSettings):
     outbox_linger_ms: float = Field(
         default=5.0,
         ge=0,
-        description="How long the outbox relay waits after a NOTIFY before claiming, so one cycle relays the rows of"
-        " several commits (e.g. concurrent single creates); the most it adds to an event's latency.",
+        description="How long the outbox relay waits after a writer wakes it before claiming, so one cycle relays the"
+        " rows of several commits (e.g. concurrent single creates); the most it adds to an event's latency.",
     )
     outbox_max_backoff_seconds: float = Field(default=30.0, gt=0)
     outbox_retention_hours: float = Field(default=0.0, ge=0)

@@ -80,7 +80,6 @@ def build(
         runtime.engine,
         runtime.events,
         runtime.registry,
-        schema=SCHEMA,
         table=outbox,
         settings=RelaySettings(poll_interval_seconds=settings.outbox_poll_interval_seconds),
     )
