@@ -275,7 +275,7 @@ async def schema_pool(database_url: str, schema: str) -> AsyncIterator[db.Schema
     await pool.close()
 
 
-async def test_writers_on_a_watched_schema_pool_wake_the_relay_and_readers_do_not(
+async def test_bare_connections_that_wrote_wake_the_relay_and_readers_do_not(
     amqp_url: str,
     engine: AsyncEngine,
     relays: Relays,
@@ -309,7 +309,13 @@ async def test_writers_on_a_watched_schema_pool_wake_the_relay_and_readers_do_no
         await asyncio.sleep(0.3)
         assert len(cycles) == cycles_before  # woken when the connection goes back, after the commit, not before
     await wait_for_count(received, 3, 2)
-    assert [m.message_id for m in received[1:]] == [alone.message_id, folded.message_id]
+    [under_engine] = envelopes(routing_key, 1)
+    async with engine.connect() as conn:  # the bare asyncpg connection under one of the engine's
+        driver = (await conn.get_raw_connection()).driver_connection
+        async with driver.transaction():
+            await add_set(driver, [under_engine])
+    await wait_for_count(received, 4, 2)
+    assert [m.message_id for m in received[1:]] == [alone.message_id, folded.message_id, under_engine.message_id]
 
     cycles_before = len(cycles)
     async with schema_pool.acquire() as connection:
