@@ -134,3 +134,51 @@ async def test_a_schema_pool_plans_its_array_statements_once_however_large_the_t
         await pool.close()
         await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await admin.close()
+
+
+async def test_a_schema_pool_never_scans_a_table_it_first_saw_empty(database_url: str) -> None:
+    """A generic plan made while a table is new and empty prices a sequential scan at nothing, and without an
+    ``ANALYZE`` it stays as the table grows: the publishers' ledger marked each delivery by scanning every row so
+    far. A pool's connections look such rows up by their key from the first execution."""
+    schema = f"kit_scans_{uuid.uuid4().hex[:8]}"
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    admin = await asyncpg.connect(dsn)
+    # The shape of the ledger's mark: an UPDATE joined to the rows of arrays.
+    statement = (
+        "UPDATE items SET note = u.note FROM unnest($1::int[], $2::text[]) AS u(id, note)"
+        " WHERE items.id = u.id RETURNING items.id"
+    )
+    scans = "SELECT seq_scan FROM pg_stat_user_tables WHERE relid = $1::regclass"
+
+    async def sequential_scans(conn: asyncpg.Connection) -> int:
+        before = await admin.fetchval(scans, f"{schema}.items")
+        for n in range(8):
+            await admin.execute(
+                f"INSERT INTO {schema}.items SELECT g, 'new' FROM generate_series($1::int, $2::int) g",
+                n * 1000 + 1,
+                n * 1000 + 1000,
+            )
+            assert await conn.fetch(statement, [n * 1000 + 1], ["marked"]) == [(n * 1000 + 1,)]
+        await conn.execute("SELECT pg_stat_force_next_flush()")  # a backend reports its counts when next idle
+        await asyncio.sleep(1.0)
+        return int(await admin.fetchval(scans, f"{schema}.items")) - int(before)
+
+    pool = db.SchemaPool(ServiceSettings(database_url=SecretStr(database_url), service_name="kit-scans"), schema)
+    try:
+        await admin.execute(f"CREATE SCHEMA {schema}")
+        await admin.execute(f"CREATE TABLE {schema}.items (id int PRIMARY KEY, note text NOT NULL)")
+        plain = await asyncpg.connect(
+            dsn, server_settings={"search_path": schema, "plan_cache_mode": "force_generic_plan"}
+        )
+        try:  # the premise: with generic plans alone, the plan made on the empty table scans it at every execution
+            assert await sequential_scans(plain) >= 8
+        finally:
+            await plain.close()
+        await admin.execute(f"TRUNCATE {schema}.items")
+        await pool.open()
+        async with pool.acquire() as conn:
+            assert await sequential_scans(conn) == 0
+    finally:
+        await pool.close()
+        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await admin.close()

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import pytest
@@ -311,7 +312,7 @@ async def test_bare_connections_that_wrote_wake_the_relay_and_readers_do_not(
     await wait_for_count(received, 3, 2)
     [under_engine] = envelopes(routing_key, 1)
     async with engine.connect() as conn:  # the bare asyncpg connection under one of the engine's
-        driver = (await conn.get_raw_connection()).driver_connection
+        driver: Any = (await conn.get_raw_connection()).driver_connection
         async with driver.transaction():
             await add_set(driver, [under_engine])
     await wait_for_count(received, 4, 2)

@@ -66,3 +66,22 @@ async def test_the_backlog_counts_due_waiting_distributions_of_approved_content_
     # queued one).
     assert outlook.seconds_to_next is not None
     assert -120 < outlook.seconds_to_next <= -60
+
+
+async def test_the_due_loops_own_next_due_statement_agrees_with_the_outlook(engine: AsyncEngine) -> None:
+    async def next_due() -> float | None:
+        async with engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            return await repo.seconds_to_next_due_set(driver)
+
+    assert await next_due() is None
+    ahead = dt.timedelta(seconds=1)
+    await add(engine, "draft", ("scheduled", -7200 * ahead))  # waits for approval: not next
+    await add(engine, "approved", ("queued", -600 * ahead), ("scheduled", 90 * ahead), ("scheduled", 300 * ahead))
+    seconds = await next_due()
+    async with engine.connect() as conn:
+        outlook = await repo.due_outlook(conn)
+    assert seconds is not None
+    assert outlook.seconds_to_next is not None
+    assert 80 < seconds <= 90
+    assert abs(seconds - outlook.seconds_to_next) < 5

@@ -36,11 +36,11 @@ Guarantees and their limits:
 * A row is deleted in the transaction that saw its publish confirmed (or, with ``RelaySettings.retention``, marked
   published and pruned once older than that).
 * The relay of the process that wrote a row wakes as soon as the writer's connection goes back to its pool, i.e.
-  after the transaction ended (:func:`add` and :func:`add_many` mark the connection; a writer running
-  :func:`insert_set`'s statement itself calls :func:`mark_written`). Every relay also polls
+  after the transaction ended (:func:`add`, :func:`add_many` and :func:`add_set` mark the connection; a writer
+  running :func:`insert_set`'s statement itself calls :func:`mark_written`). Every relay also polls
   (``poll_interval_seconds``), which finds the rows of a replica that died before its relay took them.
   Why not ``NOTIFY``, as before: PostgreSQL signals every listening backend of the database on each ``NOTIFY`` and
-  serialises the commits of notifying transactions; at one commit per scheduling call that cost 0.1-0.25 ms of
+  serialises the commits of notifying transactions; at one commit per scheduling call that cost about 0.1 ms of
   PostgreSQL CPU per call (docs/performance.md), for a wake-up no other process needs.
 
 Metrics (on the registry given to the relay): ``herald_outbox_depth`` (rows not yet published),

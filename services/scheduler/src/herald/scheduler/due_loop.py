@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -33,8 +34,9 @@ from herald.scheduler.settings import SchedulerSettings
 
 log = logging.getLogger(__name__)
 
+BACKLOG_INTERVAL_SECONDS = 1.0
+"""How often the ``herald_scheduler_backlog`` gauge is recounted."""
 LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400)
-MIN_SLEEP_SECONDS = 0.01  # rows another replica is committing look due but are locked: do not spin on them
 
 
 def due_channel(schema: str) -> str:
@@ -48,6 +50,8 @@ class ClaimResult:
     missed: int = 0
     claimed_total: int = 0
     """Rows locked, including any left for the next pass because their content was being changed."""
+    seconds_to_next: float | None = None
+    """Until the next waiting distribution of approved content is due, read at the end of the pass (None: none)."""
 
 
 class _Metrics:
@@ -88,6 +92,7 @@ class DueLoop:
         self._settings = settings
         self._channel = channel
         self._metrics = _Metrics(registry)
+        self._next_backlog_count = time.monotonic()
 
     async def run(self, stop: asyncio.Event) -> None:
         notifications = PgNotifications(self._engine, self._channel)
@@ -107,26 +112,30 @@ class DueLoop:
             result = await self.claim_once()
             if result.claimed_total >= self._settings.due_batch_size and result.requested + result.missed:
                 return 0.0
-            outlook = await self._outlook()
+            if time.monotonic() >= self._next_backlog_count:
+                await self._count_backlog()
         except Exception:  # the database is down: try again shortly
             log.exception("due loop pass failed")
             return self._settings.due_error_pause_seconds
-        if outlook.seconds_to_next is None:
+        if result.seconds_to_next is None:
             return self._settings.due_max_sleep_seconds
-        return min(max(outlook.seconds_to_next, MIN_SLEEP_SECONDS), self._settings.due_max_sleep_seconds)
+        shortest = self._settings.due_min_sleep_ms / 1000
+        return min(max(result.seconds_to_next, shortest), self._settings.due_max_sleep_seconds)
 
-    async def _outlook(self) -> repo.DueOutlook:
+    async def _count_backlog(self) -> None:
+        # The gauge is read every few seconds; counting it once a second, not on every pass, saves a checkout and
+        # four round trips per pass under steady load (a pass every 10 ms at 100 posts/s).
         async with self._engine.connect() as conn:
             outlook = await repo.due_outlook(conn)
         self._metrics.backlog.set(outlook.backlog)
-        return outlook
+        self._next_backlog_count = time.monotonic() + BACKLOG_INTERVAL_SECONDS
 
     async def claim_once(self) -> ClaimResult:
         """Claim one batch of due distributions and decide each: request it, or mark it missed."""
         async with repo.driver_transaction(self._engine) as db:  # the hot path: asyncpg statements, no ORM
             claimed = await repo.claim_due_set(db, self._settings.due_batch_size)
             if not claimed:
-                return ClaimResult()
+                return ClaimResult(seconds_to_next=await repo.seconds_to_next_due_set(db))
             approved = await repo.approved_contents_for_share_set(db, {c.distribution.content_id for c in claimed})
             requests: list[tuple[Distribution, Event]] = []
             missed: list[tuple[Distribution, Event]] = []
@@ -146,11 +155,15 @@ class DueLoop:
                 db, [(d.distribution_id, eid) for (d, _), eid in zip(requests, event_ids, strict=False)]
             )
             await repo.set_status_set(db, [d.distribution_id for d, _ in missed], DistributionStatus.MISSED)
+            # In the claim's transaction: its own claims no longer wait, others' locked ones still do.
+            seconds_to_next = await repo.seconds_to_next_due_set(db)
         self._metrics.claimed.labels("requested").inc(len(requests))
         self._metrics.claimed.labels("missed").inc(len(missed))
         if missed:
             log.warning("distributions missed", extra={"count": len(missed)})
-        return ClaimResult(requested=len(requests), missed=len(missed), claimed_total=len(claimed))
+        return ClaimResult(
+            requested=len(requests), missed=len(missed), claimed_total=len(claimed), seconds_to_next=seconds_to_next
+        )
 
     def _grace(self, d: Distribution) -> int:
         threshold = self._settings.misfire_threshold_seconds

@@ -417,6 +417,15 @@ _MARK_REQUESTED = (
 _SET_STATUS = "UPDATE distributions SET status = $2, updated_at = now() WHERE distribution_id = ANY($1::uuid[])"
 
 
+_SECONDS_TO_NEXT_DUE = (
+    "SELECT extract(epoch FROM d.due_at - clock_timestamp()) FROM distributions AS d"  # noqa: S608 - constants
+    " WHERE d.due_at IS NOT NULL"
+    f" AND (SELECT c.status = '{ContentStatus.APPROVED.value}' FROM contents AS c WHERE c.content_id = d.content_id)"
+    " ORDER BY d.due_at LIMIT 1"
+)
+"""The next due time of :func:`due_outlook`, alone, as one prepared statement (what each pass of the due loop needs)."""
+
+
 async def claim_due_set(db: Driver, limit: int) -> list[Claimed]:
     """:func:`claim_due` on the bare asyncpg connection (the due loop's hot path: one prepared statement)."""
     return [Claimed(Distribution.from_record(row), row["claimed_at"]) for row in await db.fetch(_CLAIM_DUE, limit)]
@@ -438,6 +447,13 @@ async def set_status_set(db: Driver, distribution_ids: Sequence[uuid.UUID], stat
     """Set the status of ``distribution_ids`` (nothing else), in one statement on the bare asyncpg connection."""
     if distribution_ids:
         await db.execute(_SET_STATUS, list(distribution_ids), status.value)
+
+
+async def seconds_to_next_due_set(db: Driver) -> float | None:
+    """Until the earliest waiting distribution of approved content is due (<= 0 if one already is; None: none
+    waits), on the bare asyncpg connection: :func:`due_outlook` without the backlog count."""
+    seconds = await db.fetchval(_SECONDS_TO_NEXT_DUE)
+    return None if seconds is None else float(seconds)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,11 @@ class SchedulerSettings(ServiceSettings):
     """Distributions claimed per transaction by the due loop."""
     due_max_sleep_seconds: float = Field(default=30.0, gt=0)
     """The due loop never sleeps longer than this, even with nothing due (a safety net for lost NOTIFYs)."""
+    due_min_sleep_ms: float = Field(default=10.0, ge=1)
+    """The due loop's shortest sleep between passes while more is due soon: distributions due within this of one
+    another are claimed by one pass (each at most this much later), so under steady load a pass, its relay cycle and
+    the deliveries downstream are shared by several posts. It also keeps the loop from spinning on due rows another
+    replica holds locked."""
     due_error_pause_seconds: float = Field(default=1.0, gt=0)
 
     outbox_batch_size: int = Field(default=500, ge=1)
