@@ -118,9 +118,8 @@ class Relay:
 class Relays:
     """Builds relays (each with its own broker connection and metrics registry) and stops them afterwards."""
 
-    def __init__(self, engine: AsyncEngine, schema: str) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.schema = schema
         self.stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._brokers: list[RabbitBroker] = []
@@ -148,8 +147,8 @@ class Relays:
 
 
 @pytest.fixture
-async def relays(engine: AsyncEngine, schema: str) -> AsyncIterator[Relays]:
-    relays = Relays(engine, schema)
+async def relays(engine: AsyncEngine) -> AsyncIterator[Relays]:
+    relays = Relays(engine)
     yield relays
     await relays.close()
 
