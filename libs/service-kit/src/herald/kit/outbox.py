@@ -164,7 +164,10 @@ def drop_outbox(op: MigrationContext, name: str = DEFAULT_TABLE) -> None:
 
 
 def drop_notify_trigger(op: MigrationContext, name: str = DEFAULT_TABLE) -> None:
-    """For the migration that removes the ``NOTIFY`` trigger earlier outboxes were created with (idempotent)."""
+    """For the migration that removes the ``NOTIFY`` trigger earlier outboxes were created with (idempotent): the
+    relay of the writing process is woken in-process now (the module's docstring says why). Dropping a trigger takes
+    a brief lock on the table. During a rolling upgrade, replicas of the earlier version, whose relays waited for the
+    NOTIFY, relay their own rows at their poll interval (1 s by default) once this has run."""
     connection = op.get_bind()
     connection.execute(text(f"DROP TRIGGER IF EXISTS {name}_notify ON {name}"))
     connection.execute(text(f"DROP FUNCTION IF EXISTS {name}_notify()"))

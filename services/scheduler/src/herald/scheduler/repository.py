@@ -398,10 +398,15 @@ async def approved_contents_for_share(
     return {row.content_id: Content.from_row(row) for row in await conn.execute(query)}
 
 
+_D_CONTENT_APPROVED = (
+    f"(SELECT c.status = '{ContentStatus.APPROVED.value}' FROM contents AS c"  # noqa: S608 - constants
+    " WHERE c.content_id = d.content_id)"
+)
+"""``_content_approved`` for the statements on ``distributions AS d`` written as text."""
 _CLAIM_DUE = (
     "SELECT d.*, now() AS claimed_at FROM distributions AS d"  # noqa: S608 - constants
     " WHERE d.due_at <= now()"
-    f" AND (SELECT c.status = '{ContentStatus.APPROVED.value}' FROM contents AS c WHERE c.content_id = d.content_id)"
+    f" AND {_D_CONTENT_APPROVED}"
     " ORDER BY d.due_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED"
 )
 """As :func:`claim_due` (content approval asked by a scalar subquery: see ``_content_approved``)."""
@@ -420,7 +425,7 @@ _SET_STATUS = "UPDATE distributions SET status = $2, updated_at = now() WHERE di
 _SECONDS_TO_NEXT_DUE = (
     "SELECT extract(epoch FROM d.due_at - clock_timestamp()) FROM distributions AS d"  # noqa: S608 - constants
     " WHERE d.due_at IS NOT NULL"
-    f" AND (SELECT c.status = '{ContentStatus.APPROVED.value}' FROM contents AS c WHERE c.content_id = d.content_id)"
+    f" AND {_D_CONTENT_APPROVED}"
     " ORDER BY d.due_at LIMIT 1"
 )
 """The next due time of :func:`due_outlook`, alone, as one prepared statement (what each pass of the due loop needs)."""
